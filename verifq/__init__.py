@@ -1,0 +1,3 @@
+"""verifq: sound fixed-point quantization of feed-forward neural networks."""
+
+__version__ = "0.1.0"

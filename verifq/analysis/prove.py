@@ -1,0 +1,158 @@
+"""`prove`: decide whether a design meets the spec's requirements.
+
+Runs the range analysis of the real network, the error analysis of the
+design, and checks every stored value for overflow (on the real ranges
+widened by the error bounds) and every output against its error bound. The
+result is a typed record with every per-neuron number (exact scaled ints)
+so the certificate, the report and the CLI all print the same facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from ..fixedpoint.design import Design
+from ..fixedpoint.format import FixedFormat
+from ..fixedpoint.quantize import QuantizedNetwork, quantize_network
+from ..network.ir import Network
+from ..spec.problem import Problem
+from . import scaled
+from .errors import InputErrors, LayerErrors, input_errors, layer_errors
+from .ranges import LayerRanges, exact_layers, input_box_scaled, interval_ranges
+
+
+@dataclass(frozen=True)
+class Check:
+    """One failed or tight claim: where, what, and by how much (exact)."""
+
+    layer: int  # 0 = inputs, 1.. = dense layers
+    neuron: int
+    kind: str  # "overflow" | "error" | "constant overflow"
+    role: str  # input | weight | bias | accum | output
+    value_lo: Fraction
+    value_hi: Fraction
+    limit_lo: Fraction
+    limit_hi: Fraction
+    detail: str = ""
+
+    @property
+    def excess(self) -> Fraction:
+        """How far the value range leaves the allowed range (> 0 means violated)."""
+        return max(self.limit_lo - self.value_lo, self.value_hi - self.limit_hi)
+
+    def describe(self) -> str:
+        where = "input" if self.layer == 0 else f"layer {self.layer}"
+        what = f"{where}, neuron {self.neuron}" if self.layer else f"input {self.neuron}"
+        if self.kind == "error":
+            return (
+                f"{what}: error bound {float(self.value_hi):.6g} exceeds the required "
+                f"{float(self.limit_hi):.6g} by {float(self.excess):.3g}"
+            )
+        return (
+            f"{what}: {self.role} range [{float(self.value_lo):.6g}, {float(self.value_hi):.6g}] "
+            f"does not fit {self.detail} [{float(self.limit_lo):.6g}, {float(self.limit_hi):.6g}] "
+            f"(exceeds by {float(self.excess):.3g})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class LayerAnalysis:
+    index: int
+    ranges: LayerRanges
+    errors: LayerErrors
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """Everything `prove` derived for one design, exact (scaled ints, 2^-PRECISION)."""
+
+    problem: Problem
+    design: Design
+    qnet: QuantizedNetwork
+    input_lo: np.ndarray  # real input box (network-input units)
+    input_hi: np.ndarray
+    inputs: InputErrors
+    layers: tuple[LayerAnalysis, ...]
+    violations: tuple[Check, ...]
+    output_errors: tuple[Fraction, ...]  # certified bound per output
+
+    @property
+    def proved(self) -> bool:
+        return not self.violations
+
+    def output_margin(self) -> list[Fraction | None]:
+        return [None if b is None else b - e for b, e in zip(self.problem.max_error, self.output_errors)]
+
+
+def network_input_box(problem: Problem) -> tuple[tuple[Fraction, Fraction], ...]:
+    """The domain in the network's layer-input units (after NNet normalization)."""
+    norm = problem.network.normalization
+    if norm is None:
+        return problem.domain
+    lo = norm.apply(tuple(lo for lo, _ in problem.domain))
+    hi = norm.apply(tuple(hi for _, hi in problem.domain))
+    return tuple(zip(lo, hi))  # normalization is monotone increasing (range > 0)
+
+
+def _fmt_limits(fmt: FixedFormat) -> tuple[int, int]:
+    return scaled.down(fmt.min_value), scaled.up(fmt.max_value)
+
+
+def _range_checks(layer: int, role: str, lo, hi, fmts, kind="overflow") -> list[Check]:
+    out = []
+    for j, (l, h, f) in enumerate(zip(lo, hi, fmts)):
+        if l < scaled.up(f.min_value) or h > scaled.down(f.max_value):
+            out.append(
+                Check(layer, j, kind, role, scaled.to_fraction(l), scaled.to_fraction(h), f.min_value, f.max_value, str(f))
+            )
+    return out
+
+
+def _constant_checks(qnet: QuantizedNetwork) -> list[Check]:
+    out = []
+    for ql in qnet.layers:
+        for j in range(ql.n_out):
+            wf, bf = ql.formats.weight[j], ql.formats.bias[j]
+            row = ql.weight_mant[j]
+            lo, hi = int(row.min()), int(row.max())
+            if lo < wf.min_int or hi > wf.max_int:
+                out.append(Check(ql.index, j, "constant overflow", "weight", lo * wf.ulp, hi * wf.ulp, wf.min_value, wf.max_value, str(wf)))
+            b = int(ql.bias_mant[j])
+            if not bf.min_int <= b <= bf.max_int:
+                out.append(Check(ql.index, j, "constant overflow", "bias", b * bf.ulp, b * bf.ulp, bf.min_value, bf.max_value, str(bf)))
+    return out
+
+
+def analyse(problem: Problem, design: Design, *, exact_net=None) -> Analysis:
+    """Analyse `design` for `problem`; never raises for a failing design (see violations)."""
+    network: Network = problem.network
+    qnet = quantize_network(network, design)
+    box = network_input_box(problem)
+    x_lo, x_hi = input_box_scaled(box)
+    layers_exact = exact_net if exact_net is not None else exact_layers(network)
+    ranges = interval_ranges(layers_exact, x_lo, x_hi)
+    inputs = input_errors(qnet, x_lo, x_hi, box)
+    violations: list[Check] = []
+    violations += _range_checks(0, "input", inputs.q_lo, inputs.q_hi, design.inputs)
+    violations += _constant_checks(qnet)
+    e_in, xq_lo, xq_hi = inputs.err, inputs.q_lo, inputs.q_hi
+    r_lo, r_hi = x_lo, x_hi
+    analysed = []
+    for pos, (ql, rng) in enumerate(zip(qnet.layers, ranges)):
+        le = layer_errors(
+            ql, qnet.frac_bits_into(pos), rng, r_lo, r_hi, e_in, xq_lo, xq_hi, design.rounding, design.overflow
+        )
+        violations += _range_checks(ql.index, "accum", le.acc_lo, le.acc_hi, ql.formats.accum)
+        violations += _range_checks(ql.index, "output", le.out_lo, le.out_hi, ql.formats.output)
+        analysed.append(LayerAnalysis(ql.index, rng, le))
+        e_in, xq_lo, xq_hi = le.err_out, le.out_lo, le.out_hi
+        r_lo, r_hi = rng.post_lo, rng.post_hi
+    last = analysed[-1]
+    out_errs = tuple(scaled.to_fraction(e) for e in last.errors.err_out)
+    for j, (bound, err) in enumerate(zip(problem.max_error, out_errs)):
+        if bound is not None and err > bound:
+            violations.append(Check(last.index, j, "error", "output", -err, err, -bound, bound))
+    return Analysis(problem, design, qnet, x_lo, x_hi, inputs, tuple(analysed), tuple(violations), out_errs)

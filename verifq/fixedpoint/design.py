@@ -1,0 +1,70 @@
+"""A fixed-point design: the format of every stored value of a network.
+
+This is the single record that `prove` analyses, `synth` produces, the
+simulator runs, the certificate records and code generation emits. Formats
+are per neuron (per-layer and uniform designs simply repeat one format).
+
+Semantics of neuron j of a dense layer (DESIGN.md; one written-down meaning
+for analysis, simulator, checker and generated code):
+
+* weights w_jk are rounded to nearest (ties up) to `weight[j]` once, offline;
+  the bias to `bias[j]` likewise;
+* the accumulator (format `accum[j]`, fractional bits F_a) starts at the bias
+  (rounded with the design's rounding mode to F_a when it has more fractional
+  bits) and adds each product w~_jk * x~_k in input order; a product is exact
+  (F_w + F_x bits) and is rounded with the rounding mode to F_a when
+  F_w + F_x > F_a;
+* overflow of the accumulator: under wrap only the final sum matters
+  (two's complement addition is modular); under saturate every partial sum
+  and every product cast is clamped;
+* the sum is rounded with the rounding mode to the output's F_o, the
+  activation is applied to that value, and the result is stored in
+  `output[j]` (overflow mode applied there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .format import FixedFormat, Overflow, Rounding
+
+
+@dataclass(frozen=True)
+class LayerFormats:
+    """Per-neuron formats of one dense layer (tuples have one entry per neuron)."""
+
+    weight: tuple[FixedFormat, ...]
+    bias: tuple[FixedFormat, ...]
+    accum: tuple[FixedFormat, ...]
+    output: tuple[FixedFormat, ...]
+
+    @staticmethod
+    def uniform(n: int, weight: FixedFormat, bias: FixedFormat, accum: FixedFormat, output: FixedFormat) -> "LayerFormats":
+        return LayerFormats((weight,) * n, (bias,) * n, (accum,) * n, (output,) * n)
+
+    def roles(self):
+        return (("weight", self.weight), ("bias", self.bias), ("accum", self.accum), ("output", self.output))
+
+
+@dataclass(frozen=True)
+class Design:
+    """Formats of the inputs and of every neuron, with the arithmetic modes.
+
+    `inputs_fixed`: inputs arrive already in `inputs` formats (no input
+    quantization error; the domain is read as the representable points in it).
+    Otherwise real inputs are rounded into `inputs` with `rounding`.
+    """
+
+    inputs: tuple[FixedFormat, ...]
+    layers: tuple[LayerFormats, ...]
+    rounding: Rounding = Rounding.TRUNCATE
+    overflow: Overflow = Overflow.WRAP
+    inputs_fixed: bool = False
+
+    def describe_layer(self, index: int) -> dict[str, str]:
+        """Compact summary: the format of each role, or 'mixed (n formats)'."""
+        out = {}
+        for role, fmts in self.layers[index].roles():
+            distinct = sorted(set(fmts))
+            out[role] = str(distinct[0]) if len(distinct) == 1 else f"mixed ({len(distinct)} formats)"
+        return out

@@ -1,0 +1,93 @@
+"""Quantized constants: the exact integer mantissas of every weight and bias
+of a network under a design, computed once and shared by the simulator, the
+analysis and code generation (so all three use the very same constants).
+
+Weights and biases are rounded to nearest (ties up) into their formats; the
+bias is then aligned to the accumulator with the design's rounding mode
+(exact when the accumulator has at least the bias's fractional bits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..network.ir import Activation, Network
+from .design import Design, LayerFormats
+from .format import Rounding, shift_round
+from .rational import RationalArray, floor_div_pow2
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedLayer:
+    index: int  # 1-based, as in specs and reports
+    formats: LayerFormats
+    activation: Activation
+    weights: RationalArray  # the real weights, exactly
+    bias: RationalArray
+    weight_mant: np.ndarray  # (n_out, n_in) object ints at weight[j].frac_bits
+    bias_mant: np.ndarray  # (n_out,) at bias[j].frac_bits
+    bias_acc_mant: np.ndarray  # (n_out,) bias aligned to accum[j].frac_bits
+
+    @property
+    def n_out(self) -> int:
+        return self.weight_mant.shape[0]
+
+    @property
+    def n_in(self) -> int:
+        return self.weight_mant.shape[1]
+
+    @cached_property
+    def weight_frac(self) -> np.ndarray:
+        return np.array([f.frac_bits for f in self.formats.weight], dtype=np.int64)
+
+    @cached_property
+    def accum_frac(self) -> np.ndarray:
+        return np.array([f.frac_bits for f in self.formats.accum], dtype=np.int64)
+
+    @cached_property
+    def output_frac(self) -> np.ndarray:
+        return np.array([f.frac_bits for f in self.formats.output], dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedNetwork:
+    network: Network
+    design: Design
+    layers: tuple[QuantizedLayer, ...]
+
+    @cached_property
+    def input_frac(self) -> np.ndarray:
+        return np.array([f.frac_bits for f in self.design.inputs], dtype=np.int64)
+
+    def frac_bits_into(self, layer_pos: int) -> np.ndarray:
+        """Fractional bits of the values entering layer at position layer_pos (0-based)."""
+        return self.input_frac if layer_pos == 0 else self.layers[layer_pos - 1].output_frac
+
+
+def quantize_network(network: Network, design: Design) -> QuantizedNetwork:
+    if len(design.layers) != len(network.layers) or len(design.inputs) != network.n_inputs:
+        raise ValueError("design does not match the network's shape")
+    layers = []
+    for pos, (layer, fmts) in enumerate(zip(network.layers, design.layers)):
+        if len(fmts.weight) != layer.n_out:
+            raise ValueError(f"design layer {pos + 1} has {len(fmts.weight)} neurons, network {layer.n_out}")
+        weights = RationalArray.from_fractions(layer.weight_array)
+        bias = RationalArray.from_fractions(list(layer.bias))
+        wm = np.empty((layer.n_out, layer.n_in), dtype=object)
+        bm = np.empty(layer.n_out, dtype=object)
+        bam = np.empty(layer.n_out, dtype=object)
+        for j in range(layer.n_out):
+            fw = fmts.weight[j].frac_bits
+            wm[j, :] = floor_div_pow2(weights.num[j, :], weights.den, fw, nearest=True)
+            fb = fmts.bias[j].frac_bits
+            bm[j] = floor_div_pow2(bias.num[j], bias.den, fb, nearest=True)
+            bam[j] = shift_round(int(bm[j]), fb - fmts.accum[j].frac_bits, design.rounding)
+        layers.append(QuantizedLayer(pos + 1, fmts, layer.activation, weights, bias, wm, bm, bam))
+    return QuantizedNetwork(network, design, tuple(layers))
+
+
+def rounding_is_nearest(rounding: Rounding) -> bool:
+    return rounding is Rounding.NEAREST

@@ -1,0 +1,69 @@
+"""The typed record a `.nnspec` file elaborates to: what later stages read.
+
+The spec stage (parser + elaboration) is the only place that knows about
+source positions; everything downstream gets a `Problem`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from fractions import Fraction
+
+from ..fixedpoint.design import Design
+from ..fixedpoint.format import FixedFormat, Overflow, Rounding
+from ..network.ir import Network
+
+
+class Granularity(str, Enum):
+    UNIFORM = "uniform"
+    LAYER = "layer"
+    NEURON = "neuron"
+
+
+class CostModel(str, Enum):
+    TOTAL_BITS = "total_bits"  # Aster-compatible: sum of widths of every stored value
+    WEIGHT_BITS = "weight_bits"  # weight + bias memory
+    MULTIPLIER_AREA = "multiplier_area"  # sum over products of operand widths
+    DSP = "dsp"  # number of 27x18 DSP48 slices
+
+
+@dataclass(frozen=True)
+class Implementation:
+    rounding: Rounding = Rounding.TRUNCATE
+    overflow: Overflow = Overflow.WRAP
+    inputs_fixed: bool = False  # True: inputs arrive already in the input format
+    max_word: int = 32  # largest W any format may have
+    max_accumulator: int | None = None  # hardware accumulator width limit
+    allowed_widths: tuple[int, ...] | None = None  # allowed weight/activation widths
+    # the format inputs arrive in when inputs_fixed (also needed when synthesizing)
+    input_format: FixedFormat | None = None
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    granularity: Granularity = Granularity.LAYER
+    cost: CostModel = CostModel.TOTAL_BITS
+    solver: str = "highs"  # or "gurobi"
+    time_limit: float | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Network, input domain, requirements, implementation and (optionally) formats.
+
+    `domain` is a box over the network's inputs in the units the network file
+    uses (raw units for NNet networks, before their input normalization).
+    `max_error[i]` is the required bound on |quantized - real| of output i,
+    or None when output i has no error requirement.
+    `design` is None when the spec asks for the formats to be synthesized.
+    """
+
+    spec_path: str
+    network: Network
+    domain: tuple[tuple[Fraction, Fraction], ...]
+    max_error: tuple[Fraction | None, ...]
+    require_no_overflow: bool
+    implementation: Implementation
+    design: Design | None
+    synthesis: SynthesisOptions = field(default_factory=SynthesisOptions)
