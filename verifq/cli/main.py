@@ -1,0 +1,66 @@
+"""The `verifq` command: one sub-command module per job.
+
+Each module in COMMANDS exposes `register(subparsers)`, which adds its
+sub-parser and sets `func=run` (run(args) -> exit code). User mistakes
+(UserError) print a located message and exit 2; anything else is an
+internal error (exit 3), reported without hiding the traceback's last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+
+from .. import __version__
+from ..errors import EXIT_BAD_INPUT, EXIT_INTERNAL, UserError
+
+COMMANDS = ("prove", "synth", "check", "report", "codegen")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="verifq",
+        description="Sound fixed-point quantization of feed-forward neural networks: "
+        "prove roundoff-error and overflow guarantees, synthesize minimal formats, "
+        "emit certificates and bit-exact code.",
+        epilog="Exit codes: 0 proved/valid, 1 property violated or infeasible, 2 bad input, 3 internal error.",
+    )
+    parser.add_argument("--version", action="version", version=f"verifq {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f".cmd_{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.endswith(f"cmd_{name}"):
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return int(args.func(args))
+    except UserError as err:
+        print(err.render(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted; no output file was written", file=sys.stderr)
+        return EXIT_INTERNAL
+    except Exception as exc:  # noqa: BLE001 - last line of defence
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        print(f"internal error: {last}\n(this is a bug in verifq; please report it with the spec file)", file=sys.stderr)
+        if "VERIFQ_DEBUG" in __import__("os").environ:
+            traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
