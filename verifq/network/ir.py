@@ -137,9 +137,24 @@ class Network:
             mean = np.array([float(v) for v in n.mean])
             rng = np.array([float(v) for v in n.range])
             h = (np.clip(h, lo, hi) - mean) / rng
+        return self.forward_float(h)
+
+    def forward_float(self, h: np.ndarray) -> np.ndarray:
+        """Float64 forward pass of the layers alone (inputs in network-input units)."""
+        h = np.asarray(h, dtype=np.float64)
         for layer in self.layers:
             h = h @ layer.weight_float.T + layer.bias_float
             h = apply_activation_float(layer.activation, h)
+        return h
+
+    def forward_exact_relu_linear(self, x) -> list[Fraction]:
+        """Exact forward pass of the layers on rational inputs (ReLU/linear only)."""
+        h = [Fraction(v) for v in x]
+        for layer in self.layers:
+            if layer.activation not in (Activation.RELU, Activation.LINEAR):
+                raise ValueError("exact evaluation needs ReLU/linear activations")
+            z = [sum((w * v for w, v in zip(row, h) if w and v), b) for row, b in zip(layer.weights, layer.bias)]
+            h = [max(v, Fraction(0)) for v in z] if layer.activation is Activation.RELU else z
         return h
 
 

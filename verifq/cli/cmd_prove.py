@@ -1,0 +1,146 @@
+"""`verifq prove SPEC`: prove the spec's formats (or a formats file) meet its
+requirements, or say precisely where and why not, with a concrete input when
+one can be found. Exit 0 proved, 1 violated, 2 bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+from ..atomic import write_text_atomic
+from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "prove",
+        help="prove roundoff-error and overflow guarantees of given fixed-point formats",
+        description="Analyse the fixed-point formats given in SPEC (or --formats FILE) soundly: "
+        "every value's range, every neuron's roundoff-error bound, every overflow. "
+        "On failure, name the layer/neuron/output and search for a concrete counterexample.",
+    )
+    p.add_argument("spec", help="the .nnspec file")
+    p.add_argument("--formats", metavar="FILE", help="formats file written by `verifq synth -o` (overrides the spec's formats)")
+    p.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-' for stdout)")
+    p.add_argument("--cert", metavar="FILE", help="write a certificate when the proof succeeds")
+    p.add_argument("--samples", type=int, default=4000, help="random inputs tried when looking for a counterexample (default 4000)")
+    p.add_argument("--no-search", action="store_true", help="do not look for a counterexample when the proof fails")
+    p.add_argument("--seed", type=int, default=0, help="seed of the counterexample search (default 0: deterministic)")
+    p.set_defaults(func=run)
+
+
+def load_problem_and_design(spec: str, formats: str | None):
+    from ..spec import load_spec
+
+    problem = load_spec(Path(spec))
+    design = problem.design
+    if formats:
+        from ..fixedpoint.design_io import load_design
+
+        design = load_design(Path(formats), problem.network)
+    if design is None:
+        raise UserError(
+            "the spec gives no formats to prove",
+            hint="add a `formats { default = fixed<16,6> }` block, pass --formats FILE, or run `verifq synth` to choose them",
+        )
+    return problem, design
+
+
+def _fmt_bound(b: Fraction | None) -> str:
+    return "none" if b is None else f"{float(b):.6g}"
+
+
+def describe_problem(problem, design) -> list[str]:
+    net = problem.network
+    bounds = sorted({b for b in problem.max_error if b is not None})
+    req = " / ".join(_fmt_bound(b) for b in bounds)
+    inputs = "fixed-point" if design.inputs_fixed else "real, rounded at the input"
+    return [
+        f"network   {net.name}: {net.architecture}, {net.parameter_count} parameters ({net.source})",
+        f"require   |error| <= {req} on {sum(b is not None for b in problem.max_error)} of {net.n_outputs} outputs; no overflow",
+        f"arith     rounding {design.rounding.value}, overflow {design.overflow.value}, inputs {inputs}",
+    ]
+
+
+def run(args) -> int:
+    from ..analysis.prove import analyse
+    from ..analysis.search import find_counterexample
+    from ..analysis.summary import format_table, layer_summaries, summaries_as_dicts
+
+    problem, design = load_problem_and_design(args.spec, args.formats)
+    analysis = analyse(problem, design)
+    lines = describe_problem(problem, design)
+    rows = layer_summaries(analysis)
+    print("\n".join(lines))
+    print()
+    print(format_table(rows))
+    print()
+    result = {
+        "spec": args.spec,
+        "network": problem.network.name,
+        "verdict": "PROVED" if analysis.proved else "VIOLATED",
+        "layers": summaries_as_dicts(rows),
+        "outputs": [
+            {"output": j, "certified_error": str(e), "certified_error_float": float(e), "required": None if b is None else str(b)}
+            for j, (e, b) in enumerate(zip(analysis.output_errors, problem.max_error))
+        ],
+        "violations": [],
+        "counterexample": None,
+    }
+    if analysis.proved:
+        margins = [m for m in analysis.output_margin() if m is not None]
+        worst = max(analysis.output_errors)
+        print(f"PROVED: every output's roundoff error <= {float(worst):.6g} (smallest margin {float(min(margins)):.3g}); no value overflows")
+        code = EXIT_PROVED
+        if args.cert:
+            from ..certificate.writer import write_certificate
+
+            write_certificate(Path(args.cert), analysis)
+            print(f"certificate written to {args.cert}")
+    else:
+        v = analysis.violations
+        print(f"VIOLATED: {len(v)} check{'s' if len(v) != 1 else ''} fail{'s' if len(v) == 1 else ''}")
+        for c in v[:10]:
+            print(f"  - {c.describe()}")
+        if len(v) > 10:
+            print(f"  ... and {len(v) - 10} more (see --json)")
+        result["violations"] = [
+            {"layer": c.layer, "neuron": c.neuron, "kind": c.kind, "role": c.role, "value": [str(c.value_lo), str(c.value_hi)],
+             "limit": [str(c.limit_lo), str(c.limit_hi)], "excess": str(c.excess), "description": c.describe()}
+            for c in v
+        ]
+        cex = None if args.no_search else find_counterexample(analysis, samples=args.samples, seed=args.seed)
+        if cex is not None:
+            values = ", ".join(f"{x:.10g}" for x in cex.input_raw)
+            if cex.kind == "overflow":
+                print(f"counterexample (real, confirmed by the bit-exact simulator): input [{values}] overflows at {_site(cex.overflow_site)}")
+            else:
+                print(
+                    f"counterexample (real, confirmed by the bit-exact simulator): input [{values}] gives error "
+                    f"{float(cex.observed_error):.6g} > {float(cex.bound):.6g} on output {cex.output}"
+                )
+            result["counterexample"] = {
+                "kind": cex.kind, "input": list(cex.input_raw), "input_network_units": list(cex.input_network_units),
+                "output": cex.output, "observed_error": None if cex.observed_error is None else str(cex.observed_error),
+                "overflow_site": None if cex.overflow_site is None else list(cex.overflow_site), "confirmed": cex.confirmed,
+            }
+        elif not args.no_search:
+            print("no concrete counterexample found: this is a failed proof, not (yet) a demonstrated failure")
+        code = EXIT_VIOLATED
+    if args.json:
+        text = json.dumps(result, indent=2) + "\n"
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            write_text_atomic(args.json, text)
+    return code
+
+
+def _site(site) -> str:
+    if not site:
+        return "?"
+    if site[0] == "input":
+        return "the input quantization"
+    return f"layer {site[0]} ({site[1]})"
