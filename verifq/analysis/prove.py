@@ -17,6 +17,7 @@ import numpy as np
 from ..fixedpoint.design import Design
 from ..fixedpoint.format import FixedFormat
 from ..fixedpoint.quantize import QuantizedNetwork, quantize_network
+from ..errors import UserError
 from ..network.ir import Network
 from ..spec.problem import Problem
 from . import scaled
@@ -72,6 +73,7 @@ class Analysis:
     problem: Problem
     design: Design
     qnet: QuantizedNetwork
+    box: tuple  # the analysed input box (network-input units; grid points only for fixed inputs)
     input_lo: np.ndarray  # real input box (network-input units)
     input_hi: np.ndarray
     inputs: InputErrors
@@ -95,6 +97,28 @@ def network_input_box(problem: Problem) -> tuple[tuple[Fraction, Fraction], ...]
     lo = norm.apply(tuple(lo for lo, _ in problem.domain))
     hi = norm.apply(tuple(hi for _, hi in problem.domain))
     return tuple(zip(lo, hi))  # normalization is monotone increasing (range > 0)
+
+
+def representable_box(box, design: Design):
+    """For fixed-point inputs: the box shrunk to the grid points it contains.
+
+    The inputs can only be representable values, so analysing the shrunk box
+    is exact and tighter. An interval with no representable value is a
+    user error (the domain cannot occur).
+    """
+    if not design.inputs_fixed:
+        return box
+    out = []
+    for i, ((lo, hi), fmt) in enumerate(zip(box, design.inputs)):
+        k_lo = -((-Fraction(lo) / fmt.ulp).numerator // (-Fraction(lo) / fmt.ulp).denominator)
+        k_hi = (Fraction(hi) / fmt.ulp).numerator // (Fraction(hi) / fmt.ulp).denominator
+        if k_lo > k_hi:
+            raise UserError(
+                f"input {i}: the interval [{lo}, {hi}] contains no value representable in {fmt}",
+                hint="widen the interval, give the input format more fractional bits, or use `inputs = real`",
+            )
+        out.append((k_lo * fmt.ulp, k_hi * fmt.ulp))
+    return tuple(out)
 
 
 def _fmt_limits(fmt: FixedFormat) -> tuple[int, int]:
@@ -130,7 +154,7 @@ def analyse(problem: Problem, design: Design, *, exact_net=None) -> Analysis:
     """Analyse `design` for `problem`; never raises for a failing design (see violations)."""
     network: Network = problem.network
     qnet = quantize_network(network, design)
-    box = network_input_box(problem)
+    box = representable_box(network_input_box(problem), design)
     x_lo, x_hi = input_box_scaled(box)
     layers_exact = exact_net if exact_net is not None else exact_layers(network)
     ranges = interval_ranges(layers_exact, x_lo, x_hi)
@@ -155,4 +179,4 @@ def analyse(problem: Problem, design: Design, *, exact_net=None) -> Analysis:
     for j, (bound, err) in enumerate(zip(problem.max_error, out_errs)):
         if bound is not None and err > bound:
             violations.append(Check(last.index, j, "error", "output", -err, err, -bound, bound))
-    return Analysis(problem, design, qnet, x_lo, x_hi, inputs, tuple(analysed), tuple(violations), out_errs)
+    return Analysis(problem, design, qnet, box, x_lo, x_hi, inputs, tuple(analysed), tuple(violations), out_errs)

@@ -198,12 +198,10 @@ def confirm_error(qnet: QuantizedNetwork, network: Network, x: np.ndarray, outpu
 
 def find_counterexample(analysis, *, samples: int = 4000, seed: int = 0) -> Counterexample | None:
     """Look for a concrete input that breaks the first violated claim of `analysis`."""
-    from .prove import network_input_box  # local: prove imports nothing from here
-
     problem = analysis.problem
     qnet = analysis.qnet
     network = problem.network
-    box = network_input_box(problem)
+    box = analysis.box
     sampler = Sampler(qnet, box, seed)
     x = np.vstack([sampler.uniform(samples), sampler.corners(min(1024, samples))])
     err, overflow, sites = run_batch(qnet, network, x)
