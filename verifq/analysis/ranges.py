@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..fixedpoint.rational import RationalArray
+from ..network.rational import RationalArray
 from ..network.ir import Activation, Network
 from . import scaled
 from .scaled import PRECISION
@@ -43,7 +43,7 @@ class ExactLayer:
 def exact_layers(network: Network) -> list[ExactLayer]:
     out = []
     for layer in network.layers:
-        w = RationalArray.from_fractions(layer.weight_array)
+        w = layer.exact_weights
         out.append(
             ExactLayer(
                 w,

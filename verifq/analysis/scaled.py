@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..fixedpoint.rational import ceil_scaled, floor_div_pow2, floor_scaled
+from ..network.rational import ceil_scaled, floor_div_pow2, floor_scaled
 
 PRECISION = 128
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..network.ir import Activation, Network
 from .design import Design, LayerFormats
 from .format import Rounding, shift_round
-from .rational import RationalArray, floor_div_pow2
+from ..network.rational import RationalArray, floor_div_pow2
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,8 +74,7 @@ def quantize_network(network: Network, design: Design) -> QuantizedNetwork:
     for pos, (layer, fmts) in enumerate(zip(network.layers, design.layers)):
         if len(fmts.weight) != layer.n_out:
             raise ValueError(f"design layer {pos + 1} has {len(fmts.weight)} neurons, network {layer.n_out}")
-        weights = RationalArray.from_fractions(layer.weight_array)
-        bias = RationalArray.from_fractions(list(layer.bias))
+        weights, bias = layer.exact_weights, layer.exact_bias
         wm = np.empty((layer.n_out, layer.n_in), dtype=object)
         bm = np.empty(layer.n_out, dtype=object)
         bam = np.empty(layer.n_out, dtype=object)

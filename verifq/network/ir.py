@@ -16,6 +16,8 @@ from functools import cached_property
 
 import numpy as np
 
+from .rational import RationalArray
+
 
 class Activation(str, Enum):
     RELU = "relu"
@@ -53,6 +55,15 @@ class DenseLayer:
             arr[j, :] = row
         arr.setflags(write=False)
         return arr
+
+    @cached_property
+    def exact_weights(self) -> RationalArray:
+        """Weights as integer numerators over one denominator (exact, fast to compute with)."""
+        return RationalArray.from_fractions(self.weight_array)
+
+    @cached_property
+    def exact_bias(self) -> RationalArray:
+        return RationalArray.from_fractions(list(self.bias))
 
     @cached_property
     def weight_float(self) -> np.ndarray:

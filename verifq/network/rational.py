@@ -22,7 +22,7 @@ class RationalArray:
     @staticmethod
     def from_fractions(values) -> "RationalArray":
         arr = np.asarray(values, dtype=object)
-        flat = [Fraction(x) for x in arr.ravel()]
+        flat = [x if type(x) is Fraction else Fraction(x) for x in arr.ravel()]
         den = 1
         for d in set(v.denominator for v in flat):
             den = lcm(den, d)
