@@ -1,0 +1,51 @@
+"""A uniform design wide enough to prove no overflow, with a chosen number of
+fractional bits: integer bits come from the analysed ranges. Used to
+exercise the analysis on real networks (soundness sweeps, tightness
+benchmarks), not as an optimiser (that is `verifq synth`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from ..fixedpoint.design import Design, LayerFormats
+from ..fixedpoint.format import FixedFormat, Overflow, Rounding
+from . import scaled
+from .prove import Analysis, analyse
+
+
+def _int_bits(magnitude: float) -> int:
+    return max(1, math.ceil(math.log2(magnitude + 1e-300)) + 1) if magnitude > 0 else 1
+
+
+def uniform_design(network, i_bits: int, frac: int, acc_i: int, rounding: Rounding, overflow: Overflow, fixed_inputs: bool) -> Design:
+    f = FixedFormat(i_bits + frac, i_bits)
+    acc = FixedFormat(acc_i + 2 * frac, acc_i)
+    layers = tuple(LayerFormats.uniform(l.n_out, f, f, acc, f) for l in network.layers)
+    return Design((f,) * network.n_inputs, layers, rounding, overflow, fixed_inputs)
+
+
+def wide_uniform_analysis(problem, frac: int = 16, rounding: Rounding = Rounding.TRUNCATE,
+                          overflow: Overflow = Overflow.WRAP, fixed_inputs: bool = False, tries: int = 6) -> Analysis:
+    """Analysis of the narrowest-integer-bits uniform fixed<I+frac, I> design that has no overflow."""
+    probe = analyse(problem, uniform_design(problem.network, 40, frac, 60, rounding, overflow, fixed_inputs))
+    mags = [max(abs(scaled.to_float(v)) for v in (*probe.inputs.q_lo, *probe.inputs.q_hi))]
+    acc_mags = []
+    for la in probe.layers:
+        e = la.errors
+        mags.append(max(abs(scaled.to_float(v)) for v in (*e.out_lo, *e.out_hi)))
+        acc_mags.append(max(abs(scaled.to_float(v)) for v in (*e.acc_lo, *e.acc_hi)))
+    for layer in problem.network.layers:
+        mags.append(max(abs(float(w)) for row in layer.weights for w in row))
+        mags.append(max(abs(float(b)) for b in layer.bias))
+    i_bits, acc_i = _int_bits(max(mags)), _int_bits(max(acc_mags))
+    for _ in range(tries):
+        a = analyse(problem, uniform_design(problem.network, i_bits, frac, acc_i, rounding, overflow, fixed_inputs))
+        if not any(v.kind != "error" for v in a.violations):
+            return a
+        i_bits, acc_i = i_bits + 1, acc_i + 1
+    return a
+
+
+def without_error_requirement(problem):
+    return replace(problem, max_error=(None,) * problem.network.n_outputs)
