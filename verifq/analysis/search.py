@@ -101,7 +101,7 @@ def run_batch(qnet: QuantizedNetwork, network: Network, x: np.ndarray):
     y_r = network.forward_float(x)
     err = np.abs(y_q - y_r)
     overflow = res.overflow | over_in
-    sites = [("input",) if over_in[i] else res.first_overflow[i] for i in range(len(x))]
+    sites = [(0, "input", -1) if over_in[i] else res.first_overflow[i] for i in range(len(x))]
     return err, overflow, sites
 
 
@@ -242,6 +242,15 @@ def find_counterexample(analysis, *, samples: int = 4000, seed: int = 0) -> Coun
             i = int(np.argmax(o))
             return _make(problem, "overflow", best[i], None, None, None, s[i], True)
     return None
+
+
+def describe_overflow_site(site) -> str:
+    """(layer, role, neuron) as words; layer 0 is the input quantization."""
+    if not site:
+        return "?"
+    if site[0] == 0:
+        return "the input quantization"
+    return f"layer {site[0]}, neuron {site[2]} ({site[1]})"
 
 
 def pre_activation_float(network: Network, x: np.ndarray, layer: int) -> np.ndarray:

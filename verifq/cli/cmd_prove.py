@@ -11,6 +11,8 @@ from pathlib import Path
 
 from ..atomic import write_text_atomic
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
+from ..fixedpoint.design import Design
+from ..fixedpoint.format import parse_format
 
 
 def register(sub) -> None:
@@ -23,6 +25,7 @@ def register(sub) -> None:
     )
     p.add_argument("spec", help="the .nnspec file")
     p.add_argument("--formats", metavar="FILE", help="formats file written by `verifq synth -o` (overrides the spec's formats)")
+    p.add_argument("--uniform", metavar="FORMAT", help="prove one format for every value instead of the spec's, e.g. 'fixed<16,6>' (hls4ml's default)")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-' for stdout)")
     p.add_argument("--cert", metavar="FILE", help="write a certificate when the proof succeeds")
     p.add_argument("--samples", type=int, default=4000, help="random inputs tried when looking for a counterexample (default 4000)")
@@ -31,12 +34,18 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def load_problem_and_design(spec: str, formats: str | None):
+def load_problem_and_design(spec: str, formats: str | None, uniform: str | None = None):
     from ..spec import load_spec
 
     problem = load_spec(Path(spec))
     design = problem.design
-    if formats:
+    if uniform:
+        impl = problem.implementation
+        design = Design.uniform(
+            [l.n_out for l in problem.network.layers], problem.network.n_inputs, parse_format(uniform),
+            impl.rounding, impl.overflow, impl.inputs_fixed, impl.input_format,
+        )
+    elif formats:
         from ..fixedpoint.design_io import load_design
 
         design = load_design(Path(formats), problem.network)
@@ -66,10 +75,10 @@ def describe_problem(problem, design) -> list[str]:
 
 def run(args) -> int:
     from ..analysis.prove import analyse
-    from ..analysis.search import find_counterexample
+    from ..analysis.search import describe_overflow_site, find_counterexample
     from ..analysis.summary import format_table, layer_summaries, summaries_as_dicts
 
-    problem, design = load_problem_and_design(args.spec, args.formats)
+    problem, design = load_problem_and_design(args.spec, args.formats, args.uniform)
     analysis = analyse(problem, design)
     lines = describe_problem(problem, design)
     rows = layer_summaries(analysis)
@@ -115,7 +124,7 @@ def run(args) -> int:
         if cex is not None:
             values = ", ".join(f"{x:.10g}" for x in cex.input_raw)
             if cex.kind == "overflow":
-                print(f"counterexample (real, confirmed by the bit-exact simulator): input [{values}] overflows at {_site(cex.overflow_site)}")
+                print(f"counterexample (real, confirmed by the bit-exact simulator): input [{values}] overflows at {describe_overflow_site(cex.overflow_site)}")
             else:
                 print(
                     f"counterexample (real, confirmed by the bit-exact simulator): input [{values}] gives error "
@@ -137,10 +146,3 @@ def run(args) -> int:
             write_text_atomic(args.json, text)
     return code
 
-
-def _site(site) -> str:
-    if not site:
-        return "?"
-    if site[0] == "input":
-        return "the input quantization"
-    return f"layer {site[0]} ({site[1]})"

@@ -61,6 +61,13 @@ class Design:
     overflow: Overflow = Overflow.WRAP
     inputs_fixed: bool = False
 
+    @staticmethod
+    def uniform(layer_sizes, n_inputs: int, fmt: FixedFormat, rounding: Rounding, overflow: Overflow,
+                inputs_fixed: bool = False, input_fmt: FixedFormat | None = None) -> "Design":
+        """One format for every stored value (hls4ml's default style), inputs optionally apart."""
+        layers = tuple(LayerFormats.uniform(n, fmt, fmt, fmt, fmt) for n in layer_sizes)
+        return Design((input_fmt or fmt,) * n_inputs, layers, rounding, overflow, inputs_fixed)
+
     def describe_layer(self, index: int) -> dict[str, str]:
         """Compact summary: the format of each role, or 'mixed (n formats)'."""
         out = {}

@@ -12,6 +12,7 @@ generated C) by its integer mantissa k at scale 2^-F.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
@@ -68,6 +69,22 @@ class FixedFormat:
         o = "AP_WRAP" if overflow is Overflow.WRAP else "AP_SAT"
         base = "ap_fixed" if self.signed else "ap_ufixed"
         return f"{base}<{self.width},{self.integer_bits},{q},{o}>"
+
+
+_FORMAT_TEXT = re.compile(r"^\s*(ap_)?(u?)fixed\s*<\s*(-?\d+)\s*,\s*(-?\d+)\s*>\s*$")
+
+
+def parse_format(text: str) -> FixedFormat:
+    """`fixed<16,6>`, `ap_fixed<16,6>`, `ufixed<8,0>` (command-line notation of a format)."""
+    from ..errors import UserError
+
+    m = _FORMAT_TEXT.match(text)
+    if not m:
+        raise UserError(f"'{text}' is not a fixed-point format", hint="write it like fixed<16,6> or ufixed<8,0>")
+    width, ibits = int(m.group(3)), int(m.group(4))
+    if not 1 <= width <= 1024 or abs(ibits) > 1024:
+        raise UserError(f"'{text}': the width must be 1..1024 bits and |I| <= 1024")
+    return FixedFormat(width, ibits, signed=not m.group(2))
 
 
 def shift_round(k: int, shift: int, rounding: Rounding) -> int:

@@ -26,7 +26,7 @@ class SimulationResult:
     outputs: np.ndarray  # (N, n_out) mantissas of the network outputs
     output_frac: np.ndarray  # (n_out,) fractional bits of each output
     overflow: np.ndarray  # (N,) bool: some stored value left its format
-    first_overflow: list  # per row: None or (layer index, neuron, role)
+    first_overflow: list  # per row: None or (layer index, role, neuron)
     layer_outputs: list | None = None  # per layer (N, n) mantissas when requested
 
     def outputs_float(self) -> np.ndarray:
@@ -123,7 +123,10 @@ def _needs_object(qlayer: QuantizedLayer, in_fmts, shifts: np.ndarray) -> bool:
 
 
 def simulate_layer(qlayer: QuantizedLayer, x: np.ndarray, in_frac: np.ndarray, in_fmts, design):
-    """One dense layer on mantissas x (N, n_in). Returns (y mantissas, overflow (N,), role per row)."""
+    """One dense layer on mantissas x (N, n_in).
+
+    Returns (y mantissas, accumulator overflow mask (N, n_out), output overflow mask (N, n_out)).
+    """
     rounding, overflow = design.rounding, design.overflow
     shifts = qlayer.weight_frac[:, None] + in_frac[None, :] - qlayer.accum_frac[:, None]  # (n_out, n_in)
     use_object = _needs_object(qlayer, in_fmts, shifts) or x.dtype == object
@@ -136,16 +139,16 @@ def simulate_layer(qlayer: QuantizedLayer, x: np.ndarray, in_frac: np.ndarray, i
         bias = qlayer.bias_acc_mant.astype(np.int64)
     n = x.shape[0]
     acc_fmts = qlayer.formats.accum
-    over_acc = np.zeros(n, dtype=bool)
+    over_acc = np.zeros((n, qlayer.n_out), dtype=bool)
     if overflow is Overflow.SATURATE:
         acc, o = apply_overflow(np.broadcast_to(bias, (n, qlayer.n_out)).copy(), acc_fmts, overflow)
-        over_acc |= o.any(axis=1)
+        over_acc |= o
         for k in range(qlayer.n_in):
             prod = x[:, k : k + 1] * w[:, k][None, :]
             p = shift_round_array(prod, shifts[:, k][None, :], rounding)
             p, o1 = apply_overflow(p, acc_fmts, overflow)
             acc, o2 = apply_overflow(acc + p, acc_fmts, overflow)
-            over_acc |= o1.any(axis=1) | o2.any(axis=1)
+            over_acc |= o1 | o2
     else:
         if (shifts <= 0).all():
             # exact accumulation: align inputs to a common scale, one matrix product
@@ -161,12 +164,11 @@ def simulate_layer(qlayer: QuantizedLayer, x: np.ndarray, in_frac: np.ndarray, i
                 acc = acc + shift_round_array(prod, shifts[:, k][None, :], rounding)
         acc = acc + bias[None, :]
         acc, o = apply_overflow(acc, acc_fmts, overflow)
-        over_acc |= o.any(axis=1)
+        over_acc |= o
     v = shift_round_array(acc, (qlayer.accum_frac - qlayer.output_frac)[None, :], rounding)
     v = activation_mantissas(qlayer.activation, v, qlayer.output_frac, rounding)
     y, o = apply_overflow(v, qlayer.formats.output, overflow)
-    over_out = o.any(axis=1)
-    return y, over_acc, over_out
+    return y, over_acc, o
 
 
 def simulate(qnet: QuantizedNetwork, input_mant: np.ndarray, *, keep_layers: bool = False) -> SimulationResult:
@@ -180,9 +182,10 @@ def simulate(qnet: QuantizedNetwork, input_mant: np.ndarray, *, keep_layers: boo
     for pos, ql in enumerate(qnet.layers):
         in_frac = qnet.frac_bits_into(pos)
         x, o_acc, o_out = simulate_layer(ql, x, in_frac, in_fmts, qnet.design)
-        for role, mask in (("accum", o_acc), ("output", o_out)):
+        for role, cells in (("accum", o_acc), ("output", o_out)):
+            mask = cells.any(axis=1)
             for i in np.nonzero(mask & ~overflow)[0]:
-                first[i] = (ql.index, role)
+                first[i] = (ql.index, role, int(np.argmax(cells[i])))
             overflow |= mask
         in_fmts = ql.formats.output
         if keep_layers:

@@ -1,0 +1,197 @@
+"""Certificates: the record of a successful `prove` / `synth` that a reviewer
+re-checks with `verifq check` (schema: SCHEMA.md).
+
+`build_certificate(analysis)` turns an `Analysis` (verifq.analysis.prove) into
+the JSON document: canonical network content and its sha256, domain,
+requirements, implementation options, formats, every per-neuron claim as an
+exact rational string, the rule each claim was derived with, the verifq
+version and the verdict. `write_certificate(path, analysis)` writes it
+atomically (complete or absent, never half-written).
+
+The canonical content is built by the checker's own `problem_content`, so
+the checker and the writer agree on one definition of it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from fractions import Fraction
+from pathlib import Path
+
+from .. import __version__
+from ..atomic import write_text_atomic
+from . import checker
+
+PRECISION = 128  # the analysis's scaled ints stand for n * 2^-128
+
+
+class CertificateError(ValueError):
+    """The analysis cannot be certified (it did not prove the requirements)."""
+
+
+def _q(n) -> str:
+    """A scaled int of the analysis as an exact rational string."""
+    return str(Fraction(int(n), 1 << PRECISION))
+
+
+def _qs(values) -> list[str]:
+    return [_q(v) for v in values]
+
+
+def build_certificate(
+    analysis,
+    *,
+    generated_code: dict[str, str] | None = None,
+    measurements: dict | None = None,
+    spec_text: str | None = None,
+    command: str | None = None,
+) -> dict:
+    """The certificate document of a proved `Analysis` (raises CertificateError otherwise).
+
+    `generated_code`: {file name: sha256 hex} of generated files (relative to the
+    certificate's folder); `measurements`: optional simulation results (recorded,
+    not checked); `spec_text`: the spec's text (read from problem.spec_path when
+    omitted and readable); `command`: the command line that produced it.
+    """
+    if not analysis.proved:
+        first = analysis.violations[0].describe() if analysis.violations else "not proved"
+        raise CertificateError(f"only a successful proof can be certified ({first})")
+    problem, design = analysis.problem, analysis.design
+    content = checker.problem_content(problem, design)
+    net_sha = checker.sha256_of(content["network"])
+    impl = content["implementation"]
+    problem_sha = checker.sha256_of(
+        checker.problem_hash_input(net_sha, content["domain"], content["requirements"], impl)
+    )
+    design_sha = checker.sha256_of(checker.design_hash_input(content["formats"], impl))
+    net = problem.network
+    rounding = "nearest" if impl["rounding"] == "nearest" else "truncate"
+    layers = []
+    for la in analysis.layers:
+        r, e = la.ranges, la.errors
+        layers.append(
+            {
+                "index": la.index,
+                "activation": content["network"]["layers"][la.index - 1]["activation"],
+                "range_rule": "interval",
+                "error_rule": "l1_local",
+                "accum_rule": "wrap_final_sum" if impl["overflow"] == "wrap" else "saturate_partial_sums",
+                "hints": {},
+                "pre_lo": _qs(r.pre_lo),
+                "pre_hi": _qs(r.pre_hi),
+                "post_lo": _qs(r.post_lo),
+                "post_hi": _qs(r.post_hi),
+                "err_acc": _qs(e.err_acc),
+                "err_pre": _qs(e.err_pre),
+                "err_out": _qs(e.err_out),
+                "acc_lo": _qs(e.acc_lo),
+                "acc_hi": _qs(e.acc_hi),
+                "out_lo": _qs(e.out_lo),
+                "out_hi": _qs(e.out_hi),
+            }
+        )
+    inp = analysis.inputs
+    bounds = [str(Fraction(b)) for b in analysis.output_errors]
+    if spec_text is None and problem.spec_path:
+        try:
+            spec_text = Path(problem.spec_path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError, ValueError):
+            spec_text = None
+    cert = {
+        "format": checker.FORMAT_NAME,
+        "schema_version": checker.SCHEMA_VERSION,
+        "verifq_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "command": command,
+        "problem_sha256": problem_sha,
+        "design_sha256": design_sha,
+        "network": {
+            "sha256": net_sha,
+            "info": {
+                "name": net.name,
+                "source": net.source,
+                "architecture": net.architecture,
+                "parameter_count": net.parameter_count,
+                "license_note": net.license_note,
+                "has_output_postprocess": net.postprocess is not None,
+            },
+            "content": content["network"],
+        },
+        "domain": content["domain"],
+        "requirements": content["requirements"],
+        "implementation": impl,
+        "formats": content["formats"],
+        "claims": {
+            "precision_note": f"claims are the analysis's outward-rounded values at 2^-{PRECISION}",
+            "inputs": {
+                "range_rule": "domain",
+                "error_rule": "input_quantization",
+                "lo": _qs(analysis.input_lo),
+                "hi": _qs(analysis.input_hi),
+                "err": _qs(inp.err),
+                "q_lo": _qs(inp.q_lo),
+                "q_hi": _qs(inp.q_hi),
+            },
+            "layers": layers,
+        },
+        "verdict": {
+            "proved": True,
+            "output_error_bounds": bounds,
+            "statement": _statement(net.name, problem, rounding, impl["overflow"], bounds),
+        },
+    }
+    if spec_text is not None:
+        cert["spec"] = {
+            "path": str(problem.spec_path),
+            "sha256": hashlib.sha256(spec_text.encode("utf-8")).hexdigest(),
+            "text": spec_text,
+        }
+    if measurements is not None:
+        cert["measurements"] = measurements
+    if generated_code:
+        cert["generated_code"] = dict(sorted(generated_code.items()))
+    return cert
+
+
+def _statement(name: str, problem, rounding: str, overflow: str, bounds: list[str]) -> str:
+    req = [b for b in problem.max_error]
+    parts = []
+    for i, (e, b) in enumerate(zip(bounds, req)):
+        parts.append(f"output {i}: |error| <= {float(Fraction(e)):.6g}" + ("" if b is None else f" (required {float(b):.6g})"))
+    return (
+        f"For every input in the domain, the fixed-point implementation of network '{name}' "
+        f"({rounding} rounding, {overflow} overflow) never overflows and differs from the real-valued "
+        f"network by at most: " + "; ".join(parts)
+    )
+
+
+def write_certificate(path, analysis, **kwargs) -> dict:
+    """Build the certificate of `analysis` and write it atomically to `path`; returns the document."""
+    cert = build_certificate(analysis, **kwargs)
+    write_text_atomic(path, dumps(cert))
+    return cert
+
+
+def file_sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def dumps(cert: dict) -> str:
+    """Readable JSON: one key per line, each list of numbers (a weight row, a claim) on one line."""
+    import json
+
+    def enc(v, ind: int) -> str:
+        pad, inner = " " * ind, " " * (ind + 1)
+        if isinstance(v, dict):
+            if not v:
+                return "{}"
+            items = [f"{inner}{json.dumps(k)}: {enc(x, ind + 1)}" for k, x in v.items()]
+            return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+        if isinstance(v, list):
+            if all(not isinstance(x, (dict, list)) for x in v):
+                return json.dumps(v, separators=(", ", ": "))
+            return "[\n" + ",\n".join(inner + enc(x, ind + 1) for x in v) + "\n" + pad + "]"
+        return json.dumps(v)
+
+    return enc(cert, 0) + "\n"

@@ -1,0 +1,38 @@
+"""`verifq report CERT -o DIR`: a review report (HTML + Markdown with plots) of a certificate."""
+
+from __future__ import annotations
+
+from ..certificate import checker
+from ..errors import EXIT_PROVED, EXIT_VIOLATED, Location, UserError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="write a review report (HTML and Markdown with plots) of a certificate",
+        description="Write DIR/report.html (self-contained, plots embedded) and DIR/report.md (plots as PNG files) "
+        "describing what a certificate proves, its formats, error budget and ranges, the tightness measured by "
+        "the bit-exact simulator, and how to re-check it.",
+    )
+    p.add_argument("certificate", help="certificate JSON")
+    p.add_argument("-o", "--output", metavar="DIR", required=True, help="folder for the report files")
+    p.add_argument("--spec", metavar="SPEC", help="spec file to show (default: the text recorded in the certificate)")
+    p.add_argument("--samples", type=int, metavar="N",
+                   help="random inputs to simulate (default: a size-dependent number, or the certificate's record)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the simulation (default 0)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..certificate.report import build_report
+
+    try:
+        html_path, md_path = build_report(args.certificate, args.output, spec_path=args.spec,
+                                          samples=args.samples, seed=args.seed)
+    except checker.Malformed as exc:
+        raise UserError(f"cannot read the certificate: {exc}", Location(str(args.certificate))) from None
+    except OSError as exc:
+        raise UserError(f"cannot write the report: {exc.strerror or exc}", Location(str(args.output))) from None
+    print(f"wrote {html_path}\nwrote {md_path}")
+    text = html_path.read_text(encoding="utf-8")
+    return EXIT_PROVED if "id='verdict'>VALID<" in text else EXIT_VIOLATED

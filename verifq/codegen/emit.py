@@ -1,0 +1,402 @@
+"""Shared pieces of code generation: the code plan, type naming, exact constants.
+
+Both generators (HLS C++ in `hls.py`, the integer C reference in
+`c_reference.py`) emit the same computation, laid out by one `CodePlan`:
+
+* neurons of a layer are grouped by their formats (weight, bias, accum,
+  output); a per-layer design has one group per layer, a per-neuron design
+  one group per distinct combination. Each group is one loop.
+* a layer's outputs (and the network inputs) are kept in one array whose
+  element type is the *carrier*: the smallest format that holds every value
+  of every neuron's own format exactly (for a per-layer design it is the
+  output format itself). Each value is first cast into its neuron's own
+  format, so the values -- and therefore every later product and rounding,
+  which depend only on values -- are exactly those of the semantics in
+  `verifq/fixedpoint/design.py`.
+* the rounded pre-activation of a group is held in `pre`: the accumulator's
+  range at the output's fractional bits (one integer bit more when rounding
+  to nearest can carry), so that rounding never overflows.
+* tanh/sigmoid groups get a lookup table over the proven range of the
+  rounded pre-activation, with entries `exact_activation_rounded` (the ideal
+  table of the semantics).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import UserError
+from ..fixedpoint.activation import exact_activation_rounded
+from ..fixedpoint.design import Design
+from ..fixedpoint.format import FixedFormat, Overflow, Rounding, shift_round
+from ..fixedpoint.quantize import QuantizedLayer, QuantizedNetwork
+from ..network.ir import Activation
+
+DEFAULT_LUT_LIMIT = 65536  # entries per lookup table (one table per neuron format group)
+MAX_STORED_BITS = 63  # inputs, outputs and layer values must fit int64 mantissas in the C reference
+MAX_CONSTANT_BITS = 53  # weights, biases, table entries are written as exact double literals
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def format_for_range(lo: int, hi: int, frac: int) -> FixedFormat:
+    """The narrowest format with `frac` fractional bits holding mantissas lo..hi."""
+    lo, hi = int(min(lo, hi)), int(max(lo, hi))
+    if lo >= 0:
+        width = max(1, hi.bit_length())
+        return FixedFormat(width, width - frac, False)
+    width = 1 + max(max(hi, 0).bit_length(), (-lo - 1).bit_length())
+    return FixedFormat(width, width - frac, True)
+
+
+def mantissa_range_at(fmt: FixedFormat, frac: int) -> tuple[int, int]:
+    """fmt's min and max value as mantissas at `frac` (frac >= fmt.frac_bits: exact)."""
+    s = frac - fmt.frac_bits
+    if s < 0:
+        raise ValueError("mantissa_range_at needs at least the format's fractional bits")
+    return fmt.min_int << s, fmt.max_int << s
+
+
+def join_formats(fmts) -> FixedFormat:
+    """The carrier: the narrowest format holding every value of every format in fmts."""
+    fmts = list(fmts)
+    if len(set(fmts)) == 1:
+        return fmts[0]
+    frac = max(f.frac_bits for f in fmts)
+    lo = min(mantissa_range_at(f, frac)[0] for f in fmts)
+    hi = max(mantissa_range_at(f, frac)[1] for f in fmts)
+    return format_for_range(lo, hi, frac)
+
+
+def widest_format(fmts) -> FixedFormat:
+    """Alias of join_formats, for reports (hls4ml configuration)."""
+    return join_formats(fmts)
+
+
+def _int_token(i: int) -> str:
+    return str(i) if i >= 0 else f"m{-i}"
+
+
+def type_name(fmt: FixedFormat) -> str:
+    """C identifier of a format's typedef: fx16_6_t, ufx8_m2_t (m = minus)."""
+    return f"{'fx' if fmt.signed else 'ufx'}{fmt.width}_{_int_token(fmt.integer_bits)}_t"
+
+
+def ap_type(fmt: FixedFormat, rounding: Rounding, overflow: Overflow) -> str:
+    return fmt.ap_type(rounding, overflow)
+
+
+def ap_mode_names(rounding: Rounding, overflow: Overflow) -> tuple[str, str]:
+    return ("AP_TRN" if rounding is Rounding.TRUNCATE else "AP_RND", "AP_WRAP" if overflow is Overflow.WRAP else "AP_SAT")
+
+
+# --------------------------------------------------------------------------- constants
+
+
+def dyadic_literal(mant: int, frac: int) -> str:
+    """The exact decimal text of mant * 2^-frac (a C/C++ double literal, exact when |mant| < 2^53)."""
+    mant = int(mant)
+    if mant == 0:
+        return "0.0"
+    if frac <= 0:
+        return f"{mant << -frac}.0"
+    neg = mant < 0
+    m = -mant if neg else mant
+    # m / 2^frac = m * 5^frac / 10^frac
+    digits = str(m * 5**frac).rjust(frac + 1, "0")
+    ipart, fpart = digits[:-frac], digits[-frac:].rstrip("0")
+    text = f"{ipart}.{fpart or '0'}"
+    return f"-{text}" if neg else text
+
+
+def check_constant(mant: int, what: str) -> None:
+    if abs(int(mant)) >= 1 << MAX_CONSTANT_BITS:
+        raise UserError(
+            f"{what} has a {abs(int(mant)).bit_length()}-bit mantissa; code generation writes constants "
+            f"as exact double literals, which hold at most {MAX_CONSTANT_BITS} bits",
+            hint="use a format with at most 53 bits for weights and biases",
+        )
+
+
+def c_int_type(lo: int, hi: int) -> str:
+    """The smallest C99 exact-width integer type holding lo..hi."""
+    for bits in (8, 16, 32, 64):
+        if -(1 << (bits - 1)) <= lo and hi < (1 << (bits - 1)):
+            return f"int{bits}_t"
+    raise ValueError("constant does not fit 64 bits")
+
+
+def c_int_literal(v: int) -> str:
+    """A C99 integer literal of type int64_t (INT64_MIN written as an expression)."""
+    v = int(v)
+    if v == -(1 << 63):
+        return "(-INT64_C(9223372036854775807) - 1)"
+    if -(1 << 31) < v < (1 << 31):
+        return str(v)
+    return f"INT64_C({v})"
+
+
+def sanitize_identifier(name: str) -> str:
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "network"
+    if ident[0].isdigit():
+        ident = "nn_" + ident
+    return ident
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def wrap_list(items: list[str], indent: str, width: int = 100) -> str:
+    """Comma-separated items on lines of at most ~width characters."""
+    lines, cur = [], ""
+    for it in items:
+        piece = it + ", "
+        if cur and len(indent) + len(cur) + len(piece) > width:
+            lines.append(indent + cur.rstrip())
+            cur = ""
+        cur += piece
+    if cur:
+        lines.append(indent + cur.rstrip().rstrip(","))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class Lut:
+    """Ideal lookup table of a tanh/sigmoid group: entry i is f at mantissa lo + i (grid 2^-F_o)."""
+
+    lo: int
+    values: tuple[int, ...]
+    entry: FixedFormat  # holds every entry exactly (F_o fractional bits)
+
+    @property
+    def hi(self) -> int:
+        return self.lo + len(self.values) - 1
+
+
+@dataclass(frozen=True)
+class NeuronGroup:
+    layer: int  # 1-based
+    gid: int
+    neurons: tuple[int, ...]
+    weight: FixedFormat
+    bias: FixedFormat
+    accum: FixedFormat
+    output: FixedFormat
+    pre: FixedFormat  # the rounded pre-activation (accumulator range at F_o)
+    lut: Lut | None
+
+    @property
+    def contiguous(self) -> bool:
+        return self.neurons == tuple(range(self.neurons[0], self.neurons[0] + len(self.neurons)))
+
+    @property
+    def name(self) -> str:
+        return f"L{self.layer}_G{self.gid}"
+
+    def describe(self) -> str:
+        if self.contiguous:
+            who = f"neuron {self.neurons[0]}" if len(self.neurons) == 1 else f"neurons {self.neurons[0]}..{self.neurons[-1]}"
+        else:
+            who = f"{len(self.neurons)} neurons"
+        return f"{who}: weight {self.weight}, bias {self.bias}, accum {self.accum}, output {self.output}"
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    index: int  # 1-based
+    activation: Activation
+    n_in: int
+    n_out: int
+    in_carrier: FixedFormat
+    out_carrier: FixedFormat
+    groups: tuple[NeuronGroup, ...]
+    ql: QuantizedLayer
+
+
+@dataclass(frozen=True)
+class CodePlan:
+    top: str
+    qnet: QuantizedNetwork
+    design: Design
+    layers: tuple[LayerPlan, ...]
+    input_carrier: FixedFormat
+    proved: bool
+    header_lines: tuple[str, ...]  # provenance and guarantee, shared by every generated file
+
+    @property
+    def n_in(self) -> int:
+        return self.qnet.network.n_inputs
+
+    @property
+    def n_out(self) -> int:
+        return self.qnet.network.n_outputs
+
+    @property
+    def output_formats(self) -> tuple[FixedFormat, ...]:
+        return self.design.layers[-1].output
+
+    @property
+    def result_carrier(self) -> FixedFormat:
+        return self.layers[-1].out_carrier
+
+    def all_formats(self) -> list[FixedFormat]:
+        """Every format that gets a typedef, in a stable order."""
+        seen: dict[FixedFormat, None] = {}
+        for f in self.design.inputs:
+            seen.setdefault(f)
+        seen.setdefault(self.input_carrier)
+        for lp in self.layers:
+            for g in lp.groups:
+                for f in (g.weight, g.bias, g.accum, g.pre, g.output):
+                    seen.setdefault(f)
+                if g.lut is not None:
+                    seen.setdefault(g.lut.entry)
+            seen.setdefault(lp.out_carrier)
+        return list(seen)
+
+
+def pre_activation_format(accum: FixedFormat, out_frac: int, rounding: Rounding) -> FixedFormat:
+    """Holds round(acc) at out_frac for every acc of the accumulator format, and 0."""
+    s = accum.frac_bits - out_frac
+    lo = shift_round(accum.min_int, s, rounding)
+    hi = shift_round(accum.max_int, s, rounding)
+    return format_for_range(min(lo, 0), max(hi, 0), out_frac)
+
+
+def _ceil_scaled_to(n: int, precision: int, frac: int) -> int:
+    """ceil(n * 2^-precision * 2^frac) for a scaled int n."""
+    v = Fraction(int(n), 1 << precision) * (Fraction(2) ** frac)
+    return -((-v.numerator) // v.denominator)
+
+
+def _floor_scaled_to(n: int, precision: int, frac: int) -> int:
+    v = Fraction(int(n), 1 << precision) * (Fraction(2) ** frac)
+    return v.numerator // v.denominator
+
+
+def _lut(act: Activation, layer_index: int, neurons, frac: int, pre: FixedFormat, analysis, lut_limit: int) -> Lut:
+    from ..analysis.scaled import PRECISION
+
+    la = analysis.layers[layer_index - 1]
+    lo_m, hi_m = None, None
+    for j in neurons:
+        e = la.errors.err_pre[j]
+        lo = _ceil_scaled_to(la.ranges.pre_lo[j] - e, PRECISION, frac)
+        hi = _floor_scaled_to(la.ranges.pre_hi[j] + e, PRECISION, frac)
+        lo_m = lo if lo_m is None else min(lo_m, lo)
+        hi_m = hi if hi_m is None else max(hi_m, hi)
+    lo_m = max(lo_m, pre.min_int)
+    hi_m = min(hi_m, pre.max_int)
+    if hi_m < lo_m:  # empty range (cannot happen for a sound analysis): one entry
+        hi_m = lo_m
+    size = hi_m - lo_m + 1
+    if size > lut_limit:
+        rng = f"[{float(Fraction(lo_m) * Fraction(2) ** -frac):.6g}, {float(Fraction(hi_m) * Fraction(2) ** -frac):.6g}]"
+        bits_fewer = 0
+        while (size >> bits_fewer) > lut_limit:
+            bits_fewer += 1
+        raise UserError(
+            f"layer {layer_index}: the {act.value} lookup table over the proven pre-activation range {rng} "
+            f"at {frac} fractional bits needs {size} entries, more than the limit of {lut_limit}",
+            hint=f"give layer {layer_index}'s output format fewer fractional bits (each bit fewer halves the table; "
+            f"about {bits_fewer} fewer needed), or raise the limit with --lut-limit",
+        )
+    values = tuple(exact_activation_rounded(act, m, frac) for m in range(lo_m, hi_m + 1))
+    entry = format_for_range(min(values), max(values), frac)
+    for v in (min(values), max(values)):
+        check_constant(v, f"layer {layer_index} {act.value} table entry")
+    return Lut(lo_m, values, entry)
+
+
+def build_plan(qnet: QuantizedNetwork, analysis, *, top: str, proved: bool, header_lines=(), lut_limit: int = DEFAULT_LUT_LIMIT) -> CodePlan:
+    """Lay out the generated computation for a quantized network (see the module docstring)."""
+    design = qnet.design
+    rounding = design.rounding
+    _check_storage(design)
+    in_carrier = join_formats(design.inputs)
+    carrier = in_carrier
+    layers = []
+    for ql in qnet.layers:
+        f = ql.formats
+        _check_constants(ql)
+        keys: dict[tuple, list[int]] = {}
+        for j in range(ql.n_out):
+            keys.setdefault((f.weight[j], f.bias[j], f.accum[j], f.output[j]), []).append(j)
+        groups = []
+        for gid, (key, neurons) in enumerate(sorted(keys.items(), key=lambda kv: kv[1][0])):
+            w, b, a, o = key
+            pre = pre_activation_format(a, o.frac_bits, rounding)
+            lut = None
+            if ql.activation in (Activation.TANH, Activation.SIGMOID):
+                lut = _lut(ql.activation, ql.index, neurons, o.frac_bits, pre, analysis, lut_limit)
+            groups.append(NeuronGroup(ql.index, gid, tuple(neurons), w, b, a, o, pre, lut))
+        out_carrier = join_formats(f.output)
+        layers.append(LayerPlan(ql.index, ql.activation, ql.n_in, ql.n_out, carrier, out_carrier, tuple(groups), ql))
+        carrier = out_carrier
+    return CodePlan(top, qnet, design, tuple(layers), in_carrier, proved, tuple(header_lines))
+
+
+def _check_storage(design: Design) -> None:
+    def fits(f: FixedFormat) -> bool:
+        return f.width <= (64 if f.signed else 63)
+
+    for k, f in enumerate(design.inputs):
+        if not fits(f):
+            raise UserError(f"input {k} has format {f}: code generation keeps inputs in 64-bit integers",
+                            hint="use an input format of at most 64 bits")
+    for i, lf in enumerate(design.layers, start=1):
+        for j, f in enumerate(lf.output):
+            if not fits(f):
+                raise UserError(f"layer {i} neuron {j} has output format {f}: code generation keeps layer "
+                                "values in 64-bit integers", hint="use output formats of at most 64 bits")
+    carriers = [join_formats(design.inputs)] + [join_formats(lf.output) for lf in design.layers]
+    for i, c in enumerate(carriers):
+        if not fits(c):
+            where = "the inputs" if i == 0 else f"layer {i}'s outputs"
+            raise UserError(f"the formats of {where} together need a {c.width}-bit common type ({c}), more than 64 bits",
+                            hint="use fewer distinct output formats in that layer (closer fractional and integer bits)")
+
+
+def _check_constants(ql: QuantizedLayer) -> None:
+    f = ql.formats
+    for j in range(ql.n_out):
+        wf, bf = f.weight[j], f.bias[j]
+        row = ql.weight_mant[j]
+        lo, hi = int(row.min()), int(row.max())
+        if lo < wf.min_int or hi > wf.max_int:
+            raise UserError(
+                f"layer {ql.index} neuron {j}: a weight does not fit its format {wf}; such a design cannot be "
+                "emitted as code (even with --unverified)",
+                hint="give that layer's weights more integer bits",
+            )
+        b = int(ql.bias_mant[j])
+        if not bf.min_int <= b <= bf.max_int:
+            raise UserError(
+                f"layer {ql.index} neuron {j}: the bias does not fit its format {bf}; such a design cannot be "
+                "emitted as code (even with --unverified)",
+                hint="give that layer's biases more integer bits",
+            )
+        check_constant(max(abs(lo), abs(hi)), f"layer {ql.index} neuron {j}'s weight")
+        check_constant(b, f"layer {ql.index} neuron {j}'s bias")
+
+
+def output_mantissa_shift(plan: CodePlan) -> list[int]:
+    """Per network output: carrier frac bits minus the output's own frac bits (exact right shift)."""
+    fc = plan.result_carrier.frac_bits
+    return [fc - f.frac_bits for f in plan.output_formats]
+
+
+def as_object_array(values) -> np.ndarray:
+    a = np.empty(len(values), dtype=object)
+    a[:] = [int(v) for v in values]
+    return a
