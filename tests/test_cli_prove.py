@@ -1,0 +1,87 @@
+"""`verifq prove` end to end: verdicts, exit codes, JSON, determinism, and
+counterexamples confirmed by the bit-exact simulator."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from verifq.cli.main import main
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "examples" / "01_inline_tiny" / "tiny.nnspec"
+PENDULUM = ROOT / "examples" / "02_onnx_pendulum" / "pendulum.nnspec"
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_prove_accepts_the_inline_example(capsys):
+    code, out, _ = run(capsys, "prove", TINY)
+    assert code == 0
+    assert "PROVED" in out
+
+
+def test_prove_accepts_the_onnx_example(capsys):
+    code, out, _ = run(capsys, "prove", PENDULUM)
+    assert code == 0 and "PROVED" in out
+
+
+def test_prove_names_the_failing_output_and_gives_a_confirmed_counterexample(capsys, tmp_path):
+    out_json = tmp_path / "r.json"
+    code, out, _ = run(capsys, "prove", TINY, "--uniform", "fixed<16,6>", "--json", out_json)
+    assert code == 1
+    assert "VIOLATED" in out and "layer 2, neuron 0: error bound" in out
+    assert "counterexample (real, confirmed" in out
+    data = json.loads(out_json.read_text())
+    assert data["verdict"] == "VIOLATED"
+    cex = data["counterexample"]
+    assert cex["kind"] == "error" and cex["confirmed"]
+    assert Fraction(cex["observed_error"]) > Fraction(1, 1000)
+
+
+def test_prove_reports_accumulator_overflow_with_the_neuron(capsys):
+    spec = ROOT / "specs" / "aster_ACC3NN.nnspec"
+    code, out, _ = run(capsys, "prove", spec, "--uniform", "fixed<16,6>")
+    assert code == 1
+    assert "accum range" in out and "does not fit fixed<16,6>" in out
+    assert "overflows at layer 1, neuron" in out
+
+
+def test_prove_output_is_deterministic(capsys):
+    first = run(capsys, "prove", TINY, "--uniform", "fixed<16,6>", "--json", "-")
+    second = run(capsys, "prove", TINY, "--uniform", "fixed<16,6>", "--json", "-")
+    assert first == second
+
+
+def test_prove_without_formats_says_what_to_do(capsys):
+    code, _, err = run(capsys, "prove", ROOT / "specs" / "aster_SmallNN.nnspec")
+    assert code == 2
+    assert "no formats" in err and "verifq synth" in err
+
+
+def test_bad_spec_is_exit_2_with_a_caret_and_no_traceback(capsys, tmp_path):
+    bad = tmp_path / "bad.nnspec"
+    bad.write_text("network n { input 2 dense relu weights [[1, 2]] bias [0] }\ndomain { x in [1, 0] }\nrequire error <= 1e-3\n")
+    code, out, err = run(capsys, "prove", bad)
+    assert code == 2
+    assert "bad.nnspec:2:" in err and "^" in err and "Traceback" not in err
+
+
+def test_bad_uniform_format_is_exit_2(capsys):
+    code, _, err = run(capsys, "prove", TINY, "--uniform", "fixed<16")
+    assert code == 2 and "not a fixed-point format" in err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["prove", "--help"]])
+def test_help_exits_cleanly(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0
+    assert "verifq" in capsys.readouterr().out
