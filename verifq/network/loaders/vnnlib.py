@@ -103,9 +103,11 @@ def parse_vnnlib_box(text: str, path: Path, n_inputs: int) -> Box:
 
     box = []
     for i in range(n_inputs):
-        where = p.at(declared[i]) if i in declared else Location(str(path))
         if i not in declared:
-            raise UserError(f"input X_{i} is not declared (the network has {n_inputs} inputs)", where, hint=_HINT)
+            raise UserError(
+                f"input X_{i} is not declared (the network has {n_inputs} inputs)", Location(str(path)), hint=_HINT
+            )
+        where = p.at(declared[i])
         for bounds, word, op in ((lower, "lower", ">="), (upper, "upper", "<=")):
             if i not in bounds:
                 raise UserError(
