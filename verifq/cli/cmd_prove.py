@@ -122,7 +122,9 @@ def run(args) -> int:
         ]
         cex = None if args.no_search else find_counterexample(analysis, samples=args.samples, seed=args.seed)
         if cex is not None:
-            values = ", ".join(f"{x:.10g}" for x in cex.input_raw)
+            values = ", ".join(f"{x:.10g}" for x in cex.input_raw[:8])
+            if len(cex.input_raw) > 8:
+                values += f", ... ({len(cex.input_raw)} values; all in --json)"
             if cex.kind == "overflow":
                 print(f"counterexample (real, confirmed by the bit-exact simulator): input [{values}] overflows at {describe_overflow_site(cex.overflow_site)}")
             else:

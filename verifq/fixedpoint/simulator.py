@@ -111,26 +111,48 @@ def inputs_from_mantissas(qnet: QuantizedNetwork, mant: np.ndarray) -> np.ndarra
     return mantissas_to_float(np.asarray(mant), qnet.input_frac)
 
 
-def _needs_object(qlayer: QuantizedLayer, in_fmts, shifts: np.ndarray) -> bool:
-    w_bits = max(max(f.width for f in qlayer.formats.weight), max(int(abs(v)).bit_length() for v in qlayer.weight_mant.ravel()) + 1)
-    x_bits = max(f.width for f in in_fmts)
-    extra = int(max(0, -shifts.min()))
+def _max_bits(a: np.ndarray) -> int:
+    """Bits of the largest magnitude in a (0 for an empty or all-zero array)."""
+    if a.size == 0:
+        return 0
+    return max(int(abs(int(a.max()))).bit_length(), int(abs(int(a.min()))).bit_length())
+
+
+def _needs_object(qlayer: QuantizedLayer, x: np.ndarray, in_frac: np.ndarray, shifts: np.ndarray) -> bool:
+    """Whether some intermediate of this batch could leave int64 (bound from the actual values)."""
+    if x.dtype == object:
+        return True
+    left = int(max(0, -shifts.min(), int(in_frac.max() - in_frac.min())))
+    product_bits = _max_bits(qlayer.weight_mant) + _max_bits(x) + left
     acc_bits = max(f.width for f in qlayer.formats.accum) + 1
-    bias_bits = max(int(abs(v)).bit_length() for v in qlayer.bias_acc_mant) + 1
-    sum_bits = max(w_bits + x_bits + extra, acc_bits, bias_bits) + int(qlayer.n_in).bit_length() + 1
+    sum_bits = max(product_bits + int(qlayer.n_in).bit_length(), acc_bits, _max_bits(qlayer.bias_acc_mant)) + 2
     out_shift = int(max(0, (qlayer.output_frac - qlayer.accum_frac).max()))
     return sum_bits + out_shift >= INT64_SAFE_BITS
 
 
-def simulate_layer(qlayer: QuantizedLayer, x: np.ndarray, in_frac: np.ndarray, in_fmts, design):
+_CHUNK_CELLS = 1 << 22  # rows x neurons x inputs held at once when rounding products
+
+
+def _sum_rounded_products(x, w, shifts, rounding):
+    """sum_k round(x_k * w_jk, shift_jk) for every row and neuron, in row chunks."""
+    n = x.shape[0]
+    n_out, n_in = w.shape
+    out = np.zeros((n, n_out), dtype=x.dtype)
+    rows = max(1, _CHUNK_CELLS // max(1, n_out * n_in))
+    for i in range(0, n, rows):
+        prod = x[i : i + rows, None, :] * w[None, :, :]
+        out[i : i + rows] = shift_round_array(prod, shifts[None, :, :], rounding).sum(axis=2)
+    return out
+
+
+def simulate_layer(qlayer: QuantizedLayer, x: np.ndarray, in_frac: np.ndarray, design):
     """One dense layer on mantissas x (N, n_in).
 
     Returns (y mantissas, accumulator overflow mask (N, n_out), output overflow mask (N, n_out)).
     """
     rounding, overflow = design.rounding, design.overflow
     shifts = qlayer.weight_frac[:, None] + in_frac[None, :] - qlayer.accum_frac[:, None]  # (n_out, n_in)
-    use_object = _needs_object(qlayer, in_fmts, shifts) or x.dtype == object
-    if use_object:
+    if _needs_object(qlayer, x, in_frac, shifts):
         x = x.astype(object)
         w = qlayer.weight_mant
         bias = qlayer.bias_acc_mant
@@ -158,10 +180,7 @@ def simulate_layer(qlayer: QuantizedLayer, x: np.ndarray, in_frac: np.ndarray, i
             s = x_al @ w.T  # scale 2^-(F_w[j] + g)
             acc = shift_round_array(s, (qlayer.weight_frac + g - qlayer.accum_frac)[None, :], Rounding.TRUNCATE)
         else:
-            acc = np.zeros((n, qlayer.n_out), dtype=x.dtype)
-            for k in range(qlayer.n_in):
-                prod = x[:, k : k + 1] * w[:, k][None, :]
-                acc = acc + shift_round_array(prod, shifts[:, k][None, :], rounding)
+            acc = _sum_rounded_products(x, w, shifts, rounding)
         acc = acc + bias[None, :]
         acc, o = apply_overflow(acc, acc_fmts, overflow)
         over_acc |= o
@@ -178,16 +197,14 @@ def simulate(qnet: QuantizedNetwork, input_mant: np.ndarray, *, keep_layers: boo
     overflow = np.zeros(n, dtype=bool)
     first: list = [None] * n
     layers_out = [] if keep_layers else None
-    in_fmts = qnet.design.inputs
     for pos, ql in enumerate(qnet.layers):
         in_frac = qnet.frac_bits_into(pos)
-        x, o_acc, o_out = simulate_layer(ql, x, in_frac, in_fmts, qnet.design)
+        x, o_acc, o_out = simulate_layer(ql, x, in_frac, qnet.design)
         for role, cells in (("accum", o_acc), ("output", o_out)):
             mask = cells.any(axis=1)
             for i in np.nonzero(mask & ~overflow)[0]:
                 first[i] = (ql.index, role, int(np.argmax(cells[i])))
             overflow |= mask
-        in_fmts = ql.formats.output
         if keep_layers:
             layers_out.append(x)
     return SimulationResult(x, qnet.layers[-1].output_frac, overflow, first, layers_out)
