@@ -169,10 +169,11 @@ class Fmt:
 
     def __init__(self, text: str, where: str):
         m = _FMT.match(text) if type(text) is str else None
-        if not m or int(m.group(2)) < 1:
-            raise Malformed(f"{where}: expected a format like \"fixed<16,6>\" or \"ufixed<8,2>\", got {text!r}")
-        self.text, self.signed = text, not m.group(1)
-        self.width, self.ibits = int(m.group(2)), int(m.group(3))
+        if not m or not 1 <= int(m.group(2)) <= 4096 or abs(int(m.group(3))) > 4096:
+            raise Malformed(f"{where}: expected a format like \"fixed<16,6>\" or \"ufixed<8,2>\" (W in 1..4096, "
+                            f"|I| <= 4096), got {text!r}")
+        self.signed, self.width, self.ibits = not m.group(1), int(m.group(2)), int(m.group(3))
+        self.text = f"{m.group(1)}fixed<{self.width},{self.ibits}>"  # canonical (no leading zeros)
         self.frac = self.width - self.ibits
         self.min_int = -(1 << (self.width - 1)) if self.signed else 0
         self.max_int = (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
@@ -240,7 +241,7 @@ def act_bounds(act: str, x: Fraction, upper: bool) -> Fraction:
     neg = x < 0
     a = min(abs(x), _CLAMP)
     if abs(x) > _CLAMP and upper != neg:  # saturated side: bound by the limit
-        return Fraction(1) if act == "tanh" or not neg else Fraction(0) if act == "sigmoid" else Fraction(-1)
+        return Fraction(1) if not neg else Fraction(-1) if act == "tanh" else Fraction(0)
     if act == "tanh":  # tanh(a) = (E - 1)/(E + 1), E = e^(2a), increasing in E; tanh odd
         el, eh = exp_bounds(2 * a)
         e = el if upper == neg else eh
@@ -327,8 +328,14 @@ def read_certificate(path) -> dict:
     def no_float(s):
         raise Malformed(f"inexact JSON number {s} (numbers must be integers or \"p/q\" strings)")
 
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise Malformed(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
+        return dict(pairs)
+
     try:
-        doc = json.loads(text, parse_float=no_float, parse_constant=no_float)
+        doc = json.loads(text, parse_float=no_float, parse_constant=no_float, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
         raise Malformed(f"not JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
@@ -395,7 +402,8 @@ class Checker:
         fm = _get(c, "formats", "certificate", dict)
         self.in_fmt = [Fmt(t, f"formats.inputs[{i}]") for i, t in enumerate(_list(fm, "inputs", "formats", n_in))]
         fl = _list(fm, "layers", "formats", len(self.layers))
-        self.fmts = [{r: [Fmt(t, f"formats.layers[{L}].{r}[{j}]") for j, t in enumerate(_list(d, r, f"formats.layers[{L}]", self.layers[L].n_out))]
+        self.fmts = [{r: [Fmt(t, f"formats.layers[{L}].{r}[{j}]")
+                          for j, t in enumerate(_list(d, r, f"formats.layers[{L}]", self.layers[L].n_out))]
                       for r in ROLES} for L, d in enumerate(fl)]
         cl = _get(c, "claims", "certificate", dict)
         ci = _get(cl, "inputs", "claims", dict)
@@ -408,6 +416,7 @@ class Checker:
             self.claims.append({k: _rats(d, k, w, n) for k in CLAIM_KEYS})
             self.rules.append({k: _get(d, k, w, str) for k in ("range_rule", "error_rule", "accum_rule")})
             _get(d, "hints", w, dict)
+            self.rules[-1]["activation"] = d.get("activation", self.layers[L].act)
         v = _get(c, "verdict", "certificate", dict)
         self.proved = _get(v, "proved", "verdict", bool)
         self.out_bounds = _rats(v, "output_error_bounds", "verdict", n_out)
@@ -475,7 +484,8 @@ class Checker:
         step = "inputs"
         rr, er = self.in_rules
         if rr != "domain" or er != "input_quantization":
-            raise Invalid(step, f"unknown rule (range_rule {rr!r}, error_rule {er!r}; this checker knows 'domain', 'input_quantization')")
+            raise Invalid(step, f"unknown rule (range_rule {rr!r}, error_rule {er!r}; "
+                                "this checker knows 'domain', 'input_quantization')")
         box = []
         for i, (lo, hi) in enumerate(self.domain):
             if lo > hi:
@@ -494,7 +504,8 @@ class Checker:
         c = self.in_claims
         for i, ((lo, hi), f) in enumerate(zip(box, self.in_fmt)):
             if not (c["lo"][i] <= lo and hi <= c["hi"][i]):
-                raise Invalid(step, f"input {i}: claimed range [{show(c['lo'][i])}, {show(c['hi'][i])}] does not contain the domain [{show(lo)}, {show(hi)}]")
+                raise Invalid(step, f"input {i}: claimed range [{show(c['lo'][i])}, {show(c['hi'][i])}] "
+                                    f"does not contain the domain [{show(lo)}, {show(hi)}]")
             if self.inputs_fixed:
                 e, qlo, qhi = Fraction(0), lo, hi
             else:
@@ -518,6 +529,8 @@ class Checker:
             if rules[key] not in known:
                 raise Invalid(f"{name} rules", f"{key} {rules[key]!r} is not a rule this checker knows for this "
                                                f"certificate (expected {' or '.join(known)})")
+        if rules["activation"] != layer.act:
+            raise Invalid(f"{name} rules", f"the claims are for a {rules['activation']} layer, the network's is {layer.act}")
         mants, beff = self._constants(name, layer, fm)
         self._ranges(name, layer, cl, prev)
         self._errors(name, layer, fm, cl, prev, mants, beff)
@@ -710,9 +723,9 @@ def check(cert: dict, *, spec_content: dict | None = None, code_dir=None) -> Che
 
 
 def check_file(path, *, spec_content: dict | None = None, code_dir=None, verbose: bool = False,
-               out=sys.stdout, err=sys.stderr) -> int:
+               out=None, err=None) -> int:
     """Check a certificate file, print the verdict line; exit code 0 valid, 1 invalid, 2 malformed."""
-    ch = None
+    ch, out, err = None, out or sys.stdout, err or sys.stderr
     try:
         cert = read_certificate(path)
         ch = Checker(cert, spec_content=spec_content, code_dir=code_dir if code_dir is not None else Path(path).parent)

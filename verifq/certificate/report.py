@@ -29,6 +29,7 @@ from ..atomic import write_bytes_atomic, write_text_atomic
 from . import checker
 
 ROLES = checker.ROLES
+_SRC = {"simulated": "run for this report", "certificate": "as recorded in the certificate"}
 PART_NAMES = ("propagated", "weight quantization", "bias quantization", "product rounding", "output rounding", "activation")
 
 
@@ -233,11 +234,11 @@ def make_plots(cert: dict, ch: checker.Checker | None) -> dict[str, tuple[str, b
     g = 0
     for L, d in enumerate(fm):
         idx = list(range(g, g + len(d["output"])))
-        a2.scatter(idx, [f.width for f in d["output"]], s=6, label=f"layer {L + 1} output")
-        a2.scatter(idx, [f.width for f in d["accum"]], s=6, marker="x")
+        a2.scatter(idx, [f.width for f in d["output"]], s=6, color=f"C{L % 10}", label=f"layer {L + 1}")
+        a2.scatter(idx, [f.width for f in d["accum"]], s=6, color=f"C{L % 10}", marker="x")
         g += len(d["output"])
     a2.set_xlabel("neuron (all layers; dots: output, x: accumulator)"), a2.set_ylabel("width W (bits)")
-    a2.set_title("bits per neuron")
+    a2.set_title("bits per neuron"), a2.legend(fontsize=7)
     out["bits"] = ("Formats: bits per layer and per neuron", _png(fig))
 
     fig, (b1, b2) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -261,17 +262,21 @@ def make_plots(cert: dict, ch: checker.Checker | None) -> dict[str, tuple[str, b
     b2.set_title("error budget of the worst neuron, by source")
     out["budget"] = ("Error budget per layer", _png(fig))
 
-    fig, c1 = plt.subplots(1, 1, figsize=(11, 3.8))
-    g = 0
+    fig, c1 = plt.subplots(1, 1, figsize=(11, 4.2))
+    g, smallest = 0, 1.0
     for L, (c, d) in enumerate(zip(claims, fm)):
-        mag = [max(abs(checker.rat(a, "")), abs(checker.rat(b, ""))) for a, b in zip(c["out_lo"], c["out_hi"])]
-        idx = list(range(g, g + len(mag)))
-        c1.scatter(idx, [math.log2(float(m)) if m > 0 else -60 for m in mag], s=6, label=f"layer {L + 1}")
-        c1.step(idx, [math.log2(float(max(-f.min_value, f.max_value))) for f in d["output"]], where="mid", color="k", lw=0.7)
-        g += len(mag)
-    c1.set_xlabel("neuron (all layers)"), c1.set_ylabel("log2 magnitude")
-    c1.set_title("stored output range (dots) against the output format's capacity (line)")
-    c1.legend(fontsize=7, ncol=min(nl, 6))
+        lo = [float(checker.rat(v, "")) for v in c["out_lo"]]
+        hi = [float(checker.rat(v, "")) for v in c["out_hi"]]
+        idx = list(range(g, g + len(lo)))
+        c1.vlines(idx, lo, hi, color=f"C{L % 10}", lw=1.5, label=f"layer {L + 1}: stored range")
+        c1.step(idx, [float(f.max_value) for f in d["output"]], where="mid", color="k", lw=0.8)
+        c1.step(idx, [float(f.min_value) for f in d["output"]], where="mid", color="k", lw=0.8)
+        smallest = min([smallest] + [abs(v) for v in lo + hi if v != 0])
+        g += len(lo)
+    c1.set_yscale("symlog", linthresh=max(smallest, 1e-9), linscale=0.3)
+    c1.set_xlabel("neuron (all layers)"), c1.set_ylabel("value (symmetric log)")
+    c1.set_title("stored output range per neuron (bars) inside the output format's range (black lines)")
+    c1.legend(fontsize=7, ncol=min(nl, 6), loc="upper center", bbox_to_anchor=(0.5, -0.14))
     out["ranges"] = ("Ranges against format capacity", _png(fig))
     return out
 
@@ -318,8 +323,8 @@ def build_report(cert_path, out_dir, *, spec_path=None, samples: int | None = No
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, (_, png) in plots.items():
         write_bytes_atomic(out_dir / f"report_{name}.png", png)
-    write_text_atomic(out_dir / "report.html", html_text)
-    write_text_atomic(out_dir / "report.md", md_text)
+    for fname, text in (("report.html", html_text), ("report.md", md_text)):
+        write_text_atomic(out_dir / fname, text)
     return out_dir / "report.html", out_dir / "report.md"
 
 
@@ -333,6 +338,7 @@ class _Page:
         self.params = info.get("parameter_count", "")
         self.bounds = [checker.rat(v, "") for v in cert["verdict"]["output_error_bounds"]]
         self.req = [None if v is None else checker.rat(v, "") for v in cert["requirements"]["max_error"]]
+        self.note = (cert.get("analysis") or {}).get("note")
         impl = cert["implementation"]
         self.modes = (f"{impl['rounding']} rounding, {impl['overflow']} overflow, inputs "
                       + ("arrive already quantized" if impl["inputs_fixed"] else "are real and rounded at the input"))
@@ -346,7 +352,7 @@ class _Page:
         rows = []
         for i, (b, r) in enumerate(zip(self.bounds, self.req)):
             obs = self.sim.max_error[i] if self.sim else None
-            tight = (b / obs) if obs else None
+            tight = float(b / obs) if obs else None
             rows.append((i, r, b, obs, tight))
         return rows
 
@@ -361,6 +367,7 @@ class _Page:
              "</head><body>", f"<h1>Quantization certificate: {e(self.name)}</h1>",
              f"<p class='{'ok' if ok else 'bad'}'>Independent checker: <b id='verdict'>{e(self.verdict)}</b></p>",
              "<h2>What was proven</h2>", f"<p id='statement'>{e(c['verdict'].get('statement', ''))}</p>",
+             f"<p id='analysis-note'>{e(self.note)}</p>" if self.note else "",
              f"<p>Network <b>{e(self.name)}</b> ({e(str(self.arch))}, {e(str(self.params))} parameters), "
              f"sha256 <code id='network-sha'>{e(c['network']['sha256'])}</code>; problem sha256 "
              f"<code>{e(c['problem_sha256'])}</code>; design sha256 <code>{e(c['design_sha256'])}</code>. "
@@ -413,7 +420,7 @@ class _Page:
         if s is None:
             return ["<p>Tightness: not measured.</p>"]
         bad = [i for i, (b, o) in enumerate(zip(self.bounds, s.max_error)) if o > b]
-        out = [f"<p id='simulation'>Tightness measured by the bit-exact simulator ({s.source}): {s.samples} random "
+        out = [f"<p id='simulation'>Tightness measured by the bit-exact simulator ({_SRC[s.source]}): {s.samples} random "
                f"and {s.corners} corner inputs of the domain; {s.overflows} overflows observed; real outputs "
                f"{'computed exactly' if s.exact_reference else 'in float64'}.</p>"]
         out += [f"<p>{html.escape(n)}</p>" for n in s.notes]
@@ -426,6 +433,7 @@ class _Page:
         c = self.c
         m = [f"# Quantization certificate: {self.name}", "", f"**Independent checker: {self.verdict}**", "",
              "## What was proven", "", c["verdict"].get("statement", ""), "",
+             *([f"Note: {self.note}", ""] if self.note else []),
              f"- network: {self.name} ({self.arch}, {self.params} parameters), sha256 `{c['network']['sha256']}`",
              f"- problem sha256 `{c['problem_sha256']}`, design sha256 `{c['design_sha256']}`",
              f"- arithmetic: {self.modes}", f"- verifq {c.get('verifq_version')}, created {c.get('created')}", "",
@@ -435,7 +443,7 @@ class _Page:
                      f"{fmt_num(obs) if obs is not None else 'not measured'} | {f'{tight:.3g}' if tight else '-'} |")
         if self.sim is not None:
             s = self.sim
-            m += ["", f"Simulation ({s.source}): {s.samples} random + {s.corners} corner inputs, {s.overflows} overflows, "
+            m += ["", f"Tightness measured by the bit-exact simulator ({_SRC[s.source]}): {s.samples} random + {s.corners} corner inputs, {s.overflows} overflows, "
                   f"real outputs {'exact' if s.exact_reference else 'float64'}."] + [f"Note: {n}" for n in s.notes]
         m += ["", "## Input domain", "", "| input | lo | hi | format |", "|---|---|---|---|"]
         for i, (lo, hi) in enumerate(c["domain"]):

@@ -24,6 +24,7 @@ from ..atomic import write_text_atomic
 from . import checker
 
 PRECISION = 128  # the analysis's scaled ints stand for n * 2^-128
+MAX_SPEC_BYTES = 1 << 20  # a spec is embedded in the certificate (for the report) up to this size
 
 
 class CertificateError(ValueError):
@@ -57,7 +58,10 @@ def build_certificate(
     if not analysis.proved:
         first = analysis.violations[0].describe() if analysis.violations else "not proved"
         raise CertificateError(f"only a successful proof can be certified ({first})")
+    proved_with = methods(analysis)
+    analysis, note = certifiable_analysis(analysis)
     problem, design = analysis.problem, analysis.design
+    range_rule, error_rule = methods(analysis)
     content = checker.problem_content(problem, design)
     net_sha = checker.sha256_of(content["network"])
     impl = content["implementation"]
@@ -74,8 +78,8 @@ def build_certificate(
             {
                 "index": la.index,
                 "activation": content["network"]["layers"][la.index - 1]["activation"],
-                "range_rule": "interval",
-                "error_rule": "l1_local",
+                "range_rule": range_rule,
+                "error_rule": error_rule,
                 "accum_rule": "wrap_final_sum" if impl["overflow"] == "wrap" else "saturate_partial_sums",
                 "hints": {},
                 "pre_lo": _qs(r.pre_lo),
@@ -95,7 +99,8 @@ def build_certificate(
     bounds = [str(Fraction(b)) for b in analysis.output_errors]
     if spec_text is None and problem.spec_path:
         try:
-            spec_text = Path(problem.spec_path).read_text(encoding="utf-8")
+            sp = Path(problem.spec_path)
+            spec_text = sp.read_text(encoding="utf-8") if sp.stat().st_size <= MAX_SPEC_BYTES else None
         except (OSError, UnicodeDecodeError, ValueError):
             spec_text = None
     cert = {
@@ -122,6 +127,11 @@ def build_certificate(
         "requirements": content["requirements"],
         "implementation": impl,
         "formats": content["formats"],
+        "analysis": {
+            "proved_with": {"range_method": proved_with[0], "error_method": proved_with[1]},
+            "certified_with": {"range_method": range_rule, "error_method": error_rule},
+            "note": note,
+        },
         "claims": {
             "precision_note": f"claims are the analysis's outward-rounded values at 2^-{PRECISION}",
             "inputs": {
@@ -141,6 +151,9 @@ def build_certificate(
             "statement": _statement(net.name, problem, rounding, impl["overflow"], bounds),
         },
     }
+    if (range_rule, error_rule) not in CHECKER_RULES:
+        hints = getattr(analysis, "hints", None)
+        cert["analysis"]["hints"] = hints if isinstance(hints, dict) else {}
     if spec_text is not None:
         cert["spec"] = {
             "path": str(problem.spec_path),
@@ -152,6 +165,40 @@ def build_certificate(
     if generated_code:
         cert["generated_code"] = dict(sorted(generated_code.items()))
     return cert
+
+
+# the (range rule, error rule) pairs verifq/certificate/checker.py re-derives
+CHECKER_RULES = {("interval", "l1_local")}
+
+
+def methods(analysis) -> tuple[str, str]:
+    """(range method, error method) an analysis used (older analyses: interval, l1_local)."""
+    return getattr(analysis, "range_method", "interval"), getattr(analysis, "error_method", "l1_local")
+
+
+def certifiable_analysis(analysis):
+    """The analysis whose claims go into the certificate, and a note (or None).
+
+    The checker re-derives claims with the rules in CHECKER_RULES. An analysis
+    that used tighter methods (symbolic ranges, first-order errors) is re-run
+    with those rules; if that still proves, its (looser, checkable) claims are
+    certified. Otherwise the tighter claims are written with their rule names
+    and hints, and a checker without those rules reports them as unknown.
+    """
+    if methods(analysis) in CHECKER_RULES:
+        return analysis, None
+    from ..analysis.prove import analyse
+
+    simple = analyse(analysis.problem, analysis.design, range_method="interval", error_method="l1_local")
+    if simple.proved:
+        return simple, (
+            f"proved with {'/'.join(methods(analysis))}; the certificate records the interval/l1_local "
+            "claims (looser, re-derivable by the checker) because they also prove the requirements"
+        )
+    return analysis, (
+        f"only {'/'.join(methods(analysis))} proves the requirements; the checker of this verifq version "
+        "re-derives interval/l1_local claims only, so it reports these rules as unknown"
+    )
 
 
 def _statement(name: str, problem, rounding: str, overflow: str, bounds: list[str]) -> str:
