@@ -80,6 +80,30 @@ class Analysis:
     layers: tuple[LayerAnalysis, ...]
     violations: tuple[Check, ...]
     output_errors: tuple[Fraction, ...]  # certified bound per output
+    # how the numbers were derived (defaults: the original interval / l1 rules)
+    range_method: str = "interval"  # "interval" | "symbolic" | "milp" (see symbolic.compute_ranges)
+    error_method: str = "l1_local"  # "l1_local" | "first_order" (see first_order.py)
+    range_result: object = None  # symbolic.RangeResult: ranges + per-neuron range hints
+    error_result: object = None  # first_order.ErrorResult (first_order only): signed intervals, S, hints
+    # input splitting (split.py): the leaf analyses (each leaf's problem.domain is its box); the
+    # claims above are then their hull / maximum, and each leaf carries its own hints
+    leaves: tuple = ()
+
+    @property
+    def hints(self) -> dict:
+        """JSON-able rule names and hints a checker needs to re-derive every claim without search."""
+        out = {"range_method": self.range_method, "error_method": self.error_method}
+        if self.leaves:
+            out["split"] = [
+                {"domain": [[str(lo), str(hi)] for lo, hi in leaf.problem.domain], "hints": leaf.hints}
+                for leaf in self.leaves
+            ]
+            return out
+        if self.range_result is not None:
+            out["ranges"] = self.range_result.hints_json()
+        if self.error_result is not None:
+            out["errors"] = [h.to_json() for h in self.error_result.hints]
+        return out
 
     @property
     def proved(self) -> bool:
@@ -150,15 +174,43 @@ def _constant_checks(qnet: QuantizedNetwork) -> list[Check]:
     return out
 
 
-def analyse(problem: Problem, design: Design, *, exact_net=None) -> Analysis:
-    """Analyse `design` for `problem`; never raises for a failing design (see violations)."""
+ERROR_METHODS = ("l1_local", "first_order")
+
+
+def analyse(problem: Problem, design: Design, *, exact_net=None, range_method: str = "symbolic",
+            error_method: str = "first_order", range_result=None, split: int = 1) -> Analysis:
+    """Analyse `design` for `problem`; never raises for a failing design (see violations).
+
+    range_method: "symbolic" (default: DeepPoly back-substitution intersected
+    with intervals), "interval", or "milp" (small ReLU networks; see
+    `symbolic.compute_ranges`). error_method: "first_order" (default:
+    backward interval sensitivities, intersected with the l1 rule) or
+    "l1_local" (the simple per-neuron rule alone). range_result: ranges
+    already computed for this problem's network and box (skips the range
+    analysis; they are cached per network anyway). split: > 1 analyses the
+    design on an adaptive partition of the domain into at most that many
+    boxes (`split.analyse_split`; tighter, proportionally slower).
+    """
+    from .first_order import propagate_errors
+    from .symbolic import compute_ranges
+
+    if split > 1:
+        from .split import analyse_split
+
+        return analyse_split(problem, design, split, range_method=range_method, error_method=error_method)
+    if error_method not in ERROR_METHODS:
+        raise ValueError(f"error method must be one of {ERROR_METHODS}, not {error_method!r}")
     network: Network = problem.network
     qnet = quantize_network(network, design)
     box = representable_box(network_input_box(problem), design)
     x_lo, x_hi = input_box_scaled(box)
-    layers_exact = exact_net if exact_net is not None else exact_layers(network)
-    ranges = interval_ranges(layers_exact, x_lo, x_hi)
+    if range_result is None:
+        range_result = compute_ranges(network, box, range_method, exact_net=exact_net, x_lo=x_lo, x_hi=x_hi)
+    ranges = list(range_result.layers)
     inputs = input_errors(qnet, x_lo, x_hi, box)
+    error_result = None
+    if error_method == "first_order":
+        error_result = propagate_errors(qnet, ranges, x_lo, x_hi, inputs)
     violations: list[Check] = []
     violations += _range_checks(0, "input", inputs.q_lo, inputs.q_hi, design.inputs)
     violations += _constant_checks(qnet)
@@ -166,9 +218,12 @@ def analyse(problem: Problem, design: Design, *, exact_net=None) -> Analysis:
     r_lo, r_hi = x_lo, x_hi
     analysed = []
     for pos, (ql, rng) in enumerate(zip(qnet.layers, ranges)):
-        le = layer_errors(
-            ql, qnet.frac_bits_into(pos), rng, r_lo, r_hi, e_in, xq_lo, xq_hi, design.rounding, design.overflow
-        )
+        if error_result is not None:
+            le = error_result.layers[pos]
+        else:
+            le = layer_errors(
+                ql, qnet.frac_bits_into(pos), rng, r_lo, r_hi, e_in, xq_lo, xq_hi, design.rounding, design.overflow
+            )
         violations += _range_checks(ql.index, "accum", le.acc_lo, le.acc_hi, ql.formats.accum)
         violations += _range_checks(ql.index, "output", le.out_lo, le.out_hi, ql.formats.output)
         analysed.append(LayerAnalysis(ql.index, rng, le))
@@ -179,4 +234,5 @@ def analyse(problem: Problem, design: Design, *, exact_net=None) -> Analysis:
     for j, (bound, err) in enumerate(zip(problem.max_error, out_errs)):
         if bound is not None and err > bound:
             violations.append(Check(last.index, j, "error", "output", -err, err, -bound, bound))
-    return Analysis(problem, design, qnet, box, x_lo, x_hi, inputs, tuple(analysed), tuple(violations), out_errs)
+    return Analysis(problem, design, qnet, box, x_lo, x_hi, inputs, tuple(analysed), tuple(violations), out_errs,
+                    range_result.method, error_method, range_result, error_result)

@@ -48,6 +48,12 @@ from fractions import Fraction
 from math import lcm
 from pathlib import Path
 
+try:
+    from . import checker_tight as tight  # the tight rules (symbolic ranges, first-order errors)
+except ImportError:  # run as a script: python checker.py CERT (checker_tight.py next to it)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import checker_tight as tight
+
 FORMAT_NAME = "verifq-certificate"
 SCHEMA_VERSION = 1
 ACTIVATIONS = ("relu", "linear", "tanh", "sigmoid")
@@ -524,7 +530,7 @@ class Checker:
     def _layer(self, L: int, prev):
         layer, fm, cl, rules = self.layers[L], self.fmts[L], self.claims[L], self.rules[L]
         name = f"layer {L + 1}"
-        for key, known in (("range_rule", ("interval",)), ("error_rule", ("l1_local",)),
+        for key, known in (("range_rule", ("interval",) + tight.RANGE_RULES), ("error_rule", ("l1_local",) + tight.ERROR_RULES),
                            ("accum_rule", ("wrap_final_sum",) if self.overflow == "wrap" else ("saturate_partial_sums",))):
             if rules[key] not in known:
                 raise Invalid(f"{name} rules", f"{key} {rules[key]!r} is not a rule this checker knows for this "
@@ -532,9 +538,16 @@ class Checker:
         if rules["activation"] != layer.act:
             raise Invalid(f"{name} rules", f"the claims are for a {rules['activation']} layer, the network's is {layer.act}")
         mants, beff = self._constants(name, layer, fm)
-        self._ranges(name, layer, cl, prev)
-        self._errors(name, layer, fm, cl, prev, mants, beff)
-        self._accum(name, L, layer, fm, cl, prev, mants, beff)
+        if rules["range_rule"] == "interval":
+            self._ranges(name, layer, cl, prev)
+        else:
+            tight.ranges(self, L, name, layer, cl, prev)
+        if rules["error_rule"] == "l1_local":
+            self._errors(name, layer, fm, cl, prev, mants, beff)
+        else:  # first_order: the l1 bounds E1 only intersect; the signed intervals are checked (and wrap sums)
+            tight.errors(self, L, name, layer, fm, cl, prev, mants, beff, self._errors(name, layer, fm, cl, prev, mants, beff, False))
+        if rules["error_rule"] == "l1_local" or self.overflow == "saturate":
+            self._accum(name, L, layer, fm, cl, prev, mants, beff)
         for j in range(layer.n_out):
             for role, lo, hi in (("accum", cl["acc_lo"][j], cl["acc_hi"][j]), ("output", cl["out_lo"][j], cl["out_hi"][j])):
                 f = fm[role][j]
@@ -586,7 +599,7 @@ class Checker:
                                     f"does not contain {layer.act}(pre) [{show(plo)}, {show(phi)}]")
         self.ok(step, f"{layer.n_out} neurons: pre and post ranges contain the interval images of the claimed inputs")
 
-    def _errors(self, name, layer: Layer, fm, cl, prev, mants, beff):
+    def _errors(self, name, layer: Layer, fm, cl, prev, mants, beff, check=True):
         """E_acc_j = sum_k |w~_jk| e_k + sum_k |w~_jk - w_jk| max|x_k| + |b_eff_j - b_j| + sum_k r_jk;
         E_pre = E_acc + r_out; E_out = Lip * E_pre (+ half ulp for tanh/sigmoid; 0 for a ReLU whose
         real and quantized pre-activations are <= 0)."""
@@ -596,7 +609,7 @@ class Checker:
         xs, dx = _common([max(abs(a), abs(b)) for a, b in zip(x_lo, x_hi)])
         parts = {k: [] for k in ("propagated", "weight quantization", "bias quantization", "product rounding",
                                  "output rounding", "activation")}
-        d = layer.wd
+        d, e1 = layer.wd, []
         for j in range(layer.n_out):
             m, F = mants[j], fm["weight"][j].frac
             fa, fo = fm["accum"][j].frac, fm["output"][j].frac
@@ -608,6 +621,11 @@ class Checker:
             bq = abs(beff[j] - layer.bias[j])
             pr = _product_rounding(m, F, in_frac, fa, self.nearest)
             derived = prop + wq + bq + pr
+            if not check:  # the l1 bounds (E_acc, E_pre, E_out) from the claimed inputs, for first_order
+                ep = derived + rounding_bound(fa, fo, self.nearest)
+                e1.append((derived, ep, LIPSCHITZ[layer.act] * ep + pow2(-fo - 1) if layer.act in ("tanh", "sigmoid")
+                           else 0 if layer.act == "relu" and cl["pre_hi"][j] + ep <= 0 else ep))
+                continue
             if cl["err_acc"][j] < derived:
                 raise Invalid(step, f"neuron {j}: claimed accumulator error {show(cl['err_acc'][j])} is below the derived "
                                     f"{show(derived)} (propagated {show(prop)}, weights {show(wq)}, bias {show(bq)}, products {show(pr)})")
@@ -632,6 +650,8 @@ class Checker:
                                     f"does not contain [{show(olo)}, {show(ohi)}]")
             for k, v in zip(parts, (prop, wq, bq, pr, ro, extra)):
                 parts[k].append(v)
+        if not check:
+            return e1
         self.details.append(parts)
         self.ok(step, f"{layer.n_out} neurons: error bounds follow from the claimed inputs (rule l1_local)")
 

@@ -72,6 +72,7 @@ def build_certificate(
     net = problem.network
     rounding = "nearest" if impl["rounding"] == "nearest" else "truncate"
     layers = []
+    hints = analysis.hints if (range_rule, error_rule) != ("interval", "l1_local") else {}
     for la in analysis.layers:
         r, e = la.ranges, la.errors
         layers.append(
@@ -81,7 +82,7 @@ def build_certificate(
                 "range_rule": range_rule,
                 "error_rule": error_rule,
                 "accum_rule": "wrap_final_sum" if impl["overflow"] == "wrap" else "saturate_partial_sums",
-                "hints": {},
+                "hints": _layer_hints(hints, la.index - 1),
                 "pre_lo": _qs(r.pre_lo),
                 "pre_hi": _qs(r.pre_hi),
                 "post_lo": _qs(r.post_lo),
@@ -151,7 +152,7 @@ def build_certificate(
             "statement": _statement(net.name, problem, rounding, impl["overflow"], bounds),
         },
     }
-    if (range_rule, error_rule) not in CHECKER_RULES:
+    if not tight_checkable(analysis):
         hints = getattr(analysis, "hints", None)
         cert["analysis"]["hints"] = hints if isinstance(hints, dict) else {}
     if spec_text is not None:
@@ -168,7 +169,45 @@ def build_certificate(
 
 
 # the (range rule, error rule) pairs verifq/certificate/checker.py re-derives
-CHECKER_RULES = {("interval", "l1_local")}
+# (the tight ones via checker_tight.py, for the networks `tight_checkable` accepts)
+CHECKER_RULES = {("interval", "l1_local"), ("symbolic", "first_order"), ("symbolic", "l1_local"),
+                 ("interval", "first_order")}
+
+
+def tight_checkable(analysis) -> bool:
+    """Whether the checker re-derives this analysis's claims with its rules as they are:
+    interval/l1_local always; symbolic / first_order for ReLU/linear networks, without
+    MILP range ends or input splitting (see checker_tight.py)."""
+    m = methods(analysis)
+    if m == ("interval", "l1_local"):
+        return True
+    if m not in CHECKER_RULES or getattr(analysis, "leaves", ()):
+        return False
+    from . import checker_tight
+
+    if any(checker.network_content(analysis.problem.network)["layers"][i]["activation"] not in checker_tight.SUPPORTED_ACTS
+           for i in range(len(analysis.layers))):
+        return False
+    h = analysis.hints
+    r = h.get("ranges")
+    if m[0] == "symbolic":
+        if not r or r.get("slope_bits") != checker_tight.SB or r.get("precision_bits") != checker_tight.P:
+            return False
+        if any("milp" in lh["lo_method"] + lh["hi_method"] for lh in r["layers"]):
+            return False
+    return m[1] != "first_order" or len(h.get("errors", ())) == len(analysis.layers)
+
+
+def _layer_hints(hints: dict, pos: int) -> dict:
+    """The per-layer hints a tight rule needs (empty for interval / l1_local)."""
+    out = {}
+    if hints.get("range_method") == "symbolic" and "ranges" in hints:
+        lh = hints["ranges"]["layers"][pos]
+        out["ranges"] = {"lo_method": lh["lo_method"], "hi_method": lh["hi_method"],
+                         "relu_lower_slope": lh["relu_lower_slope"]}
+    if hints.get("error_method") == "first_order" and "errors" in hints:
+        out["errors"] = {k: v for k, v in hints["errors"][pos].items() if k != "error_rule"}
+    return out
 
 
 def methods(analysis) -> tuple[str, str]:
@@ -179,13 +218,14 @@ def methods(analysis) -> tuple[str, str]:
 def certifiable_analysis(analysis):
     """The analysis whose claims go into the certificate, and a note (or None).
 
-    The checker re-derives claims with the rules in CHECKER_RULES. An analysis
-    that used tighter methods (symbolic ranges, first-order errors) is re-run
-    with those rules; if that still proves, its (looser, checkable) claims are
+    The checker re-derives claims with the rules in CHECKER_RULES, for the
+    analyses `tight_checkable` accepts (tight claims + hints are written). Any
+    other analysis (tanh/sigmoid with tight rules, MILP ranges, split domains)
+    is re-run with interval/l1_local; if that still proves, its (looser, checkable) claims are
     certified. Otherwise the tighter claims are written with their rule names
     and hints, and a checker without those rules reports them as unknown.
     """
-    if methods(analysis) in CHECKER_RULES:
+    if tight_checkable(analysis):
         return analysis, None
     from ..analysis.prove import analyse
 
@@ -197,7 +237,8 @@ def certifiable_analysis(analysis):
         )
     return analysis, (
         f"only {'/'.join(methods(analysis))} proves the requirements; the checker of this verifq version "
-        "re-derives interval/l1_local claims only, so it reports these rules as unknown"
+        "re-derives these claims only for ReLU/linear networks without MILP ranges or splitting, so it "
+        "reports them as unknown or not re-derivable"
     )
 
 

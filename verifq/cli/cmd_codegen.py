@@ -58,6 +58,9 @@ def register(subparsers) -> None:
     p.add_argument("--pipeline-top", action="store_true", help="pipeline the whole top function (fully unrolled; small networks)")
     p.add_argument("--unroll", type=int, metavar="F", help="unroll factor of the dot-product loops (0: complete)")
     p.add_argument("--io", choices=("memory", "parallel"), default="memory", help="array interface of the top function")
+    p.add_argument("--constants", choices=("auto", "typed", "mantissa"), default="auto",
+                   help="weights as ap_fixed constant arrays (typed), or integer mantissa arrays bit-copied into "
+                   "ap_fixed where used (mantissa: compiles fast for large networks); auto: typed up to 4096 constants")
     p.add_argument("--lut-limit", type=int, default=None, metavar="N", help="largest tanh/sigmoid table (default 65536 entries)")
     p.add_argument("--tb-samples", type=int, default=64, metavar="N", help="sample inputs in tb_inputs.txt (default 64)")
     p.add_argument("--layer-names", metavar="A,B,...", help="layer names for hls4ml_config.json (default dense, dense_1, ...)")
@@ -88,6 +91,11 @@ def _short(x: Fraction) -> str:
     return f"{float(x):.6g}"
 
 
+def _source_name(source: str) -> str:
+    """The network file's name without its folder (generated files must not depend on where verifq ran)."""
+    return Path(source).name if ("/" in source or "\\" in source) else source
+
+
 def header_lines(problem, design: Design, analysis, unverified: bool, spec_label: str) -> list[str]:
     net = problem.network
     q = "AP_TRN (truncation)" if design.rounding is Rounding.TRUNCATE else "AP_RND (round to nearest, ties up)"
@@ -104,7 +112,7 @@ def header_lines(problem, design: Design, analysis, unverified: bool, spec_label
             "",
         ]
     lines += [
-        f"Network: {net.name} ({net.architecture}, {net.parameter_count} parameters), from {net.source}",
+        f"Network: {net.name} ({net.architecture}, {net.parameter_count} parameters), from {_source_name(net.source)}",
         f"Arithmetic: rounding {q}; overflow {o}; inputs "
         + ("arrive in their fixed-point formats" if design.inputs_fixed else "are real and rounded into their formats"),
     ]
@@ -307,7 +315,8 @@ def run(args) -> int:
                         ("--tb-samples", args.tb_samples, 1)):
         if v is not None and v < lo:
             raise UserError(f"{name} must be at least {lo}, not {v}")
-    options = HlsOptions(pipeline_ii=args.pipeline_ii, pipeline_top=args.pipeline_top, unroll=args.unroll, io=args.io)
+    options = HlsOptions(pipeline_ii=args.pipeline_ii, pipeline_top=args.pipeline_top, unroll=args.unroll, io=args.io,
+                         constants=args.constants)
     names = [s.strip() for s in args.layer_names.split(",")] if args.layer_names else None
     if names is not None and len(names) != len(problem.network.layers):
         raise UserError(f"--layer-names gives {len(names)} names for {len(problem.network.layers)} layers")

@@ -80,7 +80,7 @@ class CEmitter:
         near = self.rounding is Rounding.NEAREST
         L = [
             f"/* round a * 2^-s to an integer ({'nearest, ties up' if near else 'floor'}); 1 <= s <= {bits - 2} */",
-            f"static {T} vq_shr{suffix}({T} a, int s) {{",
+            f"VQ_HELPER {T} vq_shr{suffix}({T} a, int s) {{",
         ]
         if near:
             L.append(f"    a += ({T})1 << (s - 1);")
@@ -88,17 +88,17 @@ class CEmitter:
             "    return a >= 0 ? a >> s : ~((~a) >> s);",
             "}",
             f"/* exact floor(a * 2^-s) (used for values known to be multiples of 2^s) */",
-            f"static {T} vq_exact_shr{suffix}({T} a, int s) {{ return a >= 0 ? a >> s : ~((~a) >> s); }}",
+            f"VQ_HELPER {T} vq_exact_shr{suffix}({T} a, int s) {{ return a >= 0 ? a >> s : ~((~a) >> s); }}",
             f"/* a * 2^s (the caller guarantees no overflow) */",
-            f"static {T} vq_shl{suffix}({T} a, int s) {{ return a * (({T})1 << s); }}",
+            f"VQ_HELPER {T} vq_shl{suffix}({T} a, int s) {{ return a * (({T})1 << s); }}",
             f"/* two's complement wrap of u into w bits (signed or not), sign-extended without undefined behaviour */",
-            f"static {T} vq_wrap{suffix}({U} u, int w, int is_signed) {{",
+            f"VQ_HELPER {T} vq_wrap{suffix}({U} u, int w, int is_signed) {{",
             f"    {U} mask = w >= {bits} ? ~({U})0 : ((({U})1 << w) - 1);",
             "    u &= mask;",
             f"    if (is_signed && ((u >> (w - 1)) & 1)) return -({T})(mask - u) - 1;",
             f"    return ({T})u;",
             "}",
-            f"static {T} vq_clamp{suffix}({T} a, {T} lo, {T} hi) {{ return a < lo ? lo : (a > hi ? hi : a); }}",
+            f"VQ_HELPER {T} vq_clamp{suffix}({T} a, {T} lo, {T} hi) {{ return a < lo ? lo : (a > hi ? hi : a); }}",
             "",
         ]
         return L
@@ -260,8 +260,8 @@ class CEmitter:
             f"#define {top.upper()}_REF_N_OUT {plan.n_out}",
             "",
             "/* x: input mantissas, each at its input format's scale; y: output mantissas, output i at 2^-F_i",
-            f" * with F = {{{fout}}}. Inputs outside their formats are not supported (the HLS code takes",
-            " * the same bits). */",
+            f" * with F = {{{fout}}}. Only the low W bits of each input mantissa are used (two's complement,",
+            " * like the HLS testbench's bit copy into the input format). */",
             f"void {top}_ref(const int64_t x[{plan.n_in}], int64_t y[{plan.n_out}]);",
             "",
             "/* the mantissa of real input k rounded into its format (rounding and overflow mode of the design),",
@@ -276,7 +276,12 @@ class CEmitter:
         plan, top = self.plan, self.top
         L = ["/*", *(f" * {l}".rstrip() for l in plan.header_lines), " *",
              " * Portable C99 reference: integer mantissas and explicit shifts only.", " */",
-             "#include <math.h>", "#include <stdint.h>", f'#include "{top}_ref.h"', ""]
+             "#include <math.h>", "#include <stdint.h>", f'#include "{top}_ref.h"', "",
+             "#if defined(__GNUC__)",
+             "#define VQ_HELPER static __attribute__((unused))",
+             "#else",
+             "#define VQ_HELPER static",
+             "#endif", ""]
         if self.need128:
             L += ["#ifndef __SIZEOF_INT128__",
                   "#error \"this network's accumulators need 128-bit integers (__int128, GCC/Clang)\"",
@@ -294,13 +299,16 @@ class CEmitter:
         for lp in plan.layers:
             L.append(f"    int64_t h{lp.index}[{lp.n_out}];")
         fc = plan.input_carrier.frac_bits
-        L.append("    /* inputs at the common scale 2^-%d */" % fc)
-        if all(f.frac_bits == fc for f in plan.design.inputs):
-            L.append(f"    for (k = 0; k < {plan.n_in}; k++) h0[k] = x[k];")
+        L.append("    /* inputs: the low W bits of each mantissa (like the HLS bit copy), at the common scale 2^-%d */" % fc)
+        fmts = plan.design.inputs
+        if len(set(fmts)) == 1:
+            f = fmts[0]
+            L.append(f"    for (k = 0; k < {plan.n_in}; k++) h0[k] = vq_wrap64((uint64_t)x[k], {f.width}, {int(f.signed)});")
         else:
-            for k, f in enumerate(plan.design.inputs):
+            for k, f in enumerate(fmts):
                 d = fc - f.frac_bits
-                L.append(f"    h0[{k}] = " + (f"vq_shl64(x[{k}], {d});" if d else f"x[{k}];"))
+                v = f"vq_wrap64((uint64_t)x[{k}], {f.width}, {int(f.signed)})"
+                L.append(f"    h0[{k}] = " + (f"vq_shl64({v}, {d});" if d else f"{v};"))
         src = "h0"
         for lp in plan.layers:
             dst = f"h{lp.index}"

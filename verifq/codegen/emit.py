@@ -28,7 +28,6 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-import numpy as np
 
 from ..errors import UserError
 from ..fixedpoint.activation import exact_activation_rounded
@@ -74,11 +73,6 @@ def join_formats(fmts) -> FixedFormat:
     return format_for_range(lo, hi, frac)
 
 
-def widest_format(fmts) -> FixedFormat:
-    """Alias of join_formats, for reports (hls4ml configuration)."""
-    return join_formats(fmts)
-
-
 def _int_token(i: int) -> str:
     return str(i) if i >= 0 else f"m{-i}"
 
@@ -86,10 +80,6 @@ def _int_token(i: int) -> str:
 def type_name(fmt: FixedFormat) -> str:
     """C identifier of a format's typedef: fx16_6_t, ufx8_m2_t (m = minus)."""
     return f"{'fx' if fmt.signed else 'ufx'}{fmt.width}_{_int_token(fmt.integer_bits)}_t"
-
-
-def ap_type(fmt: FixedFormat, rounding: Rounding, overflow: Overflow) -> str:
-    return fmt.ap_type(rounding, overflow)
 
 
 def ap_mode_names(rounding: Rounding, overflow: Overflow) -> tuple[str, str]:
@@ -388,15 +378,3 @@ def _check_constants(ql: QuantizedLayer) -> None:
             )
         check_constant(max(abs(lo), abs(hi)), f"layer {ql.index} neuron {j}'s weight")
         check_constant(b, f"layer {ql.index} neuron {j}'s bias")
-
-
-def output_mantissa_shift(plan: CodePlan) -> list[int]:
-    """Per network output: carrier frac bits minus the output's own frac bits (exact right shift)."""
-    fc = plan.result_carrier.frac_bits
-    return [fc - f.frac_bits for f in plan.output_formats]
-
-
-def as_object_array(values) -> np.ndarray:
-    a = np.empty(len(values), dtype=object)
-    a[:] = [int(v) for v in values]
-    return a

@@ -4,9 +4,11 @@ The arithmetic is the semantics of `verifq/fixedpoint/design.py`, mapped
 onto `ap_fixed<W, I, Q, O>` as follows (Q = AP_TRN for truncation, AP_RND for
 round-to-nearest with ties up; O = AP_WRAP or AP_SAT):
 
-* weights and biases are constants of their own formats, written as exact
-  decimal literals (every value is k * 2^-F with |k| < 2^53, so the double
-  literal and its conversion are exact);
+* weights and biases are constants of their own formats: `ap_fixed` arrays
+  with exact decimal literals (every value is k * 2^-F with |k| < 2^53, so
+  the double literal and its conversion are exact), or, for large networks,
+  integer arrays of the mantissas k whose bits are copied into the
+  `ap_fixed` type where used (`HlsOptions.constants`; same values);
 * `acc_t acc = b[j];` casts the bias into the accumulator: rounding with Q
   when the bias has more fractional bits, then O;
 * `acc_t p = w[j][k] * x[k]; acc += p;`: the ap_fixed product is exact
@@ -23,6 +25,11 @@ round-to-nearest with ties up; O = AP_WRAP or AP_SAT):
 * `out_t o = a;` applies the output's overflow mode (same fractional bits,
   so no rounding); the value is then stored in the layer's array (its
   element type holds every neuron's format exactly).
+
+Where a rounding cast would drop more fractional bits than its source has
+bits (only with extreme formats), the source is first sign-extended into a
+wider type: the value is unchanged, and ap_fixed's C model would otherwise
+abort on an assertion.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from dataclasses import dataclass
 
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding
 from ..network.ir import Activation
-from .emit import CodePlan, LayerPlan, NeuronGroup, ap_mode_names, dyadic_literal, type_name, wrap_list
+from .emit import CodePlan, LayerPlan, NeuronGroup, ap_mode_names, c_int_type, dyadic_literal, type_name, wrap_list
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,19 @@ class HlsOptions:
     pipeline_top: bool = False  # PIPELINE the whole top function (latency style; unrolls every loop)
     unroll: int | None = None  # UNROLL factor of the dot-product loops (0: complete)
     io: str = "memory"  # "memory" (ap_memory arrays) or "parallel" (arrays reshaped into wide ports)
+    # "typed": ap_fixed constant arrays with exact decimal literals; "mantissa": plain integer arrays of
+    # the mantissas, bit-copied into the ap_fixed type where used (g++ compiles large initializer lists of
+    # ap_fixed very slowly: 13k weights took 80-460 s, as integers 2 s); "auto": typed up to
+    # TYPED_CONSTANTS_LIMIT constants, mantissa beyond.
+    constants: str = "auto"
+
+
+TYPED_CONSTANTS_LIMIT = 4096
+
+
+def product_format(w: FixedFormat, x: FixedFormat) -> FixedFormat:
+    """The type of an ap_fixed product w * x (exact): widths and integer bits add."""
+    return FixedFormat(w.width + x.width, w.integer_bits + x.integer_bits, w.signed or x.signed)
 
 
 def _comment_block(lines, prefix="//") -> str:
@@ -58,6 +78,34 @@ class HlsEmitter:
         self.overflow: Overflow = plan.design.overflow
         self.q, self.o = ap_mode_names(self.rounding, self.overflow)
         self.top = plan.top
+        self.mantissa = self._use_mantissa()
+        self.widened: dict[tuple[FixedFormat, FixedFormat], FixedFormat] = {}
+        for lp in plan.layers:
+            for g in lp.groups:
+                self._widen(g.bias, g.accum)
+                self._widen(product_format(g.weight, lp.in_carrier), g.accum)
+                self._widen(g.accum, g.pre)
+        for f in plan.design.inputs:
+            self._widen(plan.input_carrier, f)
+        for f in plan.output_formats:
+            self._widen(plan.result_carrier, f)
+
+    # ap_fixed's C model asserts ("Attempting to read bit beyond MSB") when a cast with AP_RND drops
+    # more fractional bits than the source has bits; the value is then first sign-extended (exactly)
+    # into a type wide enough for the shift.
+    def _widen(self, src: FixedFormat, dst: FixedFormat) -> FixedFormat | None:
+        shift = src.frac_bits - dst.frac_bits
+        if self.rounding is Rounding.TRUNCATE or shift < src.width:
+            return None
+        extra = shift - src.width + 1
+        mid = FixedFormat(src.width + extra, src.integer_bits + extra, src.signed)
+        self.widened[(src, dst)] = mid
+        return mid
+
+    def cast_src(self, expr: str, src: FixedFormat, dst: FixedFormat) -> str:
+        """expr (of format src), made safe to round into dst."""
+        mid = self.widened.get((src, dst))
+        return expr if mid is None else f"{self.t(mid)}({expr})"
 
     # ------------------------------------------------------------------ types
     def t(self, fmt: FixedFormat) -> str:
@@ -91,9 +139,12 @@ class HlsEmitter:
     def header(self) -> str:
         plan, top = self.plan, self.top
         guard = f"VERIFQ_{top.upper()}_H"
-        lines = [_comment_block(plan.header_lines), f"#ifndef {guard}", f"#define {guard}", "", '#include "ap_fixed.h"', ""]
+        lines = [_comment_block(plan.header_lines), f"#ifndef {guard}", f"#define {guard}", "", '#include <stdint.h>', '#include "ap_fixed.h"', ""]
         lines.append(f"// One typedef per format; every type uses the proven modes {self.q} and {self.o}.")
-        for fmt, roles in self._typedef_roles().items():
+        roles_by_fmt = self._typedef_roles()
+        for mid in self.widened.values():
+            roles_by_fmt.setdefault(mid, []).append("sign-extended before a rounding cast")
+        for fmt, roles in roles_by_fmt.items():
             base = "ap_fixed" if fmt.signed else "ap_ufixed"
             decl = f"typedef {base}<{fmt.width}, {fmt.integer_bits}, {self.q}, {self.o}> {self.t(fmt)};"
             lines.append(f"{decl:<60} // {fmt}: {', '.join(roles)}")
@@ -114,43 +165,67 @@ class HlsEmitter:
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ constants
+    def _use_mantissa(self) -> bool:
+        if self.opt.constants == "mantissa":
+            return True
+        if self.opt.constants == "typed":
+            return False
+        count = 0
+        for lp in self.plan.layers:
+            count += lp.n_out * (lp.n_in + 1)
+            count += sum(len(g.lut.values) for g in lp.groups if g.lut is not None)
+        return count > TYPED_CONSTANTS_LIMIT
+
+    def _const_array(self, name: str, fmt: FixedFormat, dims: list[int], rows: list[list[int]], note: str) -> list[str]:
+        """A constant array of mantissas at fmt's grid: ap_fixed-typed, or plain integers."""
+        shape = "".join(f"[{d}]" for d in dims)
+        flat = [v for r in rows for v in r]
+        if self.mantissa:
+            ct = c_int_type(min(flat), max(flat))
+            head = f"static const {ct} {name}{shape} = {{  // {note}; mantissas of {fmt}: value = m * 2^{-fmt.frac_bits}"
+            fmt_item = str
+        else:
+            head = f"static const {self.t(fmt)} {name}{shape} = {{  // {note}"
+            fmt_item = lambda m: dyadic_literal(int(m), fmt.frac_bits)  # noqa: E731
+        out = [head]
+        if len(dims) == 2:
+            out.append(",\n".join("    {" + ", ".join(fmt_item(v) for v in r) + "}" for r in rows))
+        else:
+            out.append(wrap_list([fmt_item(v) for v in flat], "    "))
+        out.append("};")
+        return out
+
+    def _get(self, name: str, index: str, fmt: FixedFormat, var: str, indent: str) -> list[str]:
+        """Declare `var` of fmt's type holding the constant name[index]."""
+        if not self.mantissa:
+            return [f"{indent}{self.t(fmt)} {var} = {name}{index};"]
+        it = "ap_int" if fmt.signed else "ap_uint"
+        return [f"{indent}{self.t(fmt)} {var};",
+                f"{indent}{var}.range({fmt.width - 1}, 0) = {it}<{fmt.width}>({name}{index});  // exact bit copy"]
+
     def _constants(self) -> list[str]:
         out = []
         for lp in self.plan.layers:
             ql = lp.ql
             for g in lp.groups:
-                fw = g.weight.frac_bits
-                rows = []
-                for j in g.neurons:
-                    vals = [dyadic_literal(int(m), fw) for m in ql.weight_mant[j]]
-                    rows.append("    {" + wrap_list(vals, "", 10**9) + "}")
                 out.append(f"// layer {lp.index}, {g.describe()}")
-                out.append(f"static const {self.t(g.weight)} w{g.name}[{len(g.neurons)}][{lp.n_in}] = {{")
-                out.append(",\n".join(rows))
-                out.append("};")
-                fb = g.bias.frac_bits
-                bias = [dyadic_literal(int(ql.bias_mant[j]), fb) for j in g.neurons]
-                out.append(f"static const {self.t(g.bias)} b{g.name}[{len(g.neurons)}] = {{")
-                out.append(wrap_list(bias, "    "))
-                out.append("};")
+                rows = [[int(m) for m in ql.weight_mant[j]] for j in g.neurons]
+                out += self._const_array(f"w{g.name}", g.weight, [len(g.neurons), lp.n_in], rows, "weights")
+                out += self._const_array(f"b{g.name}", g.bias, [len(g.neurons)], [[int(ql.bias_mant[j]) for j in g.neurons]], "biases")
                 if not g.contiguous:
-                    out.append(f"static const int n{g.name}[{len(g.neurons)}] = {{")
+                    out.append(f"static const int n{g.name}[{len(g.neurons)}] = {{  // neuron indices")
                     out.append(wrap_list([str(n) for n in g.neurons], "    "))
                     out.append("};")
                 if g.lut is not None:
                     fo = g.output.frac_bits
-                    vals = [dyadic_literal(v, fo) for v in g.lut.values]
-                    out.append(
-                        f"// {lp.activation.value}(v) rounded to nearest at 2^-{fo}, for v = (mantissa {g.lut.lo} + i) * 2^-{fo}"
-                    )
-                    out.append(f"static const {self.t(g.lut.entry)} t{g.name}[{len(vals)}] = {{")
-                    out.append(wrap_list(vals, "    "))
-                    out.append("};")
+                    note = (f"{lp.activation.value}(v) rounded to nearest at 2^-{fo}, "
+                            f"for v = (mantissa {g.lut.lo} + i) * 2^-{fo}")
+                    out += self._const_array(f"t{g.name}", g.lut.entry, [len(g.lut.values)], [list(g.lut.values)], note)
                 out.append("")
         return out
 
     # ------------------------------------------------------------------ body
-    def _group_code(self, lp: LayerPlan, g: NeuronGroup, src: str, dst: str, dst_is_output: bool) -> list[str]:
+    def _group_code(self, lp: LayerPlan, g: NeuronGroup, src: str, dst: str) -> list[str]:
         n = len(g.neurons)
         acc_t, pre_t, out_t = self.t(g.accum), self.t(g.pre), self.t(g.output)
         L = []
@@ -161,14 +236,24 @@ class HlsEmitter:
         idx = f"{g.neurons[0]} + j" if g.contiguous else f"n{g.name}[j]"
         if g.contiguous and g.neurons[0] == 0:
             idx = "j"
-        L.append(f"        {acc_t} acc = b{g.name}[j];  // bias first (cast: {self.q}, {self.o})")
+        if self.mantissa:
+            L += self._get(f"b{g.name}", "[j]", g.bias, "b", "        ")
+            L.append(f"        {acc_t} acc = {self.cast_src('b', g.bias, g.accum)};  // bias first (cast: {self.q}, {self.o})")
+        else:
+            b = self.cast_src(f"b{g.name}[j]", g.bias, g.accum)
+            L.append(f"        {acc_t} acc = {b};  // bias first (cast: {self.q}, {self.o})")
         L.append(f"        {g.name}_dot: for (int k = 0; k < {lp.n_in}; k++) {{")
         if self.opt.unroll is not None and not self.opt.pipeline_top and self.opt.pipeline_ii is None:
             L.append("#pragma HLS UNROLL" if self.opt.unroll == 0 else f"#pragma HLS UNROLL factor={self.opt.unroll}")
-        L.append(f"            {acc_t} p = w{g.name}[j][k] * {src}[k];  // exact product, cast to the accumulator")
+        if self.mantissa:
+            L += self._get(f"w{g.name}", "[j][k]", g.weight, "w", "            ")
+            prod = self.cast_src(f"w * {src}[k]", product_format(g.weight, lp.in_carrier), g.accum)
+        else:
+            prod = self.cast_src(f"w{g.name}[j][k] * {src}[k]", product_format(g.weight, lp.in_carrier), g.accum)
+        L.append(f"            {acc_t} p = {prod};  // exact product, cast to the accumulator")
         L.append("            acc += p;")
         L.append("        }")
-        L.append(f"        {pre_t} v = acc;  // rounded to the output's {g.output.frac_bits} fractional bits")
+        L.append(f"        {pre_t} v = {self.cast_src('acc', g.accum, g.pre)};  // rounded to the output's {g.output.frac_bits} fractional bits")
         act = lp.activation
         if act is Activation.RELU:
             L.append(f"        {pre_t} a = v > 0 ? v : {pre_t}(0);")
@@ -183,7 +268,8 @@ class HlsEmitter:
             L.append(
                 f"        int i = m < {lut.lo}LL ? 0 : m > {lut.hi}LL ? {len(lut.values) - 1} : (int)(m - {lut.lo}LL).to_int64();"
             )
-            L.append(f"        {self.t(lut.entry)} a = t{g.name}[i];  // ideal {act.value} table")
+            L += self._get(f"t{g.name}", "[i]", lut.entry, "a", "        ")
+            L[-1] += f"  // ideal {act.value} table" if not self.mantissa else ""
         L.append(f"        {out_t} o = a;  // output format ({self.o})")
         L.append(f"        {dst}[{idx}] = o;")
         L.append("    }")
@@ -222,7 +308,7 @@ class HlsEmitter:
             L.append("    // each input in its own format, kept in one array type")
             L.append(f"    {self.t(plan.input_carrier)} x0[{plan.n_in}];")
             for k, f in enumerate(plan.design.inputs):
-                L.append(f"    x0[{k}] = ({self.t(f)}) x[{k}];")
+                L.append(f"    x0[{k}] = ({self.t(f)}) {self.cast_src(f'x[{k}]', plan.input_carrier, f)};")
             src = "x0"
             L.append("")
         for pos, lp in enumerate(plan.layers):
@@ -233,7 +319,7 @@ class HlsEmitter:
                 if partition_all or partition_rows:
                     L.append(f"#pragma HLS ARRAY_PARTITION variable={dst} complete dim=0")
             for g in lp.groups:
-                L += self._group_code(lp, g, src, dst, last)
+                L += self._group_code(lp, g, src, dst)
             L.append("")
             src = dst
         L.append("}")
@@ -315,7 +401,8 @@ class HlsEmitter:
               f"        long long m[{plan.n_out}];"]
         for j, f in enumerate(out_fmts):
             it = "ap_int" if f.signed else "ap_uint"
-            L.append(f"        {{ {self.t(f)} o = y[{j}]; {it}<{f.width}> r = o.range({f.width - 1}, 0); m[{j}] = (long long)r.to_int64(); }}")
+            yj = self.cast_src(f"y[{j}]", plan.result_carrier, f)
+            L.append(f"        {{ {self.t(f)} o = {yj}; {it}<{f.width}> r = o.range({f.width - 1}, 0); m[{j}] = (long long)r.to_int64(); }}")
         L += [f"        for (int j = 0; j < {plan.n_out}; j++) {{",
               "            if (real_out) printf(\"%s%.17g\", j ? \" \" : \"\", y[j].to_double());",
               "            else printf(\"%s%lld\", j ? \" \" : \"\", m[j]);",

@@ -76,6 +76,11 @@ class LinearModel:
         self._bound_updates.append((col, lb, ub))
         self._frozen = None
 
+    def clear_bound_updates(self, keep: int = 0) -> None:
+        """Forget bound changes after the first `keep` (e.g. a focus that is undone)."""
+        del self._bound_updates[keep:]
+        self._frozen = None
+
     # -- rows -----------------------------------------------------------------
     def add_row(self, cols, vals, lo=-INF, hi=INF) -> int:
         cols = np.asarray(cols, dtype=np.int64).ravel()
@@ -128,6 +133,7 @@ class SolveOptions:
     threads: int | None = None
     initial: np.ndarray | None = None  # a feasible point to start from (incumbent)
     verbose: bool = False
+    relax: bool = False  # solve the LP relaxation (integrality dropped)
 
 
 @dataclass
@@ -203,7 +209,7 @@ def solve_highs(model: LinearModel, opts: SolveOptions) -> SolveResult:
     lp.a_matrix_.start_ = start
     lp.a_matrix_.index_ = ri_s.astype(np.int32)
     lp.a_matrix_.value_ = v_s
-    if integ.any():
+    if integ.any() and not opts.relax:
         lp.integrality_ = [highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous for f in integ]
     h.passModel(lp)
     if opts.initial is not None:
@@ -219,7 +225,8 @@ def solve_highs(model: LinearModel, opts: SolveOptions) -> SolveResult:
     has_primal = getattr(info, "primal_solution_status", 0) == 2  # kSolutionStatusFeasible
     x = np.array(h.getSolution().col_value) if has_primal else None
     obj = float(info.objective_function_value) if has_primal else None
-    bound = float(info.mip_dual_bound) if integ.any() else obj
+    mip = integ.any() and not opts.relax
+    bound = float(info.mip_dual_bound) if mip else obj
     if st == S.kOptimal:
         status = "optimal"
     elif st == S.kInfeasible:
@@ -230,7 +237,7 @@ def solve_highs(model: LinearModel, opts: SolveOptions) -> SolveResult:
         status = "infeasible"
     else:
         status = "feasible" if x is not None else "error"
-    gap = _gap(obj, bound) if integ.any() else 0.0
+    gap = _gap(obj, bound) if mip else 0.0
     return SolveResult(status, x, obj, bound, gap, "highs", secs,
                        [] if status in ("optimal", "feasible", "infeasible") else [f"HiGHS status: {h.modelStatusToString(st)}"])
 

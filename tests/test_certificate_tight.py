@@ -1,0 +1,214 @@
+"""Certificates with the tight rules (TIGHT_RULES.md): symbolic ranges and
+first-order errors re-derived by verifq/certificate/checker_tight.py, for the
+default analysis of ReLU/linear networks; tanh/sigmoid fall back to the
+interval/l1_local claims; tampered tight claims and hints are rejected."""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from fractions import Fraction
+
+import pytest
+
+from test_certificate_cases import CASES, NETWORKS, analysis_of, load_json_network, problem, uniform
+from verifq.analysis.prove import analyse
+from verifq.certificate import checker
+from verifq.certificate.writer import build_certificate
+from verifq.fixedpoint.format import FixedFormat as fx
+from verifq.fixedpoint.format import Overflow, Rounding
+from verifq.network.ir import Activation, DenseLayer, Network
+
+RELU_CASES = ["acc3_truncate_wrap", "testnn_nearest_saturate_unsigned", "fixed_inputs", "normalized_vcas",
+              "mixed_per_neuron", "inline_small_magnitudes"]
+SMOOTH_CASES = ["tanh_product_rounding", "sigmoid_saturate"]
+TINY = Fraction(1, 1 << 100)
+
+
+def tight_cert(name):
+    return build_certificate(analysis_of(name, True))
+
+
+def verdict(cert):
+    try:
+        checker.check(cert)
+        return "VALID"
+    except checker.Invalid as exc:
+        return exc.step
+    except checker.Malformed as exc:
+        return f"malformed: {exc}"
+
+
+@pytest.mark.parametrize("name", RELU_CASES)
+def test_default_analysis_certificates_carry_tight_claims_and_check(name):
+    cert = tight_cert(name)
+    assert cert["analysis"]["certified_with"] == {"range_method": "symbolic", "error_method": "first_order"}
+    assert cert["analysis"]["note"] is None
+    for lc in cert["claims"]["layers"]:
+        assert (lc["range_rule"], lc["error_rule"]) == ("symbolic", "first_order")
+        assert "errors" in lc["hints"] and "ranges" in lc["hints"]
+    ch = checker.check(cert)
+    assert any("rule first_order" in d for _, d in ch.log)
+
+
+def test_tight_claims_are_tighter_than_the_simple_ones():
+    tight = tight_cert("acc3_truncate_wrap")
+    simple = build_certificate(analysis_of("acc3_truncate_wrap"))
+    t = [Fraction(v) for v in tight["verdict"]["output_error_bounds"]]
+    s = [Fraction(v) for v in simple["verdict"]["output_error_bounds"]]
+    assert all(a <= b for a, b in zip(t, s)) and t != s
+    sym = sum(m == "symbolic" for lc in tight["claims"]["layers"] for m in lc["hints"]["ranges"]["lo_method"])
+    assert sym > 0
+
+
+@pytest.mark.parametrize("name", SMOOTH_CASES)
+def test_tanh_sigmoid_fall_back_to_the_simple_rules(name):
+    cert = tight_cert(name)
+    assert cert["analysis"]["certified_with"] == {"range_method": "interval", "error_method": "l1_local"}
+    assert "interval/l1_local" in cert["analysis"]["note"]
+    assert verdict(cert) == "VALID"
+
+
+@pytest.mark.parametrize("fname, bound", [("aster_AC7.json", "1/1000"), ("aster_SmallNN.json", "1/100"),
+                                          ("reachnn_2_relu.json", "1/100"), ("archcomp22_single_pendulum_relu_2x25.json", "1/100")])
+def test_spec_networks(fname, bound):
+    net, box = load_json_network(fname)
+    if any(l.activation not in (Activation.RELU, Activation.LINEAR) for l in net.layers):
+        pytest.skip("not a ReLU/linear network")
+    d = uniform(net, fx(32, 12), fx(32, 12), fx(64, 24), fx(32, 12))
+    p = problem(net, box, bound, d)
+    a = analyse(p, d)
+    if not a.proved:
+        pytest.skip("design does not prove")
+    cert = build_certificate(a)
+    assert cert["analysis"]["certified_with"]["error_method"] == "first_order"
+    t = time.perf_counter()
+    assert verdict(cert) == "VALID"
+    assert time.perf_counter() - t < 10.0
+
+
+def _random_problem(seed):
+    rng = random.Random(seed)
+    sizes = [rng.randint(1, 4)] + [rng.randint(1, 5) for _ in range(rng.randint(1, 4))]
+    layers = []
+    for i in range(len(sizes) - 1):
+        w = tuple(tuple(Fraction(rng.randint(-999, 999), 1000) for _ in range(sizes[i])) for _ in range(sizes[i + 1]))
+        b = tuple(Fraction(rng.randint(-99, 99), 100) for _ in range(sizes[i + 1]))
+        act = Activation.LINEAR if i == len(sizes) - 2 or rng.random() < 0.2 else Activation.RELU
+        layers.append(DenseLayer(w, b, act))
+    net = Network(f"rand{seed}", tuple(layers))
+    box = tuple((Fraction(rng.randint(-20, 0), 10), Fraction(rng.randint(0, 20), 10)) for _ in range(sizes[0]))
+    d = uniform(net, fx(rng.choice([12, 16, 24]), 6), fx(24, 8), fx(rng.choice([24, 48]), 14), fx(rng.choice([16, 24]), 10),
+                rounding=rng.choice(list(Rounding)), overflow=rng.choice(list(Overflow)), fixed=rng.random() < 0.3)
+    return problem(net, box, "10", d)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_relu_networks(seed):
+    p = _random_problem(seed)
+    try:
+        a = analyse(p, p.design)
+    except Exception as exc:  # e.g. a fixed-input interval without grid points
+        pytest.skip(str(exc))
+    if not a.proved:
+        pytest.skip("random design does not prove")
+    cert = build_certificate(a)
+    assert cert["analysis"]["certified_with"] == {"range_method": "symbolic", "error_method": "first_order"}
+    assert verdict(cert) == "VALID"
+
+
+# ---------------------------------------------------------------- tampering
+def _deep_relu_cert():
+    return tight_cert("normalized_vcas")  # 5x20 ReLU: unstable neurons, symbolic ends, deep backward passes
+
+
+def _symbolic_end(cert):
+    for L, lc in enumerate(cert["claims"]["layers"]):
+        for j, m in enumerate(lc["hints"]["ranges"]["hi_method"]):
+            if m == "symbolic":
+                return L, j
+    pytest.skip("no symbolic end")
+
+
+def test_tampered_symbolic_claim_is_rejected():
+    cert = _deep_relu_cert()
+    L, j = _symbolic_end(cert)
+    lc = cert["claims"]["layers"][L]
+    lc["pre_hi"][j] = str(Fraction(lc["pre_hi"][j]) - TINY)
+    assert verdict(cert) == f"layer {L + 1} ranges"
+
+
+def test_tampered_range_method_hint_is_rejected():
+    cert = _deep_relu_cert()
+    best = None
+    for L, lc in enumerate(cert["claims"]["layers"]):
+        for j, m in enumerate(lc["hints"]["ranges"]["hi_method"]):
+            if m == "symbolic":
+                c2 = copy.deepcopy(cert)
+                c2["claims"]["layers"][L]["hints"]["ranges"]["hi_method"][j] = "interval"
+                if verdict(c2) == f"layer {L + 1} ranges":
+                    best = (L, j)
+                    break
+        if best:
+            break
+    assert best is not None, "no symbolic end whose interval bound is looser"
+    cert["claims"]["layers"][best[0]]["hints"]["ranges"]["hi_method"][best[1]] = "milp"
+    assert verdict(cert) == f"layer {best[0] + 1} ranges"
+
+
+def test_missing_relu_lower_slope_hint_is_rejected():
+    cert = _deep_relu_cert()
+    for L, lc in enumerate(cert["claims"]["layers"][:-1]):
+        if lc["hints"]["ranges"]["relu_lower_slope"]:
+            k = next(iter(lc["hints"]["ranges"]["relu_lower_slope"]))
+            lc["hints"]["ranges"]["relu_lower_slope"][k] = 2
+            assert verdict(cert) == f"layer {L + 1} ranges"
+            return
+    pytest.skip("no unstable ReLU")
+
+
+@pytest.mark.parametrize("key", ["d_acc_lo", "d_acc_hi", "d_pre_lo", "d_pre_hi", "d_out_hi"])
+def test_tampered_error_interval_hint_is_rejected(key):
+    cert = _deep_relu_cert()
+    L = len(cert["claims"]["layers"]) - 1
+    h = cert["claims"]["layers"][L]["hints"]["errors"]
+    delta = TINY if key.endswith("_lo") else -TINY
+    h[key][0] = str(Fraction(h[key][0]) + delta)
+    assert verdict(cert) == f"layer {L + 1} errors"
+
+
+def test_tampered_hidden_error_interval_is_rejected_at_its_layer():
+    cert = _deep_relu_cert()
+    h = cert["claims"]["layers"][1]["hints"]["errors"]
+    j = max(range(len(h["d_out_hi"])), key=lambda i: Fraction(h["d_out_hi"][i]))
+    h["d_out_hi"][j] = str(Fraction(h["d_out_hi"][j]) / 2)
+    assert verdict(cert) == "layer 2 errors"
+
+
+def test_tampered_tight_error_claim_and_depth_are_rejected():
+    cert = _deep_relu_cert()
+    L = len(cert["claims"]["layers"]) - 1
+    lc = cert["claims"]["layers"][L]
+    c2 = copy.deepcopy(cert)
+    c2["claims"]["layers"][L]["err_out"][0] = str(Fraction(lc["err_out"][0]) - TINY)
+    assert verdict(c2) == f"layer {L + 1} errors"
+    c3 = copy.deepcopy(cert)
+    c3["claims"]["layers"][L]["hints"]["errors"]["depth_lo"][0] = L + 1
+    assert verdict(c3) == f"layer {L + 1} errors"
+    c4 = copy.deepcopy(cert)
+    c4["claims"]["layers"][L]["acc_hi"][0] = str(Fraction(lc["acc_hi"][0]) - TINY)
+    assert verdict(c4) in (f"layer {L + 1} accumulator", f"layer {L + 1} errors")
+
+
+def test_missing_hints_are_rejected_naming_the_rules_step():
+    cert = _deep_relu_cert()
+    cert["claims"]["layers"][1]["hints"] = {}
+    assert verdict(cert) == "layer 2 rules"
+
+
+def test_checker_speed_on_ac7_with_tight_rules():
+    path = NETWORKS / "aster_AC7.json"
+    if not path.exists():
+        pytest.skip("AC7 not present")
+    test_spec_networks("aster_AC7.json", "1/1000")

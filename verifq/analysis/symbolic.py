@@ -1,0 +1,470 @@
+"""Symbolic ranges of the real network: DeepPoly/CROWN-style back-substitution,
+computed in exact integer arithmetic, intersected with interval propagation.
+
+Rule (what a checker re-derives, layer by layer, from the certified ranges
+of the layers below and the hints; no search):
+
+1. Relaxations.  Every neuron i of a hidden layer k with certified
+   pre-activation range [l_i, u_i] (scaled ints at 2^-P, P = 128) gets two
+   lines, valid for all z in [l_i, u_i]:
+       lo_slope_i * z + lo_icpt_i  <=  act(z)  <=  up_slope_i * z + up_icpt_i
+   Slopes are dyadic at 2^-SLOPE_BITS (SLOPE_BITS = 32), intercepts at 2^-P.
+   * linear: both lines (1, 0);
+   * ReLU, l >= 0: both (1, 0);  u <= 0: both (0, 0);
+   * ReLU, l < 0 < u ("unstable"): upper slope a = ceil(u 2^32 / (u - l)) / 2^32
+     (>= u/(u-l)), upper intercept ceil(-a l) on the 2^-P grid; lower line
+     slope hint (0 or 1, DeepPoly's choice: 1 iff u > -l), intercept 0.
+     Sound: ReLU is convex and the upper line is >= 0 at l and >= u at u;
+     a lower line with slope in [0, 1] and intercept 0 lies below ReLU.
+   * tanh / sigmoid: the "parallelogram" of `smooth_relaxation` (one slope s,
+     two intercepts), or the interval fallback s = 0,
+     intercepts act_lo(l), act_hi(u) when l == u.
+2. Back-substitution, for every neuron j of layer t >= 2: start from the
+   rows +W_t[j] and -W_t[j] (the upper bound of z_j and of -z_j), and for
+   k = t-1 .. 1 replace h_k by the upper line where the row's coefficient is
+   >= 0 and by the lower line where it is < 0, then z_k by W_k h_{k-1} + b_k;
+   at the input, maximise over the box (coefficient >= 0: hi, else lo). All
+   in exact rationals (here: integer numerators over one integer denominator
+   per layer; the only rounding is the final outward rounding to 2^-P, lower
+   ends down, upper ends up). The back-substitution depth is always full
+   (down to the input box).
+3. The certified range of z_j is the intersection of this bound with the
+   interval bound computed from the certified post-activation ranges of layer
+   t-1 (`ranges.affine_bounds`); `LayerRangeHints.lo_method/hi_method` say
+   which one each end came from, so a checker only needs to recompute that one.
+   Post-activation ranges are the activation's monotone image of the pre range,
+   exactly as in `ranges.activation_bounds`.
+
+Exactness makes the re-derivation deterministic: a checker computing step 2
+in exact rationals (any representation) obtains exactly the unrounded value
+this module rounded outward, so every certified end must be <= (lo) / >= (hi)
+the checker's value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from ..network.ir import Activation
+from . import scaled
+from .ranges import ExactLayer, LayerRanges, activation_bounds, affine_bounds, smooth_up
+from .scaled import PRECISION
+
+SLOPE_BITS = 32
+SLOPE_ONE = 1 << SLOPE_BITS
+SMOOTH_PIECES = 16
+
+
+# ----------------------------------------------------------------------------- hints
+
+
+@dataclass(frozen=True, eq=False)
+class LayerRangeHints:
+    """How one layer's certified pre-activation range was obtained.
+
+    lo_method / hi_method: per neuron "interval" | "symbolic" | "milp".
+    relu_lower_slope: neuron -> 0 or 1, for every unstable ReLU of this
+      layer (the lower line used when later layers back-substitute through it).
+    smooth_slope: neuron -> slope numerator at 2^-SLOPE_BITS of the
+      parallelogram relaxation of a tanh/sigmoid neuron (with SMOOTH_PIECES
+      pieces; see `smooth_relaxation`).
+    """
+
+    lo_method: tuple[str, ...]
+    hi_method: tuple[str, ...]
+    relu_lower_slope: dict = field(default_factory=dict)
+    smooth_slope: dict = field(default_factory=dict)
+    smooth_icpt: dict = field(default_factory=dict)  # neuron -> (c_lo, c_up) scaled ints (informative)
+
+    def to_json(self) -> dict:
+        return {
+            "lo_method": list(self.lo_method),
+            "hi_method": list(self.hi_method),
+            "relu_lower_slope": {str(k): int(v) for k, v in sorted(self.relu_lower_slope.items())},
+            "smooth_slope": {str(k): str(Fraction(int(v), SLOPE_ONE)) for k, v in sorted(self.smooth_slope.items())},
+            "smooth_intercepts": {str(k): [str(scaled.to_fraction(c)) for c in v] for k, v in sorted(self.smooth_icpt.items())},
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class RangeResult:
+    """Ranges of every layer plus what a checker needs to re-derive them."""
+
+    method: str  # "interval" | "symbolic" | "milp"
+    layers: tuple[LayerRanges, ...]
+    hints: tuple[LayerRangeHints, ...]
+
+    def hints_json(self) -> dict:
+        return {
+            "range_method": self.method,
+            "precision_bits": PRECISION,
+            "slope_bits": SLOPE_BITS,
+            "smooth_pieces": SMOOTH_PIECES,
+            "backsubstitution_depth": "full",
+            "layers": [h.to_json() for h in self.hints],
+        }
+
+
+# ----------------------------------------------------------------------------- relaxations
+
+
+@dataclass(frozen=True, eq=False)
+class Relaxation:
+    """Per-neuron lines of one layer: slopes at 2^-SLOPE_BITS, intercepts at 2^-P."""
+
+    lo_slope: np.ndarray
+    lo_icpt: np.ndarray
+    up_slope: np.ndarray
+    up_icpt: np.ndarray
+
+
+def relu_upper_slope(lo: int, hi: int) -> int:
+    """ceil(hi / (hi - lo) * 2^SLOPE_BITS) for lo < 0 < hi (scaled ints)."""
+    return -((-hi * SLOPE_ONE) // (hi - lo))
+
+
+def default_relu_lower(lo: int, hi: int) -> int:
+    """DeepPoly's lower-slope choice: 1 when the positive side is larger."""
+    return 1 if hi > -lo else 0
+
+
+def relaxation(act: Activation, pre_lo: np.ndarray, pre_hi: np.ndarray, lower_choice: dict | None = None,
+               smooth_slopes: dict | None = None) -> tuple[Relaxation, dict, dict]:
+    """Relaxation lines of a layer (rule 1 of the module docstring).
+
+    lower_choice / smooth_slopes: hints to reuse (neuron -> value); missing
+    entries get the default choice. Returns (relaxation, lower choices used,
+    smooth slopes used).
+    """
+    n = len(pre_lo)
+    ls, li, us, ui = scaled.zeros(n), scaled.zeros(n), scaled.zeros(n), scaled.zeros(n)
+    used_lower: dict = {}
+    used_smooth: dict = {}
+    for i in range(n):
+        lo, hi = int(pre_lo[i]), int(pre_hi[i])
+        if act is Activation.LINEAR:
+            ls[i] = us[i] = SLOPE_ONE
+        elif act is Activation.RELU:
+            if lo >= 0:
+                ls[i] = us[i] = SLOPE_ONE
+            elif hi <= 0:
+                pass
+            else:
+                a = relu_upper_slope(lo, hi)
+                us[i] = a
+                ui[i] = -((a * lo) >> SLOPE_BITS)  # ceil(-a*lo / 2^32)
+                k = default_relu_lower(lo, hi) if not lower_choice or i not in lower_choice else int(lower_choice[i])
+                if k not in (0, 1):
+                    raise ValueError("ReLU lower slope hint must be 0 or 1")
+                ls[i] = k * SLOPE_ONE
+                used_lower[i] = k
+        else:
+            s = None if not smooth_slopes or i not in smooth_slopes else int(smooth_slopes[i])
+            s, c_lo, c_up = smooth_relaxation(act, lo, hi, s)
+            ls[i] = us[i] = s
+            li[i], ui[i] = c_lo, c_up
+            used_smooth[i] = s
+    return Relaxation(ls, li, us, ui), used_lower, used_smooth
+
+
+# --- tanh / sigmoid: rigorous values and derivative bounds
+
+
+def smooth_value_bounds(act: Activation, n: int) -> tuple[int, int]:
+    """(smooth_down(act, n), smooth_up(act, n)) with one 70-digit evaluation (same rule as ranges.py)."""
+    from decimal import localcontext
+
+    from .ranges import _SLACK, _smooth_decimal
+
+    with localcontext() as ctx:
+        ctx.prec = 70
+        v = _smooth_decimal(act, scaled.to_fraction(n))
+        return scaled.down(Fraction(v - _SLACK)), scaled.up(Fraction(v + _SLACK))
+
+
+def _abs_value_bounds(act: Activation, m: int, vals: tuple[int, int] | None) -> tuple[int, int]:
+    """Bounds of act(|m|) from bounds of act(m) (tanh odd; sigmoid(-x) = 1 - sigmoid(x))."""
+    one = 1 << PRECISION
+    if m == 0:
+        return (0, 0) if act is Activation.TANH else (one >> 1, one >> 1)
+    lo, hi = vals if vals is not None else smooth_value_bounds(act, m)
+    if m > 0:
+        return lo, hi
+    return (-hi, -lo) if act is Activation.TANH else (one - hi, one - lo)
+
+
+def derivative_bounds(act: Activation, lo: int, hi: int, lo_vals=None, hi_vals=None) -> tuple[int, int]:
+    """[dlo, dhi] (scaled ints) with dlo <= act'(z) <= dhi for all z in [lo, hi].
+
+    tanh' = 1 - tanh^2 and sigmoid' = sig (1 - sig) are even and decrease
+    in |z|: the maximum is at the point of [lo, hi] nearest 0 (0 itself when
+    lo <= 0 <= hi), the minimum at the end farthest from 0. Evaluated with the
+    rigorous value bounds of `ranges.smooth_down/up` (outward; lo_vals /
+    hi_vals: those bounds at lo / hi when already known), so the result is an
+    enclosure.
+    """
+    one = 1 << PRECISION
+    if act is Activation.LINEAR:
+        return one, one
+    if act not in (Activation.TANH, Activation.SIGMOID):
+        raise ValueError(act)
+    ends = {lo: lo_vals, hi: hi_vals}
+    if lo <= 0 <= hi:
+        near, near_vals = 0, None
+    else:
+        near = lo if abs(lo) <= abs(hi) else hi
+        near_vals = ends[near]
+    far = lo if abs(lo) >= abs(hi) else hi
+    n_lo, _ = _abs_value_bounds(act, near, near_vals)
+    _, f_hi = _abs_value_bounds(act, far, ends[far])
+    if act is Activation.TANH:
+        t_lo_near = max(n_lo, 0)  # tanh(|z|) >= 0
+        t_hi_far = min(f_hi, one)
+        dhi = one - scaled.shift_down(t_lo_near * t_lo_near, PRECISION)  # 1 - t^2, t rounded down
+        dlo = one - scaled.shift_up(t_hi_far * t_hi_far, PRECISION)
+        return max(dlo, 0), min(dhi, one)
+    # p = sig(|z|) in [1/2, 1); p(1-p) decreases in p there
+    half = one >> 1
+    p_lo_near = max(n_lo, half)
+    p_hi_far = min(f_hi, one)
+    dhi = scaled.shift_up(p_lo_near * (one - p_lo_near), PRECISION)
+    dlo = scaled.shift_down(p_hi_far * (one - p_hi_far), PRECISION)
+    return max(dlo, 0), min(dhi, one >> 2)
+
+
+def smooth_relaxation(act: Activation, lo: int, hi: int, slope: int | None = None) -> tuple[int, int, int]:
+    """Parallelogram relaxation of tanh/sigmoid on [lo, hi]: (s, c_lo, c_up) with
+    s z + c_lo <= act(z) <= s z + c_up for all z in [lo, hi].
+
+    s (at 2^-SLOPE_BITS, >= 0) is a hint; the default is the chord slope
+    rounded down. The intercepts are bounds of phi(z) = act(z) - s z over
+    [lo, hi], computed on SMOOTH_PIECES pieces [a, b] (a_k = lo +
+    floor(k (hi - lo) / K)) with the rigorous value bounds f_lo/f_hi and the
+    derivative bounds [d_lo, d_hi] of the piece:
+        max phi <= min( f_hi(b) - s a,  f_hi(a) - s a + max(0, d_hi - s) (b - a) )
+        min phi >= max( f_lo(a) - s b,  f_lo(b) - s b - max(0, d_hi - s) (b - a) )
+    (monotonicity, resp. the mean value theorem: phi' <= d_hi - s), each
+    product rounded outward; c_up is the max over pieces, c_lo the min.
+    lo == hi gives s = 0 and the value bounds.
+    """
+    f_lo_l, f_hi_l = smooth_value_bounds(act, lo)
+    if hi <= lo:
+        return 0, f_lo_l, smooth_up(act, hi)
+    f_lo_h, f_hi_h = smooth_value_bounds(act, hi)
+    if slope is None:
+        s = ((f_lo_h - f_hi_l) * SLOPE_ONE) // (hi - lo)
+        s = max(s, 0)
+    else:
+        s = int(slope)
+        if s < 0:
+            raise ValueError("smooth relaxation slope must be >= 0")
+    K = SMOOTH_PIECES
+    pts = [lo + ((hi - lo) * k) // K for k in range(K)] + [hi]
+    vals = {0: (f_lo_l, f_hi_l), K: (f_lo_h, f_hi_h)}
+    for k in range(1, K):
+        vals[k] = smooth_value_bounds(act, pts[k])
+    c_up = None
+    c_lo = None
+    for k in range(K):
+        a, b = pts[k], pts[k + 1]
+        if b == a:
+            continue
+        _, d_hi = derivative_bounds(act, a, b, vals[k], vals[k + 1])
+        # s*a and s*b at 2^-P: S*A / 2^32
+        sa_dn = (s * a) >> SLOPE_BITS
+        sb_up = -((-s * b) >> SLOPE_BITS)
+        excess = max(0, (d_hi << SLOPE_BITS) - s * (1 << PRECISION))  # (d_hi - s) at 2^-(P+32)
+        slack = -((-excess * (b - a)) >> (PRECISION + SLOPE_BITS))  # ceil((d_hi - s)(b - a)) at 2^-P
+        up = min(vals[k + 1][1] - sa_dn, vals[k][1] - sa_dn + slack)
+        dn = max(vals[k][0] - sb_up, vals[k + 1][0] - sb_up - slack)
+        c_up = up if c_up is None else max(c_up, up)
+        c_lo = dn if c_lo is None else min(c_lo, dn)
+    return s, c_lo, c_up
+
+
+# ----------------------------------------------------------------------------- back-substitution
+
+
+@dataclass(frozen=True, eq=False)
+class _IntLayer:
+    """W = num / den, b = bnum / den (one common integer denominator)."""
+
+    num: np.ndarray
+    bnum: np.ndarray
+    den: int
+
+
+def _int_layer(layer) -> _IntLayer:
+    """From a network DenseLayer (exact weights and bias)."""
+    w, b = layer.exact_weights, layer.exact_bias
+    from math import lcm
+
+    d = lcm(w.den, b.den)
+    return _IntLayer(w.num * (d // w.den), b.num * (d // b.den), d)
+
+
+def backsubstitute(rows_num: np.ndarray, rows_bias: np.ndarray, row_den: int, int_layers: list[_IntLayer],
+                   relax: list[Relaxation], x_lo: np.ndarray, x_hi: np.ndarray) -> np.ndarray:
+    """Exact upper bounds (scaled ints at 2^-P, rounded up) of the rows
+    (rows_num @ h_{k} + rows_bias) / row_den over the relaxed network,
+    where k = len(int_layers) is the layer the rows read (h_0 = x).
+
+    int_layers[i] / relax[i] describe layers 1..k (0-based position i).
+    """
+    lam = rows_num  # coefficients on h_k, over den
+    den = row_den
+    const = rows_bias * (1 << PRECISION)  # over den * 2^P
+    for pos in range(len(int_layers) - 1, -1, -1):
+        rx = relax[pos]
+        il = int_layers[pos]
+        pos_mask = lam >= 0
+        slope = np.where(pos_mask, rx.up_slope[None, :], rx.lo_slope[None, :])
+        icpt = np.where(pos_mask, rx.up_icpt[None, :], rx.lo_icpt[None, :])
+        const = (const + (lam * icpt).sum(axis=1)) * SLOPE_ONE
+        mu = lam * slope  # over den * 2^32
+        den = den * SLOPE_ONE
+        # z_k = (num h_{k-1} + bnum) / il.den
+        const = const * il.den + mu.dot(il.bnum) * (1 << PRECISION)
+        lam = mu.dot(il.num)
+        den = den * il.den
+        # drop common powers of two to keep the integers small (exact)
+        lam, const, den = _reduce_pow2(lam, const, den)
+    const = const + np.where(lam >= 0, lam * x_hi[None, :], lam * x_lo[None, :]).sum(axis=1)
+    return scaled.div_ceil(const, den)
+
+
+def _reduce_pow2(lam: np.ndarray, const: np.ndarray, den: int):
+    """Divide numerators and denominator by their common power of two (exact)."""
+    tz = (den & -den).bit_length() - 1
+    if tz <= 0:
+        return lam, const, den
+    acc = 0
+    for v in lam.ravel():
+        acc |= int(v)
+    for v in const:
+        acc |= int(v)
+    if acc == 0:
+        return lam, const, den >> tz
+    t = min(tz, (acc & -acc).bit_length() - 1)
+    if t <= 0:
+        return lam, const, den
+    return lam >> t, const >> t, den >> t
+
+
+def symbolic_ranges(network, layers: list[ExactLayer], x_lo: np.ndarray, x_hi: np.ndarray,
+                    hints: list[LayerRangeHints] | None = None, fixed: list[LayerRanges | None] | None = None) -> RangeResult:
+    """DeepPoly back-substitution for every layer, intersected with intervals.
+
+    `network`: the Network (its exact weights and biases are used directly).
+    `hints`: lower-slope / smooth-slope choices to reuse (e.g. from a
+    certificate); default choices otherwise. `fixed`: per layer, ranges
+    already known from elsewhere (e.g. MILP) to intersect with as well.
+    """
+    int_layers = [_int_layer(l) for l in network.layers]
+    out: list[LayerRanges] = []
+    out_hints: list[LayerRangeHints] = []
+    relax: list[Relaxation] = []
+    r_lo, r_hi = x_lo, x_hi
+    for t, layer in enumerate(layers):
+        i_lo, i_hi = affine_bounds(layer, r_lo, r_hi)
+        n = len(i_lo)
+        lo_m = ["interval"] * n
+        hi_m = ["interval"] * n
+        pre_lo, pre_hi = i_lo.copy(), i_hi.copy()
+        if t > 0:
+            il = int_layers[t]
+            rows = np.concatenate([il.num, -il.num], axis=0)
+            rb = np.concatenate([il.bnum, -il.bnum])
+            ub = backsubstitute(rows, rb, il.den, int_layers[:t], relax, x_lo, x_hi)
+            s_hi, s_lo = ub[:n], -ub[n:]
+            for j in range(n):
+                if s_lo[j] > pre_lo[j]:
+                    pre_lo[j], lo_m[j] = s_lo[j], "symbolic"
+                if s_hi[j] < pre_hi[j]:
+                    pre_hi[j], hi_m[j] = s_hi[j], "symbolic"
+        if fixed is not None and fixed[t] is not None:
+            f = fixed[t]
+            for j in range(n):
+                if f.pre_lo[j] > pre_lo[j]:
+                    pre_lo[j], lo_m[j] = f.pre_lo[j], "milp"
+                if f.pre_hi[j] < pre_hi[j]:
+                    pre_hi[j], hi_m[j] = f.pre_hi[j], "milp"
+        # guard: never report an empty range (cannot happen when everything is sound)
+        if any(pre_lo[j] > pre_hi[j] for j in range(n)):
+            raise AssertionError("empty symbolic range: unsound relaxation")
+        post_lo, post_hi = activation_bounds(layer.activation, pre_lo, pre_hi)
+        out.append(LayerRanges(pre_lo, pre_hi, post_lo, post_hi))
+        h = hints[t] if hints is not None and t < len(hints) else None
+        rx, used_lower, used_smooth = relaxation(
+            layer.activation, pre_lo, pre_hi,
+            h.relu_lower_slope if h is not None else None, h.smooth_slope if h is not None else None,
+        )
+        relax.append(rx)
+        icpt = {i: (rx.lo_icpt[i], rx.up_icpt[i]) for i in used_smooth}
+        out_hints.append(LayerRangeHints(tuple(lo_m), tuple(hi_m), used_lower, used_smooth, icpt))
+        r_lo, r_hi = post_lo, post_hi
+    return RangeResult("symbolic", tuple(out), tuple(out_hints))
+
+
+def interval_result(layers: list[ExactLayer], x_lo, x_hi) -> RangeResult:
+    from .ranges import interval_ranges
+
+    rs = interval_ranges(layers, x_lo, x_hi)
+    hints = tuple(LayerRangeHints(("interval",) * len(r.pre_lo), ("interval",) * len(r.pre_lo)) for r in rs)
+    return RangeResult("interval", tuple(rs), hints)
+
+
+__all__ = [
+    "symbolic_ranges", "interval_result", "RangeResult", "LayerRangeHints", "Relaxation", "relaxation",
+    "smooth_relaxation", "derivative_bounds", "backsubstitute", "SLOPE_BITS", "SMOOTH_PIECES",
+]
+
+
+# ----------------------------------------------------------------------------- entry point with a cache
+
+RANGE_METHODS = ("interval", "symbolic", "milp")
+_CACHE: dict = {}
+_CACHE_SIZE = 16
+
+
+def compute_ranges(network, box, method: str = "symbolic", *, exact_net=None, x_lo=None, x_hi=None) -> RangeResult:
+    """Ranges of the real network over `box` (network-input units) by `method`:
+
+    * "interval": interval propagation;
+    * "symbolic" (default of `analyse`): DeepPoly back-substitution intersected
+      with intervals (never looser than "interval");
+    * "milp": additionally exact per-neuron bounds by MILP for small ReLU
+      networks (`milp_ranges.milp_ranges`), verified rigorously, intersected.
+
+    Results depend only on (network, box, method) and are cached (by
+    identity of the network object), so repeated `analyse` calls during
+    synthesis pay once.
+    """
+    if method not in RANGE_METHODS:
+        raise ValueError(f"range method must be one of {RANGE_METHODS}, not {method!r}")
+    key = (id(network), tuple(box), method)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is network:
+        return hit[1]
+    from .ranges import exact_layers, input_box_scaled
+
+    if x_lo is None:
+        x_lo, x_hi = input_box_scaled(box)
+    layers = exact_net if exact_net is not None else exact_layers(network)
+    if method == "interval":
+        res = interval_result(layers, x_lo, x_hi)
+    elif method == "symbolic":
+        res = symbolic_ranges(network, layers, x_lo, x_hi)
+    else:
+        from .milp_ranges import milp_ranges
+
+        fixed = milp_ranges(network, box)
+        res = symbolic_ranges(network, layers, x_lo, x_hi, fixed=fixed)
+        res = RangeResult("milp", res.layers, res.hints)
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = (network, res)
+    return res

@@ -1,0 +1,93 @@
+"""`verifq synth SPEC`: synthesize minimal fixed-point formats that provably
+meet the spec's error bounds without overflow.
+
+stdout is deterministic (the per-layer table, costs, certified bounds);
+progress and timings go to stderr. Exit 0 when formats were found and
+proved, 1 when the request is infeasible within the word-length limits
+(with the smallest bound that can be certified), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..atomic import write_text_atomic
+from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "synth",
+        help="synthesize minimal fixed-point formats that provably meet the spec",
+        description="Choose fixed-point formats (per layer or per neuron) minimising a cost model such that the "
+        "exact analysis proves every output error bound of SPEC and the absence of overflow. The solver's answer "
+        "is always re-analysed exactly and repaired if needed; the printed guarantee is the exact analysis's.",
+    )
+    p.add_argument("spec", help="the .nnspec file (its formats block, if any, is ignored)")
+    p.add_argument("--method", choices=("milp", "uniform", "aster"), default="milp",
+                   help="milp (default): MILP over fractional bits; uniform: the smallest single format; "
+                   "aster: Aster's per-layer scheme made sound (baseline)")
+    p.add_argument("--granularity", choices=("uniform", "layer", "neuron"),
+                   help="one format everywhere, per layer, or per neuron (default: the spec's synthesis block, else layer)")
+    p.add_argument("--cost", choices=("total_bits", "weight_bits", "multiplier_area", "dsp"),
+                   help="cost to minimise (default: the spec's, else total_bits); all four are reported")
+    p.add_argument("--solver", choices=("highs", "gurobi"),
+                   help="MILP solver (default highs; gurobi falls back to highs when its licence is too small)")
+    p.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="time limit per MILP solve (default: the spec's, else 60 s); the best solution found is used")
+    p.add_argument("--gap", type=float, default=0.01, metavar="REL", help="relative optimality gap target (default 0.01)")
+    p.add_argument("--exact", action="store_true",
+                   help="tight per-neuron ranges by MILP for small ReLU networks (fewer integer bits); "
+                   "reports how far interval ranges are from them")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the formats file (JSON, readable by `prove --formats`)")
+    p.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-' for stdout)")
+    p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..fixedpoint.design_io import save_design
+    from ..spec import load_spec
+    from ..synthesis.report import result_json, text_report
+    from ..synthesis.synthesize import SynthOptions, synthesize
+
+    problem = load_spec(Path(args.spec))
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise UserError("--time-limit must be positive")
+    if not 0 <= args.gap < 1:
+        raise UserError("--gap must be in [0, 1)")
+    t0 = time.perf_counter()
+
+    def progress(msg: str) -> None:
+        if not args.quiet:
+            print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    opts = SynthOptions.from_spec(
+        problem.synthesis, method=args.method, granularity=args.granularity, cost=args.cost, solver=args.solver,
+        time_limit=args.time_limit, mip_gap=args.gap, exact_ranges=args.exact, progress=progress,
+    )
+    if problem.design is not None:
+        progress("the spec gives formats; synth ignores them and chooses its own")
+    result = synthesize(problem, opts)
+    for msg in result.messages:
+        progress(msg)
+    print("\n".join(text_report(result)))
+    progress(f"done in {result.seconds:.2f} s ({result.analyses} exact analyses)")
+    if result.feasible and args.output:
+        extra = {"synthesis": {
+            "note": "informative only; `verifq prove --formats` re-derives every bound",
+            "method": result.method, "granularity": result.granularity, "costs": result.costs.as_dict(),
+            "certified_errors": [str(e) for e in result.analysis.output_errors],
+        }}
+        save_design(args.output, result.design, problem.network, extra)
+        print(f"formats written to {args.output}")
+    if args.json:
+        text = json.dumps(result_json(result), indent=2) + "\n"
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            write_text_atomic(args.json, text)
+    return EXIT_PROVED if result.feasible else EXIT_VIOLATED

@@ -1,0 +1,174 @@
+"""The formats file: a `Design` as JSON, readable by `prove`, code generation
+and `synth` alike.
+
+Layout (version 1)::
+
+    {
+      "format": "verifq-formats",
+      "version": 1,
+      "network": {"name": "aster_ACC3NN", "inputs": 5, "layers": [20, 20, 20, 1]},
+      "rounding": "truncate",            # or "nearest"
+      "overflow": "wrap",                # or "saturate"
+      "inputs_fixed": false,             # true: inputs arrive already in the input formats
+      "inputs": "fixed<16,6>",           # one format for all inputs, or a list (one per input)
+      "layers": [
+        {"layer": 1,
+         "weight": "fixed<12,1>",        # one format for the whole layer ...
+         "bias":   "fixed<14,2>",
+         "accum":  ["fixed<24,6>", ...], # ... or a list with one format per neuron
+         "output": "ufixed<16,5>"},
+        ...
+      ]
+    }
+
+A format is written as in `.nnspec` files: ``fixed<W,I>`` (signed two's
+complement, W bits, I integer bits including the sign; I may be negative or
+exceed W) or ``ufixed<W,I>`` (unsigned). Layers are listed in order and
+numbered from 1; every role (weight, bias, accum, output) is either one
+format string or a list with exactly one format per neuron. Other keys are
+ignored (synthesis adds a "synthesis" object with costs and the certified
+bounds for information; they are never trusted when the file is read).
+
+`design_from_json` validates the document against the network's shape and
+raises `UserError` on any mismatch (wrong number of layers, inputs or
+neurons, malformed formats, unknown modes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_text_atomic
+from ..errors import Location, UserError
+from ..network.ir import Network
+from .design import Design, LayerFormats
+from .format import FixedFormat, Overflow, Rounding
+
+FORMAT_NAME = "verifq-formats"
+VERSION = 1
+ROLES = ("weight", "bias", "accum", "output")
+_FMT = re.compile(r"\s*(u?fixed)\s*<\s*(-?\d+)\s*,\s*(-?\d+)\s*>\s*")
+
+
+def format_to_str(fmt: FixedFormat) -> str:
+    return str(fmt)
+
+
+def parse_format(text: Any, where: str = "format") -> FixedFormat:
+    """`fixed<W,I>` / `ufixed<W,I>` -> FixedFormat (UserError naming `where` when malformed)."""
+    if not isinstance(text, str):
+        raise UserError(f"{where}: expected a format like \"fixed<16,6>\", got {json.dumps(text)[:40]}")
+    m = _FMT.fullmatch(text)
+    if not m:
+        raise UserError(f"{where}: '{text}' is not a format", hint="write fixed<W,I> or ufixed<W,I>, e.g. fixed<16,6>")
+    width, ibits = int(m.group(2)), int(m.group(3))
+    if not 1 <= width <= 1024 or abs(ibits) > 1024:
+        raise UserError(f"{where}: '{text}': the width must be 1..1024 bits and |I| <= 1024")
+    return FixedFormat(width, ibits, m.group(1) == "fixed")
+
+
+def _compact(fmts: tuple[FixedFormat, ...]):
+    return str(fmts[0]) if len(set(fmts)) == 1 else [str(f) for f in fmts]
+
+
+def design_to_json(design: Design, network: Network | None = None) -> dict:
+    """The formats document for `design` (see the module docstring)."""
+    doc: dict[str, Any] = {"format": FORMAT_NAME, "version": VERSION}
+    if network is not None:
+        doc["network"] = {"name": network.name, "inputs": network.n_inputs, "layers": [l.n_out for l in network.layers]}
+    doc["rounding"] = design.rounding.value
+    doc["overflow"] = design.overflow.value
+    doc["inputs_fixed"] = bool(design.inputs_fixed)
+    doc["inputs"] = _compact(design.inputs)
+    doc["layers"] = [
+        {"layer": i, **{role: _compact(fmts) for role, fmts in lf.roles()}}
+        for i, lf in enumerate(design.layers, start=1)
+    ]
+    return doc
+
+
+def _expand(value: Any, n: int, where: str) -> tuple[FixedFormat, ...]:
+    if isinstance(value, list):
+        if len(value) != n:
+            raise UserError(f"{where}: {len(value)} formats for {n} {'values' if n != 1 else 'value'}",
+                            hint="give one format for all, or exactly one per neuron")
+        return tuple(parse_format(v, f"{where}[{k}]") for k, v in enumerate(value))
+    return (parse_format(value, where),) * n
+
+
+def design_from_json(doc: Any, network: Network, source: str = "formats file") -> Design:
+    """Read a formats document for `network`; UserError when it does not fit the network."""
+    if not isinstance(doc, dict):
+        raise UserError(f"{source}: a formats file holds one JSON object")
+    kind = doc.get("format", FORMAT_NAME)
+    if kind != FORMAT_NAME:
+        raise UserError(f"{source}: 'format' is {kind!r}, not {FORMAT_NAME!r}")
+    version = doc.get("version", VERSION)
+    if version != VERSION:
+        raise UserError(f"{source}: version {version} is not supported (this verifq reads version {VERSION})")
+    try:
+        rounding = Rounding(doc.get("rounding", Rounding.TRUNCATE.value))
+    except ValueError:
+        raise UserError(f"{source}: unknown rounding {doc.get('rounding')!r}", hint="use truncate or nearest") from None
+    try:
+        overflow = Overflow(doc.get("overflow", Overflow.WRAP.value))
+    except ValueError:
+        raise UserError(f"{source}: unknown overflow {doc.get('overflow')!r}", hint="use wrap or saturate") from None
+    fixed = doc.get("inputs_fixed", False)
+    if not isinstance(fixed, bool):
+        raise UserError(f"{source}: 'inputs_fixed' must be true or false")
+    meta = doc.get("network")
+    if isinstance(meta, dict):
+        shape = [l.n_out for l in network.layers]
+        if meta.get("inputs") not in (None, network.n_inputs) or meta.get("layers") not in (None, shape):
+            raise UserError(
+                f"{source}: written for a network with {meta.get('inputs')} inputs and layers {meta.get('layers')}, "
+                f"but {network.name} has {network.n_inputs} inputs and layers {shape}",
+                hint="synthesize formats for this network, or use the network the file was written for",
+            )
+    if "inputs" not in doc:
+        raise UserError(f"{source}: no 'inputs' formats")
+    inputs = _expand(doc["inputs"], network.n_inputs, f"{source}: inputs")
+    layers_doc = doc.get("layers")
+    if not isinstance(layers_doc, list):
+        raise UserError(f"{source}: 'layers' must be a list with one entry per layer")
+    if len(layers_doc) != len(network.layers):
+        raise UserError(f"{source}: {len(layers_doc)} layers, but {network.name} has {len(network.layers)}")
+    layers = []
+    for i, (entry, layer) in enumerate(zip(layers_doc, network.layers), start=1):
+        where = f"{source}: layer {i}"
+        if not isinstance(entry, dict):
+            raise UserError(f"{where}: expected an object with {', '.join(ROLES)}")
+        if entry.get("layer", i) != i:
+            raise UserError(f"{where}: entry says layer {entry.get('layer')}; layers must be listed in order from 1")
+        missing = [r for r in ROLES if r not in entry]
+        if missing:
+            raise UserError(f"{where}: no {', '.join(missing)} format")
+        layers.append(LayerFormats(*(_expand(entry[r], layer.n_out, f"{where} {r}") for r in ROLES)))
+    return Design(tuple(inputs), tuple(layers), rounding, overflow, fixed)
+
+
+def save_design(path: str | Path, design: Design, network: Network | None = None, extra: dict | None = None) -> None:
+    """Write the formats file atomically (complete or absent, never half-written)."""
+    doc = design_to_json(design, network)
+    if extra:
+        doc.update(extra)
+    write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
+
+
+def load_design(path: str | Path, network: Network) -> Design:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"formats file '{path}' not found", Location(str(path))) from None
+    except OSError as exc:
+        raise UserError(f"cannot read formats file '{path}': {exc.strerror or exc}", Location(str(path))) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"invalid JSON: {exc.msg}", Location(str(path), exc.lineno, exc.colno)) from None
+    return design_from_json(doc, network, str(path))

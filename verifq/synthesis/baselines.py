@@ -1,0 +1,226 @@
+"""Baselines and references computed by search over exact analyses.
+
+* `uniform_search`: the smallest single format fixed<W, I> used for every
+  stored value (inputs, weights, biases, accumulators, outputs) that the
+  exact analysis proves -- the "one precision everywhere" baseline.
+* `max_precision`: the most precise design the word-length limits allow at a
+  given granularity (every fractional-bit count as large as the widths and
+  the widened ranges permit). Its certified error is reported as the smallest
+  achievable bound when a request is infeasible, and it is the fallback
+  design when the MILP finds nothing.
+(The sound Aster-style per-layer scheme is an MILP configuration: see
+`synthesize.py`, method "aster".)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..analysis import scaled
+from ..analysis.prove import Analysis
+from ..fixedpoint.design import Design, LayerFormats
+from ..fixedpoint.format import FixedFormat, Rounding
+from ..network.ir import Activation
+from .context import Context
+from .milp import fit_width, round_mode_mant, round_nearest_mant, signed_bits, unsigned_bits
+
+
+def _ibits(mag: float) -> int:
+    """Signed integer bits holding [-mag, mag] (strictly below 2^(I-1) on the top)."""
+    if mag <= 0:
+        return 1
+    i = math.ceil(math.log2(mag)) + 1
+    while 2.0 ** (i - 1) <= mag:
+        i += 1
+    return i
+
+
+def _uniform_design(ctx: Context, w: int, i: int) -> Design:
+    impl = ctx.problem.implementation
+    f = FixedFormat(w, i)
+    net = ctx.problem.network
+    inputs = (impl.input_format,) * net.n_inputs if impl.inputs_fixed else (f,) * net.n_inputs
+    return Design(inputs, tuple(LayerFormats.uniform(l.n_out, f, f, f, f) for l in net.layers),
+                  impl.rounding, impl.overflow, impl.inputs_fixed)
+
+
+def uniform_int_bits(ctx: Context) -> int:
+    """Integer bits every value needs on the real ranges (no error widening)."""
+    mags = [float(max(abs(scaled.to_float(v)) for v in (*ctx.x_lo, *ctx.x_hi)))]
+    for layer, r in zip(ctx.problem.network.layers, ctx.ranges):
+        mags.append(max(abs(float(w)) for row in layer.weights for w in row))
+        mags.append(max(abs(float(b)) for b in layer.bias))
+        for arr in (r.pre_lo, r.pre_hi, r.post_lo, r.post_hi):
+            mags.append(max(abs(scaled.to_float(v)) for v in arr))
+    return _ibits(max(mags))
+
+
+def uniform_search(ctx: Context) -> tuple[Design | None, Analysis | None, list[str]]:
+    """Smallest W (then I) such that fixed<W, I> everywhere is proved."""
+    impl = ctx.problem.implementation
+    cap = min(impl.max_word, impl.max_accumulator or impl.max_word)
+    i0 = uniform_int_bits(ctx)
+    widths = [w for w in range(1, cap + 1) if impl.allowed_widths is None or w in impl.allowed_widths]
+    notes = []
+    cache: dict[int, Analysis | None] = {}
+
+    def check(w: int) -> Analysis | None:
+        if w in cache:
+            return cache[w]
+        found = None
+        for i in range(i0, i0 + 4):
+            if i > w + 40:
+                break
+            a = ctx.analyse(_uniform_design(ctx, w, i))
+            if a.proved:
+                found = a
+                break
+            if not any(v.kind != "error" for v in a.violations):
+                break  # only error violations: more integer bits would only make it worse
+        cache[w] = found
+        return found
+
+    if not widths:
+        return None, None, ["no allowed width fits the word-length limits"]
+    lo, hi = 0, len(widths) - 1
+    if check(widths[hi]) is None:
+        return None, None, [f"no single format up to {widths[hi]} bits is proved"]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if check(widths[mid]) is not None:
+            hi = mid
+        else:
+            lo = mid + 1
+    # the proof is not strictly monotone in W: look a little below
+    best = lo
+    for k in range(lo - 1, max(-1, lo - 3), -1):
+        if check(widths[k]) is not None:
+            best = k
+    a = cache[widths[best]]
+    return a.design, a, notes
+
+
+# ------------------------------------------------------------------------------------------------
+def max_precision(ctx: Context, granularity: str = "neuron", rounds: int = 16) -> tuple[Design, Analysis]:
+    """The most precise design the limits allow (integer bits grown until no overflow)."""
+    problem = ctx.problem
+    impl = problem.implementation
+    net = problem.network
+    cap_w = impl.max_word
+    cap_a = min(impl.max_word, impl.max_accumulator or impl.max_word)
+    allowed = tuple(sorted(impl.allowed_widths)) if impl.allowed_widths else None
+    top_w = max(allowed) if allowed else cap_w
+    rnd = impl.rounding
+    per_neuron = granularity == "neuron"
+
+    def best_f(width_of, lo=-8, hi=160):
+        """Largest F whose exact width fits (widths grow with F: binary search)."""
+        def fits(f):
+            w = fit_width(width_of(f), allowed)
+            return w is not None and w <= cap_w
+
+        if not fits(lo):
+            return lo
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if fits(mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    # inputs
+    if impl.inputs_fixed:
+        inputs = [impl.input_format] * net.n_inputs
+    else:
+        lo_q = [scaled.to_fraction(v) for v in ctx.x_lo]
+        hi_q = [scaled.to_fraction(v) for v in ctx.x_hi]
+        signed_all = not all(v >= 0 for v in lo_q)
+
+        def in_width(ks, f):
+            w = 1
+            for k in ks:
+                a, b = round_mode_mant(lo_q[k], f, rnd), round_mode_mant(hi_q[k], f, rnd)
+                sg = (lo_q[k] < 0) if per_neuron else signed_all
+                w = max(w, signed_bits(a), signed_bits(b)) if sg else max(w, unsigned_bits(b))
+            return w
+
+        groups = [[k] for k in range(net.n_inputs)] if per_neuron else [list(range(net.n_inputs))]
+        inputs = [None] * net.n_inputs
+        for ks in groups:
+            f = best_f(lambda f: in_width(ks, f))
+            w = fit_width(in_width(ks, f), allowed)
+            sg = (lo_q[ks[0]] < 0) if per_neuron else signed_all
+            for k in ks:
+                inputs[k] = FixedFormat(w, w - f, sg)
+    # integer bits of accumulators and outputs: start from the real ranges
+    acc_i, out_i = [], []
+    for layer, r in zip(net.layers, ctx.ranges):
+        pre = [max(abs(scaled.to_float(a)), abs(scaled.to_float(b))) for a, b in zip(r.pre_lo, r.pre_hi)]
+        post_hi = [scaled.to_float(b) for b in r.post_hi]
+        post = [max(abs(scaled.to_float(a)), abs(scaled.to_float(b))) for a, b in zip(r.post_lo, r.post_hi)]
+        acc_i.append([_ibits(m) for m in pre])
+        if layer.activation is Activation.RELU:
+            out_i.append([max(_ibits(m) - 1, -30) for m in post_hi])
+        else:
+            out_i.append([_ibits(m) for m in post])
+
+    row_ext = [[(max(r), min(r)) for r in layer.weights] for layer in net.layers]
+
+    def build() -> Design:
+        layers = []
+        for pos, layer in enumerate(net.layers):
+            n = layer.n_out
+            groups = [[j] for j in range(n)] if per_neuron else [list(range(n))]
+            wf, bf, af, of = [None] * n, [None] * n, [None] * n, [None] * n
+            signed_out = layer.activation is not Activation.RELU
+            for js in groups:
+                def w_width(f):
+                    return max(max(signed_bits(round_nearest_mant(row_ext[pos][j][0], f)),
+                                   signed_bits(round_nearest_mant(row_ext[pos][j][1], f))) for j in js)
+
+                def b_width(f):
+                    return max(signed_bits(round_nearest_mant(layer.bias[j], f)) for j in js)
+
+                fw = best_f(w_width)
+                ww = fit_width(w_width(fw), allowed)
+                ia = max(acc_i[pos][j] for j in js)
+                fa = cap_a - ia
+                while fa > -8 and b_width(fa) > cap_w:
+                    fa -= 1
+                wb = max(1, b_width(fa))
+                io = max(out_i[pos][j] for j in js)
+                fo = min(fa, top_w - io)
+                wo = fit_width(max(1, fo + io), allowed) or max(1, fo + io)
+                for j in js:
+                    wf[j] = FixedFormat(ww, ww - fw)
+                    bf[j] = FixedFormat(wb, wb - fa)
+                    af[j] = FixedFormat(max(1, fa + ia), max(1, fa + ia) - fa)
+                    of[j] = FixedFormat(wo, wo - fo, signed_out)
+            layers.append(LayerFormats(tuple(wf), tuple(bf), tuple(af), tuple(of)))
+        return Design(tuple(inputs), tuple(layers), impl.rounding, impl.overflow, impl.inputs_fixed)
+
+    design = build()
+    a = ctx.analyse(design)
+    for _ in range(rounds):
+        over = [v for v in a.violations if v.kind == "overflow" and v.role in ("accum", "output")]
+        if not over:
+            break
+        bumped = set()
+        for v in over:
+            pos = v.layer - 1
+            key = (pos, v.role, v.neuron if per_neuron else -1)
+            if key in bumped:
+                continue
+            bumped.add(key)
+            js = [v.neuron] if per_neuron else range(net.layers[pos].n_out)
+            for j in js:
+                if v.role == "accum":
+                    acc_i[pos][j] += 1
+                else:
+                    out_i[pos][j] += 1
+        design = build()
+        a = ctx.analyse(design)
+    return design, a

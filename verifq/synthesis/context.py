@@ -1,0 +1,82 @@
+"""What every synthesis method shares: the problem, the real ranges (which do
+not depend on the formats), the analysed input box, exact-analysis calls
+(every call counted and timed)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..analysis import scaled
+from ..analysis.prove import Analysis, analyse
+from ..fixedpoint.design import Design, LayerFormats
+from ..fixedpoint.format import FixedFormat
+from ..spec.problem import Problem
+from .cost import Costs, design_costs, nonzero_masks
+
+
+def probe_design(problem: Problem) -> Design:
+    """Any design with the problem's modes (ranges do not depend on the formats)."""
+    impl = problem.implementation
+    f = FixedFormat(48, 24)
+    net = problem.network
+    inputs = (impl.input_format,) * net.n_inputs if impl.inputs_fixed else (f,) * net.n_inputs
+    layers = tuple(LayerFormats.uniform(l.n_out, f, f, f, f) for l in net.layers)
+    return Design(inputs, layers, impl.rounding, impl.overflow, impl.inputs_fixed)
+
+
+@dataclass
+class Context:
+    problem: Problem
+    ranges: list  # LayerRanges per layer (scaled ints)
+    x_lo: np.ndarray  # analysed input box (scaled ints)
+    x_hi: np.ndarray
+    masks: list
+    ranges_override: list | None = None  # tighter sound ranges handed to `analyse` (--exact)
+    progress: object = None
+    analyses: int = 0
+    analysis_seconds: float = 0.0
+    log: list = field(default_factory=list)
+
+    @staticmethod
+    def create(problem: Problem, ranges_override=None, progress=None) -> "Context":
+        probe = analyse(problem, probe_design(problem))
+        ranges = [la.ranges for la in probe.layers] if ranges_override is None else list(ranges_override)
+        return Context(problem, ranges, probe.input_lo, probe.input_hi, nonzero_masks(problem.network),
+                       ranges_override, progress)
+
+    def analyse(self, design: Design) -> Analysis:
+        t = time.perf_counter()
+        if self.ranges_override is not None:
+            a = analyse(self.problem, design, ranges=self.ranges_override)
+        else:
+            a = analyse(self.problem, design)
+        self.analyses += 1
+        self.analysis_seconds += time.perf_counter() - t
+        return a
+
+    def reference(self, with_design: bool = False):
+        """The analysis of the most precise per-neuron design the limits allow (computed once):
+        the smallest certifiable bounds, and the analysis's backward-pass depths."""
+        if getattr(self, "_reference", None) is None:
+            from .baselines import max_precision
+
+            self._reference = max_precision(self, "neuron")
+        return self._reference if with_design else self._reference[1]
+
+    def costs(self, design: Design) -> Costs:
+        return design_costs(self.problem.network, design, self.masks)
+
+    def say(self, text: str) -> None:
+        self.log.append(text)
+        if self.progress is not None:
+            self.progress(text)
+
+    def float_ranges(self):
+        return [
+            (scaled.to_float_array(r.pre_lo), scaled.to_float_array(r.pre_hi),
+             scaled.to_float_array(r.post_lo), scaled.to_float_array(r.post_hi))
+            for r in self.ranges
+        ]

@@ -1,0 +1,544 @@
+"""`synthesize(problem, options) -> SynthesisResult`: minimal sound formats.
+
+Methods:
+
+* ``milp`` (default) at the granularity of the spec or the command line:
+  ``layer`` (one format per role per layer) or ``neuron`` (per neuron; the
+  per-layer optimum is computed first and kept as a candidate, so a
+  per-neuron result never costs more than the per-layer one); ``uniform``
+  granularity is the single-format search below;
+* ``uniform``: the smallest single format fixed<W, I> for every value;
+* ``aster``: Aster's per-layer scheme made sound -- one fractional-bit count
+  per layer shared by weights, bias, accumulator and output, products
+  rounded to it, error propagation with |W| row norms (Aster's public code
+  uses signed row sums, which are not bounds).
+
+Every answer of a solver is re-analysed exactly (`verifq.analysis.prove`);
+when the exact analysis finds a violation (solver tolerances, or the
+model's simplifications) the design is repaired -- integer bits where a value
+overflows, fractional bits where an output bound is missed, chosen with the
+float mirror of the analysis -- and re-analysed until it is proved. The
+reported guarantee is always that of the exact analysis. When nothing
+within the word-length limits can be proved, the result is infeasible and
+carries the smallest bound the analysis certifies with max-precision formats.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Callable
+
+import numpy as np
+
+from ..analysis.prove import Analysis
+from ..fixedpoint.design import Design
+from ..network.ir import Activation
+from ..spec.problem import CostModel, Granularity, Problem, SynthesisOptions
+from . import baselines
+from .context import Context
+from .cost import COST_LABELS, Costs
+from .milp import ModelConfig, SynthesisModel, fit_width
+from .solvers import SolveOptions, SolveResult, solve
+
+METHODS = ("milp", "uniform", "aster")
+DEFAULT_TIME_LIMIT = 60.0
+
+
+@dataclass
+class SynthOptions:
+    """What to synthesize and how (None: take it from the spec's synthesis block)."""
+
+    method: str = "milp"
+    granularity: Granularity | str | None = None
+    cost: CostModel | str | None = None
+    solver: str | None = None
+    time_limit: float | None = None  # seconds per MILP solve
+    mip_gap: float = 0.01
+    exact_ranges: bool = False  # tight per-neuron ranges by MILP (small networks)
+    seeds: tuple = ()  # designs to keep as candidates (e.g. a per-layer result for a per-neuron run)
+    progress: Callable[[str], None] | None = None
+    threads: int | None = None
+    refine: bool = False  # re-solve calibrated on the exact analysis (slopes, per-output scale)
+
+    @staticmethod
+    def from_spec(spec: SynthesisOptions, **overrides) -> "SynthOptions":
+        opts = SynthOptions(granularity=spec.granularity, cost=spec.cost, solver=spec.solver, time_limit=spec.time_limit)
+        return replace(opts, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass
+class Attempt:
+    label: str
+    design: Design | None
+    analysis: Analysis | None
+    solve: SolveResult | None = None
+    repairs: list[str] = field(default_factory=list)
+    model_size: str = ""
+    seconds: float = 0.0
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SynthesisResult:
+    problem: Problem
+    method: str
+    granularity: str
+    cost_model: CostModel
+    feasible: bool
+    design: Design | None
+    analysis: Analysis | None  # the exact analysis of `design` (the guarantee)
+    costs: Costs | None
+    source: str  # which attempt produced the design
+    solver: str | None
+    solver_status: str  # optimal | feasible (time limit, best found) | infeasible | n/a ...
+    gap: float | None
+    objective: float | None
+    repairs: list[str]
+    attempts: list[Attempt]
+    achievable: tuple[Fraction, ...] | None = None  # smallest certifiable bound per output (infeasible runs)
+    reason: str | None = None
+    messages: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    analyses: int = 0
+    range_report: dict | None = None
+    achievable_finest: tuple[Fraction, ...] | None = None  # the same with per-neuron max-precision formats
+
+    @property
+    def certified_errors(self) -> tuple[Fraction, ...] | None:
+        return None if self.analysis is None else self.analysis.output_errors
+
+    @property
+    def max_certified_error(self) -> Fraction | None:
+        errs = self.certified_errors
+        return None if not errs else max(errs)
+
+
+# ----------------------------------------------------------------------------------------- repair
+def _needed_int_bits(lo: Fraction, hi: Fraction, frac: int, signed: bool) -> int:
+    ulp = Fraction(2) ** (-frac)
+    i = -frac - 2
+    while True:
+        if signed:
+            if -(Fraction(2) ** (i - 1)) <= lo and hi <= Fraction(2) ** (i - 1) - ulp:
+                return i
+        elif lo >= 0 and hi <= Fraction(2) ** i - ulp:
+            return i
+        i += 1
+
+
+def _fix_overflows(model: SynthesisModel, choices: dict, a: Analysis, notes: list[str]) -> bool:
+    """One more integer bit (at least as many as the violation needs) where a value overflows."""
+    changed = False
+    done = set()
+    design = a.design
+    for v in a.violations:
+        if v.kind == "error":
+            continue
+        if v.role in ("accum", "output"):
+            ld = model.layers[v.layer - 1]
+            gi = int(ld.agroup[v.neuron] if v.role == "accum" else ld.ogroup[v.neuron])
+            if gi in done:
+                continue
+            done.add(gi)
+            g = model.groups[gi]
+            fmts = design.layers[v.layer - 1]
+            fmt = (fmts.accum if v.role == "accum" else fmts.output)[v.neuron]
+            f = fmt.frac_bits
+            need = _needed_int_bits(v.value_lo, v.value_hi, f, fmt.signed)
+            new_i = max(need, fmt.integer_bits + 1)
+            choices["I"][gi] = choices["I"].get(gi, 0) + new_i - fmt.integer_bits
+            cap = model.cap_of(g)
+            if f + new_i > cap:
+                choices["F"][g.fvar] = cap - new_i
+                notes.append(f"layer {v.layer} {v.role}: {new_i} integer bits needed; fractional bits lowered to {cap - new_i}")
+            else:
+                notes.append(f"layer {v.layer} neuron {v.neuron} {v.role}: integer bits {fmt.integer_bits} -> {new_i}")
+            changed = True
+        else:
+            key = (v.role, v.layer, v.neuron)
+            if key in done:
+                continue
+            done.add(key)
+            if v.role == "input":
+                gi = int(model.input_group[v.neuron])
+            elif v.role == "weight":
+                gi = int(model.layers[v.layer - 1].wgroup[v.neuron])
+            else:  # bias
+                gi = int(model.layers[v.layer - 1].agroup[v.neuron])
+            xk = (v.role, gi)
+            choices["X"][xk] = choices["X"].get(xk, 0) + 1
+            notes.append(f"{v.role} of layer {v.layer} neuron {v.neuron}: one more integer bit")
+            changed = True
+    return changed
+
+
+def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[str], max_steps: int = 2000) -> bool:
+    """Greedy: add fractional bits where the model says they cut the violated output errors most per bit.
+
+    The model's bound is scaled to the exact analysis's (ratio per output), so
+    the greedy aims at what the exact analysis will certify."""
+    eps = np.array([np.inf if e is None else float(e) for e in model.problem.max_error])
+    actual = np.array([float(e) for e in a.output_errors])
+    err, hl = model.evaluate(choices)
+    scale = np.where(err > 0, actual / np.maximum(err, 1e-300), 1.0)
+    scale = np.maximum(scale, 1.0)
+    target = eps / scale * (1 - 1e-6)
+    bumped = 0
+    for _ in range(max_steps):
+        excess = err - target
+        viol = excess > 0
+        if not viol.any():
+            break
+        best, best_score, best_state = None, 0.0, None
+        for fi in range(len(model.fvars)):
+            f = choices["F"][fi]
+            nh = model.step_delta(choices, fi, +1, hl)
+            if nh is None:
+                continue
+            new = model.output_errors(nh)
+            gain = float(np.sum(np.minimum(np.maximum(err[viol] - new[viol], 0.0), excess[viol]) / excess[viol]))
+            if gain <= 0:
+                continue
+            cost = model.step_cost(fi, f, f + 1)
+            if not math.isfinite(cost):
+                continue
+            score = gain / max(cost, 0.5)
+            if score > best_score:
+                best, best_score, best_state = fi, score, (new, nh)
+        if best is None:
+            break
+        choices["F"][best] += 1
+        err, hl = best_state
+        bumped += 1
+    if bumped:
+        notes.append(f"{bumped} fractional bit{'s' * (bumped != 1)} added where output bounds were missed")
+    return bumped > 0
+
+
+def repair(ctx: Context, model: SynthesisModel, choices: dict, max_rounds: int = 40):
+    """Re-analyse exactly and fix until proved; returns (design, analysis, notes)."""
+    notes: list[str] = []
+    choices.setdefault("X", {})
+    a = None
+    for _ in range(max_rounds):
+        design = model.design_from_choices(choices)
+        a = ctx.analyse(design)
+        if a.proved:
+            return design, a, notes
+        changed = False
+        if any(v.kind != "error" for v in a.violations):
+            changed = _fix_overflows(model, choices, a, notes)
+        elif any(v.kind == "error" for v in a.violations):
+            changed = _fix_errors(model, choices, a, notes)
+        if not changed:
+            break
+    return None, a, notes
+
+
+# ----------------------------------------------------------------------------------------- runs
+FOCUS_MIN_BINARIES = 1500  # larger models are solved on candidates near the LP relaxation's support
+
+
+def _prepare(model: SynthesisModel, lm, seed: Design | None, time_limit: float):
+    """LP relaxation (a valid lower bound), an incumbent (the cheaper of the seed design and
+    the rounded relaxation) and, for large models, candidate sets focused around the relaxation.
+    Returns (initial point or None, LP bound or None, number of candidates switched off)."""
+    cands = []
+    if seed is not None:
+        ch = model.choices_from_design(seed)
+        x = model.point(ch) if ch is not None else None
+        if x is not None:
+            cands.append((x, ch))
+    lp = solve(lm, SolveOptions("highs", time_limit, relax=True))
+    bound = lp.objective if lp.status == "optimal" else None
+    if lp.has_solution:
+        r = model.rounded_point(lp.x)
+        if r is not None:
+            cands.append(r)
+    cost = lm.arrays()[2]
+    best = min(cands, key=lambda xc: float(cost @ xc[0])) if cands else None
+    off = 0
+    n_bin = int(lm.arrays()[3].sum())
+    if lp.has_solution and n_bin > FOCUS_MIN_BINARIES:
+        off = model.focus(lp.x, best[1] if best else None)
+    return (best[0] if best else None), bound, off
+
+
+def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solver: str, time_limit: float,
+              seed: Design | None = None) -> Attempt:
+    """Build, solve, decode and repair one MILP configuration (retrying once with wider candidate sets)."""
+    t0 = time.perf_counter()
+    problem = ctx.problem
+    attempt = Attempt(label, None, None)
+    res = None
+    model = None
+    for widen in (0, 4):
+        c = replace(cfg, domain_widen=widen, seed=seed)
+        model = SynthesisModel(problem, ctx.ranges, ctx.x_lo, ctx.x_hi, c)
+        lm = model.build()
+        attempt.model_size = lm.size_text()
+        attempt.messages += [m for m in model.messages if m not in attempt.messages]
+        ctx.say(f"{label}: MILP with {attempt.model_size}")
+        initial, lp_bound, off = _prepare(model, lm, seed, time_limit)
+        if off:
+            ctx.say(f"{label}: {off} candidates far from the LP relaxation switched off")
+        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial))
+        if off and res.has_solution and lp_bound is not None:
+            # the relaxation of the full model is the honest lower bound
+            res.bound = min(res.bound if res.bound is not None else lp_bound, lp_bound)
+            res.gap = max(0.0, (res.objective - res.bound) / max(abs(res.objective), 1e-9))
+            if res.status == "optimal" and res.gap > opts.mip_gap:
+                res.status = "feasible"
+                res.messages.append(f"optimal on the focused candidate sets; gap to the full relaxation {100 * res.gap:.2f}%")
+        attempt.solve = res
+        attempt.messages += res.messages
+        for msg in res.messages:
+            ctx.say(msg)
+        ctx.say(f"{label}: {res.describe()} in {res.seconds:.2f} s")
+        if res.has_solution or res.status != "infeasible":
+            break
+    if res is not None and res.has_solution:
+        choices = model.choices_from_solution(res.x)
+        design, a, notes = repair(ctx, model, choices)
+        attempt.design, attempt.analysis, attempt.repairs = design, a, notes
+        if design is None:
+            attempt.messages.append("the MILP's answer could not be repaired into a proved design")
+        elif notes:
+            ctx.say(f"{label}: repaired after exact re-analysis ({'; '.join(notes[:3])}{' ...' if len(notes) > 3 else ''})")
+        if design is not None and opts.refine:
+            _refine(ctx, cfg, label, opts, solver, time_limit, attempt, model)
+    attempt.seconds = time.perf_counter() - t0
+    return attempt
+
+
+def _analysis_slopes(a: Analysis):
+    """The slope intervals the exact analysis found (first-order rule), as floats per layer."""
+    er = getattr(a, "error_result", None)
+    hints = getattr(er, "hints", None)
+    if not hints:
+        return None
+    from ..analysis import scaled
+
+    return [(scaled.to_float_array(h.s_lo), scaled.to_float_array(h.s_hi)) for h in hints]
+
+
+def _refine(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solver: str, time_limit: float,
+            attempt: Attempt, model: SynthesisModel, rounds: int = 2) -> None:
+    """Calibrate the model on the exact analysis and solve again: the slopes the analysis found
+    replace the model's a-priori ones, and each output bound is scaled by how much the model
+    over-estimated that output's error. Keep the new design when it is proved and cheaper."""
+    cost_model = cfg.cost
+    for k in range(rounds):
+        a = attempt.analysis
+        err, _ = model.evaluate(model.choices_from_design(attempt.design) or {"F": [int(fv.cands[0]) for fv in model.fvars]})
+        actual = np.array([float(e) for e in a.output_errors])
+        scale = {}
+        for o, e in enumerate(model.eps):
+            if e is None or actual[o] <= 0:
+                continue
+            scale[o] = float(min(4.0, max(1.0, e / actual[o] * 0.995)))
+        slopes = _analysis_slopes(a)
+        if not scale or max(scale.values()) < 1.02:
+            return
+        c = replace(cfg, seed=attempt.design, slopes=slopes, weight_floor=attempt.design)
+        try:
+            m2 = SynthesisModel(ctx.problem, ctx.ranges, ctx.x_lo, ctx.x_hi, c)
+        except Exception as exc:  # noqa: BLE001 - refinement is optional
+            attempt.messages.append(f"refinement skipped: {exc}")
+            return
+        lm = m2.build()
+        initial, _, _ = _prepare(m2, lm, attempt.design, time_limit)
+        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial))
+        if not res.has_solution:
+            return
+        design, a2, notes = repair(ctx, m2, m2.choices_from_solution(res.x))
+        if design is None:
+            return
+        old, new = ctx.costs(attempt.design).get(cost_model), ctx.costs(design).get(cost_model)
+        if new >= old:
+            return
+        ctx.say(f"{label}: calibrated on the exact analysis, cost {old} -> {new}")
+        attempt.design, attempt.analysis = design, a2
+        attempt.repairs = attempt.repairs + notes
+        attempt.solve = res if attempt.solve is None else attempt.solve
+        model = m2
+
+
+def choose_checkpoints(ctx: Context) -> tuple:
+    """Levels where the exact analysis stops its backward passes (read off the analysis of the
+    most precise design): the model then certifies those layers' error intervals as variables,
+    as the analysis does, instead of propagating first-order terms through the whole network."""
+    if len(ctx.problem.network.layers) < 3:
+        return ()
+    ref = ctx.reference()
+    er = getattr(ref, "error_result", None)
+    hints = getattr(er, "hints", None)
+    if not hints:
+        return ()
+    levels = []
+    layer = len(hints)  # 1-based layer whose rows we follow
+    while layer > 1:
+        h = hints[layer - 1]
+        depths = np.concatenate([np.asarray(h.depth_hi), np.asarray(h.depth_lo)]).astype(int)
+        c = int(np.bincount(depths).argmax())
+        if c <= 0 or c >= layer:
+            break
+        levels.append(c)
+        layer = c
+    return tuple(sorted(levels))
+
+
+def _run_uniform(ctx: Context) -> Attempt:
+    t0 = time.perf_counter()
+    design, a, notes = baselines.uniform_search(ctx)
+    ctx.say("uniform: " + (f"{design.layers[0].weight[0]} everywhere" if design else "; ".join(notes)))
+    return Attempt("uniform", design, a, None, [], "", time.perf_counter() - t0, notes)
+
+
+def _granularity(g) -> str:
+    if g is None:
+        return "layer"
+    return Granularity(g).value if not isinstance(g, Granularity) else g.value
+
+
+def _fits_granularity(design: Design, gran: str) -> bool:
+    if gran == "neuron":
+        return True
+    for fm in design.layers:
+        for _, fmts in fm.roles():
+            if len(set(fmts)) > 1:
+                return False
+    if len(set(design.inputs)) > 1:
+        return False
+    if gran == "uniform":
+        allf = set(design.inputs)
+        for fm in design.layers:
+            for _, fmts in fm.roles():
+                allf |= set(fmts)
+        return len(allf) == 1
+    return True
+
+
+def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None = None) -> SynthesisResult:
+    t_start = time.perf_counter()
+    if options is None:
+        options = SynthOptions.from_spec(problem.synthesis)
+    elif isinstance(options, SynthesisOptions):
+        options = SynthOptions.from_spec(options)
+    spec = problem.synthesis
+    method = options.method
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}")
+    gran = _granularity(options.granularity if options.granularity is not None else spec.granularity)
+    cost_model = CostModel(options.cost if options.cost is not None else spec.cost)
+    solver = options.solver or spec.solver or "highs"
+    time_limit = options.time_limit if options.time_limit is not None else (spec.time_limit or DEFAULT_TIME_LIMIT)
+    if method == "uniform":
+        gran = "uniform"
+    elif method == "aster":
+        gran = "layer"
+
+    range_report = None
+    override = None
+    if options.exact_ranges:
+        from .exact_ranges import exact_ranges
+
+        override, range_report = exact_ranges(problem, progress=options.progress, time_limit=time_limit)
+    ctx = Context.create(problem, override, options.progress)
+    attempts: list[Attempt] = []
+    for k, seed in enumerate(options.seeds):
+        a = ctx.analyse(seed)
+        if a.proved and _fits_granularity(seed, gran):
+            attempts.append(Attempt(f"seed {k + 1}", seed, a))
+
+    ckpts = () if gran == "uniform" else choose_checkpoints(ctx)
+    if ckpts:
+        ctx.say(f"error checkpoints at layer{'s' * (len(ckpts) > 1)} {', '.join(map(str, ckpts))} (as the exact analysis)")
+    if gran == "uniform":
+        attempts.append(_run_uniform(ctx))
+    elif method == "aster":
+        cfg = ModelConfig("layer", tied=True, exact_accumulation=False, cost=cost_model, checkpoints=ckpts)  # products rounded, as Aster
+        attempts.append(_run_milp(ctx, cfg, "aster (sound, per layer)", options, solver, time_limit))
+    else:
+        exact = cost_model is not CostModel.TOTAL_BITS
+        layer_att = _run_milp(ctx, ModelConfig("layer", cost=cost_model, exact_accumulation=exact, checkpoints=ckpts), "per-layer",
+                              options, solver, time_limit)
+        attempts.append(layer_att)
+        if gran == "neuron":
+            seed = layer_att.design if layer_att.design is not None else None
+            attempts.append(_run_milp(ctx, ModelConfig("neuron", cost=cost_model, exact_accumulation=exact, checkpoints=ckpts), "per-neuron",
+                                      options, solver, time_limit, seed=seed))
+
+    proved = [at for at in attempts if at.design is not None and at.analysis is not None and at.analysis.proved]
+    primary = [at for at in attempts if not at.label.startswith("seed")]
+    last_solve = next((at.solve for at in reversed(primary) if at.solve is not None), None)
+    messages = [m for at in attempts for m in at.messages]
+    if not proved:
+        # nothing proved: either the request is infeasible within the limits, or the model failed
+        ref_gran = "layer" if gran == "layer" else "neuron"
+        ref_design, ref = baselines.max_precision(ctx, ref_gran) if ref_gran == "layer" else ctx.reference(with_design=True)
+        if ref.proved and gran != "uniform":
+            att = Attempt("max-precision fallback", ref_design, ref)
+            att.messages.append("the MILP gave no proved design; the max-precision design is proved and used")
+            attempts.append(att)
+            proved = [att]
+            messages += att.messages
+        else:
+            finest = ref if ref_gran == "neuron" else ctx.reference()
+            reason = _infeasible_reason(ctx, ref, gran, finest)
+            return SynthesisResult(
+                problem, method, gran, cost_model, False, None, None, None, "none",
+                last_solve.solver if last_solve else None,
+                last_solve.status if last_solve else "n/a", last_solve.gap if last_solve else None,
+                last_solve.objective if last_solve else None, [], attempts, ref.output_errors, reason, messages,
+                time.perf_counter() - t_start, ctx.analyses, range_report, finest.output_errors,
+            )
+    scored = [(ctx.costs(at.design), at) for at in proved]
+    scored.sort(key=lambda ca: (ca[0].get(cost_model), ca[0].total_bits, _rank(ca[1], primary)))
+    costs, best = scored[0]
+    if best not in primary[-1:] and primary and primary[-1].design is not None:
+        messages.append(f"kept the {best.label} design: it costs no more than the {primary[-1].label} result "
+                        f"({COST_LABELS[cost_model]} {costs.get(cost_model)} vs {ctx.costs(primary[-1].design).get(cost_model)})")
+    status = "n/a"
+    gap = obj = None
+    solver_used = None
+    src_solve = best.solve or last_solve
+    if src_solve is not None:
+        status, gap, obj, solver_used = src_solve.status, src_solve.gap, src_solve.objective, src_solve.solver
+    return SynthesisResult(
+        problem, method, gran, cost_model, True, best.design, best.analysis, costs, best.label, solver_used, status, gap, obj,
+        best.repairs, attempts, None, None, messages, time.perf_counter() - t_start, ctx.analyses, range_report,
+    )
+
+
+def _rank(att: Attempt, primary: list[Attempt]) -> int:
+    """Prefer the requested method's own answer on ties."""
+    return 0 if primary and att is primary[-1] else 1
+
+
+def _infeasible_reason(ctx: Context, ref: Analysis, gran: str, finest: Analysis) -> str:
+    impl = ctx.problem.implementation
+    limits = [f"max word {impl.max_word}"]
+    if impl.max_accumulator:
+        limits.append(f"max accumulator {impl.max_accumulator}")
+    if impl.allowed_widths:
+        limits.append("widths {" + ", ".join(map(str, impl.allowed_widths)) + "}")
+    lim = ", ".join(limits)
+    over = [v for v in ref.violations if v.kind != "error"]
+    if over:
+        v = over[0]
+        return (f"no design within {lim} avoids overflow: {v.describe()} even with the most integer bits the "
+                f"limits allow")
+    eps = ctx.problem.max_error
+    worst = max(range(len(ref.output_errors)), key=lambda o: float(ref.output_errors[o] / eps[o]) if eps[o] else -1)
+    what = {"uniform": "a single format", "layer": "per-layer formats", "neuron": "per-neuron formats"}[gran]
+    text = (f"the required bound {float(eps[worst]):.3g} on output {worst} is below what {what} can be certified "
+            f"to within {lim}: the most precise ones give {float(ref.output_errors[worst]):.4g}")
+    if finest is not ref and finest.proved is False:
+        text += f" (per-neuron: {float(max(finest.output_errors)):.4g})"
+    elif finest is not ref:
+        text += f"; per-neuron formats can meet it (--granularity neuron)"
+    return text
