@@ -81,7 +81,7 @@ class Cfg:
 
 
 CONFIGS = [
-    Cfg("acc3-layer-trn-wrap", "aster_ACC3NN.json", TRN, WRAP, hls_opt="-O1"),
+    Cfg("acc3-layer-trn-wrap", "aster_ACC3NN.json", TRN, WRAP),
     Cfg("acc3-neuron-rnd-sat", "aster_ACC3NN.json", RND, SAT, fw=vary(9, 4), fa=vary(12, 3, 1), fo=vary(7, 3, 2), per_neuron=True),
     Cfg("invpendulum-every-neuron-rnd-wrap-fixedin", "aster_InvPendulumNN.json", RND, WRAP, fw=vary(9, 4), fa=vary(12, 3),
         fo=vary(8, 3), per_neuron=True, classes=None, inputs_fixed=True, fin=10, options={"pipeline_ii": 1}),

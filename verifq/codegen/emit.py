@@ -28,7 +28,6 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-
 from ..errors import UserError
 from ..fixedpoint.activation import exact_activation_rounded
 from ..fixedpoint.design import Design
