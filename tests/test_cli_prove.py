@@ -33,6 +33,11 @@ def test_prove_accepts_the_onnx_example(capsys):
     assert code == 0 and "PROVED" in out
 
 
+def test_prove_accepts_the_nnet_example_with_normalization(capsys):
+    code, out, _ = run(capsys, "prove", ROOT / "examples" / "03_nnet_acasxu" / "acasxu.nnspec")
+    assert code == 0 and "PROVED" in out
+
+
 def test_prove_names_the_failing_output_and_gives_a_confirmed_counterexample(capsys, tmp_path):
     out_json = tmp_path / "r.json"
     code, out, _ = run(capsys, "prove", TINY, "--uniform", "fixed<16,6>", "--json", out_json)
