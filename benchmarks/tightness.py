@@ -131,7 +131,10 @@ def run_one(path: Path, samples: int, split_leaves: int, split_time: float, milp
         row[f"bound_{k}"] = max(bounds)
         row[f"median_bound_{k}"] = statistics.median(bounds)
         ratios = [b / e for b, e in zip(bounds, observed) if e > 0]
-        row[f"tight_{k}"] = max(ratios) if ratios else float("nan")
+        if ratios:
+            row[f"tight_{k}"] = max(ratios)
+        else:  # nothing observed: exact (1) when the certified bound is 0 too
+            row[f"tight_{k}"] = 1.0 if all(b == 0 for b in bounds) else float("inf")
     base = row["median_bound_int+l1"]
     for k in ("sym+FO", "split+FO", "milp+FO"):
         if f"median_bound_{k}" in row:
@@ -180,25 +183,29 @@ def write_results(rows: list[dict], out_dir: Path, notes: list[str]) -> None:
         vals = [v for v in vals if v == v]
         return statistics.median(vals) if vals else float("nan")
 
+    def has(r, key):
+        v = r.get(key)
+        return isinstance(v, (int, float)) and v == v
+
     deep = [r for r in rows if r["hidden"] >= 3]
     if deep:
         for k in ("sym+FO", "split+FO"):
-            imp = med(r.get(f"improvement_{k}", float("nan")) for r in deep)
-            lines.append(f"- Median improvement of the certified error bound, int+l1 / {k}, on the {len(deep)} "
-                         f"networks with 3+ hidden layers: **{imp:.1f}x** (per network: median over outputs).")
-    allr = [r for r in rows if r.get("improvement_sym+FO") == r.get("improvement_sym+FO")]
-    if allr:
-        lines.append(f"- Median improvement int+l1 / sym+FO over all {len(allr)} networks: "
-                     f"{med(r['improvement_sym+FO'] for r in allr):.1f}x.")
+            vals = [r[f"improvement_{k}"] for r in deep if has(r, f"improvement_{k}")]
+            if vals:
+                lines.append(f"- Median improvement of the certified error bound, int+l1 / {k}, on the {len(vals)} "
+                             f"networks with 3+ hidden layers: **{med(vals):.1f}x** (per network: median over outputs).")
+    vals = [r["improvement_sym+FO"] for r in rows if has(r, "improvement_sym+FO")]
+    if vals:
+        lines.append(f"- Median improvement int+l1 / sym+FO over all {len(vals)} networks: {med(vals):.1f}x.")
     relu = [r for r in rows if r["acts"] in ("linear/relu", "relu")]
     for k in ("sym+FO", "split+FO"):
-        ts = [r[f"tight_{k}"] for r in relu if r.get(f"tight_{k}") == r.get(f"tight_{k}")]
+        ts = [r[f"tight_{k}"] for r in relu if has(r, f"tight_{k}")]
         if ts:
             lines.append(f"- Tightness (certified / worst observed) of {k} on the {len(ts)} ReLU networks: "
                          f"median {med(ts):.2f}, max {max(ts):.3g}; {sum(t <= 4 for t in ts)} of {len(ts)} are <= 4.")
     smooth = [r for r in rows if r not in relu]
     for k in ("sym+FO", "split+FO"):
-        ts = [r[f"tight_{k}"] for r in smooth if r.get(f"tight_{k}") == r.get(f"tight_{k}")]
+        ts = [r[f"tight_{k}"] for r in smooth if has(r, f"tight_{k}")]
         if ts:
             lines.append(f"- Tightness of {k} on the {len(ts)} networks with tanh/sigmoid: median {med(ts):.2f}, max {max(ts):.3g}.")
     (out_dir / "tightness.md").write_text("\n".join(lines) + "\n")

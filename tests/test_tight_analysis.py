@@ -455,3 +455,20 @@ def test_symbolic_claims_contain_an_independent_exact_rederivation(case):
                 assert c_lo <= lo[j] and lo[j] - c_lo < Fraction(1, 2**127)  # exactly the rule, rounded down
             if h.hi_method[j] == "symbolic":
                 assert c_hi >= hi[j] and c_hi - hi[j] < Fraction(1, 2**127)
+
+
+def test_split_proves_what_the_single_box_cannot():
+    """ACC3NN at 1e-3 with 20 fractional bits: one box fails, a few leaves prove it (and it is sound)."""
+    from verifq.spec.benchmark import problem_from_benchmark
+
+    problem = problem_from_benchmark(NETWORKS / "aster_ACC3NN.json")  # error bound 1e-3 from the file
+    design = _uniform(problem, frac=20)
+    single = analyse(problem, design)
+    assert not single.proved and all(v.kind == "error" for v in single.violations)
+    a = analyse(problem, design, split=32)
+    assert a.proved and 1 < len(a.leaves) <= 32
+    assert max(a.output_errors) < max(single.output_errors)
+    h = a.hints
+    assert len(h["split"]) == len(a.leaves) and h["split"][0]["hints"]["error_method"] == "first_order"
+    check_layerwise(a, n_random=2000)
+    check_outputs_with_search(a, n_random=10000)

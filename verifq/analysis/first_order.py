@@ -42,7 +42,7 @@ already certified (signed) error interval of layer l. The bound of each row
 end is the best over all stopping levels ("depth"); the depth chosen per row
 end is recorded in the hints. Depth 1 reproduces (and beats: signed
 intervals, exact weight term) the simple l1 rule, so the result is never
-looser than `errors.layer_errors`, with which it is also intersected.
+looser than `errors.layer_errors` (checked neuron by neuron in the tests).
 
 Checker rule ("first_order"): per layer, given the certified real ranges,
 the certified signed error intervals of the previous layers (hints
@@ -142,37 +142,91 @@ def _round_interval(bound: Fraction, rounding: Rounding) -> tuple[int, int]:
     return (-u, 0) if rounding is Rounding.TRUNCATE else (-u, u)
 
 
-def local_terms(ql: QuantizedLayer, in_frac: np.ndarray, x_lo: np.ndarray, x_hi: np.ndarray, rounding: Rounding) -> LocalTerms:
-    """Local error intervals of every neuron of `ql` (real layer input in [x_lo, x_hi])."""
+@dataclass(frozen=True, eq=False)
+class _DesignTerms:
+    """The parts of a layer's local errors that depend on the design only (cached)."""
+
+    dw: np.ndarray  # (w~ - w) * den_j, object (n, n_in)
+    den: np.ndarray  # per-row denominators (object)
+    bias_lo: np.ndarray
+    bias_hi: np.ndarray
+    prod_lo: np.ndarray
+    prod_hi: np.ndarray
+    out_lo: np.ndarray
+    out_hi: np.ndarray
+    post_lo: np.ndarray
+    post_hi: np.ndarray
+    b_eff_abs: np.ndarray  # |b_eff| rounded up (saturation bound)
+    w_int: np.ndarray  # W~ aligned to 2^-f_max
+    w_abs: np.ndarray
+    f_max: int
+    weights_ref: object  # keeps the cache key's object alive
+
+
+_TERMS_CACHE: dict = {}
+_TERMS_CACHE_SIZE = 256
+
+
+def _design_terms(ql: QuantizedLayer, in_frac: np.ndarray, rounding: Rounding) -> _DesignTerms:
+    key = (id(ql.weights), id(ql.bias), ql.formats, rounding, tuple(int(v) for v in in_frac))
+    hit = _TERMS_CACHE.get(key)
+    if hit is not None and hit.weights_ref is ql.weights:
+        return hit
     n = ql.n_out
     w = ql.weights
-    wl, wh, bl, bh, pl, ph, ol, oh, sl, sh = (scaled.zeros(n) for _ in range(10))
+    fw = [int(v) for v in ql.weight_frac]
+    fac_b = np.array([(1 << max(-f, 0)) * w.den for f in fw], dtype=object)[:, None]
+    fac_a = np.array([1 << max(f, 0) for f in fw], dtype=object)[:, None]
+    dw = ql.weight_mant * fac_b - w.num * fac_a  # (w~ - w) * D 2^a
+    den = (w.den * fac_a[:, 0]).astype(object)
+    bl, bh, pl, ph, ol, oh, sl, sh, babs = (scaled.zeros(n) for _ in range(9))
     smooth = ql.activation in (Activation.TANH, Activation.SIGMOID)
+    fracs = sorted(set(int(v) for v in in_frac))
+    nonzero = ql.weight_mant != 0
+    counts = {fx: np.count_nonzero(nonzero & (in_frac == fx)[None, :], axis=1) for fx in fracs}
     for j in range(n):
-        fw, fa, fo = int(ql.weight_frac[j]), int(ql.accum_frac[j]), int(ql.output_frac[j])
-        wm = ql.weight_mant[j]
-        a, b = max(fw, 0), max(-fw, 0)
-        dw = wm * ((1 << b) * w.den) - w.num[j] * (1 << a)  # (w~ - w) * D 2^a
-        pos = np.where(dw > 0, dw, 0)
-        neg = np.where(dw < 0, dw, 0)
-        den = w.den << a
-        wl[j] = scaled.div_floor(int(pos.dot(x_lo) + neg.dot(x_hi)), den)
-        wh[j] = scaled.div_ceil(int(pos.dot(x_hi) + neg.dot(x_lo)), den)
+        fa, fo = int(ql.accum_frac[j]), int(ql.output_frac[j])
         b_eff = Fraction(int(ql.bias_acc_mant[j])) * Fraction(2) ** (-fa)
         b_real = Fraction(int(ql.bias.num[j]), ql.bias.den)
         bl[j], bh[j] = scaled.down(b_eff - b_real), scaled.up(b_eff - b_real)
+        babs[j] = scaled.up(abs(b_eff))
         prod = Fraction(0)
-        nonzero = wm != 0
-        for fx in sorted(set(int(v) for v in in_frac)):
-            cnt = int(np.count_nonzero(nonzero & (in_frac == fx)))
+        for fx in fracs:
+            cnt = int(counts[fx][j])
             if cnt:
-                prod += cnt * rounding_error_bound(fw + fx, fa, rounding)
+                prod += cnt * rounding_error_bound(fw[j] + fx, fa, rounding)
         pl[j], ph[j] = _round_interval(prod, rounding)
         ol[j], oh[j] = _round_interval(rounding_error_bound(fa, fo, rounding), rounding)
         if smooth:
             h = scaled.up(rounding_error_bound(None, fo, Rounding.NEAREST))
             sl[j], sh[j] = -h, h
-    return LocalTerms(wl, wh, bl, bh, pl, ph, ol, oh, sl, sh)
+    w_int, w_abs, f_max = aligned_weights(ql)
+    terms = _DesignTerms(dw, den, bl, bh, pl, ph, ol, oh, sl, sh, babs, w_int, w_abs, f_max, ql.weights)
+    if len(_TERMS_CACHE) >= _TERMS_CACHE_SIZE:
+        _TERMS_CACHE.pop(next(iter(_TERMS_CACHE)))
+    _TERMS_CACHE[key] = terms
+    return terms
+
+
+def local_terms(ql: QuantizedLayer, in_frac: np.ndarray, x_lo: np.ndarray, x_hi: np.ndarray, rounding: Rounding) -> LocalTerms:
+    """Local error intervals of every neuron of `ql` (real layer input in [x_lo, x_hi])."""
+    t = _design_terms(ql, in_frac, rounding)
+    pos = np.where(t.dw > 0, t.dw, 0)
+    neg = np.where(t.dw < 0, t.dw, 0)
+    wl = (pos.dot(x_lo) + neg.dot(x_hi)) // t.den
+    wh = -((-(pos.dot(x_hi) + neg.dot(x_lo))) // t.den)
+    return LocalTerms(wl.astype(object), wh.astype(object), t.bias_lo, t.bias_hi, t.prod_lo, t.prod_hi,
+                      t.out_lo, t.out_hi, t.post_lo, t.post_hi)
+
+
+def saturation_bounds(ql: QuantizedLayer, in_frac: np.ndarray, xq_lo: np.ndarray, xq_hi: np.ndarray,
+                      rounding: Rounding) -> np.ndarray:
+    """S_j = |b_eff| + sum_k |w~_jk| max|x~_k| + product rounding: bounds every partial sum
+    and rounded product (the `saturate_partial_sums` rule, as in errors.layer_errors)."""
+    t = _design_terms(ql, in_frac, rounding)
+    xq_abs = np.where(-xq_lo > xq_hi, -xq_lo, xq_hi)
+    s = scaled.shift_up(t.w_abs.dot(xq_abs), t.f_max)
+    return (t.b_eff_abs + s + (-t.prod_lo)).astype(object)
 
 
 def input_error_interval(qnet: QuantizedNetwork, err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -322,8 +376,7 @@ class LayerErrorHints:
     and y~ - y (the LayerErrors err_* fields are their max magnitudes);
     s_lo / s_hi: the slope interval S of the layer; depth_lo / depth_hi: per
     neuron, the level where the backward pass for d_acc stopped (0 = inputs,
-    k = layer k's certified d_out); method: per neuron "first_order" or
-    "l1_local" (whichever gave the smaller err_acc).
+    k = layer k's certified d_out); method: per neuron the rule ("first_order").
     """
 
     d_acc_lo: np.ndarray
@@ -359,58 +412,64 @@ class ErrorResult:
     d_in: tuple[np.ndarray, np.ndarray]
 
 
-def _clip(lo, hi, bound):
-    """[lo, hi] intersected with [-bound, bound] (elementwise)."""
-    return _omax(lo, -bound), _omin(hi, bound)
-
-
 def _mag(lo, hi):
     return _omax(-lo, hi)
 
 
 def propagate_errors(qnet: QuantizedNetwork, ranges: list[LayerRanges], x_lo: np.ndarray, x_hi: np.ndarray,
                      inputs, budget: int = DEFAULT_BUDGET) -> ErrorResult:
-    """Per-layer LayerErrors by the first-order rule (module docstring),
-    intersected with the simple l1 rule of `errors.layer_errors`."""
-    from .errors import LayerErrors, layer_errors, quantized_output_range
+    """Per-layer LayerErrors by the first-order rule (module docstring).
+
+    (Never looser than the l1 rule of `errors.layer_errors`: the depth-1
+    candidate already encloses it, with signed intervals and the exact
+    weight term; the property tests check this neuron by neuron.)
+    """
+    from .errors import LayerErrors, quantized_output_range
 
     design = qnet.design
     d_in = input_error_interval(qnet, inputs.err)
-    e_in, xq_lo, xq_hi = inputs.err, inputs.q_lo, inputs.q_hi
+    xq_lo, xq_hi = inputs.q_lo, inputs.q_hi
     r_lo, r_hi = x_lo, x_hi
     below: list[ErrorLayer] = []
     out_layers, hints = [], []
     n_layers = len(qnet.layers)
     for pos, (ql, rng) in enumerate(zip(qnet.layers, ranges)):
         in_frac = qnet.frac_bits_into(pos)
-        simple = layer_errors(ql, in_frac, rng, r_lo, r_hi, e_in, xq_lo, xq_hi, design.rounding, design.overflow)
         lt = local_terms(ql, in_frac, r_lo, r_hi, design.rounding)
-        w_int, w_abs, f_max = aligned_weights(ql)
+        dt = _design_terms(ql, in_frac, design.rounding)
+        w_int, w_abs, f_max = dt.w_int, dt.w_abs, dt.f_max
         R_lo, R_hi = layer_rows(w_int, f_max)
         sizes = [(el.w_int.shape[0], el.w_int.shape[1]) for el in below]
         max_depth = None if pos == n_layers - 1 else depth_for_budget(ql.n_out, sizes, budget)
         rb = backward(R_lo, R_hi, below, d_in, max_depth=max_depth)
-        fo_lo, fo_hi = rb.lo + lt.acc_lo, rb.hi + lt.acc_hi
-        fo_mag = _mag(fo_lo, fo_hi)
-        method = tuple("first_order" if fo_mag[j] <= simple.err_acc[j] else "l1_local" for j in range(ql.n_out))
-        dacc_lo, dacc_hi = _clip(fo_lo, fo_hi, simple.err_acc)
-        dpre_lo, dpre_hi = _clip(dacc_lo + lt.out_lo, dacc_hi + lt.out_hi, simple.err_pre)
+        dacc_lo, dacc_hi = rb.lo + lt.acc_lo, rb.hi + lt.acc_hi
+        dpre_lo, dpre_hi = dacc_lo + lt.out_lo, dacc_hi + lt.out_hi
         s_lo, s_hi = slope_interval(ql.activation, rng.pre_lo, rng.pre_hi, dpre_lo, dpre_hi)
         o_lo, o_hi = imul_diag(dpre_lo[None, :], dpre_hi[None, :], s_lo, s_hi)
-        dout_lo, dout_hi = _clip(o_lo[0] + lt.post_lo, o_hi[0] + lt.post_hi, simple.err_out)
+        dout_lo, dout_hi = o_lo[0] + lt.post_lo, o_hi[0] + lt.post_hi
         err_acc, err_pre, err_out = _mag(dacc_lo, dacc_hi), _mag(dpre_lo, dpre_hi), _mag(dout_lo, dout_hi)
         if design.overflow is Overflow.SATURATE:
-            acc_lo, acc_hi = simple.acc_lo, simple.acc_hi
+            sat = saturation_bounds(ql, in_frac, xq_lo, xq_hi, design.rounding)
+            acc_lo, acc_hi = -sat, sat.copy()
         else:
             acc_lo, acc_hi = rng.pre_lo + dacc_lo, rng.pre_hi + dacc_hi
         out_lo, out_hi = quantized_output_range(ql, rng.pre_lo + dpre_lo, rng.pre_hi + dpre_hi)
+        worst = int(np.argmax([int(v) for v in err_out])) if ql.n_out else 0
+        parts = {
+            "propagated": max(-int(rb.lo[worst]), int(rb.hi[worst])),
+            "weight quantization": max(-int(lt.weight_lo[worst]), int(lt.weight_hi[worst])),
+            "bias quantization": max(-int(lt.bias_lo[worst]), int(lt.bias_hi[worst])),
+            "product rounding": max(-int(lt.prod_lo[worst]), int(lt.prod_hi[worst])),
+            "output rounding": max(-int(lt.out_lo[worst]), int(lt.out_hi[worst])),
+            "activation": max(-int(lt.post_lo[worst]), int(lt.post_hi[worst])),
+        }
         le = LayerErrors(err_acc.astype(object), err_pre.astype(object), err_out.astype(object),
-                         acc_lo, acc_hi, out_lo, out_hi, simple.budget)
+                         acc_lo, acc_hi, out_lo, out_hi, parts)
         out_layers.append(le)
         hints.append(LayerErrorHints(dacc_lo, dacc_hi, dpre_lo, dpre_hi, dout_lo, dout_hi, s_lo, s_hi,
-                                     rb.depth_lo, rb.depth_hi, method))
+                                     rb.depth_lo, rb.depth_hi, ("first_order",) * ql.n_out))
         below.append(ErrorLayer(w_int, w_abs, f_max, lt, s_lo, s_hi, dout_lo, dout_hi))
-        e_in, xq_lo, xq_hi = le.err_out, le.out_lo, le.out_hi
+        xq_lo, xq_hi = le.out_lo, le.out_hi
         r_lo, r_hi = rng.post_lo, rng.post_hi
     return ErrorResult(out_layers, tuple(hints), tuple(below), d_in)
 

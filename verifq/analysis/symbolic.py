@@ -96,6 +96,7 @@ class RangeResult:
     method: str  # "interval" | "symbolic" | "milp"
     layers: tuple[LayerRanges, ...]
     hints: tuple[LayerRangeHints, ...]
+    relax: tuple = ()  # per layer: the Relaxation lines (symbolic/milp only)
 
     def hints_json(self) -> dict:
         return {
@@ -406,7 +407,7 @@ def symbolic_ranges(network, layers: list[ExactLayer], x_lo: np.ndarray, x_hi: n
         icpt = {i: (rx.lo_icpt[i], rx.up_icpt[i]) for i in used_smooth}
         out_hints.append(LayerRangeHints(tuple(lo_m), tuple(hi_m), used_lower, used_smooth, icpt))
         r_lo, r_hi = post_lo, post_hi
-    return RangeResult("symbolic", tuple(out), tuple(out_hints))
+    return RangeResult("symbolic", tuple(out), tuple(out_hints), tuple(relax))
 
 
 def interval_result(layers: list[ExactLayer], x_lo, x_hi) -> RangeResult:
@@ -463,7 +464,7 @@ def compute_ranges(network, box, method: str = "symbolic", *, exact_net=None, x_
 
         fixed = milp_ranges(network, box)
         res = symbolic_ranges(network, layers, x_lo, x_hi, fixed=fixed)
-        res = RangeResult("milp", res.layers, res.hints)
+        res = RangeResult("milp", res.layers, res.hints, res.relax)
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = (network, res)

@@ -81,6 +81,7 @@ def run(args) -> int:
             "note": "informative only; `verifq prove --formats` re-derives every bound",
             "method": result.method, "granularity": result.granularity, "costs": result.costs.as_dict(),
             "certified_errors": [str(e) for e in result.analysis.output_errors],
+            "range_method": "milp" if args.exact else "default",
         }}
         save_design(args.output, result.design, problem.network, extra)
         print(f"formats written to {args.output}")

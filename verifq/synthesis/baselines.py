@@ -58,7 +58,9 @@ def uniform_int_bits(ctx: Context) -> int:
 
 
 def uniform_search(ctx: Context) -> tuple[Design | None, Analysis | None, list[str]]:
-    """Smallest W (then I) such that fixed<W, I> everywhere is proved."""
+    """Smallest W (then I) such that fixed<W, I> everywhere is proved. When none is, the
+    analysis of the widest format without overflow is kept in `ctx.uniform_best`
+    (its errors are the smallest bound a single format can certify)."""
     impl = ctx.problem.implementation
     cap = min(impl.max_word, impl.max_accumulator or impl.max_word)
     i0 = uniform_int_bits(ctx)
@@ -74,6 +76,10 @@ def uniform_search(ctx: Context) -> tuple[Design | None, Analysis | None, list[s
             if i > w + 40:
                 break
             a = ctx.analyse(_uniform_design(ctx, w, i))
+            if not any(v.kind != "error" for v in a.violations):
+                best = getattr(ctx, "uniform_best", None)
+                if best is None or max(a.output_errors) < max(best.output_errors):
+                    ctx.uniform_best = a
             if a.proved:
                 found = a
                 break
@@ -84,20 +90,31 @@ def uniform_search(ctx: Context) -> tuple[Design | None, Analysis | None, list[s
 
     if not widths:
         return None, None, ["no allowed width fits the word-length limits"]
-    lo, hi = 0, len(widths) - 1
-    if check(widths[hi]) is None:
-        return None, None, [f"no single format up to {widths[hi]} bits is proved"]
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if check(widths[mid]) is not None:
-            hi = mid
-        else:
-            lo = mid + 1
+    # errors scale like 2^-F: one analysis at a moderate width predicts the width needed,
+    # then the search steps from there (each step: a few exact analyses)
+    eps = [float(b) for b in ctx.problem.max_error if b is not None]
+    guess_idx = len(widths) - 1
+    probe_w = next((w for w in widths if w >= i0 + 12), widths[-1])
+    a0 = ctx.analyse(_uniform_design(ctx, probe_w, i0 + 1))
+    if eps and not any(v.kind != "error" for v in a0.violations):
+        ratio = max(float(e) / b for e, b in zip(a0.output_errors, ctx.problem.max_error) if b is not None)
+        if ratio > 0:
+            want = probe_w + math.ceil(math.log2(ratio)) if ratio > 0 else probe_w
+            guess_idx = min(range(len(widths)), key=lambda k: abs(widths[k] - want))
+    k = guess_idx
+    if check(widths[k]) is not None:
+        while k > 0 and check(widths[k - 1]) is not None:
+            k -= 1
+    else:
+        while k < len(widths) - 1 and check(widths[k]) is None:
+            k += 1
+        if check(widths[k]) is None:
+            return None, None, [f"no single format up to {widths[-1]} bits is proved"]
     # the proof is not strictly monotone in W: look a little below
-    best = lo
-    for k in range(lo - 1, max(-1, lo - 3), -1):
-        if check(widths[k]) is not None:
-            best = k
+    best = k
+    for j in range(k - 1, max(-1, k - 3), -1):
+        if check(widths[j]) is not None:
+            best = j
     a = cache[widths[best]]
     return a.design, a, notes
 

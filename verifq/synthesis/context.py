@@ -34,23 +34,28 @@ class Context:
     x_lo: np.ndarray  # analysed input box (scaled ints)
     x_hi: np.ndarray
     masks: list
-    ranges_override: list | None = None  # tighter sound ranges handed to `analyse` (--exact)
+    range_method: str | None = None  # None: the analysis's default; "milp": exact ranges (--exact)
     progress: object = None
     analyses: int = 0
     analysis_seconds: float = 0.0
     log: list = field(default_factory=list)
 
     @staticmethod
-    def create(problem: Problem, ranges_override=None, progress=None) -> "Context":
-        probe = analyse(problem, probe_design(problem))
-        ranges = [la.ranges for la in probe.layers] if ranges_override is None else list(ranges_override)
-        return Context(problem, ranges, probe.input_lo, probe.input_hi, nonzero_masks(problem.network),
-                       ranges_override, progress)
+    def create(problem: Problem, range_method: str | None = None, progress=None) -> "Context":
+        """The real ranges come from the exact analysis itself (they do not depend on the
+        formats); with range_method="milp" every analysis uses the rigorous MILP ranges."""
+        kw = {} if range_method is None else {"range_method": range_method}
+        probe = analyse(problem, probe_design(problem), **kw)
+        ranges = [la.ranges for la in probe.layers]
+        ctx = Context(problem, ranges, probe.input_lo, probe.input_hi, nonzero_masks(problem.network),
+                      range_method, progress)
+        ctx.box = probe.box
+        return ctx
 
     def analyse(self, design: Design) -> Analysis:
         t = time.perf_counter()
-        if self.ranges_override is not None:
-            a = analyse(self.problem, design, ranges=self.ranges_override)
+        if self.range_method is not None:
+            a = analyse(self.problem, design, range_method=self.range_method)
         else:
             a = analyse(self.problem, design)
         self.analyses += 1
@@ -73,6 +78,29 @@ class Context:
         self.log.append(text)
         if self.progress is not None:
             self.progress(text)
+
+    def range_report(self) -> dict:
+        """How far interval (and symbolic) ranges are from the ranges in use, per layer: the mean
+        ratio of the widths of the pre-activation ranges, and the number of ReLUs each proves stable."""
+        from ..analysis.symbolic import compute_ranges
+        from ..network.ir import Activation
+
+        net = self.problem.network
+        out = {"method": self.range_method or "default", "layers": []}
+        others = {m: compute_ranges(net, self.box, m).layers for m in ("interval", "symbolic")}
+        for i, (layer, r) in enumerate(zip(net.layers, self.ranges)):
+            lo, hi = scaled.to_float_array(r.pre_lo), scaled.to_float_array(r.pre_hi)
+            width = np.maximum(hi - lo, 1e-300)
+            row = {"layer": i + 1, "neurons": layer.n_out}
+            for m, rs in others.items():
+                olo, ohi = scaled.to_float_array(rs[i].pre_lo), scaled.to_float_array(rs[i].pre_hi)
+                row[f"{m}_width_ratio"] = float(np.mean((ohi - olo) / width))
+                if layer.activation is Activation.RELU:
+                    row[f"{m}_stable"] = int(((olo >= 0) | (ohi <= 0)).sum())
+            if layer.activation is Activation.RELU:
+                row["stable"] = int(((lo >= 0) | (hi <= 0)).sum())
+            out["layers"].append(row)
+        return out
 
     def float_ranges(self):
         return [

@@ -24,13 +24,27 @@ computed once). Local terms per neuron j: weight quantization
 sum_k (w~_jk - w_jk) [x_lo, x_hi]_k (exact per candidate F_w), the bias
 (stored at the accumulator's fractional bits: exact per candidate F_a),
 product rounding [-nnz_j P, 0] (truncation; nearest: symmetric) with
-P >= 2^-F_a (nearest 2^-(F_a+1)) unless the accumulation is exact (binary x:
-F_a >= F_w + F_x for every input), output rounding [-(2^-F_o - 2^-F_a), 0]
-(F_a >= F_o is imposed w.l.o.g.; nearest: 2^-(F_o+1) when F_a > F_o, binary
-s), the tanh/sigmoid lookup [-2^-(F_o+1), 2^-(F_o+1)], and the input
-rounding. The sensitivities use the real weights; the radius is widened by
-the largest |w~ - w| of the candidates, so the model over-approximates the
-analysis (it may be tighter than the model: repair/polish use the exact one).
+P = 2^-F_a (nearest 2^-(F_a+1)); with the accumulator-free cost models,
+where exact accumulation is worth having, P >= u(F_a) - u_max x with a binary
+x that may only be 1 when F_a >= F_w + F_x for every input. Output rounding
+[-u(F_o), 0] (F_a >= F_o is imposed w.l.o.g.; the exact 2^-F_o - 2^-F_a is
+not used because its one-hot difference makes the LP relaxation useless),
+the tanh/sigmoid lookup [-2^-(F_o+1), 2^-(F_o+1)], and the input rounding.
+
+The sensitivities use the real weights W (first order in the weight
+rounding; every weight candidate keeps >= WEIGHT_SIG_BITS significant bits of
+its row's largest weight) and the slopes the real ranges prove. A ReLU the
+slopes assume inactive / active becomes a target of its own ("stay
+inactive": pre_hi + d_pre_hi <= 0; "stay active": pre_lo + d_pre_lo >= 0),
+kept only when it costs at most STABLE_EXTRA_BITS more weight bits and
+compressed to the neuron's own terms when its upstream part is small. For
+deep networks the exact analysis stops its backward passes at intermediate
+layers; the per-layer model can do the same ("checkpoints": each such layer's
+certified error interval [-Q, P] becomes variables, R (x) [-Q, P] entering
+the rows above exactly -- per neuron max(b P, -a Q) with an auxiliary column
+-- or, for the checkpoint rows themselves, as the sum of both terms). The
+model is an approximation of the exact analysis in both directions; the
+caller decides with the exact analysis and repairs.
 
 Integer bits come from the real ranges (design-independent) per candidate
 F (the top of a format is 2^(I-1) - 2^-F); the widening by the errors is
@@ -70,7 +84,8 @@ F_SCAN_HI = 80
 GAMMA = 10  # a term below 2^-GAMMA of the bound is negligible
 MARGIN = 1e-6  # relative safety margin on every bound in the model
 STABLE_EXTRA_BITS = 2  # a stable ReLU may need at most this many more weight bits than the outputs do
-WEIGHT_SIG_BITS = 4  # weight candidates keep at least this many significant bits of each row's largest weight
+WEIGHT_SIG_BITS = 4
+CK_EXACT_MAX = True  # exact per-neuron max in the checkpoint terms of output / stability rows  # weight candidates keep at least this many significant bits of each row's largest weight
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -159,7 +174,6 @@ class ModelConfig:
     cost: CostModel = CostModel.TOTAL_BITS
     domain_widen: int = 0  # extra candidates on each side (retry after infeasibility)
     slopes: list | None = None  # per layer (s_lo, s_hi) float arrays overriding the model's slope intervals
-    pad_bits: dict | None = None  # {(group kind, layer pos, neuron): extra integer bits} learnt from repairs
     seed: Design | None = None  # a design whose fractional bits must stay candidates (warm start)
     output_scale: dict | None = None  # output -> factor on its bound (calibration: model / exact analysis)
     weight_floor: Design | None = None  # weight candidates at most one bit below this design's (tighter |W~ - W|)
@@ -655,10 +669,9 @@ class SynthesisModel:
                 w = max(w, signed_bits(round_nearest_mant(ld.row_max[j], f)), signed_bits(round_nearest_mant(ld.row_min[j], f)))
             return w, w - f
         ld = self.layers[g.pos]
-        pad = self.cfg.pad_bits or {}
         i = -10**9
         for j in g.members:
-            i = max(i, self._value_int_bits(ld, j, g.kind, f) + pad.get((g.kind, g.pos, int(j)), 0))
+            i = max(i, self._value_int_bits(ld, j, g.kind, f))
         return max(1, f + i), i
 
     def _value_int_bits(self, ld: LayerData, j: int, kind: str, f: int) -> int:
@@ -842,7 +855,6 @@ class SynthesisModel:
         self.x_cols = {}
         self.exact_flags = {}
         self.p_cols = {}
-        self.or_cols = {}
         for ld in self.layers:
             p = ld.pos
             xlo, xhi = self._input_frac_bounds(p)
@@ -932,14 +944,19 @@ class SynthesisModel:
 
         def coupling(t, side):
             """(cols, coefficients per unit of eps_ref) of target t's checkpoint terms: per neuron
-            max(b P, -a Q) (hi) / max(-a P, b Q) (lo); a linear term unless R = [a, b] straddles
-            0, then an auxiliary column above both."""
+            max(b P, -a Q) (hi) / max(-a P, b Q) (lo). A linear term unless R = [a, b] straddles
+            0; then, for output and stability rows, an auxiliary column above both; for the
+            (many) rows of checkpoint neurons, the sum of both (at most twice the maximum)."""
             if t not in self.ck_coef:
                 return np.zeros(0, dtype=np.int64), np.zeros(0)
             lvl, a, b = self.ck_coef[t]
             P, Q = self.ck_cols[lvl]
             cP, cQ = (b, -a) if side == "hi" else (-a, b)  # term = max(cP P, cQ Q)
             cols, vals = [], []
+            if self.targets[t][0] == "ckpt" or not CK_EXACT_MAX:
+                mP, mQ = cP > 0, cQ > 0
+                return (np.concatenate([P[mP], Q[mQ]]).astype(np.int64),
+                        np.concatenate([cP[mP], cQ[mQ]]) * er)
             both = (cP > 0) & (cQ > 0)
             onlyP = (cP > 0) & ~both
             onlyQ = (cQ > 0) & ~both
@@ -1002,6 +1019,29 @@ class SynthesisModel:
                 vals = [mats[fi][t] / bound for fi in fis] + [ex[keep_extra, t] / bound, cvals / bound]
                 self.row_ids[(t, side)] = m.add_row(np.concatenate(cols), np.concatenate(vals), -INF, lim)
                 self.row_info.append((kind, pos, j, side, len(fis) == len(self.fvars)))
+
+    def calibrate(self, design: Design, analysis) -> dict:
+        """Scale every output row's bound by how much the model over-estimates the exact
+        analysis on `design` (model / analysis, at least 1, at most 8): the model keeps its
+        relative accuracy between candidates while its absolute level follows the analysis."""
+        ch = self.choices_from_design(design)
+        if ch is None:
+            return {}
+        model_err, _ = self.evaluate(ch)
+        out = {}
+        for t, (kind, pos, j, sides, bound) in enumerate(self.targets):
+            if kind != "output":
+                continue
+            actual = float(analysis.output_errors[j])
+            if actual <= 0 or model_err[j] <= 0:
+                continue
+            f = float(min(8.0, max(1.0, model_err[j] / actual * 0.98)))
+            out[j] = f
+            for side in ("hi", "lo"):
+                r = self.row_ids.get((t, side))
+                if r is not None:
+                    self.m.set_row_upper(r, (1.0 - MARGIN) * f)
+        return out
 
     def _extra_fvar(self, e) -> int:
         """The accumulator variable an extra term belongs to (for own/upstream splits)."""
@@ -1299,16 +1339,13 @@ class SynthesisModel:
         return float(max(F[self.groups[g].fvar] for g in gs))
 
     def _extra_value(self, e, F) -> float:
-        col, kind, key = e[0], e[1], e[2]
-        if kind == "prod":
-            g = self.groups[key]
-            ld = self.layers[g.pos]
-            fa = F[g.fvar]
-            fw = F[self.groups[ld.wgroup[g.members[0]]].fvar]
-            return 0.0 if fa >= fw + self._input_frac_bounds_choice(g.pos, F) else float(unit(fa, self.rounding))
-        ga, go = key
-        fa, fo = F[self.groups[ga].fvar], F[self.groups[go].fvar]
-        return float(np.exp2(-fo - 1.0)) if fa > fo else 0.0
+        """Value of an extra term: the product-rounding magnitude P of an accumulator group
+        (0 when the accumulation is exact: F_a >= F_w + max F_x)."""
+        g = self.groups[e[2]]
+        ld = self.layers[g.pos]
+        fa = F[g.fvar]
+        fw = F[self.groups[ld.wgroup[g.members[0]]].fvar]
+        return 0.0 if fa >= fw + self._input_frac_bounds_choice(g.pos, F) else float(unit(fa, self.rounding))
 
     def _index(self, fi: int, f: int) -> int | None:
         idx = np.nonzero(self.fvars[fi].cands == f)[0]
@@ -1361,8 +1398,8 @@ class SynthesisModel:
                 if t in self.ck_coef:
                     lvl, a, b = self.ck_coef[t]
                     P, Q = PQ[lvl]
-                    hi[t] += np.maximum(b * P, -a * Q).sum()
-                    lo[t] += np.maximum(-a * P, b * Q).sum()
+                    hi[t] += np.maximum(b, 0) @ P + np.maximum(-a, 0) @ Q
+                    lo[t] += np.maximum(-a, 0) @ P + np.maximum(b, 0) @ Q
             PQ[c] = (np.maximum(hi[ts], 0.0), np.maximum(lo[ts], 0.0))
         for t, (lvl, a, b) in self.ck_coef.items():
             if self.targets[t][0] == "ckpt":
@@ -1394,18 +1431,14 @@ class SynthesisModel:
             return self._deps
         deps: dict[int, list] = {fi: [] for fi in range(len(self.fvars))}
         for e in self._extra:
-            kind, key = e[1], e[2]
-            if kind == "prod":
-                g = self.groups[key]
-                ld = self.layers[g.pos]
-                fis = {g.fvar, self.groups[ld.wgroup[g.members[0]]].fvar}
-                if g.pos == 0:
-                    if not self.inputs_fixed:
-                        fis |= {self.groups[x].fvar for x in set(self.input_group.tolist())}
-                else:
-                    fis |= {self.groups[x].fvar for x in set(self.layers[g.pos - 1].ogroup.tolist())}
+            g = self.groups[e[2]]
+            ld = self.layers[g.pos]
+            fis = {g.fvar, self.groups[ld.wgroup[g.members[0]]].fvar}
+            if g.pos == 0:
+                if not self.inputs_fixed:
+                    fis |= {self.groups[x].fvar for x in set(self.input_group.tolist())}
             else:
-                fis = {self.groups[key[0]].fvar, self.groups[key[1]].fvar}
+                fis |= {self.groups[x].fvar for x in set(self.layers[g.pos - 1].ogroup.tolist())}
             for fi in fis:
                 deps[fi].append(e)
         self._deps = deps

@@ -95,6 +95,10 @@ class LinearModel:
         self._frozen = None
         return r
 
+    def set_row_upper(self, row: int, hi: float) -> None:
+        self._rhi[row] = float(hi)
+        self._frozen = None
+
     @property
     def num_rows(self) -> int:
         return len(self._rlo)
@@ -146,6 +150,7 @@ class SolveResult:
     solver: str  # the solver that produced this answer
     seconds: float
     messages: list[str] = field(default_factory=list)
+    time_limited: bool = False
 
     @property
     def has_solution(self) -> bool:
@@ -157,7 +162,9 @@ class SolveResult:
             return f"{self.solver}: optimal within the gap target{g}"
         if self.status == "feasible":
             g = f"{100 * self.gap:.2f}%" if self.gap is not None and math.isfinite(self.gap) else "unknown"
-            return f"{self.solver}: time limit reached, best solution found so far (gap {g})"
+            if self.seconds is not None and self.time_limited:
+                return f"{self.solver}: time limit reached, best solution found so far (gap {g})"
+            return f"{self.solver}: feasible solution, gap {g} above the target"
         if self.status == "infeasible":
             return f"{self.solver}: model infeasible"
         if self.status == "no_solution":
@@ -220,6 +227,7 @@ def solve_highs(model: LinearModel, opts: SolveOptions) -> SolveResult:
     h.run()
     st = h.getModelStatus()
     info = h.getInfo()
+    limited = False
     secs = time.perf_counter() - t0
     S = highspy.HighsModelStatus
     has_primal = getattr(info, "primal_solution_status", 0) == 2  # kSolutionStatusFeasible
@@ -233,13 +241,15 @@ def solve_highs(model: LinearModel, opts: SolveOptions) -> SolveResult:
         status = "infeasible"
     elif st in (S.kTimeLimit, S.kIterationLimit, S.kSolutionLimit, S.kInterrupt, S.kObjectiveBound):
         status = "feasible" if x is not None else "no_solution"
+        limited = True
     elif st == S.kUnboundedOrInfeasible:
         status = "infeasible"
     else:
         status = "feasible" if x is not None else "error"
     gap = _gap(obj, bound) if mip else 0.0
     return SolveResult(status, x, obj, bound, gap, "highs", secs,
-                       [] if status in ("optimal", "feasible", "infeasible") else [f"HiGHS status: {h.modelStatusToString(st)}"])
+                       [] if status in ("optimal", "feasible", "infeasible") else [f"HiGHS status: {h.modelStatusToString(st)}"],
+                       limited)
 
 
 # ---------------------------------------------------------------------------------------- Gurobi
@@ -335,7 +345,8 @@ def solve_gurobi(model: LinearModel, opts: SolveOptions) -> SolveResult:
         status = "feasible" if has else "no_solution"
     else:
         status = "feasible" if has else "error"
-    res = SolveResult(status, xv, obj, bound, _gap(obj, bound) if integ.any() else 0.0, "gurobi", secs)
+    res = SolveResult(status, xv, obj, bound, _gap(obj, bound) if integ.any() else 0.0, "gurobi", secs,
+                      time_limited=st == GRB.TIME_LIMIT)
     g.dispose()
     env.dispose()
     return res

@@ -61,6 +61,8 @@ class SynthOptions:
     seeds: tuple = ()  # designs to keep as candidates (e.g. a per-layer result for a per-neuron run)
     progress: Callable[[str], None] | None = None
     threads: int | None = None
+    calibrate: bool = False  # scale the per-neuron model's output bounds by its error on the per-layer design
+    seeds_replace_layer: bool = False  # per-neuron: use the given seeds instead of running the per-layer MILP first
     refine: bool = False  # re-solve calibrated on the exact analysis (slopes, per-output scale)
 
     @staticmethod
@@ -186,6 +188,11 @@ def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[s
     scale = np.where(err > 0, actual / np.maximum(err, 1e-300), 1.0)
     scale = np.maximum(scale, 1.0)
     target = eps / scale * (1 - 1e-6)
+    if not model._extra and not model.ck_coef:
+        bumped = _fix_errors_fast(model, choices, target, max_steps)
+        if bumped:
+            notes.append(f"{bumped} fractional bit{'s' * (bumped != 1)} added where output bounds were missed")
+        return bumped > 0
     bumped = 0
     for _ in range(max_steps):
         excess = err - target
@@ -216,6 +223,56 @@ def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[s
     if bumped:
         notes.append(f"{bumped} fractional bit{'s' * (bumped != 1)} added where output bounds were missed")
     return bumped > 0
+
+
+def _fix_errors_fast(model: SynthesisModel, choices: dict, target: np.ndarray, max_steps: int) -> int:
+    """`_fix_errors` for models whose rows are plain sums over the variables (vectorised)."""
+    F = choices["F"]
+    nf = len(model.fvars)
+    n_o = len(model.outputs)
+    outs = np.array(model.outputs, dtype=np.int64)
+    tgt = target[outs]
+    _, state = model.evaluate(choices)
+    hi, lo = state[0][:n_o].copy(), state[1][:n_o].copy()
+    DH = np.zeros((n_o, nf))
+    DL = np.zeros((n_o, nf))
+    cost = np.full(nf, np.inf)
+
+    def column(fi):
+        t0 = model._index(fi, F[fi])
+        t1 = model._index(fi, F[fi] + 1)
+        if t0 is None or t1 is None:
+            DH[:, fi] = 0.0
+            DL[:, fi] = 0.0
+            cost[fi] = np.inf
+            return
+        DH[:, fi] = model._H[fi][:n_o, t1] - model._H[fi][:n_o, t0]
+        DL[:, fi] = model._L[fi][:n_o, t1] - model._L[fi][:n_o, t0]
+        cost[fi] = model.step_cost(fi, F[fi], F[fi] + 1)
+
+    for fi in range(nf):
+        column(fi)
+    bumped = 0
+    for _ in range(max_steps):
+        err = np.maximum(hi, lo)
+        excess = err - tgt
+        viol = excess > 0
+        if not viol.any():
+            break
+        new = np.maximum(hi[:, None] + DH, lo[:, None] + DL)  # (n_o, nf)
+        dec = np.clip(err[viol][:, None] - new[viol], 0.0, excess[viol][:, None]) / excess[viol][:, None]
+        gain = dec.sum(axis=0)
+        ok = np.isfinite(cost) & (gain > 1e-12)
+        if not ok.any():
+            break
+        score = np.where(ok, gain / np.maximum(cost, 0.5), -1.0)
+        best = int(np.argmax(score))
+        hi = hi + DH[:, best]
+        lo = lo + DL[:, best]
+        F[best] += 1
+        column(best)
+        bumped += 1
+    return bumped
 
 
 def repair(ctx: Context, model: SynthesisModel, choices: dict, max_rounds: int = 40):
@@ -268,21 +325,35 @@ def _prepare(model: SynthesisModel, lm, seed: Design | None, time_limit: float):
 
 
 def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solver: str, time_limit: float,
-              seed: Design | None = None) -> Attempt:
+              seed: Design | None = None, calibrate: Analysis | None = None) -> Attempt:
     """Build, solve, decode and repair one MILP configuration (retrying once with wider candidate sets)."""
     t0 = time.perf_counter()
     problem = ctx.problem
     attempt = Attempt(label, None, None)
     res = None
     model = None
-    for widen in (0, 4):
-        c = replace(cfg, domain_widen=widen, seed=seed)
+    # attempts: as built; with wider candidate sets; calibrated on the most precise design's exact
+    # analysis (when the model, an over-approximation, finds nothing at all)
+    plan = [(0, seed, calibrate), (4, seed, calibrate)]
+    if calibrate is None:
+        plan.append((0, "reference", "reference"))
+    for widen, sd, cal in plan:
+        if sd == "reference":
+            sd, cal = ctx.reference(with_design=True)
+            if not cal.proved:
+                break
+        c = replace(cfg, domain_widen=widen, seed=sd)
         model = SynthesisModel(problem, ctx.ranges, ctx.x_lo, ctx.x_hi, c)
         lm = model.build()
         attempt.model_size = lm.size_text()
         attempt.messages += [m for m in model.messages if m not in attempt.messages]
         ctx.say(f"{label}: MILP with {attempt.model_size}")
-        initial, lp_bound, off = _prepare(model, lm, seed, time_limit)
+        if sd is not None and cal is not None:
+            scale = model.calibrate(sd, cal)
+            if scale and max(scale.values()) > 1.0:
+                ctx.say(f"{label}: output bounds scaled x{min(scale.values()):.2f}..{max(scale.values()):.2f} "
+                        "(the model's over-estimate of the exact analysis on a reference design)")
+        initial, lp_bound, off = _prepare(model, lm, sd, time_limit)
         if off:
             ctx.say(f"{label}: {off} candidates far from the LP relaxation switched off")
         res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial))
@@ -442,19 +513,23 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
         gran = "layer"
 
     range_report = None
-    override = None
+    ctx = Context.create(problem, "milp" if options.exact_ranges else None, options.progress)
     if options.exact_ranges:
-        from .exact_ranges import exact_ranges
-
-        override, range_report = exact_ranges(problem, progress=options.progress, time_limit=time_limit)
-    ctx = Context.create(problem, override, options.progress)
+        range_report = ctx.range_report()
+        for row in range_report["layers"]:
+            ctx.say(f"exact ranges, layer {row['layer']}: interval ranges {row['interval_width_ratio']:.2f}x, "
+                    f"symbolic {row['symbolic_width_ratio']:.2f}x as wide"
+                    + (f"; stable ReLUs {row.get('interval_stable')} / {row.get('symbolic_stable')} / {row['stable']} "
+                       f"(interval / symbolic / exact)" if "stable" in row else ""))
     attempts: list[Attempt] = []
     for k, seed in enumerate(options.seeds):
         a = ctx.analyse(seed)
         if a.proved and _fits_granularity(seed, gran):
             attempts.append(Attempt(f"seed {k + 1}", seed, a))
 
-    ckpts = () if gran == "uniform" else choose_checkpoints(ctx)
+    need_ckpts = gran != "uniform" and not (gran == "neuron" and options.seeds_replace_layer and
+                                            any(at.label.startswith("seed") for at in attempts))
+    ckpts = choose_checkpoints(ctx) if need_ckpts else ()
     if ckpts:
         ctx.say(f"error checkpoints at layer{'s' * (len(ckpts) > 1)} {', '.join(map(str, ckpts))} (as the exact analysis)")
     if gran == "uniform":
@@ -464,13 +539,20 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
         attempts.append(_run_milp(ctx, cfg, "aster (sound, per layer)", options, solver, time_limit))
     else:
         exact = cost_model is not CostModel.TOTAL_BITS
-        layer_att = _run_milp(ctx, ModelConfig("layer", cost=cost_model, exact_accumulation=exact, checkpoints=ckpts), "per-layer",
-                              options, solver, time_limit)
-        attempts.append(layer_att)
+        given = [at for at in attempts if at.label.startswith("seed")]
+        if gran == "neuron" and options.seeds_replace_layer and given:
+            # the caller already has a per-layer (or coarser) design: seed the per-neuron run with it
+            layer_att = min(given, key=lambda at: ctx.costs(at.design).get(cost_model))
+        else:
+            layer_att = _run_milp(ctx, ModelConfig("layer", cost=cost_model, exact_accumulation=exact, checkpoints=ckpts),
+                                  "per-layer", options, solver, time_limit)
+            attempts.append(layer_att)
         if gran == "neuron":
             seed = layer_att.design if layer_att.design is not None else None
-            attempts.append(_run_milp(ctx, ModelConfig("neuron", cost=cost_model, exact_accumulation=exact, checkpoints=ckpts), "per-neuron",
-                                      options, solver, time_limit, seed=seed))
+            # per neuron: the fast full-depth knapsack, calibrated on the per-layer design's exact analysis
+            attempts.append(_run_milp(ctx, ModelConfig("neuron", cost=cost_model, exact_accumulation=exact), "per-neuron",
+                                      options, solver, time_limit, seed=seed,
+                                      calibrate=layer_att.analysis if (seed is not None and options.calibrate) else None))
 
     proved = [at for at in attempts if at.design is not None and at.analysis is not None and at.analysis.proved]
     primary = [at for at in attempts if not at.label.startswith("seed")]
@@ -480,6 +562,8 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
         # nothing proved: either the request is infeasible within the limits, or the model failed
         ref_gran = "layer" if gran == "layer" else "neuron"
         ref_design, ref = baselines.max_precision(ctx, ref_gran) if ref_gran == "layer" else ctx.reference(with_design=True)
+        if gran == "uniform" and getattr(ctx, "uniform_best", None) is not None:
+            ref_design, ref = ctx.uniform_best.design, ctx.uniform_best
         if ref.proved and gran != "uniform":
             att = Attempt("max-precision fallback", ref_design, ref)
             att.messages.append("the MILP gave no proved design; the max-precision design is proved and used")
@@ -487,7 +571,7 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
             proved = [att]
             messages += att.messages
         else:
-            finest = ref if ref_gran == "neuron" else ctx.reference()
+            finest = ctx.reference()
             reason = _infeasible_reason(ctx, ref, gran, finest)
             return SynthesisResult(
                 problem, method, gran, cost_model, False, None, None, None, "none",
