@@ -7,6 +7,7 @@ the cost models behave as documented."""
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +158,20 @@ def test_time_limit_keeps_the_best_solution_and_reports_the_gap():
     assert r.feasible and r.analysis.proved
     assert r.solver_status in ("optimal", "feasible")
     assert r.gap is not None
+
+
+SPEC_NETS = Path(__file__).resolve().parent.parent / "specs" / "networks"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["aster_AC6", "aster_VertCasNN", "archcomp22_attitude_control_sigmoid_3x64"])
+def test_benchmark_size_networks_per_neuron_are_sound(name):
+    src = SPEC_NETS / f"{name}.json"
+    if not src.exists():
+        pytest.skip(f"{src} not in this checkout")
+    p = problem(name, directory=SPEC_NETS)
+    lay = _synth(p, granularity="layer")
+    neu = _synth(p, granularity="neuron", seeds=(lay.design,), seeds_replace_layer=True)
+    assert neu.feasible and neu.analysis.proved
+    assert neu.costs.total_bits <= lay.costs.total_bits
+    check_sound(neu.analysis)

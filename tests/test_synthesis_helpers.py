@@ -17,10 +17,10 @@ from verifq.spec.problem import Implementation, Problem
 DATA = Path(__file__).resolve().parent / "data" / "synth"
 
 
-def problem(name: str, eps=Fraction(1, 1000), **impl) -> Problem:
-    """The benchmark network `name` (tests/data/synth) on its own input domain (network-input
-    units; [-1, 1] per input where the file gives none), every output bounded by eps."""
-    net, meta = load_benchmark_json(DATA / f"{name}.json")
+def problem(name: str, eps=Fraction(1, 1000), directory: Path | None = None, **impl) -> Problem:
+    """The benchmark network `name` (tests/data/synth, or `directory`) on its own input domain
+    (network-input units; [-1, 1] per input where the file gives none), every output bounded by eps."""
+    net, meta = load_benchmark_json((directory or DATA) / f"{name}.json")
     net = dataclasses.replace(net, normalization=None)
     dom = meta.get("input_domain") or [[-1, 1]] * net.n_inputs
     dom = tuple((Fraction(a), Fraction(b)) for a, b in dom)

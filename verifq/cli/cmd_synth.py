@@ -71,9 +71,7 @@ def run(args) -> int:
     )
     if problem.design is not None:
         progress("the spec gives formats; synth ignores them and chooses its own")
-    result = synthesize(problem, opts)
-    for msg in result.messages:
-        progress(msg)
+    result = synthesize(problem, opts)  # its messages went to `progress` as they came
     print("\n".join(text_report(result)))
     progress(f"done in {result.seconds:.2f} s ({result.analyses} exact analyses)")
     if result.feasible and args.output:

@@ -377,6 +377,7 @@ def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, so
         attempt.design, attempt.analysis, attempt.repairs = design, a, notes
         if design is None:
             attempt.messages.append("the MILP's answer could not be repaired into a proved design")
+            ctx.say(f"{label}: {attempt.messages[-1]}")
         elif notes:
             ctx.say(f"{label}: repaired after exact re-analysis ({'; '.join(notes[:3])}{' ...' if len(notes) > 3 else ''})")
         if design is not None and opts.refine:
@@ -567,6 +568,7 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
         if ref.proved and gran != "uniform":
             att = Attempt("max-precision fallback", ref_design, ref)
             att.messages.append("the MILP gave no proved design; the max-precision design is proved and used")
+            ctx.say(att.messages[-1])
             attempts.append(att)
             proved = [att]
             messages += att.messages
@@ -586,6 +588,7 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
     if best not in primary[-1:] and primary and primary[-1].design is not None:
         messages.append(f"kept the {best.label} design: it costs no more than the {primary[-1].label} result "
                         f"({COST_LABELS[cost_model]} {costs.get(cost_model)} vs {ctx.costs(primary[-1].design).get(cost_model)})")
+        ctx.say(messages[-1])
     status = "n/a"
     gap = obj = None
     solver_used = None
