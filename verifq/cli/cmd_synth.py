@@ -44,6 +44,7 @@ def register(sub) -> None:
                    "reports how far interval ranges are from them")
     p.add_argument("-o", "--output", metavar="FILE", help="write the formats file (JSON, readable by `prove --formats`)")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-' for stdout)")
+    p.add_argument("--cert", metavar="FILE", help="write a certificate of the synthesized design (re-checkable with `verifq check`)")
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     p.set_defaults(func=run)
 
@@ -83,6 +84,11 @@ def run(args) -> int:
         }}
         save_design(args.output, result.design, problem.network, extra)
         print(f"formats written to {args.output}")
+    if result.feasible and args.cert:
+        from ..certificate.writer import write_certificate
+
+        write_certificate(Path(args.cert), result.analysis)
+        print(f"certificate written to {args.cert}")
     if args.json:
         text = json.dumps(result_json(result), indent=2) + "\n"
         if args.json == "-":
