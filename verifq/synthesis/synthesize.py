@@ -290,9 +290,34 @@ def repair(ctx: Context, model: SynthesisModel, choices: dict, max_rounds: int =
             changed = _fix_overflows(model, choices, a, notes)
         elif any(v.kind == "error" for v in a.violations):
             changed = _fix_errors(model, choices, a, notes)
+            if not changed:
+                changed = _bump_all(model, choices, notes)
         if not changed:
             break
     return None, a, notes
+
+
+def _bump_all(model: SynthesisModel, choices: dict, notes: list[str]) -> bool:
+    """Last resort when the model sees nothing left to gain: one more fractional bit for every
+    variable whose widths allow it (roughly halves every error term)."""
+    bumped = 0
+    for fi, fv in enumerate(model.fvars):
+        f = choices["F"][fi] + 1
+        ok = True
+        for gi, g in enumerate(model.groups):
+            if g.fvar != fi:
+                continue
+            w, i = model.group_width(g, f)
+            extra = choices["I"].get(gi, 0) if g.kind in ("accum", "output") else choices["X"].get((g.kind, gi), 0)
+            if w + extra > model.cap_of(g):
+                ok = False
+                break
+        if ok:
+            choices["F"][fi] = f
+            bumped += 1
+    if bumped:
+        notes.append(f"one more fractional bit for {bumped} of {len(model.fvars)} format groups")
+    return bumped > 0
 
 
 # ----------------------------------------------------------------------------------------- runs
