@@ -313,8 +313,8 @@ def test_all_networks_tight_analysis_sound(path):
 # ----------------------------------------------------------------------------- input splitting, MILP ranges
 
 
-@pytest.mark.slow  # minutes per example on a loaded 2-core machine: kept out of the default run
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# (was minutes per example: a fixed-point leaf with one empty half was re-split forever -- fixed in split.py)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(deep_problems())
 def test_split_analysis_is_sound_and_never_looser(case):
     problem, design = case

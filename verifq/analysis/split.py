@@ -2,8 +2,10 @@
 
 The domain box is bisected adaptively into sub-boxes ("leaves") and every
 leaf is analysed on its own (its own ranges, ReLU stability decisions and
-error bounds). The leaves cover the domain (closed halves [lo, m], [m, hi]),
-so for every input some leaf's claims hold: the combined claims are the
+error bounds). The leaves cover the domain (closed halves [lo, m], [m, hi];
+for fixed-point inputs the grid points of the interval split into two
+disjoint non-empty runs, since only those can occur), so for every input
+some leaf's claims hold: the combined claims are the
 hull of the leaves' ranges and the maximum of their error bounds, and the
 design is proved iff every leaf is. Smaller boxes make more ReLUs stable and
 the symbolic ranges tighter, which tightens every error bound.
@@ -16,8 +18,9 @@ input d, from `first_order.output_sensitivities`), until `max_leaves`, or,
 with goal "prove", until every leaf is proved.
 
 Checker: a split certificate lists the leaves (exact boxes, in the units of
-the domain); the checker verifies they cover the domain (e.g. by replaying
-the bisections) and checks every leaf's claims with the single-box rules.
+the domain); the checker verifies they cover the domain -- every
+representable point of it for fixed-point inputs -- (e.g. by replaying the
+bisections) and checks every leaf's claims with the single-box rules.
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ def _score(a) -> float:
     return max(float(e) for e in a.output_errors)
 
 
-def _split_dim(a, orig) -> int:
+def _dim_order(a, orig) -> list[int]:
+    """Input dimensions by decreasing smear g_in[o, d] * width_d (worst output o);
+    relative width when no sensitivities are available."""
     widths = [float(hi - lo) for lo, hi in a.problem.domain]
     if a.error_result is not None:
         from .first_order import output_sensitivities
@@ -51,11 +56,35 @@ def _split_dim(a, orig) -> int:
             o = int(np.argmax([float(e) for e in a.output_errors]))
             smear = [scaled.to_float(g[o, d]) * w for d, w in enumerate(widths)]
             if max(smear) > 0:
-                return int(np.argmax(smear))
+                return sorted(range(len(widths)), key=lambda d: -smear[d])
         except Exception:  # pragma: no cover - heuristic only
             pass
     rel = [w / float(hi - lo) if hi > lo else 0.0 for w, (lo, hi) in zip(widths, orig)]
-    return int(np.argmax(rel))
+    return sorted(range(len(widths)), key=lambda d: -rel[d])
+
+
+def _halves(problem, design, d: int):
+    """The two halves of coordinate d of the leaf's domain, or None when it cannot be split.
+
+    Real inputs: the closed halves [lo, m], [m, hi] at the exact midpoint.
+    Fixed-point inputs (no normalization): the grid points k ulp in the
+    interval, split into two non-empty disjoint runs [k_lo, m], [m+1, k_hi]
+    (only those points can occur). With a normalization, the midpoint split;
+    a half without representable points is then dropped by the caller.
+    """
+    lo, hi = (Fraction(v) for v in problem.domain[d])
+    if design.inputs_fixed and problem.network.normalization is None:
+        ulp = design.inputs[d].ulp
+        k_lo = -((-lo / ulp).numerator // (-lo / ulp).denominator)
+        k_hi = (hi / ulp).numerator // (hi / ulp).denominator
+        if k_hi <= k_lo:
+            return None
+        m = (k_lo + k_hi) // 2
+        return (k_lo * ulp, m * ulp), ((m + 1) * ulp, k_hi * ulp)
+    if hi <= lo:
+        return None
+    mid = (lo + hi) / 2
+    return (lo, mid), (mid, hi)
 
 
 def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None, time_budget: float | None = None,
@@ -80,31 +109,40 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
     orig = problem.domain
     heap = [(-_score(root), 0, root)]
     count = 1
-    while len(heap) < max_leaves:
+    attempts = 0
+    while len(heap) < max_leaves and attempts < 4 * max_leaves:
         if goal == "prove" and all(a.proved for _, _, a in heap):
             break
         if t_end is not None and time.time() > t_end:
             break
         if heap[0][0] == 0:
             break  # every leaf has error bound 0 and no violation: nothing to tighten
-        neg, _, leaf = heapq.heappop(heap)
+        attempts += 1
+        neg, order, leaf = heap[0]
+        parts = None
+        for d in _dim_order(leaf, orig):
+            parts = _halves(leaf.problem, design, d)
+            if parts is not None:
+                break
+        if parts is None:
+            break  # the worst leaf cannot be split: more leaves elsewhere would not lower the maximum
+        heapq.heappop(heap)
         box = leaf.problem.domain
-        d = _split_dim(leaf, orig)
-        lo, hi = box[d]
-        if hi <= lo:
-            heapq.heappush(heap, (neg, count, leaf))  # cannot split further: keep and stop
-            break
-        mid = (Fraction(lo) + Fraction(hi)) / 2
-        for part in ((lo, mid), (mid, hi)):
+        children = []
+        for part in parts:
             sub = replace(problem, domain=box[:d] + (part,) + box[d + 1:])
             try:
-                a = analyse(sub, design, **methods)
+                children.append(analyse(sub, design, **methods))
             except UserError:
-                continue  # fixed-point inputs: no representable input in this half
+                continue  # fixed-point inputs (normalized): no representable input in this half
+        if not children:  # cannot happen (the leaf has representable inputs); keep the leaf
+            heapq.heappush(heap, (neg, order, leaf))
+            break
+        for a in children:
             count += 1
             heapq.heappush(heap, (-_score(a), count, a))
     leaves = [a for _, _, a in sorted(heap, key=lambda e: e[1])]
-    if len(leaves) == 1:
+    if len(leaves) == 1 and leaves[0] is root:
         return root
     return combine(root, leaves)
 
