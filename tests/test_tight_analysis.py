@@ -117,13 +117,24 @@ def assert_real_ranges_sound(analysis, n: int = 300, seed: int = 1):
 # ----------------------------------------------------------------------------- property tests
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(deep_problems())
 def test_tight_analysis_never_exceeded_by_the_simulator(case):
     problem, design = case
     a = _analyse(problem, design)  # defaults: symbolic ranges + first-order errors
     assert a.range_method == "symbolic" and a.error_method == "first_order"
     assert_real_ranges_sound(a)
+    if a.proved:
+        check_layerwise(a, n_random=300)
+
+
+@pytest.mark.slow
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(deep_problems(), st.sampled_from([1, 1, 1, 4]))
+def test_tight_analysis_many_examples(case, split):
+    problem, design = case
+    a = _analyse(problem, design, split=split)
+    assert_real_ranges_sound(a, n=200)
     if a.proved:
         check_layerwise(a, n_random=300)
 
@@ -314,7 +325,7 @@ def test_all_networks_tight_analysis_sound(path):
 
 
 # (was minutes per example: a fixed-point leaf with one empty half was re-split forever -- fixed in split.py)
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(deep_problems())
 def test_split_analysis_is_sound_and_never_looser(case):
     problem, design = case

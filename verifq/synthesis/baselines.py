@@ -21,7 +21,7 @@ import numpy as np
 from ..analysis import scaled
 from ..analysis.prove import Analysis
 from ..fixedpoint.design import Design, LayerFormats
-from ..fixedpoint.format import FixedFormat, Rounding
+from ..fixedpoint.format import FixedFormat
 from ..network.ir import Activation
 from .context import Context
 from .milp import fit_width, round_mode_mant, round_nearest_mant, signed_bits, unsigned_bits

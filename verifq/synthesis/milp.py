@@ -67,7 +67,7 @@ re-analyses its answer exactly and repairs it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np

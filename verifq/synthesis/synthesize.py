@@ -35,12 +35,11 @@ import numpy as np
 
 from ..analysis.prove import Analysis
 from ..fixedpoint.design import Design
-from ..network.ir import Activation
 from ..spec.problem import CostModel, Granularity, Problem, SynthesisOptions
 from . import baselines
 from .context import Context
 from .cost import COST_LABELS, Costs
-from .milp import ModelConfig, SynthesisModel, fit_width
+from .milp import ModelConfig, SynthesisModel
 from .solvers import SolveOptions, SolveResult, solve
 
 METHODS = ("milp", "uniform", "aster")
