@@ -1,7 +1,8 @@
 """Certificates with the tight rules (TIGHT_RULES.md): symbolic ranges and
 first-order errors re-derived by verifq/certificate/checker_tight.py, for the
-default analysis of ReLU/linear networks; tanh/sigmoid fall back to the
-interval/l1_local claims; tampered tight claims and hints are rejected."""
+default analysis (ReLU, linear, tanh and sigmoid layers: the smooth ones with
+proved relaxation lines and slope intervals); tampered tight claims and hints
+are rejected."""
 
 from __future__ import annotations
 
@@ -63,10 +64,12 @@ def test_tight_claims_are_tighter_than_the_simple_ones():
 
 
 @pytest.mark.parametrize("name", SMOOTH_CASES)
-def test_tanh_sigmoid_fall_back_to_the_simple_rules(name):
+def test_tanh_sigmoid_certificates_carry_tight_claims_and_check(name):
     cert = tight_cert(name)
-    assert cert["analysis"]["certified_with"] == {"range_method": "interval", "error_method": "l1_local"}
-    assert "interval/l1_local" in cert["analysis"]["note"]
+    assert cert["analysis"]["certified_with"] == {"range_method": "symbolic", "error_method": "first_order"}
+    assert cert["analysis"]["note"] is None
+    hidden = cert["claims"]["layers"][0]["hints"]
+    assert hidden["ranges"]["smooth_slope"] and hidden["ranges"]["smooth_intercepts"]
     assert verdict(cert) == "VALID"
 
 
@@ -88,14 +91,14 @@ def test_spec_networks(fname, bound):
     assert time.perf_counter() - t < 10.0
 
 
-def _random_problem(seed):
+def _random_problem(seed, hidden=(Activation.RELU,)):
     rng = random.Random(seed)
     sizes = [rng.randint(1, 4)] + [rng.randint(1, 5) for _ in range(rng.randint(1, 4))]
     layers = []
     for i in range(len(sizes) - 1):
         w = tuple(tuple(Fraction(rng.randint(-999, 999), 1000) for _ in range(sizes[i])) for _ in range(sizes[i + 1]))
         b = tuple(Fraction(rng.randint(-99, 99), 100) for _ in range(sizes[i + 1]))
-        act = Activation.LINEAR if i == len(sizes) - 2 or rng.random() < 0.2 else Activation.RELU
+        act = Activation.LINEAR if i == len(sizes) - 2 or rng.random() < 0.2 else rng.choice(hidden)
         layers.append(DenseLayer(w, b, act))
     net = Network(f"rand{seed}", tuple(layers))
     box = tuple((Fraction(rng.randint(-20, 0), 10), Fraction(rng.randint(0, 20), 10)) for _ in range(sizes[0]))
@@ -104,9 +107,10 @@ def _random_problem(seed):
     return problem(net, box, "10", d)
 
 
-@pytest.mark.parametrize("seed", range(25))
-def test_random_relu_networks(seed):
-    p = _random_problem(seed)
+@pytest.mark.parametrize("seed, hidden", [(s, (Activation.RELU,)) for s in range(25)]
+                         + [(s, (Activation.RELU, Activation.TANH, Activation.SIGMOID)) for s in range(100, 125)])
+def test_random_networks(seed, hidden):
+    p = _random_problem(seed, hidden)
     try:
         a = analyse(p, p.design)
     except Exception as exc:  # e.g. a fixed-input interval without grid points
@@ -199,6 +203,46 @@ def test_tampered_tight_error_claim_and_depth_are_rejected():
     c4 = copy.deepcopy(cert)
     c4["claims"]["layers"][L]["acc_hi"][0] = str(Fraction(lc["acc_hi"][0]) - TINY)
     assert verdict(c4) in (f"layer {L + 1} accumulator", f"layer {L + 1} errors")
+
+
+def _smooth_cert():
+    return tight_cert("tanh_product_rounding")  # reachnn_1_tanh: three tanh layers
+
+
+def test_tampered_smooth_relaxation_is_rejected():
+    cert = _smooth_cert()
+    h = cert["claims"]["layers"][0]["hints"]["ranges"]
+    c_lo, c_up = (Fraction(v) for v in h["smooth_intercepts"]["0"])
+    for key, value in (("up", c_up - Fraction(1, 1 << 20)), ("lo", c_lo + Fraction(1, 1 << 20))):
+        c2 = copy.deepcopy(cert)
+        c2["claims"]["layers"][0]["hints"]["ranges"]["smooth_intercepts"]["0"] = [
+            str(value if key == "lo" else c_lo), str(value if key == "up" else c_up)]
+        assert verdict(c2) == "layer 1 ranges", key
+    c3 = copy.deepcopy(cert)
+    s = Fraction(h["smooth_slope"]["0"])
+    c3["claims"]["layers"][0]["hints"]["ranges"]["smooth_slope"]["0"] = str(s + Fraction(1, 16))
+    assert verdict(c3) == "layer 1 ranges"
+    c4 = copy.deepcopy(cert)
+    del c4["claims"]["layers"][0]["hints"]["ranges"]["smooth_intercepts"]
+    assert verdict(c4) == "layer 1 ranges"
+
+
+@pytest.mark.parametrize("key, delta", [("slope_lo", Fraction(1, 1 << 24)), ("slope_hi", -Fraction(1, 1 << 24))])
+def test_tampered_smooth_slope_interval_is_rejected(key, delta):
+    cert = _smooth_cert()
+    h = cert["claims"]["layers"][1]["hints"]["errors"]
+    h[key][0] = str(Fraction(h[key][0]) + delta)
+    assert verdict(cert) == "layer 2 errors"
+
+
+def test_smooth_output_interval_without_the_lookup_rounding_is_rejected():
+    """d_out of a tanh layer is S * d_pre plus the lookup's half ulp: dropping the half ulp fails."""
+    cert = _smooth_cert()
+    L = len(cert["claims"]["layers"]) - 1
+    h = cert["claims"]["layers"][L]["hints"]["errors"]
+    s_hi, p_hi = Fraction(h["slope_hi"][0]), Fraction(h["d_pre_hi"][0])
+    h["d_out_hi"][0] = str(max(s_hi * p_hi, Fraction(0)))
+    assert verdict(cert) == f"layer {L + 1} errors"
 
 
 def test_missing_hints_are_rejected_naming_the_rules_step():

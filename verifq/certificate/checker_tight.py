@@ -9,8 +9,10 @@ works when checker.py runs as a script).
 
 Soundness of each check is *claimed ⊇ derived*; the derivations below are the
 exact (unrounded) versions of the engine's, so outward-rounded claims pass.
-Not covered here (the writer falls back to interval / l1_local): tanh/sigmoid
-layers, "milp" range ends, split domains.
+tanh/sigmoid layers: the certificate's relaxation lines and slope intervals
+are checked rigorously (value bounds from checker.act_bounds, derivative
+bounds from them) and then used as given. Not covered here (the writer falls
+back to interval / l1_local): "milp" range ends, split domains.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from math import lcm
 
 RANGE_RULES = ("symbolic",)
 ERROR_RULES = ("first_order",)
-SUPPORTED_ACTS = ("relu", "linear")
+SUPPORTED_ACTS = ("relu", "linear", "tanh", "sigmoid")
+SMOOTH = ("tanh", "sigmoid")
 P = 128  # intercepts live on the 2^-P grid
 SB = 32  # relaxation slopes live on the 2^-SB grid
+K = 16  # pieces of a tanh/sigmoid relaxation check (the engine's, so its intercepts pass)
 _E_KEYS = ("d_acc_lo", "d_acc_hi", "d_pre_lo", "d_pre_hi", "d_out_lo", "d_out_hi")
 
 
@@ -90,8 +94,8 @@ def ranges(ch, L, name, layer, cl, prev):
 def _relaxation(ch, L, layer, cl, h, step):
     """(lo slope, lo intercept, up slope, up intercept) per neuron: slopes ints at 2^-SB, intercepts at 2^-P."""
     C = _mod(ch)
-    if layer.act not in SUPPORTED_ACTS:
-        return None  # back-substitution through this layer is refused in _backsub
+    if layer.act in SMOOTH:
+        return [_parallelogram(ch, L, layer.act, j, cl["pre_lo"][j], cl["pre_hi"][j], h, step) for j in range(layer.n_out)]
     lower = h.get("relu_lower_slope", {})
     if not isinstance(lower, dict):
         raise C.Malformed(f"claims.layers[{L}].hints.ranges.relu_lower_slope: expected an object")
@@ -110,6 +114,64 @@ def _relaxation(ch, L, layer, cl, h, step):
                 raise C.Invalid(step, f"neuron {j}: unstable ReLU needs a lower-slope hint 0 or 1, found {k!r}")
             out.append((k * one, 0, a, c))
     return out
+
+
+def _on_grid(C, step, what, q: Fraction, bits: int) -> int:
+    v = q * (1 << bits)
+    if v.denominator != 1:
+        raise C.Invalid(step, f"{what} {C.show(q)} is not on the 2^-{bits} grid")
+    return v.numerator
+
+
+def _parallelogram(ch, L, act, j, lo, hi, h, step):
+    """The hinted lines s z + c_lo <= act(z) <= s z + c_up, proved on [lo, hi] piece by piece:
+    on [a, b], phi = act - s z lies below min(f(b) - s a, f(a) - s a + max(0, d_hi - s)(b - a))
+    and above max(f(a) - s b, f(b) - s b - max(0, d_hi - s)(b - a)) (monotonicity / mean value)."""
+    C, w = _mod(ch), f"claims.layers[{L}].hints.ranges"
+    sl, ic = h.get("smooth_slope", {}), h.get("smooth_intercepts", {})
+    if not isinstance(sl, dict) or not isinstance(ic, dict) or str(j) not in sl or str(j) not in ic:
+        raise C.Invalid(step, f"neuron {j}: a {act} neuron needs hints smooth_slope and smooth_intercepts")
+    s = C.rat(sl[str(j)], f"{w}.smooth_slope.{j}")
+    c = C._list(ic, str(j), f"{w}.smooth_intercepts", 2)
+    c_lo, c_up = (C.rat(v, f"{w}.smooth_intercepts.{j}") for v in c)
+    if s < 0:
+        raise C.Invalid(step, f"neuron {j}: relaxation slope {C.show(s)} is negative")
+    pts = [lo + Fraction(((hi - lo) * (1 << P) * k) // K, 1 << P) for k in range(K)] + [hi]
+    f = [_fb(ch, act, x) for x in pts]
+    up, dn = f[0][1] - s * lo, f[0][0] - s * lo
+    for k in range(K):
+        a, b = pts[k], pts[k + 1]
+        if a == b:
+            continue
+        slack = max(Fraction(0), _dbounds(ch, act, a, b)[1] - s) * (b - a)
+        up = max(up, min(f[k + 1][1] - s * a, f[k][1] - s * a + slack))
+        dn = min(dn, max(f[k][0] - s * b, f[k + 1][0] - s * b - slack))
+    if c_up < up or c_lo > dn:
+        raise C.Invalid(step, f"neuron {j}: {act} relaxation intercepts [{C.show(c_lo)}, {C.show(c_up)}] with slope "
+                              f"{C.show(s)} are not proved on [{C.show(lo)}, {C.show(hi)}] (need <= {C.show(dn)}, >= {C.show(up)})")
+    S = _on_grid(C, step, f"neuron {j}: relaxation slope", s, SB)
+    return (S, _on_grid(C, step, f"neuron {j}: intercept", c_lo, P), S, _on_grid(C, step, f"neuron {j}: intercept", c_up, P))
+
+
+def _fb(ch, act, x):
+    """(lower, upper) bound of act(x), cached per checker run."""
+    cache = _state(ch).setdefault("f", {})
+    if (act, x) not in cache:
+        C = _mod(ch)
+        cache[(act, x)] = (C.act_bounds(act, x, False), C.act_bounds(act, x, True))
+    return cache[(act, x)]
+
+
+def _dbounds(ch, act, lo, hi):
+    """d_lo <= act'(z) <= d_hi on [lo, hi]: tanh' = 1 - tanh^2, sigmoid' = p (1 - p), both even and
+    decreasing in |z| (largest at the point nearest 0, smallest at the end farthest from 0)."""
+    near = Fraction(0) if lo <= 0 <= hi else min(abs(lo), abs(hi))
+    far = max(abs(lo), abs(hi))
+    if act == "tanh":
+        t, T = max(_fb(ch, act, near)[0], Fraction(0)), min(_fb(ch, act, far)[1], Fraction(1))
+        return max(Fraction(0), 1 - T * T), 1 - t * t
+    p, q = max(_fb(ch, act, near)[0], Fraction(1, 2)), min(_fb(ch, act, far)[1], Fraction(1))
+    return max(Fraction(0), q * (1 - q)), min(Fraction(1, 4), p * (1 - p))
 
 
 def _int_layer(layer):
@@ -168,8 +230,6 @@ def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
     """e1: per neuron the l1_local bounds (E_acc, E_pre, E_out) derived from the claimed inputs."""
     C, st = _mod(ch), _state(ch)
     step = f"{name} errors"
-    if layer.act not in SUPPORTED_ACTS:
-        raise C.Invalid(f"{name} rules", f"error_rule first_order: {layer.act} layers are not re-derived by this checker")
     n, w = layer.n_out, f"claims.layers[{L}].hints.errors"
     h = _hints(ch, L, "errors")
     d = {k: C._rats(h, k, w, n) for k in _E_KEYS}
@@ -184,7 +244,10 @@ def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
     fmax = max(f.frac for f in fm["weight"])
     W = [[m << (fmax - f.frac) for m in row] for row, f in zip(mants, fm["weight"])]
     cand = _backward(ch, L, W, fmax, dep, step)
-    s_lo, s_hi = [], []
+    smooth = layer.act in SMOOTH
+    if smooth:
+        hs = {k: C._rats(h, k, w, n) for k in ("slope_lo", "slope_hi")}
+    s_lo, s_hi, post = [], [], []
     for j in range(n):
         e_acc, e_pre, e_out = e1[j]
         lacc_lo, lacc_hi = loc["acc"][j]
@@ -195,19 +258,28 @@ def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
         _contains(C, step, j, "rounded-sum", d["d_pre_lo"][j], d["d_pre_hi"][j], dl, dh, cl["err_pre"][j])
         zl, zh = cl["pre_lo"][j], cl["pre_hi"][j]
         vl, vh = zl + d["d_pre_lo"][j], zh + d["d_pre_hi"][j]
-        if layer.act == "linear" or (zl >= 0 and vl >= 0):
+        half = C.pow2(-fm["output"][j].frac - 1) if smooth else 0  # the lookup's rounding
+        if smooth:  # the hinted slope interval must contain act' on the hull of z and v~
+            s = (hs["slope_lo"][j], hs["slope_hi"][j])
+            dlo, dhi = _dbounds(ch, layer.act, min(zl, vl), max(zh, vh))
+            if not 0 <= s[0] <= dlo or s[1] < dhi:
+                raise C.Invalid(step, f"neuron {j}: slope interval [{C.show(s[0])}, {C.show(s[1])}] does not contain "
+                                      f"{layer.act}' on [{C.show(min(zl, vl))}, {C.show(max(zh, vh))}] (bounds "
+                                      f"[{C.show(dlo)}, {C.show(dhi)}])")
+        elif layer.act == "linear" or (zl >= 0 and vl >= 0):
             s = (1, 1)
         elif zh <= 0 and vh <= 0:
             s = (0, 0)
         else:
             s = (0, 1)
-        s_lo.append(s[0])
-        s_hi.append(s[1])
+        s_lo.append(Fraction(s[0]))
+        s_hi.append(Fraction(s[1]))
+        post.append((-half, half))
         p_lo, p_hi = d["d_pre_lo"][j], d["d_pre_hi"][j]
-        dl = max(min(s[0] * p_lo, s[1] * p_lo), -e_out)
-        dh = min(max(s[0] * p_hi, s[1] * p_hi), e_out)
+        dl = max(min(s[0] * p_lo, s[1] * p_lo) - half, -e_out)
+        dh = min(max(s[0] * p_hi, s[1] * p_hi) + half, e_out)
         _contains(C, step, j, "output", d["d_out_lo"][j], d["d_out_hi"][j], dl, dh, cl["err_out"][j])
-        olo, ohi = C.act_bounds(layer.act, vl, False), C.act_bounds(layer.act, vh, True)
+        olo, ohi = C.act_bounds(layer.act, vl, False) - half, C.act_bounds(layer.act, vh, True) + half
         if cl["out_lo"][j] > olo or cl["out_hi"][j] < ohi:
             raise C.Invalid(step, f"neuron {j}: claimed output range [{C.show(cl['out_lo'][j])}, {C.show(cl['out_hi'][j])}] "
                                   f"does not contain [{C.show(olo)}, {C.show(ohi)}]")
@@ -217,8 +289,9 @@ def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
                 raise C.Invalid(f"{name} accumulator", f"neuron {j}: claimed accumulator range [{C.show(cl['acc_lo'][j])}, "
                                                        f"{C.show(cl['acc_hi'][j])}] does not contain [{C.show(alo)}, {C.show(ahi)}] "
                                                        "(rule wrap_final_sum with the signed error interval)")
-    st.setdefault("err", {})[L] = {"W": W, "fmax": fmax, "pre": loc["pre"], "s": (s_lo, s_hi),
-                                   "d": (d["d_out_lo"], d["d_out_hi"])}
+    sv, sd = C._common(s_lo + s_hi)
+    st.setdefault("err", {})[L] = {"W": W, "fmax": fmax, "pre": loc["pre"], "s": (sv[:n], sv[n:], sd),
+                                   "post": post if smooth else None, "d": (d["d_out_lo"], d["d_out_hi"])}
     depth = min(dep["depth_lo"] + dep["depth_hi"])
     ch.ok(step, f"{n} neurons: signed error intervals follow (rule first_order, backward down to level {depth})")
 
@@ -311,9 +384,13 @@ def _backward(ch, L, W, fmax, dep, step):
         el = st.get("err", {}).get(k - 1)
         if el is None:
             raise C.Invalid(step, f"the backward pass reaches layer {k}, which is not certified with first_order")
-        s_lo, s_hi = el["s"]
+        if el["post"] is not None:  # the lookup rounding, before the slope
+            a = _idot(C, R, den, el["post"])
+            acc = [(x[0] + y[0], x[1] + y[1]) for x, y in zip(acc, a)]
+        s_lo, s_hi, sd = el["s"]  # ints over sd, s_lo >= 0
         R = [([min(a * sl, a * sh) for a, sl, sh in zip(rl, s_lo, s_hi)],
               [max(b * sl, b * sh) for b, sl, sh in zip(rh, s_lo, s_hi)]) for rl, rh in R]
+        den *= sd
         a = _idot(C, R, den, el["pre"])
         acc = [(x[0] + y[0], x[1] + y[1]) for x, y in zip(acc, a)]
         Wk, fk = el["W"], el["fmax"]

@@ -176,8 +176,8 @@ CHECKER_RULES = {("interval", "l1_local"), ("symbolic", "first_order"), ("symbol
 
 def tight_checkable(analysis) -> bool:
     """Whether the checker re-derives this analysis's claims with its rules as they are:
-    interval/l1_local always; symbolic / first_order for ReLU/linear networks, without
-    MILP range ends or input splitting (see checker_tight.py)."""
+    interval/l1_local always; symbolic / first_order without MILP range ends or input
+    splitting (see checker_tight.py)."""
     m = methods(analysis)
     if m == ("interval", "l1_local"):
         return True
@@ -191,7 +191,8 @@ def tight_checkable(analysis) -> bool:
     h = analysis.hints
     r = h.get("ranges")
     if m[0] == "symbolic":
-        if not r or r.get("slope_bits") != checker_tight.SB or r.get("precision_bits") != checker_tight.P:
+        if not r or (r.get("slope_bits"), r.get("precision_bits"), r.get("smooth_pieces")) != (
+                checker_tight.SB, checker_tight.P, checker_tight.K):
             return False
         if any("milp" in lh["lo_method"] + lh["hi_method"] for lh in r["layers"]):
             return False
@@ -203,8 +204,8 @@ def _layer_hints(hints: dict, pos: int) -> dict:
     out = {}
     if hints.get("range_method") == "symbolic" and "ranges" in hints:
         lh = hints["ranges"]["layers"][pos]
-        out["ranges"] = {"lo_method": lh["lo_method"], "hi_method": lh["hi_method"],
-                         "relu_lower_slope": lh["relu_lower_slope"]}
+        out["ranges"] = {k: lh[k] for k in ("lo_method", "hi_method", "relu_lower_slope", "smooth_slope",
+                                            "smooth_intercepts") if k in lh}
     if hints.get("error_method") == "first_order" and "errors" in hints:
         out["errors"] = {k: v for k, v in hints["errors"][pos].items() if k != "error_rule"}
     return out
@@ -220,7 +221,7 @@ def certifiable_analysis(analysis):
 
     The checker re-derives claims with the rules in CHECKER_RULES, for the
     analyses `tight_checkable` accepts (tight claims + hints are written). Any
-    other analysis (tanh/sigmoid with tight rules, MILP ranges, split domains)
+    other analysis (MILP range ends, split domains)
     is re-run with interval/l1_local; if that still proves, its (looser, checkable) claims are
     certified. Otherwise the tighter claims are written with their rule names
     and hints, and a checker without those rules reports them as unknown.
@@ -237,7 +238,7 @@ def certifiable_analysis(analysis):
         )
     return analysis, (
         f"only {'/'.join(methods(analysis))} proves the requirements; the checker of this verifq version "
-        "re-derives these claims only for ReLU/linear networks without MILP ranges or splitting, so it "
+        "re-derives these claims only without MILP range ends or input splitting, so it "
         "reports them as unknown or not re-derivable"
     )
 
