@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from strategies import draw_box, draw_network
 from test_certificate_cases import CASES, NETWORKS, ROOT, analysis_of, certificate_of
 from verifq.analysis.prove import analyse
 from verifq.certificate import checker
@@ -28,7 +29,7 @@ from verifq.cli.main import main as cli_main
 from verifq.errors import UserError
 from verifq.fixedpoint.design import Design, LayerFormats
 from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding
-from verifq.network.ir import Activation, DenseLayer, Network
+from verifq.network.ir import Activation
 from verifq.spec.problem import Implementation, Problem
 
 CHECKER = ROOT / "verifq" / "certificate" / "checker.py"
@@ -320,23 +321,12 @@ def test_exp_bounds():
 
 
 # ---------------------------------------------------------------- agreement with the analysis on random problems
-decimals = st.integers(-2000, 2000).map(lambda k: Fraction(k, 1000))
-
-
 @st.composite
 def random_problems(draw):
     n_in = draw(st.integers(1, 3))
-    layers, prev = [], n_in
-    for n in draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)):
-        act = draw(st.sampled_from(list(Activation)))
-        layers.append(DenseLayer(tuple(tuple(draw(decimals) for _ in range(prev)) for _ in range(n)),
-                                 tuple(draw(decimals) for _ in range(n)), act))
-        prev = n
-    net = Network("random", tuple(layers))
-    box = []
-    for _ in range(n_in):
-        lo = draw(decimals)
-        box.append((lo, lo + Fraction(draw(st.integers(0, 3000)), 1000)))
+    sizes = draw(st.lists(st.integers(1, 4), min_size=1, max_size=3))
+    net = draw_network(draw, n_in, sizes, lambda k: draw(st.sampled_from(list(Activation))))
+    layers, prev, box = net.layers, sizes[-1], draw_box(draw, n_in)
     rounding, overflow = draw(st.sampled_from(list(Rounding))), draw(st.sampled_from(list(Overflow)))
     fixed = draw(st.booleans())
 
@@ -365,6 +355,22 @@ def test_checker_accepts_whatever_the_analysis_proves(problem):
         return
     assume(a.proved)
     checker.check(build_certificate(a))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(random_problems())
+def test_checker_accepts_whatever_the_tight_analysis_proves(problem):
+    """The default analysis (symbolic ranges, first-order errors) on random networks with
+    every activation: its own claims are certified and the checker re-derives them."""
+    try:
+        a = analyse(problem, problem.design)
+    except UserError:
+        assume(False)
+        return
+    assume(a.proved)
+    cert = build_certificate(a)
+    assert cert["analysis"]["certified_with"] == {"range_method": "symbolic", "error_method": "first_order"}
+    checker.check(cert)
 
 
 # ---------------------------------------------------------------- analyses with tighter methods

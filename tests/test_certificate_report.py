@@ -15,7 +15,6 @@ from html.parser import HTMLParser
 import pytest
 
 from test_certificate_cases import analysis_of
-from verifq.certificate import checker
 from verifq.certificate.report import build_report, fmt_num, simulate_certificate, simulation_record
 from verifq.certificate.writer import build_certificate, dumps, write_certificate
 from verifq.cli.main import main as cli_main

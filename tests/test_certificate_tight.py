@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import pytest
 
-from test_certificate_cases import CASES, NETWORKS, analysis_of, load_json_network, problem, uniform
+from test_certificate_cases import NETWORKS, analysis_of, load_json_network, problem, uniform
 from verifq.analysis.prove import analyse
 from verifq.certificate import checker
 from verifq.certificate.writer import build_certificate

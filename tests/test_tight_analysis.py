@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from soundness_harness import check_layerwise, check_outputs_with_search, exact_layer_values
+from strategies import ACTIVATIONS, draw_box, draw_network, quantized_problems
 from verifq.analysis import scaled
 from verifq.analysis.first_order import knapsack_terms, output_sensitivities
 from verifq.analysis.prove import analyse
@@ -30,53 +31,16 @@ from verifq.analysis.ranges import smooth_down, smooth_up
 from verifq.analysis.search import Sampler
 from verifq.analysis.symbolic import SLOPE_ONE, compute_ranges, derivative_bounds, smooth_relaxation
 from verifq.errors import UserError
-from verifq.fixedpoint.design import Design, LayerFormats
-from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding
-from verifq.network.ir import Activation, DenseLayer, Network, apply_activation_float
-from verifq.spec.problem import Implementation, Problem
+from verifq.fixedpoint.format import Overflow, Rounding
+from verifq.network.ir import Activation, apply_activation_float
 
 NETWORKS = Path(__file__).resolve().parent.parent / "specs" / "networks"
-decimals = st.integers(-2000, 2000).map(lambda k: Fraction(k, 1000))
-ACTS = [Activation.RELU, Activation.LINEAR, Activation.TANH, Activation.SIGMOID]
+ACTS = ACTIVATIONS
 
 
-@st.composite
-def deep_problems(draw, acts=ACTS):
-    n_in = draw(st.integers(1, 4))
-    sizes = draw(st.lists(st.integers(1, 5), min_size=1, max_size=4))
-    act = st.sampled_from(acts)
-    layers, prev = [], n_in
-    for n in sizes:
-        w = tuple(tuple(draw(decimals) for _ in range(prev)) for _ in range(n))
-        b = tuple(draw(decimals) for _ in range(n))
-        layers.append(DenseLayer(w, b, draw(act)))
-        prev = n
-    net = Network("random", tuple(layers))
-    box = []
-    for _ in range(n_in):
-        lo = draw(decimals)
-        box.append((lo, lo + Fraction(draw(st.integers(0, 3000)), 1000)))
-    rounding = draw(st.sampled_from(list(Rounding)))
-    overflow = draw(st.sampled_from(list(Overflow)))
-    fixed_inputs = draw(st.booleans())
-
-    def fmt(min_i=3):
-        f = draw(st.integers(2, 14))
-        i = draw(st.integers(min_i, 9))
-        return FixedFormat(f + i, i, True)
-
-    inputs = tuple(fmt() for _ in range(n_in))
-    lf = []
-    for layer in layers:
-        n = layer.n_out
-        lf.append(LayerFormats(
-            tuple(fmt(2) for _ in range(n)), tuple(fmt() for _ in range(n)),
-            tuple(fmt(6) for _ in range(n)), tuple(fmt() for _ in range(n)),
-        ))
-    design = Design(inputs, tuple(lf), rounding, overflow, fixed_inputs)
-    problem = Problem("random.nnspec", net, tuple(box), (None,) * net.n_outputs, True,
-                      Implementation(rounding, overflow, fixed_inputs), design)
-    return problem, design
+def deep_problems(acts=ACTS):
+    """Up to 4 layers, so that back-substitution and the backward error passes have depth."""
+    return quantized_problems(max_layers=4, acts=acts)
 
 
 def _analyse(problem, design, **kw):
@@ -345,18 +309,9 @@ def test_split_analysis_is_sound_and_never_looser(case):
 def relu_networks(draw):
     n_in = draw(st.integers(1, 3))
     sizes = draw(st.lists(st.integers(1, 4), min_size=2, max_size=3))
-    layers, prev = [], n_in
-    for k, n in enumerate(sizes):
-        w = tuple(tuple(draw(decimals) for _ in range(prev)) for _ in range(n))
-        b = tuple(draw(decimals) for _ in range(n))
-        act = Activation.RELU if k < len(sizes) - 1 else draw(st.sampled_from([Activation.RELU, Activation.LINEAR]))
-        layers.append(DenseLayer(w, b, act))
-        prev = n
-    box = []
-    for _ in range(n_in):
-        lo = draw(decimals)
-        box.append((lo, lo + Fraction(draw(st.integers(1, 3000)), 1000)))
-    return Network("random", tuple(layers)), tuple(box)
+    last = draw(st.sampled_from([Activation.RELU, Activation.LINEAR]))
+    net = draw_network(draw, n_in, sizes, lambda k: Activation.RELU if k < len(sizes) - 1 else last)
+    return net, draw_box(draw, n_in, min_width=1)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
