@@ -31,6 +31,10 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=4000, help="random inputs tried when looking for a counterexample (default 4000)")
     p.add_argument("--no-search", action="store_true", help="do not look for a counterexample when the proof fails")
     p.add_argument("--seed", type=int, default=0, help="seed of the counterexample search (default 0: deterministic)")
+    p.add_argument("--exact-error", type=float, metavar="SECONDS",
+                   help="also measure the true worst-case error with Z3 within SECONDS (small ReLU/linear networks whose "
+                        "design cannot overflow): an interval [reached, impossible above] per output, the reached value "
+                        "replayed by the bit-exact simulator; a measurement of tightness, not part of the proof")
     p.set_defaults(func=run)
 
 
@@ -140,6 +144,8 @@ def run(args) -> int:
         elif not args.no_search:
             print("no concrete counterexample found: this is a failed proof, not (yet) a demonstrated failure")
         code = EXIT_VIOLATED
+    if args.exact_error is not None:
+        result["exact_error"] = _exact_error(analysis, args.exact_error)
     if args.json:
         text = json.dumps(result, indent=2) + "\n"
         if args.json == "-":
@@ -148,3 +154,27 @@ def run(args) -> int:
             write_text_atomic(args.json, text)
     return code
 
+
+
+def _exact_error(analysis, seconds: float):
+    """Print (and return for --json) Z3's bracket of the true worst-case error per output."""
+    from ..analysis.exact_error import ExactErrorUnavailable, exact_output_errors
+
+    try:
+        res = exact_output_errors(analysis, time_limit=seconds)
+    except ExactErrorUnavailable as exc:
+        print(f"exact     not measured: {exc}")
+        return None
+    if res is None:
+        print(f"exact     not measured: Z3 found no input within {seconds:g} s")
+        return None
+    print(f"exact     true worst-case |error| by Z3 ({res.seconds:.1f} s; the reached value replayed by the bit-exact simulator):")
+    out = []
+    for o, cert in zip(res.outputs, analysis.output_errors):
+        where = ", ".join(f"{float(v):.10g}" for v in o.witness[:8]) + (", ..." if len(o.witness) > 8 else "")
+        span = f"= {float(o.lower):.6g}" if o.exact else f"in [{float(o.lower):.6g}, {float(o.upper):.6g}]"
+        ratio = f"certified / true {'=' if o.exact else '<='} {float(cert / o.lower):.3g}" if o.lower > 0 else ""
+        print(f"          out{o.output}  {span}  (reached at [{where}]); certified {float(cert):.6g}; {ratio}")
+        out.append({"output": o.output, "lower": str(o.lower), "upper": str(o.upper), "exact": o.exact,
+                    "witness_network_units": [str(v) for v in o.witness], "certified": str(cert)})
+    return out
