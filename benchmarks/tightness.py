@@ -244,13 +244,14 @@ def main() -> int:
     ap.add_argument("--append", action="store_true", help="merge into an existing tightness.csv (same --out) instead of replacing it")
     ap.add_argument("--bits", action="store_true",
                     help="instead: smallest uniform-F designs at 1e-3 / 1e-5 per analysis (Aster networks) -> tightness_bits.md")
+    ap.add_argument("--bit-methods", nargs="*", default=list(BIT_METHODS), help="analyses compared by --bits")
     args = ap.parse_args()
     paths = sorted(args.networks.glob("*.json"))
     if args.only:
         paths = [p for p in paths if p.stem in args.only]
     if args.bits:
         args.out.mkdir(parents=True, exist_ok=True)
-        bits_table([p for p in paths if p.stem.startswith("aster_") or args.only], args.out)
+        bits_table([p for p in paths if p.stem.startswith("aster_") or args.only], args.out, methods=args.bit_methods)
         return 0
     rows, skipped = [], []
     for p in paths:
@@ -351,7 +352,7 @@ BIT_METHODS = {"int+l1": {"range_method": "interval", "error_method": "l1_local"
                "split+FO": {"split": 32}}
 
 
-def bits_table(paths, out_dir: Path, epsilons=(1e-3, 1e-5)) -> None:
+def bits_table(paths, out_dir: Path, epsilons=(1e-3, 1e-5), methods=tuple(BIT_METHODS)) -> None:
     rows = []
     for p in paths:
         problem = without_error_requirement(problem_from_benchmark(p))
@@ -359,6 +360,8 @@ def bits_table(paths, out_dir: Path, epsilons=(1e-3, 1e-5)) -> None:
         for eps in epsilons:
             start = 2
             for k, m in BIT_METHODS.items():
+                if k not in methods:
+                    continue
                 t = time.time()
                 frac, _, bits = smallest_design(problem, eps, m, f_lo=start)
                 if frac is not None:
@@ -379,7 +382,7 @@ def bits_table(paths, out_dir: Path, epsilons=(1e-3, 1e-5)) -> None:
              "accumulators 2F, exact) such that the per-layer design (integer bits per layer and role from the "
              "ranges the analysis certifies, widened by its error bounds) is proved; total bits = sum of the "
              "widths of every stored value (Aster's metric, `verifq.synthesis.cost`). Truncation, wrap, real inputs.",
-             ""]
+             f"Analyses compared: {', '.join(methods)} (`--bit-methods`; a `-` column was not run).", ""]
     head = ["network", "architecture"]
     for eps in epsilons:
         head += [f"F int+l1 {eps:g}", f"F sym+FO {eps:g}", f"F split+FO {eps:g}", f"bits int+l1 {eps:g}",
@@ -389,14 +392,14 @@ def bits_table(paths, out_dir: Path, epsilons=(1e-3, 1e-5)) -> None:
     for r in rows:
         cells = [r["network"], r["arch"]]
         for eps in epsilons:
-            bi, bs, bp = r[f"bits_int+l1_{eps:g}"], r[f"bits_sym+FO_{eps:g}"], r[f"bits_split+FO_{eps:g}"]
+            bi, bs, bp = (r.get(f"bits_{k}_{eps:g}") for k in ("int+l1", "sym+FO", "split+FO"))
             sv = lambda b: f"{100 * (bi - b) / bi:.1f}%" if bi and b else "-"  # noqa: E731
-            cells += [str(r[f"F_int+l1_{eps:g}"]), str(r[f"F_sym+FO_{eps:g}"]), str(r[f"F_split+FO_{eps:g}"]),
-                      str(bi), str(bs), str(bp), f"{sv(bs)} / {sv(bp)}"]
+            cells += [str(r.get(f"F_int+l1_{eps:g}", "-")), str(r.get(f"F_sym+FO_{eps:g}", "-")), str(r.get(f"F_split+FO_{eps:g}", "-")),
+                      str(bi or "-"), str(bs or "-"), str(bp or "-"), f"{sv(bs)} / {sv(bp)}"]
         lines.append("| " + " | ".join(cells) + " |")
     for eps in epsilons:
         for k in ("sym+FO", "split+FO"):
-            pairs = [(r[f"bits_int+l1_{eps:g}"], r[f"bits_{k}_{eps:g}"]) for r in rows]
+            pairs = [(r.get(f"bits_int+l1_{eps:g}"), r.get(f"bits_{k}_{eps:g}")) for r in rows]
             pairs = [(a, b) for a, b in pairs if a and b]
             if pairs:
                 tot_i, tot_s = sum(a for a, _ in pairs), sum(b for _, b in pairs)

@@ -26,9 +26,11 @@ def uniform_design(network, i_bits: int, frac: int, acc_i: int, rounding: Roundi
 
 
 def wide_uniform_analysis(problem, frac: int = 16, rounding: Rounding = Rounding.TRUNCATE,
-                          overflow: Overflow = Overflow.WRAP, fixed_inputs: bool = False, tries: int = 6) -> Analysis:
-    """Analysis of the narrowest-integer-bits uniform fixed<I+frac, I> design that has no overflow."""
-    probe = analyse(problem, uniform_design(problem.network, 40, frac, 60, rounding, overflow, fixed_inputs))
+                          overflow: Overflow = Overflow.WRAP, fixed_inputs: bool = False, tries: int = 6,
+                          **methods) -> Analysis:
+    """Analysis of the narrowest-integer-bits uniform fixed<I+frac, I> design that has no overflow
+    (`methods`: range_method / error_method of `analyse`, default its own)."""
+    probe = analyse(problem, uniform_design(problem.network, 40, frac, 60, rounding, overflow, fixed_inputs), **methods)
     mags = [max(abs(scaled.to_float(v)) for v in (*probe.inputs.q_lo, *probe.inputs.q_hi))]
     acc_mags = []
     for la in probe.layers:
@@ -40,7 +42,7 @@ def wide_uniform_analysis(problem, frac: int = 16, rounding: Rounding = Rounding
         mags.append(max(abs(float(b)) for b in layer.bias))
     i_bits, acc_i = _int_bits(max(mags)), _int_bits(max(acc_mags))
     for _ in range(tries):
-        a = analyse(problem, uniform_design(problem.network, i_bits, frac, acc_i, rounding, overflow, fixed_inputs))
+        a = analyse(problem, uniform_design(problem.network, i_bits, frac, acc_i, rounding, overflow, fixed_inputs), **methods)
         if not any(v.kind != "error" for v in a.violations):
             return a
         i_bits, acc_i = i_bits + 1, acc_i + 1
