@@ -90,3 +90,40 @@ def test_help_exits_cleanly(argv, capsys):
         main(argv)
     assert exc.value.code == 0
     assert "verifq" in capsys.readouterr().out
+
+
+def _certified(path):
+    return max(Fraction(o["certified_error"]) for o in json.loads(Path(path).read_text())["outputs"])
+
+
+def test_analysis_options_order_the_certified_bounds(capsys, tmp_path):
+    """--ranges interval --errors l1_local is the loosest, the default tighter, --split never looser."""
+    bounds = {}
+    for name, opts in (("simple", ["--ranges", "interval", "--errors", "l1_local"]), ("default", []),
+                       ("split", ["--split", "8"])):
+        code, out, _ = run(capsys, "prove", PENDULUM, "--json", tmp_path / f"{name}.json", *opts)
+        assert code == 0, out
+        bounds[name] = _certified(tmp_path / f"{name}.json")
+    assert bounds["split"] <= bounds["default"] < bounds["simple"]
+
+
+def test_split_proves_what_the_unsplit_analysis_cannot_and_its_certificate_says_so(capsys, tmp_path):
+    """8.5e-5 is below the unsplit bound (9.3e-5) but above the split one: the split proof succeeds;
+    its claims are not re-derivable by this checker (and interval/l1 does not prove them either), so the
+    CLI prints the certificate's note and `verifq check` rejects it rather than calling it VALID."""
+    text = PENDULUM.read_text().replace("require error <= 1e-3", "require error <= 8.5e-5")
+    text = text.replace('"../../specs/', f'"{ROOT}/specs/')
+    spec = tmp_path / "tight.nnspec"
+    spec.write_text(text)
+    code, _, _ = run(capsys, "prove", spec, "--no-search")
+    assert code == 1
+    cert = tmp_path / "c.json"
+    code, out, _ = run(capsys, "prove", spec, "--split", "16", "--cert", cert)
+    assert code == 0, out
+    assert "note:" in out and "only" in out
+    assert main(["check", str(cert)]) == 1
+
+
+def test_split_below_one_is_a_user_error(capsys):
+    code, _, err = run(capsys, "prove", PENDULUM, "--split", "0")
+    assert code == 2 and "--split" in err

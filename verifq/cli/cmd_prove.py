@@ -31,6 +31,14 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=4000, help="random inputs tried when looking for a counterexample (default 4000)")
     p.add_argument("--no-search", action="store_true", help="do not look for a counterexample when the proof fails")
     p.add_argument("--seed", type=int, default=0, help="seed of the counterexample search (default 0: deterministic)")
+    p.add_argument("--ranges", choices=["symbolic", "interval", "milp"], default="symbolic",
+                   help="range analysis: symbolic (default: DeepPoly back-substitution intersected with intervals), "
+                        "interval, or milp (exact per-neuron ranges by a verified MILP; small ReLU networks)")
+    p.add_argument("--errors", choices=["first_order", "l1_local"], default="first_order",
+                   help="error analysis: first_order (default: backward sensitivities) or l1_local (per-neuron l1 rule)")
+    p.add_argument("--split", type=int, default=1, metavar="N",
+                   help="analyse on an adaptive partition of the domain into at most N boxes (tighter, slower; "
+                        "the checker re-derives such claims only if the unsplit analysis also proves, see the note)")
     p.add_argument("--exact-error", type=float, metavar="SECONDS",
                    help="also measure the true worst-case error with Z3 within SECONDS (small ReLU/linear networks whose "
                         "design cannot overflow): an interval [reached, impossible above] per output, the reached value "
@@ -83,7 +91,9 @@ def run(args) -> int:
     from ..analysis.summary import format_table, layer_summaries, summaries_as_dicts
 
     problem, design = load_problem_and_design(args.spec, args.formats, args.uniform)
-    analysis = analyse(problem, design)
+    if args.split < 1:
+        raise UserError("--split needs a number of boxes >= 1", hint="e.g. --split 64")
+    analysis = analyse(problem, design, range_method=args.ranges, error_method=args.errors, split=args.split)
     lines = describe_problem(problem, design)
     rows = layer_summaries(analysis)
     print("\n".join(lines))
@@ -110,8 +120,10 @@ def run(args) -> int:
         if args.cert:
             from ..certificate.writer import write_certificate
 
-            write_certificate(Path(args.cert), analysis)
+            doc = write_certificate(Path(args.cert), analysis)
             print(f"certificate written to {args.cert}")
+            if doc["analysis"].get("note"):
+                print(f"  note: {doc['analysis']['note']}")
     else:
         v = analysis.violations
         print(f"VIOLATED: {len(v)} check{'s' if len(v) != 1 else ''} fail{'s' if len(v) == 1 else ''}")
