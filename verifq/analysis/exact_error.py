@@ -112,7 +112,8 @@ def _shift_round(z3, v, shift: int, nearest: bool, name: str, constraints: list)
 
 
 def _encode(z3, analysis):
-    """Z3 terms: real inputs x, quantized input mantissas, real outputs y, quantized outputs as reals."""
+    """(constraints, real inputs x, real outputs y, quantized outputs y~ as reals): every value of the
+    quantized network is an integer mantissa tied to the input mantissas by the constraints."""
     qnet, design = analysis.qnet, analysis.design
     nearest = design.rounding is Rounding.NEAREST
     constraints, xs, h_real, mant = [], [], [], []
@@ -144,7 +145,7 @@ def _encode(z3, analysis):
             for k, (wm, m) in enumerate(zip(ql.weight_mant[j], mant)):
                 if int(wm):
                     acc = acc + _shift_round(z3, m * int(wm), fw + in_frac[k] - fa, nearest, f"p{pos}_{j}_{k}", constraints)
-            a = z3.Int(f"a{pos}_{j}")  # named, so that Z3 shares the term
+            a = z3.Int(f"a{pos}_{j}")  # the accumulator, named so the sum is built once
             v = z3.Int(f"v{pos}_{j}")
             constraints += [a == acc, v == _shift_round(z3, a, fa - fo, nearest, f"r{pos}_{j}", constraints)]
             new_real.append(z3.If(z > 0, z, 0) if relu else z)
