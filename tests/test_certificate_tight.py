@@ -256,3 +256,30 @@ def test_checker_speed_on_ac7_with_tight_rules():
     if not path.exists():
         pytest.skip("AC7 not present")
     test_spec_networks("aster_AC7.json", "1/1000")
+
+
+def test_weights_with_negative_fractional_bits_are_checked():
+    """fixed<8,10> weights (2^2 steps): the backward pass works on integer rows all the same."""
+    net = Network("neg", (DenseLayer(((Fraction(4), Fraction(-8)), (Fraction(8), Fraction(4))), (Fraction(0), Fraction(0)),
+                                     Activation.TANH),
+                          DenseLayer(((Fraction(4), Fraction(4)),), (Fraction(0),), Activation.LINEAR)))
+    box = ((Fraction(-1, 2), Fraction(1, 2)),) * 2
+    d = uniform(net, fx(8, 10), fx(8, 10), fx(32, 16), fx(16, 6), inp=fx(12, 4))
+    a = analyse(problem(net, box, "10", d), d)
+    assert a.proved
+    cert = build_certificate(a)
+    assert cert["analysis"]["certified_with"]["error_method"] == "first_order"
+    assert verdict(cert) == "VALID"
+
+
+def test_backward_pass_into_a_layer_without_signed_intervals_is_invalid_not_a_crash():
+    cert = _smooth_cert()
+    simple = build_certificate(analysis_of("tanh_product_rounding"))
+    first = cert["claims"]["layers"][0]
+    first["error_rule"] = "l1_local"
+    for k in ("err_acc", "err_pre", "err_out", "acc_lo", "acc_hi", "out_lo", "out_hi"):
+        first[k] = simple["claims"]["layers"][0][k]
+    del first["hints"]["errors"]
+    e = cert["claims"]["layers"][1]["hints"]["errors"]
+    e["depth_lo"], e["depth_hi"] = [1] * len(e["depth_lo"]), [1] * len(e["depth_hi"])
+    assert verdict(cert) == "layer 2 errors"

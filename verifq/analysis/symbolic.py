@@ -77,7 +77,7 @@ class LayerRangeHints:
     hi_method: tuple[str, ...]
     relu_lower_slope: dict = field(default_factory=dict)
     smooth_slope: dict = field(default_factory=dict)
-    smooth_icpt: dict = field(default_factory=dict)  # neuron -> (c_lo, c_up) scaled ints (informative)
+    smooth_icpt: dict = field(default_factory=dict)  # neuron -> (c_lo, c_up) scaled ints (the checker proves them and uses them)
 
     def to_json(self) -> dict:
         return {

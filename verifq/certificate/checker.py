@@ -219,6 +219,8 @@ _CLAMP = Fraction(300)
 
 def exp_bounds(x: Fraction) -> tuple[Fraction, Fraction]:
     """lo <= e^x <= hi for rational 0 <= x <= 1024: Taylor series on x/2^k, then k squarings."""
+    if not 0 <= x <= 1024:
+        raise ValueError("exp_bounds needs 0 <= x <= 1024")  # the series bounds rely on x >= 0
     k = max(0, x.numerator.bit_length() - x.denominator.bit_length() + 2)  # x / 2^k < 1/2
     q = _EXP_BITS + 2 * k + 16
     r = x / (1 << k)

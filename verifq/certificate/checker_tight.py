@@ -23,7 +23,7 @@ from math import lcm
 
 RANGE_RULES = ("symbolic",)
 ERROR_RULES = ("first_order",)
-SUPPORTED_ACTS = ("relu", "linear", "tanh", "sigmoid")
+SUPPORTED_ACTS = ("relu", "linear", "tanh", "sigmoid")  # what the writer may certify with these rules
 SMOOTH = ("tanh", "sigmoid")
 P = 128  # intercepts live on the 2^-P grid
 SB = 32  # relaxation slopes live on the 2^-SB grid
@@ -241,7 +241,7 @@ def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
     x_lo, x_hi, _, _, _, in_frac = prev
     loc = _local(ch, layer, fm, mants, beff, x_lo, x_hi, in_frac)
     # the backward pass for rows W~_t
-    fmax = max(f.frac for f in fm["weight"])
+    fmax = max(0, *(f.frac for f in fm["weight"]))  # rows at 2^-fmax, integer shifts even for negative F
     W = [[m << (fmax - f.frac) for m in row] for row, f in zip(mants, fm["weight"])]
     cand = _backward(ch, L, W, fmax, dep, step)
     smooth = layer.act in SMOOTH
@@ -371,7 +371,10 @@ def _backward(ch, L, W, fmax, dep, step):
             if k == 0:
                 D = _d0(ch)
             else:
-                dl, dh = st["err"][k - 1]["d"]
+                el = st.get("err", {}).get(k - 1)
+                if el is None:
+                    raise C.Invalid(step, f"the backward pass stops at layer {k}, which is not certified with first_order")
+                dl, dh = el["d"]
                 D = list(zip(dl, dh))
             c = _idot(C, [R[j] for j in want], den, D)
             for j, (lo, hi) in zip(want, c):
