@@ -37,8 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from verifq.analysis.search import observe, real_output_highprec  # noqa: E402
-from verifq.fixedpoint.simulator import quantize_inputs, simulate  # noqa: E402
+from verifq.analysis.search import observe, simulated_error  # noqa: E402
 from verifq.network.loaders import load_benchmark_json  # noqa: E402
 from verifq.spec.problem import Implementation, Problem  # noqa: E402
 from verifq.synthesis import SynthOptions, synthesize  # noqa: E402
@@ -84,7 +83,8 @@ def check(result, samples: int, seed: int = 0) -> dict:
     starts = 8 if widest <= 31 else 1
     if widest > 31 and a.problem.network.parameter_count > BIG_NETWORK:
         # Python-int simulation of a wide MNIST design: random + corner inputs only, no local search
-        obs = _observe_plain(a, BIG_WIDE_SAMPLES, 64, seed)
+        obs = observe(a.qnet, a.problem.network, a.box, n_random=BIG_WIDE_SAMPLES, n_corners=64, search_starts=0,
+                      seed=seed)
     else:
         obs = observe(a.qnet, a.problem.network, a.box, n_random=samples, n_corners=1024, search_starts=starts, seed=seed)
     if obs.overflow_rows:
@@ -92,41 +92,13 @@ def check(result, samples: int, seed: int = 0) -> dict:
     worst = 0.0
     for j, (e, b) in enumerate(zip(obs.max_error, a.output_errors)):
         if e > float(b) * (1 + 1e-9):
-            x = obs.worst_input[j]
-            import numpy as np
-
-            mant, _ = quantize_inputs(a.qnet, np.array([x]))
-            res = simulate(a.qnet, mant)
-            q = Fraction(int(res.outputs[0, j])) / Fraction(2) ** int(res.output_frac[j])
-            real = Fraction(real_output_highprec(a.problem.network, [Fraction(v) for v in x])[j])
-            if abs(q - real) > b:
-                raise SystemExit(f"SOUNDNESS BUG {a.problem.network.name} output {j}: {float(abs(q - real))} > {float(b)}")
+            err = simulated_error(a.qnet, a.problem.network, obs.worst_input[j], j)
+            if err > b:
+                raise SystemExit(f"SOUNDNESS BUG {a.problem.network.name} output {j}: {float(err)} > {float(b)}")
         if b > 0:
             worst = max(worst, e / float(b))
     return {"observed_error": max(obs.max_error) if obs.max_error else 0.0, "tightness": worst,
             "sim_inputs": obs.n_inputs, "sim_overflow": obs.overflow_rows, "sim_s": time.perf_counter() - t}
-
-
-def _observe_plain(a, n_random: int, n_corners: int, seed: int):
-    """Random + corner inputs through the bit-exact simulator (no search): worst error per output."""
-    import numpy as np
-
-    from verifq.analysis.search import Observation, Sampler, run_batch
-
-    sampler = Sampler(a.qnet, a.box, seed)
-    x = np.vstack([sampler.uniform(n_random), sampler.corners(n_corners)])
-    errs, overflow = [], []
-    for i in range(0, len(x), 256):
-        e, o, _ = run_batch(a.qnet, a.problem.network, x[i:i + 256])
-        errs.append(e)
-        overflow.append(o)
-    err = np.vstack(errs)
-    ov = np.concatenate(overflow)
-    ok = np.where(ov[:, None], -np.inf, err)
-    worst = ok.argmax(axis=0)
-    return Observation(len(x), tuple(float(ok[worst[j], j]) for j in range(err.shape[1])),
-                       tuple(tuple(float(v) for v in x[worst[j]]) for j in range(err.shape[1])),
-                       int(ov.sum()), None, None)
 
 
 def run_one(p, method: str, seeds: tuple, time_limit: float) -> tuple:

@@ -14,7 +14,7 @@ import numpy as np
 
 from verifq.analysis import scaled
 from verifq.analysis.prove import Analysis
-from verifq.analysis.search import Sampler, observe, real_output_highprec
+from verifq.analysis.search import Sampler, observe, real_output_highprec, simulated_error
 from verifq.network.ir import apply_activation_float
 from verifq.fixedpoint.simulator import mantissas_to_float, quantize_inputs, simulate
 
@@ -73,10 +73,6 @@ def check_outputs_with_search(analysis: Analysis, n_random: int = 10000, seed: i
     assert obs.overflow_rows == 0, f"overflow despite a proof at {obs.overflow_site}"
     for j, (e, b) in enumerate(zip(obs.max_error, analysis.output_errors)):
         if e > float(b) * (1 + 1e-9):
-            x = obs.worst_input[j]
-            mant, _ = quantize_inputs(analysis.qnet, np.array([x]))
-            res = simulate(analysis.qnet, mant)
-            q = Fraction(int(res.outputs[0, j])) / Fraction(2) ** int(res.output_frac[j])
-            real = Fraction(real_output_highprec(problem.network, [Fraction(v) for v in x])[j])
-            assert abs(q - real) <= b, f"SOUNDNESS BUG output {j}: error {float(abs(q - real))} > certified {float(b)}"
+            err = simulated_error(analysis.qnet, problem.network, obs.worst_input[j], j)
+            assert err <= b, f"SOUNDNESS BUG output {j}: error {float(err)} > certified {float(b)}"
     return obs

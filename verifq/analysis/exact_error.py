@@ -31,7 +31,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..fixedpoint.format import Rounding
+from ..fixedpoint.format import Rounding, quantize_exact
 from ..fixedpoint.simulator import simulate
 from ..network.ir import Activation
 
@@ -164,15 +164,9 @@ def _value(z3, v) -> Fraction:
 def _replay(analysis, witness: tuple[Fraction, ...], output: int) -> Fraction:
     """y~_o - y_o at the witness: the bit-exact simulator against the exact real network."""
     qnet, design = analysis.qnet, analysis.design
-    mant = []
-    for x, fmt in zip(witness, design.inputs):
-        t = x * (Fraction(1 << fmt.frac_bits) if fmt.frac_bits >= 0 else Fraction(1, 1 << -fmt.frac_bits))
-        if design.inputs_fixed:
-            if t.denominator != 1:
-                raise AssertionError("Z3 witness is not on the input grid")
-            mant.append(t.numerator)
-        else:
-            mant.append((t + Fraction(1, 2)).__floor__() if design.rounding is Rounding.NEAREST else t.__floor__())
+    mant = [quantize_exact(x, fmt.frac_bits, design.rounding) for x, fmt in zip(witness, design.inputs)]
+    if design.inputs_fixed and any(m * Fraction(2) ** -fmt.frac_bits != x for m, x, fmt in zip(mant, witness, design.inputs)):
+        raise AssertionError("Z3 witness is not on the input grid")
     sim = simulate(qnet, np.array([mant], dtype=object))
     if sim.overflow[0]:
         raise AssertionError("the Z3 witness overflows in the simulator (the design was not overflow-free)")

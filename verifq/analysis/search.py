@@ -123,7 +123,8 @@ def local_search(qnet, network, sampler: Sampler, starts: np.ndarray, objective,
 
 def observe(qnet: QuantizedNetwork, network: Network, box, n_random: int = 10000, n_corners: int = 1024,
             search_starts: int = 8, seed: int = 0) -> Observation:
-    """Random + corner + error-maximising search; the worst error and overflow seen."""
+    """Random + corner + error-maximising search (from `search_starts` best points per output;
+    0: no search); the worst error and overflow seen."""
     sampler = Sampler(qnet, box, seed)
     x = np.vstack([sampler.uniform(n_random), sampler.corners(n_corners)])
     chunks = [run_batch(qnet, network, x[i : i + 4096]) for i in range(0, len(x), 4096)]
@@ -135,17 +136,18 @@ def observe(qnet: QuantizedNetwork, network: Network, box, n_random: int = 10000
     worst_inputs = []
     max_err = []
     for j in range(n_out):
-        order = np.argsort(-ok_err[:, j])[:search_starts]
-        starts = x[order]
-
-        def objective(c, j=j):
-            e, o, _ = run_batch(qnet, network, c)
-            return np.where(o, -np.inf, e[:, j])
-
-        best, score = local_search(qnet, network, sampler, starts, objective)
-        k = int(np.argmax(score))
-        cand_err = float(score[k]) if np.isfinite(score[k]) else 0.0
+        order = np.argsort(-ok_err[:, j])[:max(search_starts, 1)]
         base = float(ok_err[order[0], j]) if np.isfinite(ok_err[order[0], j]) else 0.0
+        cand_err = -1.0
+        if search_starts > 0:
+
+            def objective(c, j=j):
+                e, o, _ = run_batch(qnet, network, c)
+                return np.where(o, -np.inf, e[:, j])
+
+            best, score = local_search(qnet, network, sampler, x[order], objective)
+            k = int(np.argmax(score))
+            cand_err = float(score[k]) if np.isfinite(score[k]) else 0.0
         if cand_err >= base:
             max_err.append(cand_err)
             worst_inputs.append(tuple(float(v) for v in best[k]))
@@ -184,16 +186,23 @@ def real_output_highprec(network: Network, x) -> list[Decimal]:
         return h
 
 
-def confirm_error(qnet: QuantizedNetwork, network: Network, x: np.ndarray, output: int, bound: Fraction):
-    """Exact check that the simulated output at x misses the real one by more than bound."""
+def simulated_error(qnet: QuantizedNetwork, network: Network, x, output: int) -> Fraction | None:
+    """|y~ - y| of one output at input x (float64, network-input units): the bit-exact simulator
+    against the real network to 60 digits; None when the input or some stored value overflows."""
+    x = np.asarray(x, dtype=np.float64)
     mant, over = quantize_inputs(qnet, x[None, :])
     res = simulate(qnet, mant)
     if res.overflow[0] or over[0]:
         return None
     q = Fraction(int(res.outputs[0, output]), 1) / (Fraction(2) ** int(res.output_frac[output]))
     real = Fraction(real_output_highprec(network, [Fraction(float(v)) for v in x])[output])
-    err = abs(q - real)
-    return err if err > bound + _CONFIRM_SLACK else None
+    return abs(q - real)
+
+
+def confirm_error(qnet: QuantizedNetwork, network: Network, x: np.ndarray, output: int, bound: Fraction):
+    """Exact check that the simulated output at x misses the real one by more than bound."""
+    err = simulated_error(qnet, network, x, output)
+    return err if err is not None and err > bound + _CONFIRM_SLACK else None
 
 
 def find_counterexample(analysis, *, samples: int = 4000, seed: int = 0) -> Counterexample | None:

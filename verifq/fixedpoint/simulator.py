@@ -77,12 +77,10 @@ def apply_overflow(v: np.ndarray, fmts: list[FixedFormat] | tuple, overflow: Ove
     if overflow is Overflow.SATURATE:
         v = np.minimum(np.maximum(v, lo), hi)
     else:
-        widths = np.array([f.width for f in fmts], dtype=object)
         modulus = np.array([1 << f.width for f in fmts], dtype=object)
         vo = v.astype(object) % modulus
         signed = np.array([f.signed for f in fmts])
         vo = vo - modulus * ((vo > hi.astype(object)) & signed)
-        del widths
         v = vo.astype(v.dtype) if v.dtype != object else vo
     return v, np.asarray(out_of_range, dtype=bool)
 

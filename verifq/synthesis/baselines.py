@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from ..analysis import scaled
 from ..analysis.prove import Analysis
