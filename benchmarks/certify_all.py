@@ -19,7 +19,7 @@ from pathlib import Path
 
 from verifq.certificate.checker import check_file
 from verifq.certificate.writer import write_certificate
-from verifq.spec import load_spec
+from verifq.language import load_spec
 from verifq.synthesis.synthesize import SynthOptions, synthesize
 
 HERE = Path(__file__).resolve().parent

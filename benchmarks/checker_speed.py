@@ -28,7 +28,7 @@ from verifq.certificate.writer import write_certificate
 from verifq.fixedpoint.design import Design, LayerFormats
 from verifq.fixedpoint.format import FixedFormat
 from verifq.network.loaders import load_benchmark_json
-from verifq.spec.problem import Implementation, Problem
+from verifq.problem import Implementation, Problem
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_NETWORKS = HERE.parent / "specs" / "networks"

@@ -32,12 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from verifq.analysis.prove import analyse  # noqa: E402
-from verifq.analysis.scaled import PRECISION  # noqa: E402
-from verifq.codegen.emit import format_for_range, join_formats  # noqa: E402
+from verifq.numeric.scaled import PRECISION  # noqa: E402
+from verifq.codegen.emit import join_formats
+from verifq.fixedpoint.format import narrowest_format as format_for_range  # noqa: E402
 from verifq.fixedpoint.design import Design, LayerFormats  # noqa: E402
 from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding  # noqa: E402
 from verifq.network.loaders import load_benchmark_json  # noqa: E402
-from verifq.spec.problem import Implementation, Problem  # noqa: E402
+from verifq.problem import Implementation, Problem  # noqa: E402
 
 NETWORKS = [
     # (file, fractional bits: input, weight, accum, output, target: required)
@@ -133,7 +134,7 @@ def timed_cpu(cmd, cwd=None) -> tuple[float, float, subprocess.CompletedProcess]
 
 def bench(net_path: Path, fracs, required: bool, work: Path, apdir: Path) -> dict:
     from verifq.cli.cmd_codegen import generate_project
-    from verifq.spec import load_spec
+    from verifq.language import load_spec
 
     net, meta = load_benchmark_json(net_path)
     dom_key = "input_domain_raw" if net.normalization is not None and meta.get("input_domain_raw") else "input_domain"

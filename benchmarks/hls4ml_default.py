@@ -17,7 +17,7 @@ from verifq.analysis.prove import analyse
 from verifq.analysis.search import describe_overflow_site, find_counterexample
 from verifq.fixedpoint.design import Design
 from verifq.fixedpoint.format import parse_format
-from verifq.spec import load_spec
+from verifq.language import load_spec
 
 HERE = Path(__file__).resolve().parent
 SPECS = HERE.parent / "specs"

@@ -24,7 +24,7 @@ from pathlib import Path
 from verifq.analysis.search import observe
 from verifq.analysis.wide import wide_uniform_analysis, without_error_requirement
 from verifq.fixedpoint.format import Overflow, Rounding
-from verifq.spec.benchmark import problem_from_benchmark
+from verifq.language.benchmark import problem_from_benchmark
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_NETWORKS = HERE.parent.parent / "shared" / "benchmarks" / "networks"

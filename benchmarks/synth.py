@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from verifq.analysis.search import observe, simulated_error  # noqa: E402
 from verifq.network.loaders import load_benchmark_json  # noqa: E402
-from verifq.spec.problem import Implementation, Problem  # noqa: E402
+from verifq.problem import Implementation, Problem  # noqa: E402
 from verifq.synthesis import SynthOptions, synthesize  # noqa: E402
 
 NETWORKS = Path("/work/shared/benchmarks/networks")

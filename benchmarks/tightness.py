@@ -31,12 +31,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from verifq.analysis import scaled  # noqa: E402
+from verifq.numeric import scaled  # noqa: E402
 from verifq.analysis.prove import analyse  # noqa: E402
 from verifq.analysis.search import observe  # noqa: E402
 from verifq.analysis.wide import uniform_design, without_error_requirement  # noqa: E402
 from verifq.fixedpoint.format import Overflow, Rounding  # noqa: E402
-from verifq.spec.benchmark import problem_from_benchmark  # noqa: E402
+from verifq.language.benchmark import problem_from_benchmark  # noqa: E402
 
 DEFAULT_NETWORKS = HERE.parent.parent / "shared" / "benchmarks" / "networks"
 FRAC = 16

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from verifq.analysis import scaled
+from verifq.numeric import scaled
 from verifq.analysis.prove import Analysis
 from verifq.analysis.search import Sampler, observe, real_output_highprec, simulated_error
 from verifq.network.ir import apply_activation_float

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from verifq.fixedpoint.design import Design, LayerFormats
 from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding
 from verifq.network.ir import Activation, DenseLayer, Network
-from verifq.spec.problem import Implementation, Problem
+from verifq.problem import Implementation, Problem
 
 ACTIVATIONS = [Activation.RELU, Activation.LINEAR, Activation.TANH, Activation.SIGMOID]
 decimals = st.integers(-2000, 2000).map(lambda k: Fraction(k, 1000))

@@ -30,7 +30,7 @@ from verifq.errors import UserError
 from verifq.fixedpoint.design import Design, LayerFormats
 from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding
 from verifq.network.ir import Activation
-from verifq.spec.problem import Implementation, Problem
+from verifq.problem import Implementation, Problem
 
 CHECKER = ROOT / "verifq" / "certificate" / "checker.py"
 
@@ -193,7 +193,7 @@ def test_spec_option(tmp_path):
     net_path = NETWORKS / "aster_TestNN.json"
     if not net_path.exists():
         pytest.skip("specs/networks not present")
-    from verifq.spec import load_spec
+    from verifq.language import load_spec
 
     spec = tmp_path / "t.nnspec"
     spec.write_text(_spec_text(net_path, "1e-2"))

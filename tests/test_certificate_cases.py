@@ -20,7 +20,7 @@ from verifq.certificate.writer import build_certificate
 from verifq.fixedpoint.design import Design, LayerFormats
 from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding
 from verifq.network.ir import Activation, DenseLayer, Network
-from verifq.spec.problem import Implementation, Problem
+from verifq.problem import Implementation, Problem
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ROOT / "specs" / "networks"

@@ -15,7 +15,8 @@ import pytest
 from test_codegen_helpers import auto_design, compile_hls, compile_ref, load_net, missing_tools, raw_domain, run_tb
 from verifq.cli.main import main
 from verifq.codegen.c_reference import generate_c_reference
-from verifq.codegen.emit import build_plan, dyadic_literal, format_for_range, join_formats
+from verifq.codegen.emit import build_plan, dyadic_literal, join_formats
+from verifq.fixedpoint.format import narrowest_format as format_for_range
 from verifq.codegen.hls4ml_config import hls4ml_config
 from verifq.errors import UserError
 from verifq.fixedpoint.design import Design, LayerFormats
@@ -241,7 +242,7 @@ def test_synthesized_per_neuron_design_via_formats_file_cosim(tmp_path):
     from verifq.analysis.prove import analyse
     from verifq.fixedpoint.design_io import load_design
     from verifq.fixedpoint.simulator import quantize_inputs, simulate
-    from verifq.spec import load_spec
+    from verifq.language import load_spec
 
     formats = tmp_path / "tiny_neuron.json"
     assert main(["synth", str(TINY), "--granularity", "neuron", "-o", str(formats), "--quiet"]) == 0

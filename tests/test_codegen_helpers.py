@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from verifq.analysis.prove import analyse, network_input_box
-from verifq.analysis.scaled import PRECISION
-from verifq.codegen.emit import format_for_range, join_formats
+from verifq.numeric.scaled import PRECISION
+from verifq.codegen.emit import join_formats
+from verifq.fixedpoint.format import narrowest_format as format_for_range
 from verifq.fixedpoint.design import Design, LayerFormats
 from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding
 from verifq.network.ir import Network
 from verifq.network.loaders import load_benchmark_json
-from verifq.spec.problem import Implementation, Problem
+from verifq.problem import Implementation, Problem
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ROOT / "specs" / "networks"

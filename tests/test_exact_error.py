@@ -23,7 +23,7 @@ from verifq.fixedpoint.format import FixedFormat as fx
 from verifq.fixedpoint.format import Overflow, Rounding
 from verifq.fixedpoint.simulator import simulate
 from verifq.network.ir import Activation, DenseLayer, Network
-from verifq.spec.problem import Implementation, Problem
+from verifq.problem import Implementation, Problem
 
 F = Fraction
 NET = Network("tiny", (

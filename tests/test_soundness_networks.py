@@ -13,7 +13,7 @@ import pytest
 from soundness_harness import check_layerwise, check_outputs_with_search
 from verifq.analysis.wide import wide_uniform_analysis, without_error_requirement
 from verifq.fixedpoint.format import Overflow, Rounding
-from verifq.spec.benchmark import problem_from_benchmark
+from verifq.language.benchmark import problem_from_benchmark
 
 NETWORKS = Path(__file__).resolve().parent.parent / "specs" / "networks"
 SMALL = ["aster_SmallNN", "aster_InvPendulumNN", "aster_MountainCarNN", "reachnn_1_tanh", "reachnn_3_sigmoid",

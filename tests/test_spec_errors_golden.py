@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from verifq.errors import UserError
-from verifq.spec import load_spec
+from verifq.language import load_spec
 
 TESTS_DIR = Path(__file__).parent
 GOLDEN_DIR = TESTS_DIR / "golden" / "spec_errors"

@@ -12,7 +12,7 @@ import pytest
 from verifq.errors import UserError
 from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding
 from verifq.network.ir import Activation
-from verifq.spec import CostModel, Granularity, load_spec, parse_spec_text
+from verifq.language import CostModel, Granularity, load_spec, parse_spec_text
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO.parent / "shared" / "benchmarks"

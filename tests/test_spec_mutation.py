@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from verifq.errors import UserError
-from verifq.spec import parse_spec_text
-from verifq.spec.problem import Problem
+from verifq.language import parse_spec_text
+from verifq.problem import Problem
 
 TESTS_DIR = Path(__file__).parent
 # A spec "located" among the goldens, so mutated paths can hit real files (a network, non-network files).

@@ -13,7 +13,7 @@ import pytest
 
 from test_synthesis_helpers import check_sound, problem
 from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding
-from verifq.spec.problem import CostModel
+from verifq.problem import CostModel
 from verifq.synthesis import SynthOptions, synthesize
 from verifq.synthesis.cost import design_costs, dsp_slices
 

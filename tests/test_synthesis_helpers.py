@@ -12,7 +12,7 @@ import numpy as np
 from verifq.analysis.search import Sampler, real_output_highprec
 from verifq.fixedpoint.simulator import quantize_inputs, simulate
 from verifq.network.loaders import load_benchmark_json
-from verifq.spec.problem import Implementation, Problem
+from verifq.problem import Implementation, Problem
 
 DATA = Path(__file__).resolve().parent / "data" / "synth"
 

@@ -10,7 +10,7 @@ import pytest
 from test_synthesis_helpers import problem
 from verifq.synthesis.context import Context
 from verifq.synthesis.milp import ModelConfig, SynthesisModel
-from verifq.synthesis.solvers import GUROBI_SIZE_LIMIT, LinearModel, SolveOptions, gurobi_available, solve
+from verifq.solvers import GUROBI_SIZE_LIMIT, LinearModel, SolveOptions, gurobi_available, solve
 
 GUROBI_OK, GUROBI_WHY = gurobi_available()
 needs_gurobi = pytest.mark.skipif(not GUROBI_OK, reason=f"gurobipy cannot run here: {GUROBI_WHY}")
@@ -49,7 +49,7 @@ def test_gurobi_size_limit_falls_back_to_highs_with_a_message():
 
 
 def test_unavailable_gurobi_falls_back(monkeypatch):
-    import verifq.synthesis.solvers as S
+    import verifq.solvers as S
 
     def broken(model, opts):
         raise S.SolverUnavailable("gurobipy cannot be imported (simulated)")

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from soundness_harness import check_layerwise, check_outputs_with_search, exact_layer_values
 from strategies import ACTIVATIONS, draw_box, draw_network, quantized_problems
-from verifq.analysis import scaled
+from verifq.numeric import scaled
 from verifq.analysis.first_order import knapsack_terms, output_sensitivities
 from verifq.analysis.prove import analyse
 from verifq.analysis.ranges import smooth_down, smooth_up
@@ -201,7 +201,7 @@ def test_smooth_relaxation_encloses_the_function(act, lo_milli, width_milli):
 
 
 def test_symbolic_ranges_are_tighter_on_a_deep_relu_controller():
-    from verifq.spec.benchmark import problem_from_benchmark
+    from verifq.language.benchmark import problem_from_benchmark
 
     p = problem_from_benchmark(NETWORKS / "aster_ACC5NN.json")
     sym = compute_ranges(p.network, p.domain, "symbolic")
@@ -241,7 +241,7 @@ REAL = ["aster_ACC3NN", "archcomp22_single_pendulum_relu_2x25", "reachnn_1_tanh"
 @pytest.mark.parametrize("name", REAL)
 def test_real_network_ten_thousand_inputs_and_search(name):
     from verifq.analysis.wide import without_error_requirement
-    from verifq.spec.benchmark import problem_from_benchmark
+    from verifq.language.benchmark import problem_from_benchmark
 
     problem = without_error_requirement(problem_from_benchmark(NETWORKS / f"{name}.json"))
     design = _uniform(problem)
@@ -260,7 +260,7 @@ def test_hints_are_json_and_name_the_rules():
     import json
 
     from verifq.analysis.wide import without_error_requirement
-    from verifq.spec.benchmark import problem_from_benchmark
+    from verifq.language.benchmark import problem_from_benchmark
 
     problem = without_error_requirement(problem_from_benchmark(NETWORKS / "aster_SinglePendulumNN.json"))
     a = analyse(problem, _uniform(problem))
@@ -274,7 +274,7 @@ def test_hints_are_json_and_name_the_rules():
 @pytest.mark.parametrize("path", sorted(NETWORKS.glob("*.json")), ids=lambda p: p.stem)
 def test_all_networks_tight_analysis_sound(path):
     from verifq.analysis.wide import without_error_requirement
-    from verifq.spec.benchmark import problem_from_benchmark
+    from verifq.language.benchmark import problem_from_benchmark
 
     problem = without_error_requirement(problem_from_benchmark(path))
     if problem.network.parameter_count > 50000:
@@ -339,7 +339,7 @@ def test_milp_ranges_are_sound_and_inside_the_symbolic_ones(case):
 
 def test_milp_range_method_tightens_a_real_controller():
     from verifq.analysis.wide import without_error_requirement
-    from verifq.spec.benchmark import problem_from_benchmark
+    from verifq.language.benchmark import problem_from_benchmark
 
     problem = without_error_requirement(problem_from_benchmark(NETWORKS / "aster_MountainCarNN.json"))
     design = _uniform(problem)
@@ -426,7 +426,7 @@ def test_symbolic_claims_contain_an_independent_exact_rederivation(case):
 
 def test_split_proves_what_the_single_box_cannot():
     """ACC3NN at 1e-3 with 20 fractional bits: one box fails, a few leaves prove it (and it is sound)."""
-    from verifq.spec.benchmark import problem_from_benchmark
+    from verifq.language.benchmark import problem_from_benchmark
 
     problem = problem_from_benchmark(NETWORKS / "aster_ACC3NN.json")  # error bound 1e-3 from the file
     design = _uniform(problem, frac=20)

@@ -62,9 +62,9 @@ import numpy as np
 from ..fixedpoint.format import Overflow, Rounding, rounding_error_bound
 from ..fixedpoint.quantize import QuantizedLayer, QuantizedNetwork
 from ..network.ir import Activation
-from . import scaled
+from ..numeric import scaled
 from .ranges import LayerRanges
-from .scaled import PRECISION
+from ..numeric.scaled import PRECISION
 from .symbolic import derivative_bounds
 
 ONE = 1 << PRECISION
@@ -424,7 +424,7 @@ def propagate_errors(qnet: QuantizedNetwork, ranges: list[LayerRanges], x_lo: np
     candidate already encloses it, with signed intervals and the exact
     weight term; the property tests check this neuron by neuron.)
     """
-    from .errors import LayerErrors, quantized_output_range
+    from .roundoff import LayerErrors, quantized_output_range
 
     design = qnet.design
     d_in = input_error_interval(qnet, inputs.err)

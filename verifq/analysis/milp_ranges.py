@@ -41,7 +41,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..network.ir import Activation
-from . import scaled
+from ..numeric import scaled
 from .ranges import LayerRanges, activation_bounds
 
 MARGIN_REL = Fraction(1, 10**3)  # of the neuron's current range width: the verification target's slack

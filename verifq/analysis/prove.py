@@ -19,9 +19,9 @@ from ..fixedpoint.format import FixedFormat
 from ..fixedpoint.quantize import QuantizedNetwork, quantize_network
 from ..errors import UserError
 from ..network.ir import Network
-from ..spec.problem import Problem
-from . import scaled
-from .errors import InputErrors, LayerErrors, input_errors, layer_errors
+from ..problem import Problem
+from ..numeric import scaled
+from .roundoff import InputErrors, LayerErrors, input_errors, layer_errors
 from .ranges import LayerRanges, exact_layers, input_box_scaled, interval_ranges
 
 
@@ -134,8 +134,7 @@ def representable_box(box, design: Design):
         return box
     out = []
     for i, ((lo, hi), fmt) in enumerate(zip(box, design.inputs)):
-        k_lo = -((-Fraction(lo) / fmt.ulp).numerator // (-Fraction(lo) / fmt.ulp).denominator)
-        k_hi = (Fraction(hi) / fmt.ulp).numerator // (Fraction(hi) / fmt.ulp).denominator
+        k_lo, k_hi = fmt.grid_range(lo, hi)
         if k_lo > k_hi:
             raise UserError(
                 f"input {i}: the interval [{lo}, {hi}] contains no value representable in {fmt}",

@@ -14,10 +14,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..network.rational import RationalArray
+from ..numeric.rational import RationalArray
 from ..network.ir import Activation, Network
-from . import scaled
-from .scaled import PRECISION
+from ..numeric import scaled
+from ..numeric.scaled import PRECISION
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,7 +32,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import UserError
-from . import scaled
+from ..numeric import scaled
 
 
 def _score(a) -> float:
@@ -75,8 +75,7 @@ def _halves(problem, design, d: int):
     lo, hi = (Fraction(v) for v in problem.domain[d])
     if design.inputs_fixed and problem.network.normalization is None:
         ulp = design.inputs[d].ulp
-        k_lo = -((-lo / ulp).numerator // (-lo / ulp).denominator)
-        k_hi = (hi / ulp).numerator // (hi / ulp).denominator
+        k_lo, k_hi = design.inputs[d].grid_range(lo, hi)
         if k_hi <= k_lo:
             return None
         m = (k_lo + k_hi) // 2
@@ -149,7 +148,7 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
 
 def combine(root, leaves):
     """The combined record: hull of ranges, max of errors, checks redone on them."""
-    from .errors import LayerErrors
+    from .roundoff import LayerErrors
     from .prove import Analysis, Check, LayerAnalysis, _constant_checks, _range_checks
     from .ranges import LayerRanges
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from . import scaled
+from ..numeric import scaled
 from .prove import Analysis
 
 

@@ -49,9 +49,9 @@ from fractions import Fraction
 import numpy as np
 
 from ..network.ir import Activation
-from . import scaled
+from ..numeric import scaled
 from .ranges import ExactLayer, LayerRanges, activation_bounds, affine_bounds, smooth_up
-from .scaled import PRECISION
+from ..numeric.scaled import PRECISION
 
 SLOPE_BITS = 32
 SLOPE_ONE = 1 << SLOPE_BITS

@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..fixedpoint.design import Design, LayerFormats
+from ..fixedpoint.design import Design
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding
-from . import scaled
+from ..numeric import scaled
 from .prove import Analysis, analyse
 
 
@@ -19,10 +19,9 @@ def _int_bits(magnitude: float) -> int:
 
 
 def uniform_design(network, i_bits: int, frac: int, acc_i: int, rounding: Rounding, overflow: Overflow, fixed_inputs: bool) -> Design:
-    f = FixedFormat(i_bits + frac, i_bits)
-    acc = FixedFormat(acc_i + 2 * frac, acc_i)
-    layers = tuple(LayerFormats.uniform(l.n_out, f, f, acc, f) for l in network.layers)
-    return Design((f,) * network.n_inputs, layers, rounding, overflow, fixed_inputs)
+    """fixed<i_bits+frac, i_bits> everywhere, accumulators fixed<acc_i+2 frac, acc_i>."""
+    return Design.uniform([l.n_out for l in network.layers], network.n_inputs, FixedFormat(i_bits + frac, i_bits),
+                          rounding, overflow, fixed_inputs, accum=FixedFormat(acc_i + 2 * frac, acc_i))
 
 
 def wide_uniform_analysis(problem, frac: int = 16, rounding: Rounding = Rounding.TRUNCATE,

@@ -56,17 +56,10 @@ class Simulation:
     notes: list[str] = field(default_factory=list)
 
 
-def _fmt_obj(text: str):
-    from ..fixedpoint.format import FixedFormat
-
-    m = re.match(r"(u?)fixed<(-?\d+),(-?\d+)>$", text)
-    return FixedFormat(int(m.group(2)), int(m.group(3)), not m.group(1))
-
-
 def rebuild(cert: dict):
     """(Network without normalization, Design, network-unit input box) from a certificate."""
     from ..fixedpoint.design import Design, LayerFormats
-    from ..fixedpoint.format import Overflow, Rounding
+    from ..fixedpoint.format import Overflow, Rounding, parse_format
     from ..network.ir import Activation, DenseLayer, Network
 
     layers, norm = checker.parse_network(cert["network"]["content"])
@@ -77,8 +70,8 @@ def rebuild(cert: dict):
     fm = cert["formats"]
     impl = cert["implementation"]
     design = Design(
-        inputs=tuple(_fmt_obj(t) for t in fm["inputs"]),
-        layers=tuple(LayerFormats(*(tuple(_fmt_obj(t) for t in d[r]) for r in ROLES)) for d in fm["layers"]),
+        inputs=tuple(parse_format(t) for t in fm["inputs"]),
+        layers=tuple(LayerFormats(*(tuple(parse_format(t) for t in d[r]) for r in ROLES)) for d in fm["layers"]),
         rounding=Rounding(impl["rounding"]),
         overflow=Overflow(impl["overflow"]),
         inputs_fixed=bool(impl["inputs_fixed"]),
@@ -107,7 +100,7 @@ def _exact_forward(net, rows: list[list[Fraction]]) -> list[list[Fraction]]:
     """Exact real outputs of a ReLU/linear network (integer numerators, one denominator)."""
     import numpy as np
 
-    from ..network.rational import RationalArray
+    from ..numeric.rational import RationalArray
 
     d = 1
     for r in rows:

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     spec_content = None
     if args.spec:
-        from ..spec import load_spec
+        from ..language import load_spec
 
         spec_content = checker.problem_content(load_spec(args.spec))
     return checker.check_file(args.certificate, spec_content=spec_content, code_dir=args.code, verbose=args.verbose)

@@ -208,9 +208,7 @@ def _grid_box(problem, design: Design) -> tuple[list[int], list[int]]:
 
     k_lo, k_hi = [], []
     for (a, b), fmt in zip(network_input_box(problem), design.inputs):
-        sa, sb = Fraction(a) / fmt.ulp, Fraction(b) / fmt.ulp
-        lo_k = -((-sa.numerator) // sa.denominator)
-        hi_k = sb.numerator // sb.denominator
+        lo_k, hi_k = fmt.grid_range(a, b)
         lo_k, hi_k = max(lo_k, fmt.min_int), min(hi_k, fmt.max_int)
         k_lo.append(lo_k)
         k_hi.append(max(lo_k, hi_k))
@@ -291,7 +289,7 @@ def update_certificate(cert_path: str | Path, hashes: dict[str, str]) -> None:
 def run(args) -> int:
     from ..analysis.prove import analyse
     from ..codegen.hls import HlsOptions
-    from ..spec import load_spec
+    from ..language import load_spec
 
     problem = load_spec(args.spec)
     design = _design(problem, args.formats)

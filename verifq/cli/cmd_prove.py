@@ -11,7 +11,6 @@ from pathlib import Path
 
 from ..atomic import write_text_atomic
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
-from ..fixedpoint.design import Design
 from ..fixedpoint.format import parse_format
 
 
@@ -47,16 +46,12 @@ def register(sub) -> None:
 
 
 def load_problem_and_design(spec: str, formats: str | None, uniform: str | None = None):
-    from ..spec import load_spec
+    from ..language import load_spec
 
     problem = load_spec(Path(spec))
     design = problem.design
     if uniform:
-        impl = problem.implementation
-        design = Design.uniform(
-            [l.n_out for l in problem.network.layers], problem.network.n_inputs, parse_format(uniform),
-            impl.rounding, impl.overflow, impl.inputs_fixed, impl.input_format,
-        )
+        design = problem.implementation.uniform_design(problem.network, parse_format(uniform))
     elif formats:
         from ..fixedpoint.design_io import load_design
 

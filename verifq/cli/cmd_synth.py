@@ -51,7 +51,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..fixedpoint.design_io import save_design
-    from ..spec import load_spec
+    from ..language import load_spec
     from ..synthesis.report import result_json, text_report
     from ..synthesis.synthesize import SynthOptions, synthesize
 

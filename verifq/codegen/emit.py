@@ -31,7 +31,7 @@ from fractions import Fraction
 from ..errors import UserError
 from ..fixedpoint.activation import exact_activation_rounded
 from ..fixedpoint.design import Design
-from ..fixedpoint.format import FixedFormat, Overflow, Rounding, shift_round
+from ..fixedpoint.format import FixedFormat, Rounding, ap_mode_names, narrowest_format, shift_round
 from ..fixedpoint.quantize import QuantizedLayer, QuantizedNetwork
 from ..network.ir import Activation
 
@@ -41,16 +41,6 @@ MAX_CONSTANT_BITS = 53  # weights, biases, table entries are written as exact do
 
 
 # --------------------------------------------------------------------------- formats
-
-
-def format_for_range(lo: int, hi: int, frac: int) -> FixedFormat:
-    """The narrowest format with `frac` fractional bits holding mantissas lo..hi."""
-    lo, hi = int(min(lo, hi)), int(max(lo, hi))
-    if lo >= 0:
-        width = max(1, hi.bit_length())
-        return FixedFormat(width, width - frac, False)
-    width = 1 + max(max(hi, 0).bit_length(), (-lo - 1).bit_length())
-    return FixedFormat(width, width - frac, True)
 
 
 def mantissa_range_at(fmt: FixedFormat, frac: int) -> tuple[int, int]:
@@ -69,7 +59,7 @@ def join_formats(fmts) -> FixedFormat:
     frac = max(f.frac_bits for f in fmts)
     lo = min(mantissa_range_at(f, frac)[0] for f in fmts)
     hi = max(mantissa_range_at(f, frac)[1] for f in fmts)
-    return format_for_range(lo, hi, frac)
+    return narrowest_format(lo, hi, frac)
 
 
 def _int_token(i: int) -> str:
@@ -79,10 +69,6 @@ def _int_token(i: int) -> str:
 def type_name(fmt: FixedFormat) -> str:
     """C identifier of a format's typedef: fx16_6_t, ufx8_m2_t (m = minus)."""
     return f"{'fx' if fmt.signed else 'ufx'}{fmt.width}_{_int_token(fmt.integer_bits)}_t"
-
-
-def ap_mode_names(rounding: Rounding, overflow: Overflow) -> tuple[str, str]:
-    return ("AP_TRN" if rounding is Rounding.TRUNCATE else "AP_RND", "AP_WRAP" if overflow is Overflow.WRAP else "AP_SAT")
 
 
 # --------------------------------------------------------------------------- constants
@@ -259,7 +245,7 @@ def pre_activation_format(accum: FixedFormat, out_frac: int, rounding: Rounding)
     s = accum.frac_bits - out_frac
     lo = shift_round(accum.min_int, s, rounding)
     hi = shift_round(accum.max_int, s, rounding)
-    return format_for_range(min(lo, 0), max(hi, 0), out_frac)
+    return narrowest_format(min(lo, 0), max(hi, 0), out_frac)
 
 
 def _ceil_scaled_to(n: int, precision: int, frac: int) -> int:
@@ -274,7 +260,7 @@ def _floor_scaled_to(n: int, precision: int, frac: int) -> int:
 
 
 def _lut(act: Activation, layer_index: int, neurons, frac: int, pre: FixedFormat, analysis, lut_limit: int) -> Lut:
-    from ..analysis.scaled import PRECISION
+    from ..numeric.scaled import PRECISION
 
     la = analysis.layers[layer_index - 1]
     lo_m, hi_m = None, None
@@ -301,7 +287,7 @@ def _lut(act: Activation, layer_index: int, neurons, frac: int, pre: FixedFormat
             f"about {bits_fewer} fewer needed), or raise the limit with --lut-limit",
         )
     values = tuple(exact_activation_rounded(act, m, frac) for m in range(lo_m, hi_m + 1))
-    entry = format_for_range(min(values), max(values), frac)
+    entry = narrowest_format(min(values), max(values), frac)
     for v in (min(values), max(values)):
         check_constant(v, f"layer {layer_index} {act.value} table entry")
     return Lut(lo_m, values, entry)

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..fixedpoint.format import FixedFormat, Overflow, Rounding
+from ..fixedpoint.format import FixedFormat, Overflow, Rounding, ap_mode_names
 from ..network.ir import Activation
-from .emit import CodePlan, LayerPlan, NeuronGroup, ap_mode_names, c_int_type, dyadic_literal, type_name, wrap_list
+from .emit import CodePlan, LayerPlan, NeuronGroup, c_int_type, dyadic_literal, type_name, wrap_list
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,9 @@ from __future__ import annotations
 
 import json
 
-from ..fixedpoint.format import FixedFormat
+from ..fixedpoint.format import ap_mode_names
 from ..network.ir import Activation
-from .emit import CodePlan, ap_mode_names, join_formats
-
-
-def _ap(fmt: FixedFormat, q: str, o: str) -> str:
-    base = "ap_fixed" if fmt.signed else "ap_ufixed"
-    return f"{base}<{fmt.width},{fmt.integer_bits},{q},{o}>"
+from .emit import CodePlan, join_formats
 
 
 def default_layer_names(n_layers: int) -> list[str]:
@@ -46,7 +41,7 @@ def hls4ml_config(plan: CodePlan, layer_names: list[str] | None = None) -> dict:
     ]
     layers: dict[str, dict] = {}
     in_fmt = join_formats(design.inputs)
-    layers["input_1"] = {"Precision": {"result": _ap(in_fmt, q, o)}}
+    layers["input_1"] = {"Precision": {"result": in_fmt.ap_type(design.rounding, design.overflow)}}
     if len(set(design.inputs)) > 1:
         notes.append("the inputs have several formats: input_1 uses the narrowest format holding all of them")
     for lp, name in zip(plan.layers, names):
@@ -55,14 +50,14 @@ def hls4ml_config(plan: CodePlan, layer_names: list[str] | None = None) -> dict:
         pre = join_formats([g.pre for g in lp.groups])
         out = join_formats(f.output)
         dense = {
-            "weight": _ap(join_formats(f.weight), q, o),
-            "bias": _ap(join_formats(f.bias), q, o),
-            "accum": _ap(join_formats(f.accum), q, o),
-            "result": _ap(out if lp.activation is Activation.LINEAR else pre, q, o),
+            "weight": join_formats(f.weight).ap_type(design.rounding, design.overflow),
+            "bias": join_formats(f.bias).ap_type(design.rounding, design.overflow),
+            "accum": join_formats(f.accum).ap_type(design.rounding, design.overflow),
+            "result": (out if lp.activation is Activation.LINEAR else pre).ap_type(design.rounding, design.overflow),
         }
         layers[name] = {"Precision": dense}
         if lp.activation is not Activation.LINEAR:
-            layers[f"{name}_{lp.activation.value}"] = {"Precision": {"result": _ap(out, q, o)}}
+            layers[f"{name}_{lp.activation.value}"] = {"Precision": {"result": out.ap_type(design.rounding, design.overflow)}}
         if mixed:
             notes.append(
                 f"{name}: per-neuron formats ({', '.join(mixed)}); the widest per role is used "
@@ -72,7 +67,7 @@ def hls4ml_config(plan: CodePlan, layer_names: list[str] | None = None) -> dict:
             notes.append(f"{name}: verifq proves an ideal {lp.activation.value} table (error <= half an output ulp); "
                          "hls4ml's table has its own, unproven error")
     return {
-        "Model": {"Precision": _ap(in_fmt, q, o), "ReuseFactor": 1, "Strategy": "Latency"},
+        "Model": {"Precision": in_fmt.ap_type(design.rounding, design.overflow), "ReuseFactor": 1, "Strategy": "Latency"},
         "LayerName": layers,
         "verifq_notes": notes,
     }

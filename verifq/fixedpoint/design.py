@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 from .format import FixedFormat, Overflow, Rounding
 
+ROLES = ("weight", "bias", "accum", "output")  # the stored values of a neuron, in this order everywhere
+
 
 @dataclass(frozen=True)
 class LayerFormats:
@@ -43,7 +45,7 @@ class LayerFormats:
         return LayerFormats((weight,) * n, (bias,) * n, (accum,) * n, (output,) * n)
 
     def roles(self):
-        return (("weight", self.weight), ("bias", self.bias), ("accum", self.accum), ("output", self.output))
+        return tuple((role, getattr(self, role)) for role in ROLES)
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,11 @@ class Design:
 
     @staticmethod
     def uniform(layer_sizes, n_inputs: int, fmt: FixedFormat, rounding: Rounding, overflow: Overflow,
-                inputs_fixed: bool = False, input_fmt: FixedFormat | None = None) -> "Design":
-        """One format for every stored value (hls4ml's default style), inputs optionally apart."""
-        layers = tuple(LayerFormats.uniform(n, fmt, fmt, fmt, fmt) for n in layer_sizes)
+                inputs_fixed: bool = False, input_fmt: FixedFormat | None = None,
+                accum: FixedFormat | None = None) -> "Design":
+        """One format for every stored value (hls4ml's default style); inputs and accumulators
+        optionally apart. The one builder of uniform designs."""
+        layers = tuple(LayerFormats.uniform(n, fmt, fmt, accum or fmt, fmt) for n in layer_sizes)
         return Design((input_fmt or fmt,) * n_inputs, layers, rounding, overflow, inputs_fixed)
 
     def describe_layer(self, index: int) -> dict[str, str]:

@@ -37,37 +37,17 @@ neurons, malformed formats, unknown modes).
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from ..atomic import write_text_atomic
 from ..errors import Location, UserError
 from ..network.ir import Network
-from .design import Design, LayerFormats
-from .format import FixedFormat, Overflow, Rounding
+from .design import ROLES, Design, LayerFormats
+from .format import FixedFormat, Overflow, Rounding, parse_format
 
 FORMAT_NAME = "verifq-formats"
 VERSION = 1
-ROLES = ("weight", "bias", "accum", "output")
-_FMT = re.compile(r"\s*(u?fixed)\s*<\s*(-?\d+)\s*,\s*(-?\d+)\s*>\s*")
-
-
-def format_to_str(fmt: FixedFormat) -> str:
-    return str(fmt)
-
-
-def parse_format(text: Any, where: str = "format") -> FixedFormat:
-    """`fixed<W,I>` / `ufixed<W,I>` -> FixedFormat (UserError naming `where` when malformed)."""
-    if not isinstance(text, str):
-        raise UserError(f"{where}: expected a format like \"fixed<16,6>\", got {json.dumps(text)[:40]}")
-    m = _FMT.fullmatch(text)
-    if not m:
-        raise UserError(f"{where}: '{text}' is not a format", hint="write fixed<W,I> or ufixed<W,I>, e.g. fixed<16,6>")
-    width, ibits = int(m.group(2)), int(m.group(3))
-    if not 1 <= width <= 1024 or abs(ibits) > 1024:
-        raise UserError(f"{where}: '{text}': the width must be 1..1024 bits and |I| <= 1024")
-    return FixedFormat(width, ibits, m.group(1) == "fixed")
 
 
 def _compact(fmts: tuple[FixedFormat, ...]):

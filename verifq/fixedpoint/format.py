@@ -12,10 +12,13 @@ generated C) by its integer mantissa k at scale 2^-F.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
+
+from ..numeric.rational import ceil_scaled, floor_div_pow2, floor_scaled
 
 
 class Rounding(str, Enum):
@@ -65,26 +68,97 @@ class FixedFormat:
         return f"{'fixed' if self.signed else 'ufixed'}<{self.width},{self.integer_bits}>"
 
     def ap_type(self, rounding: Rounding, overflow: Overflow) -> str:
-        q = "AP_TRN" if rounding is Rounding.TRUNCATE else "AP_RND"
-        o = "AP_WRAP" if overflow is Overflow.WRAP else "AP_SAT"
+        q, o = ap_mode_names(rounding, overflow)
         base = "ap_fixed" if self.signed else "ap_ufixed"
         return f"{base}<{self.width},{self.integer_bits},{q},{o}>"
 
+    def grid_range(self, lo: Fraction, hi: Fraction) -> tuple[int, int]:
+        """Mantissas (k_lo, k_hi) of the first and last point of this format's grid in [lo, hi]
+        (k_lo > k_hi when none; not clamped to the format's range)."""
+        return ceil_scaled(Fraction(lo), self.frac_bits), floor_scaled(Fraction(hi), self.frac_bits)
+
+
+AP_QUANTIZATION = {Rounding.TRUNCATE: "AP_TRN", Rounding.NEAREST: "AP_RND"}
+AP_OVERFLOW = {Overflow.WRAP: "AP_WRAP", Overflow.SATURATE: "AP_SAT"}
+
+
+def ap_mode_names(rounding: Rounding, overflow: Overflow) -> tuple[str, str]:
+    """The ap_fixed quantization and overflow mode names of the design's modes."""
+    return AP_QUANTIZATION[Rounding(rounding)], AP_OVERFLOW[Overflow(overflow)]
+
 
 _FORMAT_TEXT = re.compile(r"^\s*(ap_)?(u?)fixed\s*<\s*(-?\d+)\s*,\s*(-?\d+)\s*>\s*$")
+MAX_FORMAT_BITS = 1024  # largest W and |I| a format may have
 
 
-def parse_format(text: str) -> FixedFormat:
-    """`fixed<16,6>`, `ap_fixed<16,6>`, `ufixed<8,0>` (command-line notation of a format)."""
+def parse_format(text, where: str | None = None) -> FixedFormat:
+    """`fixed<16,6>`, `ap_fixed<16,6>`, `ufixed<8,0>` -> FixedFormat.
+
+    The one reader of format text (command line, formats files, certificates
+    rebuilt for simulation). `where` names the place in messages; a
+    malformed text is a `UserError`.
+    """
     from ..errors import UserError
 
+    prefix = f"{where}: " if where else ""
+    if not isinstance(text, str):
+        shown = json.dumps(text)[:40] if isinstance(text, (int, float, list, dict, type(None), bool)) else repr(text)[:40]
+        raise UserError(f'{prefix}expected a format like "fixed<16,6>", got {shown}')
     m = _FORMAT_TEXT.match(text)
     if not m:
+        if where:
+            raise UserError(f"{where}: '{text}' is not a format", hint="write fixed<W,I> or ufixed<W,I>, e.g. fixed<16,6>")
         raise UserError(f"'{text}' is not a fixed-point format", hint="write it like fixed<16,6> or ufixed<8,0>")
     width, ibits = int(m.group(3)), int(m.group(4))
-    if not 1 <= width <= 1024 or abs(ibits) > 1024:
-        raise UserError(f"'{text}': the width must be 1..1024 bits and |I| <= 1024")
+    if not 1 <= width <= MAX_FORMAT_BITS or abs(ibits) > MAX_FORMAT_BITS:
+        raise UserError(f"{prefix}'{text}': the width must be 1..{MAX_FORMAT_BITS} bits and |I| <= {MAX_FORMAT_BITS}")
     return FixedFormat(width, ibits, signed=not m.group(2))
+
+
+# ----------------------------------------------------------------------------- bits and grids
+def signed_bits(m: int) -> int:
+    """Bits of the smallest two's complement word holding mantissa m."""
+    return (m.bit_length() if m >= 0 else (-m - 1).bit_length()) + 1
+
+
+def unsigned_bits(m: int) -> int:
+    """Bits of the smallest unsigned word holding mantissa m >= 0 (at least 1)."""
+    return max(1, m.bit_length())
+
+
+def narrowest_format(lo: int, hi: int, frac: int) -> FixedFormat:
+    """The narrowest format with `frac` fractional bits holding every mantissa in lo..hi
+    (unsigned when lo >= 0)."""
+    lo, hi = int(min(lo, hi)), int(max(lo, hi))
+    if lo >= 0:
+        width = unsigned_bits(hi)
+        return FixedFormat(width, width - frac, False)
+    width = max(signed_bits(lo), signed_bits(hi))
+    return FixedFormat(width, width - frac, True)
+
+
+def _ceil_log2(q: Fraction) -> int:
+    """Smallest k with 2^k >= q (q > 0), exactly."""
+    k = q.numerator.bit_length() - q.denominator.bit_length()
+    while Fraction(2) ** k < q:
+        k += 1
+    while Fraction(2) ** (k - 1) >= q:
+        k -= 1
+    return k
+
+
+def integer_bits(lo: Fraction, hi: Fraction, frac: int, signed: bool = True) -> int:
+    """Smallest I such that the format with `frac` fractional bits and I integer bits holds
+    every real in [lo, hi], exactly: signed -2^(I-1) <= lo and hi <= 2^(I-1) - 2^-frac;
+    unsigned (lo >= 0 required) hi <= 2^I - 2^-frac."""
+    ulp = Fraction(2) ** (-frac)
+    lo, hi = Fraction(lo), Fraction(hi)
+    if signed:
+        need = max(-lo, hi + ulp)
+        return 1 - frac if need <= 0 else _ceil_log2(need) + 1
+    if lo < 0:
+        raise ValueError("an unsigned format cannot hold a negative value")
+    return _ceil_log2(max(hi, Fraction(0)) + ulp)
 
 
 def shift_round(k: int, shift: int, rounding: Rounding) -> int:
@@ -101,12 +175,10 @@ def shift_round(k: int, shift: int, rounding: Rounding) -> int:
 
 
 def quantize_exact(value: Fraction, frac_bits: int, rounding: Rounding) -> int:
-    """Mantissa of `value` rounded to the grid 2^-frac_bits (no overflow handling)."""
-    scaled = value * (Fraction(1 << frac_bits) if frac_bits >= 0 else Fraction(1, 1 << -frac_bits))
-    if rounding is Rounding.TRUNCATE:
-        return scaled.numerator // scaled.denominator
-    shifted = scaled + Fraction(1, 2)
-    return shifted.numerator // shifted.denominator
+    """Mantissa of `value` rounded to the grid 2^-frac_bits (no overflow handling):
+    floor(value 2^F), or floor(value 2^F + 1/2) for round-to-nearest (ties up)."""
+    value = Fraction(value)
+    return floor_div_pow2(value.numerator, value.denominator, frac_bits, nearest=rounding is Rounding.NEAREST)
 
 
 def handle_overflow(k, fmt: FixedFormat, overflow: Overflow):

@@ -17,7 +17,7 @@ import numpy as np
 from ..network.ir import Activation, Network
 from .design import Design, LayerFormats
 from .format import Rounding, shift_round
-from ..network.rational import RationalArray, floor_div_pow2
+from ..numeric.rational import RationalArray, floor_div_pow2
 
 
 @dataclass(frozen=True, eq=False)

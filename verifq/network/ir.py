@@ -16,7 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .rational import RationalArray
+from ..numeric.rational import RationalArray
 
 
 class Activation(str, Enum):

@@ -17,13 +17,12 @@ from __future__ import annotations
 import math
 
 
-from ..analysis import scaled
+from ..numeric import scaled
 from ..analysis.prove import Analysis
 from ..fixedpoint.design import Design, LayerFormats
-from ..fixedpoint.format import FixedFormat
+from ..fixedpoint.format import FixedFormat, Rounding, quantize_exact, signed_bits, unsigned_bits
 from ..network.ir import Activation
 from .context import Context
-from .milp import fit_width, round_mode_mant, round_nearest_mant, signed_bits, unsigned_bits
 
 
 def _ibits(mag: float) -> int:
@@ -34,15 +33,6 @@ def _ibits(mag: float) -> int:
     while 2.0 ** (i - 1) <= mag:
         i += 1
     return i
-
-
-def _uniform_design(ctx: Context, w: int, i: int) -> Design:
-    impl = ctx.problem.implementation
-    f = FixedFormat(w, i)
-    net = ctx.problem.network
-    inputs = (impl.input_format,) * net.n_inputs if impl.inputs_fixed else (f,) * net.n_inputs
-    return Design(inputs, tuple(LayerFormats.uniform(l.n_out, f, f, f, f) for l in net.layers),
-                  impl.rounding, impl.overflow, impl.inputs_fixed)
 
 
 def uniform_int_bits(ctx: Context) -> int:
@@ -61,7 +51,7 @@ def uniform_search(ctx: Context) -> tuple[Design | None, Analysis | None, list[s
     analysis of the widest format without overflow is kept in `ctx.uniform_best`
     (its errors are the smallest bound a single format can certify)."""
     impl = ctx.problem.implementation
-    cap = min(impl.max_word, impl.max_accumulator or impl.max_word)
+    cap = impl.accumulator_cap
     i0 = uniform_int_bits(ctx)
     widths = [w for w in range(1, cap + 1) if impl.allowed_widths is None or w in impl.allowed_widths]
     notes = []
@@ -74,7 +64,7 @@ def uniform_search(ctx: Context) -> tuple[Design | None, Analysis | None, list[s
         for i in range(i0, i0 + 4):
             if i > w + 40:
                 break
-            a = ctx.analyse(_uniform_design(ctx, w, i))
+            a = ctx.analyse(ctx.problem.implementation.uniform_design(ctx.problem.network, FixedFormat(w, i)))
             if not any(v.kind != "error" for v in a.violations):
                 best = getattr(ctx, "uniform_best", None)
                 if best is None or max(a.output_errors) < max(best.output_errors):
@@ -94,7 +84,7 @@ def uniform_search(ctx: Context) -> tuple[Design | None, Analysis | None, list[s
     eps = [float(b) for b in ctx.problem.max_error if b is not None]
     guess_idx = len(widths) - 1
     probe_w = next((w for w in widths if w >= i0 + 12), widths[-1])
-    a0 = ctx.analyse(_uniform_design(ctx, probe_w, i0 + 1))
+    a0 = ctx.analyse(ctx.problem.implementation.uniform_design(ctx.problem.network, FixedFormat(probe_w, i0 + 1)))
     if eps and not any(v.kind != "error" for v in a0.violations):
         ratio = max(float(e) / b for e, b in zip(a0.output_errors, ctx.problem.max_error) if b is not None)
         if ratio > 0:
@@ -125,7 +115,7 @@ def max_precision(ctx: Context, granularity: str = "neuron", rounds: int = 16) -
     impl = problem.implementation
     net = problem.network
     cap_w = impl.max_word
-    cap_a = min(impl.max_word, impl.max_accumulator or impl.max_word)
+    cap_a = impl.accumulator_cap
     allowed = tuple(sorted(impl.allowed_widths)) if impl.allowed_widths else None
     top_w = max(allowed) if allowed else cap_w
     rnd = impl.rounding
@@ -134,7 +124,7 @@ def max_precision(ctx: Context, granularity: str = "neuron", rounds: int = 16) -
     def best_f(width_of, lo=-8, hi=160):
         """Largest F whose exact width fits (widths grow with F: binary search)."""
         def fits(f):
-            w = fit_width(width_of(f), allowed)
+            w = impl.fit_width(width_of(f))
             return w is not None and w <= cap_w
 
         if not fits(lo):
@@ -158,7 +148,7 @@ def max_precision(ctx: Context, granularity: str = "neuron", rounds: int = 16) -
         def in_width(ks, f):
             w = 1
             for k in ks:
-                a, b = round_mode_mant(lo_q[k], f, rnd), round_mode_mant(hi_q[k], f, rnd)
+                a, b = quantize_exact(lo_q[k], f, rnd), quantize_exact(hi_q[k], f, rnd)
                 sg = (lo_q[k] < 0) if per_neuron else signed_all
                 w = max(w, signed_bits(a), signed_bits(b)) if sg else max(w, unsigned_bits(b))
             return w
@@ -167,7 +157,7 @@ def max_precision(ctx: Context, granularity: str = "neuron", rounds: int = 16) -
         inputs = [None] * net.n_inputs
         for ks in groups:
             f = best_f(lambda f: in_width(ks, f))
-            w = fit_width(in_width(ks, f), allowed)
+            w = impl.fit_width(in_width(ks, f))
             sg = (lo_q[ks[0]] < 0) if per_neuron else signed_all
             for k in ks:
                 inputs[k] = FixedFormat(w, w - f, sg)
@@ -194,14 +184,14 @@ def max_precision(ctx: Context, granularity: str = "neuron", rounds: int = 16) -
             signed_out = layer.activation is not Activation.RELU
             for js in groups:
                 def w_width(f):
-                    return max(max(signed_bits(round_nearest_mant(row_ext[pos][j][0], f)),
-                                   signed_bits(round_nearest_mant(row_ext[pos][j][1], f))) for j in js)
+                    return max(max(signed_bits(quantize_exact(row_ext[pos][j][0], f, Rounding.NEAREST)),
+                                   signed_bits(quantize_exact(row_ext[pos][j][1], f, Rounding.NEAREST))) for j in js)
 
                 def b_width(f):
-                    return max(signed_bits(round_nearest_mant(layer.bias[j], f)) for j in js)
+                    return max(signed_bits(quantize_exact(layer.bias[j], f, Rounding.NEAREST)) for j in js)
 
                 fw = best_f(w_width)
-                ww = fit_width(w_width(fw), allowed)
+                ww = impl.fit_width(w_width(fw))
                 ia = max(acc_i[pos][j] for j in js)
                 fa = cap_a - ia
                 while fa > -8 and b_width(fa) > cap_w:
@@ -209,7 +199,7 @@ def max_precision(ctx: Context, granularity: str = "neuron", rounds: int = 16) -
                 wb = max(1, b_width(fa))
                 io = max(out_i[pos][j] for j in js)
                 fo = min(fa, top_w - io)
-                wo = fit_width(max(1, fo + io), allowed) or max(1, fo + io)
+                wo = impl.fit_width(max(1, fo + io)) or max(1, fo + io)
                 for j in js:
                     wf[j] = FixedFormat(ww, ww - fw)
                     bf[j] = FixedFormat(wb, wb - fa)

@@ -9,22 +9,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..analysis import scaled
+from ..numeric import scaled
 from ..analysis.prove import Analysis, analyse
-from ..fixedpoint.design import Design, LayerFormats
+from ..fixedpoint.design import Design
 from ..fixedpoint.format import FixedFormat
-from ..spec.problem import Problem
+from ..problem import Problem
 from .cost import Costs, design_costs, nonzero_masks
 
 
 def probe_design(problem: Problem) -> Design:
     """Any design with the problem's modes (ranges do not depend on the formats)."""
-    impl = problem.implementation
-    f = FixedFormat(48, 24)
-    net = problem.network
-    inputs = (impl.input_format,) * net.n_inputs if impl.inputs_fixed else (f,) * net.n_inputs
-    layers = tuple(LayerFormats.uniform(l.n_out, f, f, f, f) for l in net.layers)
-    return Design(inputs, layers, impl.rounding, impl.overflow, impl.inputs_fixed)
+    return problem.implementation.uniform_design(problem.network, FixedFormat(48, 24))
 
 
 @dataclass

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..fixedpoint.design import Design
 from ..network.ir import Network
-from ..spec.problem import CostModel
+from ..problem import CostModel
 
 COST_LABELS = {
     CostModel.TOTAL_BITS: "total bits",

@@ -72,12 +72,12 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..analysis import scaled
+from ..numeric import scaled
 from ..fixedpoint.design import Design, LayerFormats
-from ..fixedpoint.format import FixedFormat, Rounding
+from ..fixedpoint.format import FixedFormat, Rounding, integer_bits, quantize_exact, signed_bits, unsigned_bits
 from ..network.ir import Activation, Network
-from ..spec.problem import CostModel, Problem
-from .solvers import INF, LinearModel
+from ..problem import CostModel, Problem
+from ..solvers import INF, LinearModel
 
 F_FLOOR = -8
 F_SCAN_HI = 80
@@ -89,68 +89,10 @@ CK_EXACT_MAX = True  # exact per-neuron max in the checkpoint terms of output / 
 
 
 # ------------------------------------------------------------------------------------ helpers
-def signed_bits(m: int) -> int:
-    """Bits of the smallest two's complement word holding mantissa m."""
-    return (m.bit_length() if m >= 0 else (-m - 1).bit_length()) + 1
-
-
-def unsigned_bits(m: int) -> int:
-    return max(1, m.bit_length())
-
-
-def round_nearest_mant(v: Fraction, b: int) -> int:
-    s = v * (Fraction(2) ** b) + Fraction(1, 2)
-    return s.numerator // s.denominator
-
-
-def round_mode_mant(v: Fraction, b: int, rounding: Rounding) -> int:
-    s = v * (Fraction(2) ** b)
-    if rounding is Rounding.NEAREST:
-        s += Fraction(1, 2)
-    return s.numerator // s.denominator
-
-
 def unit(b, rounding: Rounding):
     """Largest error of rounding a finer value to 2^-b, float (b may be an array)."""
     b = np.asarray(b, dtype=float)
     return np.exp2(-b - (1.0 if rounding is Rounding.NEAREST else 0.0))
-
-
-def int_bits_signed(lo: Fraction, hi: Fraction, f: int) -> int:
-    """Smallest I with -2^(I-1) <= lo and hi <= 2^(I-1) - 2^-f (exact)."""
-    ulp = Fraction(2) ** (-f)
-    need = max(-lo, hi + ulp, Fraction(0))
-    if need <= 0:
-        return 1 - f
-    i = max(need.numerator.bit_length() - need.denominator.bit_length() - 1, -f - 1)
-    while Fraction(2) ** (i - 1) < need:
-        i += 1
-    while i - 1 > -f - 1 and Fraction(2) ** (i - 2) >= need:
-        i -= 1
-    return i
-
-
-def int_bits_unsigned(hi: Fraction, f: int) -> int:
-    """Smallest I with hi <= 2^I - 2^-f (exact; hi >= 0)."""
-    ulp = Fraction(2) ** (-f)
-    need = max(hi, Fraction(0)) + ulp
-    i = max(need.numerator.bit_length() - need.denominator.bit_length() - 1, -f)
-    while Fraction(2) ** i < need:
-        i += 1
-    while i - 1 >= -f and Fraction(2) ** (i - 1) >= need:
-        i -= 1
-    return i
-
-
-def fit_width(w: int, allowed: tuple[int, ...] | None) -> int | None:
-    """Smallest usable width >= w (None when no allowed width is large enough)."""
-    w = max(1, w)
-    if allowed is None:
-        return w
-    for a in sorted(allowed):
-        if a >= w:
-            return a
-    return None
 
 
 def _replace_col(D, j: int, col):
@@ -256,7 +198,7 @@ class SynthesisModel:
         self.rounding = impl.rounding
         self.saturate = impl.overflow.value == "saturate"
         self.cap_word = impl.max_word
-        self.cap_acc = min(impl.max_word, impl.max_accumulator or impl.max_word)
+        self.cap_acc = impl.accumulator_cap
         self.allowed = tuple(sorted(impl.allowed_widths)) if impl.allowed_widths else None
         self.cap_operand = min(self.cap_word, max(self.allowed)) if self.allowed else self.cap_word
         self.inputs_fixed = impl.inputs_fixed
@@ -625,7 +567,7 @@ class SynthesisModel:
             want = max(int(fa.cands[-1]), int(fo.cands[-1]))
             if self.cfg.exact_accumulation:
                 want = max(want, int(fw.cands[-1]) + self._input_f_max(ld.pos))
-            i_lo = min(int_bits_signed(ld.pre_lo_q[j], ld.pre_hi_q[j], 60) for j in g.members)
+            i_lo = min(integer_bits(ld.pre_lo_q[j], ld.pre_hi_q[j], 60) for j in g.members)
             top = self.cap_acc - i_lo
             lo = int(min(fa.cands[0], fo.cands[0]))
             hi = int(max(min(want, top), lo))
@@ -658,15 +600,15 @@ class SynthesisModel:
         if g.kind == "input":
             w = 1
             for k in g.members:
-                a = round_mode_mant(self.x_lo_q[k], f, self.rounding)
-                b = round_mode_mant(self.x_hi_q[k], f, self.rounding)
+                a = quantize_exact(self.x_lo_q[k], f, self.rounding)
+                b = quantize_exact(self.x_hi_q[k], f, self.rounding)
                 w = max(w, signed_bits(a), signed_bits(b)) if g.signed else max(w, unsigned_bits(b))
             return w, w - f
         if g.kind == "weight":
             ld = self.layers[g.pos]
             w = 1
             for j in g.members:
-                w = max(w, signed_bits(round_nearest_mant(ld.row_max[j], f)), signed_bits(round_nearest_mant(ld.row_min[j], f)))
+                w = max(w, signed_bits(quantize_exact(ld.row_max[j], f, Rounding.NEAREST)), signed_bits(quantize_exact(ld.row_min[j], f, Rounding.NEAREST)))
             return w, w - f
         ld = self.layers[g.pos]
         i = -10**9
@@ -680,21 +622,21 @@ class SynthesisModel:
         if kind == "accum":
             if self.saturate:
                 s0 = abs(ld.bias[j]) + Fraction(float(ld.w_abs[j] @ np.maximum(np.abs(ld.x_lo), np.abs(ld.x_hi))))
-                return int_bits_signed(-s0, s0, f)
-            return int_bits_signed(ld.pre_lo_q[j], ld.pre_hi_q[j], f)
+                return integer_bits(-s0, s0, f)
+            return integer_bits(ld.pre_lo_q[j], ld.pre_hi_q[j], f)
         widen = Fraction(0)
         if ld.pos == len(self.layers) - 1 and self.eps[j] is not None and ld.act is Activation.LINEAR:
             widen = Fraction(self.eps[j])
         if ld.act is Activation.RELU:
-            return int_bits_unsigned(max(ld.pre_hi_q[j] + widen, Fraction(0)), f)
+            return integer_bits(0, max(ld.pre_hi_q[j] + widen, Fraction(0)), f, signed=False)
         if ld.act is Activation.LINEAR:
-            return int_bits_signed(ld.pre_lo_q[j] - widen, ld.pre_hi_q[j] + widen, f)
+            return integer_bits(ld.pre_lo_q[j] - widen, ld.pre_hi_q[j] + widen, f)
         h = Fraction(1, 2) * Fraction(2) ** (-f)
-        return int_bits_signed(ld.post_lo_q[j] - h, ld.post_hi_q[j] + h, f)
+        return integer_bits(ld.post_lo_q[j] - h, ld.post_hi_q[j] + h, f)
 
     def bias_width_at(self, g: Group, f: int) -> int:
         ld = self.layers[g.pos]
-        return max([1] + [signed_bits(round_nearest_mant(ld.bias[j], f)) for j in g.members])
+        return max([1] + [signed_bits(quantize_exact(ld.bias[j], f, Rounding.NEAREST)) for j in g.members])
 
     def _widths(self) -> None:
         """Exact widths per candidate; drop candidates over the caps (shared variables: all must fit)."""
@@ -705,7 +647,7 @@ class SynthesisModel:
             for b in fv.cands:
                 w, i = self.group_width(g, int(b))
                 if g.kind in ("input", "weight", "output"):
-                    w = fit_width(w, self.allowed) or 10**6
+                    w = self.impl.fit_width(w) or 10**6
                 ws.append(w)
                 ib.append(i)
             g.width = np.array(ws)
@@ -775,7 +717,7 @@ class SynthesisModel:
                 g = self.groups[gi]
                 fv = self.fvars[g.fvar]
                 for j in g.members:
-                    v = np.array([float(Fraction(round_nearest_mant(ld.bias[j], int(b))) * Fraction(2) ** (-int(b)) - ld.bias[j])
+                    v = np.array([float(Fraction(quantize_exact(ld.bias[j], int(b), Rounding.NEAREST)) * Fraction(2) ** (-int(b)) - ld.bias[j])
                                   for b in fv.cands])
                     v = v + np.sign(v) * 1e-300
                     lo, hi = interval_times(ld.Rp_lo[:, j][:, None], ld.Rp_hi[:, j][:, None], v[None, :], v[None, :])
@@ -1509,7 +1451,7 @@ class SynthesisModel:
             else:
                 w += X.get((g.kind, gi), 0)
             if g.kind in ("input", "weight", "output"):
-                w = fit_width(w, self.allowed) or w
+                w = self.impl.fit_width(w) or w
             fmt[gi] = FixedFormat(w, w - f, g.signed)
         if self.inputs_fixed:
             inputs = (impl.input_format,) * self.net.n_inputs

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..analysis import scaled
+from ..numeric import scaled
 from .cost import COST_LABELS
 
 

@@ -35,12 +35,13 @@ import numpy as np
 
 from ..analysis.prove import Analysis
 from ..fixedpoint.design import Design
-from ..spec.problem import CostModel, Granularity, Problem, SynthesisOptions
+from ..fixedpoint.format import integer_bits
+from ..problem import CostModel, Granularity, Problem, SynthesisOptions
 from . import baselines
 from .context import Context
 from .cost import COST_LABELS, Costs
 from .milp import ModelConfig, SynthesisModel
-from .solvers import SolveOptions, SolveResult, solve
+from ..solvers import SolveOptions, SolveResult, solve
 
 METHODS = ("milp", "uniform", "aster")
 DEFAULT_TIME_LIMIT = 60.0
@@ -118,18 +119,6 @@ class SynthesisResult:
 
 
 # ----------------------------------------------------------------------------------------- repair
-def _needed_int_bits(lo: Fraction, hi: Fraction, frac: int, signed: bool) -> int:
-    ulp = Fraction(2) ** (-frac)
-    i = -frac - 2
-    while True:
-        if signed:
-            if -(Fraction(2) ** (i - 1)) <= lo and hi <= Fraction(2) ** (i - 1) - ulp:
-                return i
-        elif lo >= 0 and hi <= Fraction(2) ** i - ulp:
-            return i
-        i += 1
-
-
 def _fix_overflows(model: SynthesisModel, choices: dict, a: Analysis, notes: list[str]) -> bool:
     """One more integer bit (at least as many as the violation needs) where a value overflows."""
     changed = False
@@ -148,7 +137,7 @@ def _fix_overflows(model: SynthesisModel, choices: dict, a: Analysis, notes: lis
             fmts = design.layers[v.layer - 1]
             fmt = (fmts.accum if v.role == "accum" else fmts.output)[v.neuron]
             f = fmt.frac_bits
-            need = _needed_int_bits(v.value_lo, v.value_hi, f, fmt.signed)
+            need = integer_bits(v.value_lo, v.value_hi, f, fmt.signed)
             new_i = max(need, fmt.integer_bits + 1)
             choices["I"][gi] = choices["I"].get(gi, 0) + new_i - fmt.integer_bits
             cap = model.cap_of(g)
@@ -416,7 +405,7 @@ def _analysis_slopes(a: Analysis):
     hints = getattr(er, "hints", None)
     if not hints:
         return None
-    from ..analysis import scaled
+    from ..numeric import scaled
 
     return [(scaled.to_float_array(h.s_lo), scaled.to_float_array(h.s_hi)) for h in hints]
 

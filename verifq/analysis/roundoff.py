@@ -24,10 +24,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..fixedpoint.format import Overflow, Rounding, rounding_error_bound
+from ..fixedpoint.format import Overflow, Rounding, quantize_exact, rounding_error_bound
 from ..fixedpoint.quantize import QuantizedLayer, QuantizedNetwork
 from ..network.ir import Activation
-from . import scaled
+from ..numeric import scaled
 from .ranges import LayerRanges, activation_bounds, smooth_down, smooth_up
 
 
@@ -57,13 +57,11 @@ def input_errors(qnet: QuantizedNetwork, x_lo: np.ndarray, x_hi: np.ndarray, box
     if design.inputs_fixed:
         return InputErrors(scaled.zeros(len(box)), x_lo, x_hi)
     errs, q_lo, q_hi = [], [], []
-    nearest = design.rounding is Rounding.NEAREST
     for (lo, hi), fmt in zip(box, design.inputs):
         errs.append(scaled.up(rounding_error_bound(None, fmt.frac_bits, design.rounding)))
         # rounding is monotone: the quantized range is [round(lo), round(hi)], exactly
         for v, sink in ((lo, q_lo), (hi, q_hi)):
-            s = Fraction(v) * Fraction(2) ** fmt.frac_bits + (Fraction(1, 2) if nearest else 0)
-            sink.append(scaled.down(Fraction(s.numerator // s.denominator) * Fraction(2) ** (-fmt.frac_bits)))
+            sink.append(scaled.down(quantize_exact(v, fmt.frac_bits, design.rounding) * fmt.ulp))
     return InputErrors(scaled.obj(errs), scaled.obj(q_lo), scaled.obj(q_hi))
 
 

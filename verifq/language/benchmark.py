@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..fixedpoint.design import Design
 from ..network.loaders import load_benchmark_json
-from .problem import Implementation, Problem
+from ..problem import Implementation, Problem
 
 
 def problem_from_benchmark(path: str | Path, *, max_error: Fraction | None | str = "file",

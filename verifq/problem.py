@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
 
-from ..fixedpoint.design import Design
-from ..fixedpoint.format import FixedFormat, Overflow, Rounding
-from ..network.ir import Network
+from .fixedpoint.design import Design
+from .fixedpoint.format import FixedFormat, Overflow, Rounding
+from .network.ir import Network
 
 
 class Granularity(str, Enum):
@@ -38,6 +38,25 @@ class Implementation:
     allowed_widths: tuple[int, ...] | None = None  # allowed weight/activation widths
     # the format inputs arrive in when inputs_fixed (also needed when synthesizing)
     input_format: FixedFormat | None = None
+
+    @property
+    def accumulator_cap(self) -> int:
+        """The widest accumulator allowed: `max accumulator`, and never more than `max word`."""
+        return min(self.max_word, self.max_accumulator or self.max_word)
+
+    def uniform_design(self, network: Network, fmt: FixedFormat, accum: FixedFormat | None = None) -> Design:
+        """`fmt` for every stored value (accumulators `accum` if given) with this implementation's
+        modes; inputs in the implementation's input format when they arrive in fixed point."""
+        return Design.uniform([l.n_out for l in network.layers], network.n_inputs, fmt, self.rounding, self.overflow,
+                              self.inputs_fixed, self.input_format if self.inputs_fixed else None, accum)
+
+    def fit_width(self, width: int) -> int | None:
+        """The smallest usable operand width >= width (an allowed width when the spec restricts
+        them; None when none is large enough)."""
+        width = max(1, width)
+        if self.allowed_widths is None:
+            return width
+        return next((a for a in sorted(self.allowed_widths) if a >= width), None)
 
 
 @dataclass(frozen=True)

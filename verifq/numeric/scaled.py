@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..network.rational import ceil_scaled, floor_div_pow2, floor_scaled
+from .rational import ceil_scaled, floor_div_pow2, floor_scaled
 
 PRECISION = 128
 

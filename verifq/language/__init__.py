@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import Location, UserError
 from .elaborate import elaborate
 from .parser import parse_ast
-from .problem import CostModel, Granularity, Implementation, Problem, SynthesisOptions
+from ..problem import CostModel, Granularity, Implementation, Problem, SynthesisOptions
 
 __all__ = [
     "load_spec", "parse_spec_text", "Problem", "Implementation", "SynthesisOptions", "Granularity", "CostModel",

@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import Location, UserError
-from ..fixedpoint.design import Design, LayerFormats
+from ..fixedpoint.design import ROLES, Design, LayerFormats
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding
 from ..network.ir import Activation, DenseLayer, Network, validate_network
 from .parser import (
@@ -23,9 +23,8 @@ from .parser import (
     IntSet, Minimize, Name, NetworkInline, NetworkLoad, Num, RequireError, RequireNoOverflow, Setting,
     SpecAst, Str, SynthesisBlock, UseNetwork, VectorDecl, VectorRef,
 )
-from .problem import CostModel, Granularity, Implementation, Problem, SynthesisOptions
+from ..problem import CostModel, Granularity, Implementation, Problem, SynthesisOptions
 
-ROLES = ("weight", "bias", "accum", "output")
 FORMAT_ROLES = ("default", "input") + ROLES
 FORMAT_KINDS = {"fixed": True, "ap_fixed": True, "ufixed": False, "ap_ufixed": False}
 IMPLEMENTATION_KEYS = ("rounding", "overflow", "inputs", "max word", "max accumulator", "widths")
