@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 
 from verifq.numeric import scaled
-from verifq.analysis.prove import Analysis
+from verifq.analysis.results import Analysis
 from verifq.analysis.search import Sampler, observe, real_output_highprec, simulated_error
 from verifq.network.ir import apply_activation_float
 from verifq.fixedpoint.simulator import mantissas_to_float, quantize_inputs, simulate

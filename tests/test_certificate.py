@@ -400,3 +400,10 @@ def test_claims_only_tighter_methods_prove_are_certified(tmp_path):
         assert cert["claims"]["layers"][0]["range_rule"] == a.range_method
         code, out, _ = run_check(write(tmp_path, cert, f"{name}.json"))
         assert code == 0, out
+
+
+def test_checker_values_at_zero_are_exact_so_a_zero_range_tanh_slope_of_one_is_accepted():
+    """tanh'(0) = 1 exactly: the engine hints the slope interval [1, 1] for a neuron whose
+    range is {0}; the checker's derivative bound there must be exactly 1 too (found by hypothesis)."""
+    assert checker.act_bounds("tanh", Fraction(0), False) == checker.act_bounds("tanh", Fraction(0), True) == 0
+    assert checker.act_bounds("sigmoid", Fraction(0), False) == checker.act_bounds("sigmoid", Fraction(0), True) == Fraction(1, 2)

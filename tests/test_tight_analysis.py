@@ -27,9 +27,10 @@ from strategies import ACTIVATIONS, draw_box, draw_network, quantized_problems
 from verifq.numeric import scaled
 from verifq.analysis.first_order import knapsack_terms, output_sensitivities
 from verifq.analysis.prove import analyse
-from verifq.analysis.ranges import smooth_down, smooth_up
+from verifq.analysis.smooth import derivative_bounds, smooth_down, smooth_up
 from verifq.analysis.search import Sampler
-from verifq.analysis.symbolic import SLOPE_ONE, compute_ranges, derivative_bounds, smooth_relaxation
+from verifq.analysis.ranges import compute_ranges
+from verifq.analysis.symbolic import SLOPE_ONE, smooth_relaxation
 from verifq.errors import UserError
 from verifq.fixedpoint.format import Overflow, Rounding
 from verifq.network.ir import Activation, apply_activation_float

@@ -63,9 +63,10 @@ from ..fixedpoint.format import Overflow, Rounding, rounding_error_bound
 from ..fixedpoint.quantize import QuantizedLayer, QuantizedNetwork
 from ..network.ir import Activation
 from ..numeric import scaled
-from .ranges import LayerRanges
+from .intervals import LayerRanges
 from ..numeric.scaled import PRECISION
-from .symbolic import derivative_bounds
+from .roundoff import LayerErrors, quantized_output_range
+from .smooth import derivative_bounds
 
 ONE = 1 << PRECISION
 # backward passes for hidden layers cost about rows * n_l * n_{l-1} big-int
@@ -424,8 +425,6 @@ def propagate_errors(qnet: QuantizedNetwork, ranges: list[LayerRanges], x_lo: np
     candidate already encloses it, with signed intervals and the exact
     weight term; the property tests check this neuron by neuron.)
     """
-    from .roundoff import LayerErrors, quantized_output_range
-
     design = qnet.design
     d_in = input_error_interval(qnet, inputs.err)
     xq_lo, xq_hi = inputs.q_lo, inputs.q_hi
@@ -514,18 +513,12 @@ def _mag_matrix(lo, hi):
     return _omax(-lo, hi)
 
 
-def output_sensitivities(analysis_or_problem, design=None) -> Sensitivities:
-    """Sensitivities of every output to every local error source.
-
-    `output_sensitivities(analysis)` uses a finished `Analysis` (any
-    methods; the first-order data is computed if the analysis did not keep
-    it); `output_sensitivities(problem, design)` analyses the design first
-    (default methods). See `Sensitivities` for the meaning and validity and
+def output_sensitivities(a) -> Sensitivities:
+    """Sensitivities of every output to every local error source, from a finished
+    `Analysis` (any methods; the first-order data is computed if the analysis did
+    not keep it). See `Sensitivities` for the meaning and validity and
     `knapsack_terms` for the form sum_i g_i 2^-F_i <= eps.
     """
-    from .prove import analyse
-
-    a = analysis_or_problem if design is None else analyse(analysis_or_problem, design)
     er = a.error_result
     if er is None:
         er = propagate_errors(a.qnet, [la.ranges for la in a.layers], a.input_lo, a.input_hi, a.inputs)

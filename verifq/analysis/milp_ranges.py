@@ -42,7 +42,8 @@ import numpy as np
 
 from ..network.ir import Activation
 from ..numeric import scaled
-from .ranges import LayerRanges, activation_bounds
+from .intervals import LayerRanges, activation_bounds, exact_layers, input_box_scaled
+from .symbolic import symbolic_ranges
 
 MARGIN_REL = Fraction(1, 10**3)  # of the neuron's current range width: the verification target's slack
 MARGIN_ABS = Fraction(1, 10**9)
@@ -295,9 +296,6 @@ def milp_ranges(network, box, *, base=None, time_limit: float = 1.0, node_limit:
     node_limit: nodes of the verifying branch and bound per bound.
     """
     import highspy
-
-    from .ranges import exact_layers, input_box_scaled
-    from .symbolic import symbolic_ranges
 
     box = tuple((Fraction(lo), Fraction(hi)) for lo, hi in box)
     if deadline is None and budget_s is not None:

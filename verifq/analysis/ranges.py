@@ -1,129 +1,48 @@
-"""Ranges of the real-valued network over the input box (interval propagation).
-
-Sound: weights are exact rationals (integer numerators over a common
-denominator), inputs and results are outward-rounded scaled integers
-(`scaled.py`). Every neuron gets its own [lo, hi] for the pre-activation
-(the accumulated sum) and the post-activation value.
-"""
+"""Ranges of the real network over an input box, by the method the caller names:
+the one entry point of the range analyses (`interval` in intervals.py,
+`symbolic` in symbolic.py, `milp` in milp_ranges.py), with a small cache."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal, localcontext
-from fractions import Fraction
+from .intervals import exact_layers, input_box_scaled
+from .methods import DEFAULT_RANGE_METHOD, RangeMethod
+from .milp_ranges import milp_ranges
+from .symbolic import RangeResult, interval_result, symbolic_ranges
 
-import numpy as np
-
-from ..numeric.rational import RationalArray
-from ..network.ir import Activation, Network
-from ..numeric import scaled
-from ..numeric.scaled import PRECISION
+_CACHE: dict = {}
+_CACHE_SIZE = 16
 
 
-@dataclass(frozen=True, eq=False)
-class LayerRanges:
-    """Real ranges of one layer, as scaled ints (object arrays, one entry per neuron)."""
+def compute_ranges(network, box, method: RangeMethod | str = DEFAULT_RANGE_METHOD, *, exact_net=None, x_lo=None, x_hi=None) -> RangeResult:
+    """Ranges of the real network over `box` (network-input units) by `method`:
 
-    pre_lo: np.ndarray
-    pre_hi: np.ndarray
-    post_lo: np.ndarray
-    post_hi: np.ndarray
+    * "interval": interval propagation;
+    * "symbolic" (default of `analyse`): DeepPoly back-substitution intersected
+      with intervals (never looser than "interval");
+    * "milp": additionally exact per-neuron bounds by MILP for small ReLU
+      networks (`milp_ranges.milp_ranges`), verified rigorously, intersected.
 
-
-@dataclass(frozen=True, eq=False)
-class ExactLayer:
-    """A layer's weights and bias in the form the analysis computes with."""
-
-    weights: RationalArray
-    bias_lo: np.ndarray  # floor(b * 2^P)
-    bias_hi: np.ndarray
-    activation: Activation
-
-
-def exact_layers(network: Network) -> list[ExactLayer]:
-    out = []
-    for layer in network.layers:
-        w = layer.exact_weights
-        out.append(
-            ExactLayer(
-                w,
-                scaled.obj([scaled.down(b) for b in layer.bias]),
-                scaled.obj([scaled.up(b) for b in layer.bias]),
-                layer.activation,
-            )
-        )
-    return out
-
-
-def affine_bounds(layer: ExactLayer, x_lo: np.ndarray, x_hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sound [lo, hi] of W x + b for x in the box [x_lo, x_hi] (scaled ints)."""
-    n = layer.weights.num
-    pos = np.where(n > 0, n, 0)
-    neg = np.where(n < 0, n, 0)
-    lo_num = pos.dot(x_lo) + neg.dot(x_hi)
-    hi_num = pos.dot(x_hi) + neg.dot(x_lo)
-    d = layer.weights.den
-    return scaled.div_floor(lo_num, d) + layer.bias_lo, scaled.div_ceil(hi_num, d) + layer.bias_hi
-
-
-def activation_bounds(act: Activation, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sound image of [lo, hi] under a monotone activation (scaled ints)."""
-    if act is Activation.LINEAR:
-        return lo, hi
-    if act is Activation.RELU:
-        return np.where(lo > 0, lo, 0).astype(object), np.where(hi > 0, hi, 0).astype(object)
-    f_lo = scaled.obj([smooth_down(act, v) for v in lo])
-    f_hi = scaled.obj([smooth_up(act, v) for v in hi])
-    return f_lo, f_hi
-
-
-_SLACK = Decimal(10) ** -45  # far above the 70-digit evaluation error, far below 2^-128 * useful
-
-
-def _smooth_decimal(act: Activation, x: Fraction) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = 70
-        xd = Decimal(x.numerator) / Decimal(x.denominator)
-        if act is Activation.TANH:
-            if xd > 200:
-                return Decimal(1)
-            if xd < -200:
-                return Decimal(-1)
-            e = (2 * xd).exp()
-            return (e - 1) / (e + 1)
-        if xd < -400:
-            return Decimal(0)
-        return 1 / (1 + (-xd).exp())
-
-
-def smooth_down(act: Activation, n: int) -> int:
-    """A scaled lower bound of act(n * 2^-P) for tanh/sigmoid."""
-    with localcontext() as ctx:
-        ctx.prec = 70
-        v = _smooth_decimal(act, scaled.to_fraction(n)) - _SLACK
-        return scaled.down(Fraction(v))
-
-
-def smooth_up(act: Activation, n: int) -> int:
-    with localcontext() as ctx:
-        ctx.prec = 70
-        v = _smooth_decimal(act, scaled.to_fraction(n)) + _SLACK
-        return scaled.up(Fraction(v))
-
-
-def input_box_scaled(box) -> tuple[np.ndarray, np.ndarray]:
-    return scaled.obj([scaled.down(lo) for lo, _ in box]), scaled.obj([scaled.up(hi) for _, hi in box])
-
-
-def interval_ranges(layers: list[ExactLayer], x_lo: np.ndarray, x_hi: np.ndarray) -> list[LayerRanges]:
-    """Interval propagation through every layer."""
-    out = []
-    for layer in layers:
-        pre_lo, pre_hi = affine_bounds(layer, x_lo, x_hi)
-        post_lo, post_hi = activation_bounds(layer.activation, pre_lo, pre_hi)
-        out.append(LayerRanges(pre_lo, pre_hi, post_lo, post_hi))
-        x_lo, x_hi = post_lo, post_hi
-    return out
-
-
-__all__ = ["LayerRanges", "ExactLayer", "exact_layers", "interval_ranges", "input_box_scaled", "PRECISION"]
+    Results depend only on (network, box, method) and are cached (by
+    identity of the network object), so repeated `analyse` calls during
+    synthesis pay once.
+    """
+    method = RangeMethod(method)
+    key = (id(network), tuple(box), method)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is network:
+        return hit[1]
+    if x_lo is None:
+        x_lo, x_hi = input_box_scaled(box)
+    layers = exact_net if exact_net is not None else exact_layers(network)
+    if method is RangeMethod.INTERVAL:
+        res = interval_result(layers, x_lo, x_hi)
+    elif method is RangeMethod.SYMBOLIC:
+        res = symbolic_ranges(network, layers, x_lo, x_hi)
+    else:
+        fixed = milp_ranges(network, box)
+        res = symbolic_ranges(network, layers, x_lo, x_hi, fixed=fixed)
+        res = RangeResult(RangeMethod.MILP, res.layers, res.hints, res.relax)
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = (network, res)
+    return res

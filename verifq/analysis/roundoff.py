@@ -28,7 +28,8 @@ from ..fixedpoint.format import Overflow, Rounding, quantize_exact, rounding_err
 from ..fixedpoint.quantize import QuantizedLayer, QuantizedNetwork
 from ..network.ir import Activation
 from ..numeric import scaled
-from .ranges import LayerRanges, activation_bounds, smooth_down, smooth_up
+from .intervals import LayerRanges, activation_bounds
+from .smooth import smooth_down, smooth_up
 
 
 @dataclass(frozen=True, eq=False)

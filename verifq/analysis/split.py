@@ -26,6 +26,7 @@ bisections) and checks every leaf's claims with the single-box rules.
 from __future__ import annotations
 
 import heapq
+import time
 from dataclasses import replace
 from fractions import Fraction
 
@@ -33,6 +34,11 @@ import numpy as np
 
 from ..errors import UserError
 from ..numeric import scaled
+from .box import analyse_box
+from .first_order import output_sensitivities
+from .intervals import LayerRanges
+from .results import Analysis, LayerAnalysis, constant_checks, error_checks, range_checks
+from .roundoff import LayerErrors
 
 
 def _score(a) -> float:
@@ -49,8 +55,6 @@ def _dim_order(a, orig) -> list[int]:
     relative width when no sensitivities are available."""
     widths = [float(hi - lo) for lo, hi in a.problem.domain]
     if a.error_result is not None:
-        from .first_order import output_sensitivities
-
         try:
             g = output_sensitivities(a).inputs
             o = int(np.argmax([float(e) for e in a.output_errors]))
@@ -97,14 +101,10 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
     time_budget: stop splitting after this many seconds (the result stays sound).
     `methods`: range_method / error_method passed to each leaf's `analyse`.
     """
-    import time
-
-    from .prove import analyse
-
     t_end = None if time_budget is None else time.time() + time_budget
     if goal is None:
         goal = "prove" if any(b is not None for b in problem.max_error) else "tighten"
-    root = analyse(problem, design, **methods)
+    root = analyse_box(problem, design, **methods)
     orig = problem.domain
     heap = [(-_score(root), 0, root)]
     count = 1
@@ -131,7 +131,7 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
         for part in parts:
             sub = replace(problem, domain=box[:d] + (part,) + box[d + 1:])
             try:
-                children.append(analyse(sub, design, **methods))
+                children.append(analyse_box(sub, design, **methods))
             except UserError:
                 continue  # fixed-point inputs (normalized): no representable input in this half
         if not children:  # cannot happen (the leaf has representable inputs); keep the leaf
@@ -148,10 +148,6 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
 
 def combine(root, leaves):
     """The combined record: hull of ranges, max of errors, checks redone on them."""
-    from .roundoff import LayerErrors
-    from .prove import Analysis, Check, LayerAnalysis, _constant_checks, _range_checks
-    from .ranges import LayerRanges
-
     def hull(arrs, pick):
         out = np.empty(len(arrs[0]), dtype=object)
         out[:] = [pick(vals) for vals in zip(*arrs)]
@@ -159,8 +155,8 @@ def combine(root, leaves):
 
     layers = []
     violations: list = []
-    violations += _range_checks(0, "input", root.inputs.q_lo, root.inputs.q_hi, root.design.inputs)
-    violations += _constant_checks(root.qnet)
+    violations += range_checks(0, "input", root.inputs.q_lo, root.inputs.q_hi, root.design.inputs)
+    violations += constant_checks(root.qnet)
     for pos, la in enumerate(root.layers):
         ls = [leaf.layers[pos] for leaf in leaves]
         rg = LayerRanges(
@@ -176,14 +172,11 @@ def combine(root, leaves):
             worst.errors.budget,
         )
         ql = root.qnet.layers[pos]
-        violations += _range_checks(ql.index, "accum", er.acc_lo, er.acc_hi, ql.formats.accum)
-        violations += _range_checks(ql.index, "output", er.out_lo, er.out_hi, ql.formats.output)
+        violations += range_checks(ql.index, "accum", er.acc_lo, er.acc_hi, ql.formats.accum)
+        violations += range_checks(ql.index, "output", er.out_lo, er.out_hi, ql.formats.output)
         layers.append(LayerAnalysis(la.index, rg, er))
     out_errs = tuple(max(leaf.output_errors[o] for leaf in leaves) for o in range(len(root.output_errors)))
-    last = layers[-1]
-    for j, (bound, err) in enumerate(zip(root.problem.max_error, out_errs)):
-        if bound is not None and err > bound:
-            violations.append(Check(last.index, j, "error", "output", -err, err, -bound, bound))
+    violations += error_checks(layers[-1].index, root.problem.max_error, out_errs)
     return Analysis(root.problem, root.design, root.qnet, root.box, root.input_lo, root.input_hi, root.inputs,
                     tuple(layers), tuple(violations), out_errs, root.range_method, root.error_method,
                     None, None, tuple(leaves))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..numeric import scaled
-from .prove import Analysis
+from .results import Analysis
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,10 @@ of the layers below and the hints; no search):
    (down to the input box).
 3. The certified range of z_j is the intersection of this bound with the
    interval bound computed from the certified post-activation ranges of layer
-   t-1 (`ranges.affine_bounds`); `LayerRangeHints.lo_method/hi_method` say
+   t-1 (`intervals.affine_bounds`); `LayerRangeHints.lo_method/hi_method` say
    which one each end came from, so a checker only needs to recompute that one.
    Post-activation ranges are the activation's monotone image of the pre range,
-   exactly as in `ranges.activation_bounds`.
+   exactly as in `intervals.activation_bounds`.
 
 Exactness makes the re-derivation deterministic: a checker computing step 2
 in exact rationals (any representation) obtains exactly the unrounded value
@@ -45,13 +45,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from math import lcm
 
 import numpy as np
 
 from ..network.ir import Activation
 from ..numeric import scaled
-from .ranges import ExactLayer, LayerRanges, activation_bounds, affine_bounds, smooth_up
 from ..numeric.scaled import PRECISION
+from .methods import RangeMethod
+from .intervals import ExactLayer, LayerRanges, activation_bounds, affine_bounds, interval_ranges
+from .smooth import derivative_bounds, smooth_up, smooth_value_bounds
 
 SLOPE_BITS = 32
 SLOPE_ONE = 1 << SLOPE_BITS
@@ -93,7 +96,7 @@ class LayerRangeHints:
 class RangeResult:
     """Ranges of every layer plus what a checker needs to re-derive them."""
 
-    method: str  # "interval" | "symbolic" | "milp"
+    method: RangeMethod
     layers: tuple[LayerRanges, ...]
     hints: tuple[LayerRangeHints, ...]
     relax: tuple = ()  # per layer: the Relaxation lines (symbolic/milp only)
@@ -171,71 +174,6 @@ def relaxation(act: Activation, pre_lo: np.ndarray, pre_hi: np.ndarray, lower_ch
     return Relaxation(ls, li, us, ui), used_lower, used_smooth
 
 
-# --- tanh / sigmoid: rigorous values and derivative bounds
-
-
-def smooth_value_bounds(act: Activation, n: int) -> tuple[int, int]:
-    """(smooth_down(act, n), smooth_up(act, n)) with one 70-digit evaluation (same rule as ranges.py)."""
-    from decimal import localcontext
-
-    from .ranges import _SLACK, _smooth_decimal
-
-    with localcontext() as ctx:
-        ctx.prec = 70
-        v = _smooth_decimal(act, scaled.to_fraction(n))
-        return scaled.down(Fraction(v - _SLACK)), scaled.up(Fraction(v + _SLACK))
-
-
-def _abs_value_bounds(act: Activation, m: int, vals: tuple[int, int] | None) -> tuple[int, int]:
-    """Bounds of act(|m|) from bounds of act(m) (tanh odd; sigmoid(-x) = 1 - sigmoid(x))."""
-    one = 1 << PRECISION
-    if m == 0:
-        return (0, 0) if act is Activation.TANH else (one >> 1, one >> 1)
-    lo, hi = vals if vals is not None else smooth_value_bounds(act, m)
-    if m > 0:
-        return lo, hi
-    return (-hi, -lo) if act is Activation.TANH else (one - hi, one - lo)
-
-
-def derivative_bounds(act: Activation, lo: int, hi: int, lo_vals=None, hi_vals=None) -> tuple[int, int]:
-    """[dlo, dhi] (scaled ints) with dlo <= act'(z) <= dhi for all z in [lo, hi].
-
-    tanh' = 1 - tanh^2 and sigmoid' = sig (1 - sig) are even and decrease
-    in |z|: the maximum is at the point of [lo, hi] nearest 0 (0 itself when
-    lo <= 0 <= hi), the minimum at the end farthest from 0. Evaluated with the
-    rigorous value bounds of `ranges.smooth_down/up` (outward; lo_vals /
-    hi_vals: those bounds at lo / hi when already known), so the result is an
-    enclosure.
-    """
-    one = 1 << PRECISION
-    if act is Activation.LINEAR:
-        return one, one
-    if act not in (Activation.TANH, Activation.SIGMOID):
-        raise ValueError(act)
-    ends = {lo: lo_vals, hi: hi_vals}
-    if lo <= 0 <= hi:
-        near, near_vals = 0, None
-    else:
-        near = lo if abs(lo) <= abs(hi) else hi
-        near_vals = ends[near]
-    far = lo if abs(lo) >= abs(hi) else hi
-    n_lo, _ = _abs_value_bounds(act, near, near_vals)
-    _, f_hi = _abs_value_bounds(act, far, ends[far])
-    if act is Activation.TANH:
-        t_lo_near = max(n_lo, 0)  # tanh(|z|) >= 0
-        t_hi_far = min(f_hi, one)
-        dhi = one - scaled.shift_down(t_lo_near * t_lo_near, PRECISION)  # 1 - t^2, t rounded down
-        dlo = one - scaled.shift_up(t_hi_far * t_hi_far, PRECISION)
-        return max(dlo, 0), min(dhi, one)
-    # p = sig(|z|) in [1/2, 1); p(1-p) decreases in p there
-    half = one >> 1
-    p_lo_near = max(n_lo, half)
-    p_hi_far = min(f_hi, one)
-    dhi = scaled.shift_up(p_lo_near * (one - p_lo_near), PRECISION)
-    dlo = scaled.shift_down(p_hi_far * (one - p_hi_far), PRECISION)
-    return max(dlo, 0), min(dhi, one >> 2)
-
-
 def smooth_relaxation(act: Activation, lo: int, hi: int, slope: int | None = None) -> tuple[int, int, int]:
     """Parallelogram relaxation of tanh/sigmoid on [lo, hi]: (s, c_lo, c_up) with
     s z + c_lo <= act(z) <= s z + c_up for all z in [lo, hi].
@@ -301,8 +239,6 @@ class _IntLayer:
 def _int_layer(layer) -> _IntLayer:
     """From a network DenseLayer (exact weights and bias)."""
     w, b = layer.exact_weights, layer.exact_bias
-    from math import lcm
-
     d = lcm(w.den, b.den)
     return _IntLayer(w.num * (d // w.den), b.num * (d // b.den), d)
 
@@ -407,65 +343,16 @@ def symbolic_ranges(network, layers: list[ExactLayer], x_lo: np.ndarray, x_hi: n
         icpt = {i: (rx.lo_icpt[i], rx.up_icpt[i]) for i in used_smooth}
         out_hints.append(LayerRangeHints(tuple(lo_m), tuple(hi_m), used_lower, used_smooth, icpt))
         r_lo, r_hi = post_lo, post_hi
-    return RangeResult("symbolic", tuple(out), tuple(out_hints), tuple(relax))
+    return RangeResult(RangeMethod.SYMBOLIC, tuple(out), tuple(out_hints), tuple(relax))
 
 
 def interval_result(layers: list[ExactLayer], x_lo, x_hi) -> RangeResult:
-    from .ranges import interval_ranges
-
     rs = interval_ranges(layers, x_lo, x_hi)
     hints = tuple(LayerRangeHints(("interval",) * len(r.pre_lo), ("interval",) * len(r.pre_lo)) for r in rs)
-    return RangeResult("interval", tuple(rs), hints)
+    return RangeResult(RangeMethod.INTERVAL, tuple(rs), hints)
 
 
 __all__ = [
     "symbolic_ranges", "interval_result", "RangeResult", "LayerRangeHints", "Relaxation", "relaxation",
-    "smooth_relaxation", "derivative_bounds", "backsubstitute", "SLOPE_BITS", "SMOOTH_PIECES",
+    "smooth_relaxation", "backsubstitute", "SLOPE_BITS", "SMOOTH_PIECES",
 ]
-
-
-# ----------------------------------------------------------------------------- entry point with a cache
-
-RANGE_METHODS = ("interval", "symbolic", "milp")
-_CACHE: dict = {}
-_CACHE_SIZE = 16
-
-
-def compute_ranges(network, box, method: str = "symbolic", *, exact_net=None, x_lo=None, x_hi=None) -> RangeResult:
-    """Ranges of the real network over `box` (network-input units) by `method`:
-
-    * "interval": interval propagation;
-    * "symbolic" (default of `analyse`): DeepPoly back-substitution intersected
-      with intervals (never looser than "interval");
-    * "milp": additionally exact per-neuron bounds by MILP for small ReLU
-      networks (`milp_ranges.milp_ranges`), verified rigorously, intersected.
-
-    Results depend only on (network, box, method) and are cached (by
-    identity of the network object), so repeated `analyse` calls during
-    synthesis pay once.
-    """
-    if method not in RANGE_METHODS:
-        raise ValueError(f"range method must be one of {RANGE_METHODS}, not {method!r}")
-    key = (id(network), tuple(box), method)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] is network:
-        return hit[1]
-    from .ranges import exact_layers, input_box_scaled
-
-    if x_lo is None:
-        x_lo, x_hi = input_box_scaled(box)
-    layers = exact_net if exact_net is not None else exact_layers(network)
-    if method == "interval":
-        res = interval_result(layers, x_lo, x_hi)
-    elif method == "symbolic":
-        res = symbolic_ranges(network, layers, x_lo, x_hi)
-    else:
-        from .milp_ranges import milp_ranges
-
-        fixed = milp_ranges(network, box)
-        res = symbolic_ranges(network, layers, x_lo, x_hi, fixed=fixed)
-        res = RangeResult("milp", res.layers, res.hints, res.relax)
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = (network, res)
-    return res

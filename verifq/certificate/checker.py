@@ -246,6 +246,8 @@ def act_bounds(act: str, x: Fraction, upper: bool) -> Fraction:
         return x
     if act == "relu":
         return max(x, Fraction(0))
+    if x == 0:  # exact: tanh(0) = 0, sigmoid(0) = 1/2 (the engine's derivative bounds use them)
+        return Fraction(0) if act == "tanh" else Fraction(1, 2)
     neg = x < 0
     a = min(abs(x), _CLAMP)
     if abs(x) > _CLAMP and upper != neg:  # saturated side: bound by the limit

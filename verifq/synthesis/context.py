@@ -77,7 +77,7 @@ class Context:
     def range_report(self) -> dict:
         """How far interval (and symbolic) ranges are from the ranges in use, per layer: the mean
         ratio of the widths of the pre-activation ranges, and the number of ReLUs each proves stable."""
-        from ..analysis.symbolic import compute_ranges
+        from ..analysis.ranges import compute_ranges
         from ..network.ir import Activation
 
         net = self.problem.network

@@ -237,7 +237,7 @@ class SynthesisModel:
 
     # ================================================================== sensitivities
     def _slopes(self) -> None:
-        from ..analysis.symbolic import derivative_bounds
+        from ..analysis.smooth import derivative_bounds
 
         for ld in self.layers:
             if self.cfg.slopes is not None:
