@@ -133,7 +133,7 @@ def timed_cpu(cmd, cwd=None) -> tuple[float, float, subprocess.CompletedProcess]
 
 
 def bench(net_path: Path, fracs, required: bool, work: Path, apdir: Path) -> dict:
-    from verifq.cli.cmd_codegen import generate_project
+    from verifq.codegen.project import generate_project
     from verifq.language import load_spec
 
     net, meta = load_benchmark_json(net_path)

@@ -82,7 +82,8 @@ def parse(html_text: str) -> Page:
 def test_report_parses_embeds_pngs_and_shows_the_certificates_numbers(name, tmp_path):
     cert_path = tmp_path / "c.json"
     cert = write_certificate(cert_path, analysis_of(name))
-    html_path, md_path = build_report(cert_path, tmp_path / "rep", samples=60)
+    written = build_report(cert_path, tmp_path / "rep", samples=60)
+    html_path, md_path = written.html, written.markdown
     page = parse(html_path.read_text(encoding="utf-8"))
     assert page.by_id["verdict"] == "VALID"
     # plots: embedded PNGs (data URIs that decode as PNG)
@@ -135,7 +136,8 @@ def test_report_uses_recorded_measurements_and_spec_text(tmp_path):
     cert["measurements"] = {"simulation": simulation_record(sim)}
     path = tmp_path / "c.json"
     path.write_text(dumps(cert))
-    html_path, md_path = build_report(path, tmp_path / "rep")
+    written = build_report(path, tmp_path / "rep")
+    html_path, md_path = written.html, written.markdown
     page = parse(html_path.read_text())
     assert "as recorded in the certificate" in page.by_id["simulation"]
     assert page.by_id["spec"] == "network tiny { ... }  # the spec <text>\n"

@@ -41,7 +41,7 @@ from test_codegen_helpers import (
     write_rows,
 )
 from verifq.analysis.prove import analyse
-from verifq.cli.cmd_codegen import generate_project
+from verifq.codegen.project import generate_project
 from verifq.codegen.hls import HlsOptions
 from verifq.fixedpoint.design import Design, LayerFormats
 from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding

@@ -113,7 +113,7 @@ def test_formats_file_round_trip(tmp_path, per_neuron):
     (lambda doc: doc["layers"].pop(), "layers"),
     (lambda doc: doc["layers"][0].__setitem__("weight", ["fixed<8,2>"] * 3), "formats for"),
     (lambda doc: doc["layers"][1].__setitem__("accum", "fixed<0,2>"), "width"),
-    (lambda doc: doc["layers"][1].__setitem__("output", "float32"), "not a format"),
+    (lambda doc: doc["layers"][1].__setitem__("output", "float32"), "not a fixed-point format"),
     (lambda doc: doc.__setitem__("version", 99), "version"),
     (lambda doc: doc.__setitem__("rounding", "stochastic"), "rounding"),
     (lambda doc: doc.__setitem__("inputs", ["fixed<8,2>"]), "inputs"),

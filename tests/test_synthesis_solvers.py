@@ -54,7 +54,7 @@ def test_unavailable_gurobi_falls_back(monkeypatch):
     def broken(model, opts):
         raise S.SolverUnavailable("gurobipy cannot be imported (simulated)")
 
-    monkeypatch.setattr(S, "solve_gurobi", broken)
+    monkeypatch.setattr(S.BACKENDS["gurobi"], "solve", broken)
     lm = LinearModel()
     x = lm.add_binaries(3, cost=[3.0, 1.0, 2.0])
     lm.add_row(x, 1.0, 1.0, 1.0)

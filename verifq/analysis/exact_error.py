@@ -247,3 +247,14 @@ def exact_output_errors(analysis, time_limit: float = 60.0, outputs=None) -> Exa
             return None
         results.append(ExactOutputError(o, *ext))
     return ExactErrorResult(tuple(results), time.perf_counter() - t0)
+
+
+def exact_error_bracket(analysis, time_limit: float):
+    """(result, None) with Z3's bracket of the true worst-case error, or (None, why not)."""
+    try:
+        res = exact_output_errors(analysis, time_limit=time_limit)
+    except ExactErrorUnavailable as exc:
+        return None, str(exc)
+    if res is None:
+        return None, f"Z3 found no input within {time_limit:g} s"
+    return res, None

@@ -9,7 +9,6 @@ denominator), inputs and results are outward-rounded scaled integers
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 

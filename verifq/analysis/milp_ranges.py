@@ -35,18 +35,25 @@ marks them).
 
 from __future__ import annotations
 
-import time
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
 
 from ..network.ir import Activation
 from ..numeric import scaled
+from ..solvers import INF, LinearModel, SolveOptions, SolveStatus, solve
 from .intervals import LayerRanges, activation_bounds, exact_layers, input_box_scaled
 from .symbolic import symbolic_ranges
 
 MARGIN_REL = Fraction(1, 10**3)  # of the neuron's current range width: the verification target's slack
 MARGIN_ABS = Fraction(1, 10**9)
+SUGGESTION_NODES = 500  # branch-and-bound nodes of each suggesting MILP
+LP_BUDGET = 40_000  # LP solves of one call, in all
+# the float models run with HiGHS's own tolerances and no time limit: deterministic (no thread setting:
+# HiGHS's scheduler is global to the process and a later, different `threads` makes its runs fail)
+_LP_OPTIONS = SolveOptions("highs", time_limit=None, feasibility_tolerance=None, want_duals=True)
+_LP_COUNT = [0]  # LP solves so far (the budget counts work, not seconds)
 
 
 class _Prefix:
@@ -109,51 +116,31 @@ class _Prefix:
         return len(self.lo) - 1
 
 
-def _to_highs(pre: _Prefix, cost: dict, maximize: bool, integer: bool):
-    import highspy
-
+def _linear_model(pre: _Prefix, cost: dict, maximize: bool, integer: bool) -> LinearModel:
+    """The float model of the node (a suggestion only: verification is exact). Row r of the
+    float model is the exact integer row divided by its scale; variable bounds are rounded
+    outward; with `integer`, each unstable ReLU gets its phase binary (big-M rows)."""
     n = len(pre.lo)
     extra = pre.unstable if integer else []
-    n_tot = n + len(extra)
-    cols: list[list[tuple[int, float]]] = [[] for _ in range(n_tot)]
-    r_lo, r_hi = [], []
-    inf = highspy.kHighsInf
-    rows = [(row, lo, hi, sc) for row, lo, hi, sc in pre.rows]
-    if integer:
-        for b, (k, j, zi, hv) in enumerate(extra):
-            l, u = pre.lo[zi], pre.hi[zi]
-            d = n + b
-            # h <= z - l (1 - d)  ->  h - z - l d <= -l ;  h <= u d  ->  h - u d <= 0   (float model only)
-            rows.append(({hv: 1.0, zi: -1.0, d: -float(l)}, None, -l, 1))
-            rows.append(({hv: 1.0, d: -float(u)}, None, Fraction(0), 1))
-    for r, (row, lo, hi, sc) in enumerate(rows):
-        for c, v in row.items():
-            cols[c].append((r, v / sc if sc != 1 else float(v)))  # int / int: correctly rounded
-        r_lo.append(-inf if lo is None else float(lo / sc))
-        r_hi.append(inf if hi is None else float(hi / sc))
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_tot
-    lp.num_row_ = len(rows)
-    lp.col_cost_ = np.array([float(cost.get(i, 0)) for i in range(n_tot)])
-    # float bounds: outward (the float model only suggests; verification is exact)
-    lp.col_lower_ = np.array([np.nextafter(float(v), -np.inf) for v in pre.lo] + [0.0] * len(extra))
-    lp.col_upper_ = np.array([np.nextafter(float(v), np.inf) for v in pre.hi] + [1.0] * len(extra))
-    lp.row_lower_ = np.array(r_lo, dtype=float)
-    lp.row_upper_ = np.array(r_hi, dtype=float)
-    start, index, value = [0], [], []
-    for c in cols:
-        for r, v in c:
-            index.append(r)
-            value.append(v)
-        start.append(len(index))
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.array(start, dtype=np.int32)
-    lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
-    lp.a_matrix_.value_ = np.array(value, dtype=float)
-    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-    if integer:
-        lp.integrality_ = [highspy.HighsVarType.kContinuous] * n + [highspy.HighsVarType.kInteger] * len(extra)
-    return lp
+    sign = -1.0 if maximize else 1.0  # LinearModel minimises
+    m = LinearModel()
+    m.add_cols(n, np.array([np.nextafter(float(v), -np.inf) for v in pre.lo]),
+               np.array([np.nextafter(float(v), np.inf) for v in pre.hi]),
+               np.array([sign * float(cost.get(i, 0)) for i in range(n)]))
+    if extra:
+        m.add_binaries(len(extra))
+    rows = list(pre.rows)
+    for b, (k, j, zi, hv) in enumerate(extra):
+        l, u = pre.lo[zi], pre.hi[zi]
+        d = n + b
+        # h <= z - l (1 - d)  ->  h - z - l d <= -l ;  h <= u d  ->  h - u d <= 0
+        rows.append(({hv: 1.0, zi: -1.0, d: -float(l)}, None, -l, 1))
+        rows.append(({hv: 1.0, d: -float(u)}, None, Fraction(0), 1))
+    for row, lo, hi, sc in rows:
+        cols = list(row)
+        vals = [row[c] / sc if sc != 1 else float(row[c]) for c in cols]  # int / int: correctly rounded
+        m.add_row(cols, vals, INF * -1 if lo is None else float(lo / sc), INF if hi is None else float(hi / sc))
+    return m
 
 
 _YBITS = 64
@@ -208,47 +195,38 @@ def _cost(pre: _Prefix, row) -> dict:
     return cost
 
 
-def _lp_bound(pre: _Prefix, row, maximize: bool, highs):
+def _lp_bound(pre: _Prefix, row, maximize: bool):
     """(rigorous bound of sign * W h, or None if the node is proved infeasible; LP point or None)."""
     cost = _cost(pre, row)
-    lp = _to_highs(pre, cost, maximize, False)
-    highs.passModel(lp)
-    highs.run()
-    status = str(highs.getModelStatus())
+    _LP_COUNT[0] += 1
+    res = solve(_linear_model(pre, cost, maximize, False), _LP_OPTIONS)
     sign = 1 if maximize else -1
     c_max = {i: sign * Fraction(v) for i, v in cost.items()}
     n_rows = len(pre.rows)
-    if "Infeasible" in status:
-        _, has, ray = highs.getDualRay()
-        if has:
+    if res.status == SolveStatus.INFEASIBLE:
+        if res.dual_ray is not None:
             for s in (1, -1):
-                if _safe_upper(pre, {}, s * np.asarray(ray)[:n_rows]) < 0:
+                if _safe_upper(pre, {}, s * res.dual_ray[:n_rows]) < 0:
                     return None, None
         return _safe_upper(pre, c_max, np.zeros(n_rows)), None
-    sol = highs.getSolution()
-    y = np.asarray(sol.row_dual, dtype=float)[:n_rows]
+    y = res.row_duals[:n_rows] if res.row_duals is not None else np.zeros(n_rows)
     best = None
     for s in (1, -1):
         b = _safe_upper(pre, c_max, s * y)
         best = b if best is None or b < best else best
-    return best, np.asarray(sol.col_value, dtype=float)
+    return best, res.x
 
 
-def _milp_suggestion(pre: _Prefix, row, maximize: bool, highs, time_limit: float):
-    lp = _to_highs(pre, _cost(pre, row), maximize, True)
-    highs.setOptionValue("time_limit", float(time_limit))
-    highs.setOptionValue("mip_rel_gap", 1e-4)
-    highs.passModel(lp)
-    highs.run()
-    highs.setOptionValue("time_limit", float("inf"))
-    info = highs.getInfo()
-    b = info.mip_dual_bound
-    if not np.isfinite(b):
+def _milp_suggestion(pre: _Prefix, row, maximize: bool, node_limit: int):
+    """An upper bound of sign * W h from HiGHS's MILP dual bound (a float: only a target)."""
+    res = solve(_linear_model(pre, _cost(pre, row), maximize, True),
+                replace(_LP_OPTIONS, mip_gap=1e-4, node_limit=node_limit, want_duals=False))
+    if res.bound is None or not np.isfinite(res.bound):
         return None
-    return b if maximize else -b  # in "maximise sign*z" units
+    return -res.bound  # the model minimised -sign * W h
 
 
-def _verified_bound(network, box, bounds, t, row, maximize, target, node_limit, highs):
+def _verified_bound(network, box, bounds, t, row, maximize, target, node_limit):
     """Rigorous max of sign*z (sign = +1 max, -1 min) by LP branch and bound; target prunes."""
     sign = 1 if maximize else -1
     open_nodes = [dict()]
@@ -258,7 +236,7 @@ def _verified_bound(network, box, bounds, t, row, maximize, target, node_limit, 
         phases = open_nodes.pop()
         nodes += 1
         pre = _Prefix(network, box, bounds, t, phases)
-        bnd, point = _lp_bound(pre, row, maximize, highs)
+        bnd, point = _lp_bound(pre, row, maximize)
         if bnd is None:
             continue  # proved infeasible
         if target is not None and bnd <= target:
@@ -269,7 +247,7 @@ def _verified_bound(network, box, bounds, t, row, maximize, target, node_limit, 
             if nodes >= node_limit:
                 for ph in open_nodes:  # budget exhausted: bound every open node rigorously
                     p2 = _Prefix(network, box, bounds, t, ph)
-                    b2, _ = _lp_bound(p2, row, maximize, highs)
+                    b2, _ = _lp_bound(p2, row, maximize)
                     if b2 is not None:
                         closed_best = b2 if b2 > closed_best else closed_best
                 return closed_best
@@ -282,24 +260,22 @@ def _verified_bound(network, box, bounds, t, row, maximize, target, node_limit, 
     return closed_best
 
 
-def milp_ranges(network, box, *, base=None, time_limit: float = 1.0, node_limit: int = 64,
-                max_hidden: int = 200, deadline: float | None = None, budget_s: float | None = 300.0) -> list[LayerRanges]:
-    """Per-neuron ranges by MILP, rigorous (see module docstring).
+def milp_ranges(network, box, *, base=None, suggestion_nodes: int = SUGGESTION_NODES, node_limit: int = 64,
+                max_hidden: int = 200, lp_budget: int | None = LP_BUDGET) -> list[LayerRanges]:
+    """Per-neuron ranges by MILP, rigorous (see module docstring). Deterministic: every limit
+    counts work (nodes, LP solves), never seconds, so the result does not depend on the machine.
 
     box: ((lo, hi), ...) in network-input units (Fractions). base: a
     `symbolic.RangeResult` to start from (computed when None). Networks with
     more than `max_hidden` hidden neurons, and layers after a tanh/sigmoid
-    hidden layer, keep the base ranges. `deadline` (time.time() value) stops
-    tightening when reached (the remaining neurons keep their base bounds);
-    `budget_s` sets it relative to now when no deadline is given.
-    time_limit: seconds per HiGHS MILP (its dual bound is only the target);
-    node_limit: nodes of the verifying branch and bound per bound.
+    hidden layer, keep the base ranges. suggestion_nodes: branch-and-bound
+    nodes of each HiGHS MILP (its dual bound is only the target);
+    node_limit: nodes of the verifying branch and bound per bound;
+    lp_budget: LP solves in all, after which the remaining neurons keep their
+    base bounds (None: no limit).
     """
-    import highspy
-
     box = tuple((Fraction(lo), Fraction(hi)) for lo, hi in box)
-    if deadline is None and budget_s is not None:
-        deadline = time.time() + budget_s
+    lps_before = _LP_COUNT[0]
     if base is None:
         x_lo, x_hi = input_box_scaled(box)
         base = symbolic_ranges(network, exact_layers(network), x_lo, x_hi)
@@ -307,9 +283,6 @@ def milp_ranges(network, box, *, base=None, time_limit: float = 1.0, node_limit:
     hidden = sum(l.n_out for l in network.layers[:-1])
     if hidden > max_hidden:
         return out
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", 1)
     for t in range(1, len(network.layers)):
         if network.layers[t - 1].activation not in (Activation.RELU, Activation.LINEAR):
             break
@@ -317,18 +290,18 @@ def milp_ranges(network, box, *, base=None, time_limit: float = 1.0, node_limit:
         layer = network.layers[t]
         r = out[t]
         for j in range(layer.n_out):
-            if deadline is not None and time.time() > deadline:
+            if lp_budget is not None and _LP_COUNT[0] - lps_before >= lp_budget:
                 return out
             pre = _Prefix(network, box, bounds, t, {})
             row = layer.weights[j]
             for maximize in (True, False):
-                sugg = _milp_suggestion(pre, row, maximize, highs, time_limit)
+                sugg = _milp_suggestion(pre, row, maximize, suggestion_nodes)
                 target = None
                 if sugg is not None:
                     # suggestion: an upper bound of sign * (W h) (bias excluded); widen by the margin
                     width = scaled.to_fraction(r.pre_hi[j] - r.pre_lo[j])
                     target = Fraction(sugg) + MARGIN_REL * width + MARGIN_ABS
-                b = _verified_bound(network, box, bounds, t, row, maximize, target, node_limit, highs)
+                b = _verified_bound(network, box, bounds, t, row, maximize, target, node_limit)
                 if b is None:
                     continue
                 # b bounds sign * (W h); z = W h + bias

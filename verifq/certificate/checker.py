@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
+
 import sys
 from fractions import Fraction
 from math import lcm
@@ -50,9 +50,13 @@ from pathlib import Path
 
 try:
     from . import checker_tight as tight  # the tight rules (symbolic ranges, first-order errors)
-except ImportError:  # run as a script: python checker.py CERT (checker_tight.py next to it)
+    from .checker_core import (Fmt, Invalid, Malformed, act_bounds, common_denominator, get, get_list, get_rats, pow2,
+                               product_rounding, rat, round_to_grid, rounding_bound, show, shift_round)
+except ImportError:  # run as a script: python checker.py CERT (checker_core.py, checker_tight.py next to it)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import checker_tight as tight
+    from checker_core import (Fmt, Invalid, Malformed, act_bounds, common_denominator, get, get_list, get_rats, pow2,
+                              product_rounding, rat, round_to_grid, rounding_bound, show, shift_round)
 
 FORMAT_NAME = "verifq-certificate"
 SCHEMA_VERSION = 1
@@ -64,42 +68,7 @@ CLAIM_KEYS = ("pre_lo", "pre_hi", "post_lo", "post_hi", "err_acc", "err_pre", "e
 INPUT_KEYS = ("lo", "hi", "err", "q_lo", "q_hi")
 
 
-class Malformed(Exception):
-    """The file is not a well-formed certificate (exit 2)."""
-
-
-class Invalid(Exception):
-    """A claim does not follow (exit 1)."""
-
-    def __init__(self, step: str, message: str):
-        super().__init__(f"{step}: {message}")
-        self.step, self.message = step, message
-
-
 # ---------------------------------------------------------------- numbers and canonical content
-_RAT = re.compile(r"-?[0-9]+(/[0-9]+)?\Z")
-_FMT = re.compile(r"(u?)fixed<(-?[0-9]+),(-?[0-9]+)>\Z")
-
-
-def rat(v, where: str) -> Fraction:
-    """An exact rational: a JSON integer or a string "p/q" / "p" (never a float)."""
-    if type(v) is int:
-        return Fraction(v)
-    if type(v) is str and _RAT.match(v):
-        p, _, q = v.partition("/")
-        if q and int(q) == 0:
-            raise Malformed(f"{where}: zero denominator in {v!r}")
-        return Fraction(int(p), int(q) if q else 1)
-    raise Malformed(f"{where}: expected an exact rational (integer or \"p/q\" string), got {v!r}")
-
-
-def show(q: Fraction | None) -> str:
-    if q is None:
-        return "none"
-    try:
-        return f"{float(q):.6g}"
-    except OverflowError:
-        return "huge" if q > 0 else "-huge"
 
 
 def canonical_bytes(obj) -> bytes:
@@ -169,122 +138,6 @@ def design_hash_input(formats, implementation) -> dict:
     return {"formats": formats, "implementation": implementation}
 
 
-# ---------------------------------------------------------------- formats and rounding
-class Fmt:
-    __slots__ = ("text", "width", "ibits", "signed", "frac", "min_int", "max_int", "min_value", "max_value")
-
-    def __init__(self, text: str, where: str):
-        m = _FMT.match(text) if type(text) is str else None
-        if not m or not 1 <= int(m.group(2)) <= 4096 or abs(int(m.group(3))) > 4096:
-            raise Malformed(f"{where}: expected a format like \"fixed<16,6>\" or \"ufixed<8,2>\" (W in 1..4096, "
-                            f"|I| <= 4096), got {text!r}")
-        self.signed, self.width, self.ibits = not m.group(1), int(m.group(2)), int(m.group(3))
-        self.text = f"{m.group(1)}fixed<{self.width},{self.ibits}>"  # canonical (no leading zeros)
-        self.frac = self.width - self.ibits
-        self.min_int = -(1 << (self.width - 1)) if self.signed else 0
-        self.max_int = (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
-        self.min_value, self.max_value = self.min_int * pow2(-self.frac), self.max_int * pow2(-self.frac)
-
-
-def pow2(k: int) -> Fraction:
-    return Fraction(1 << k) if k >= 0 else Fraction(1, 1 << -k)
-
-
-def round_to_grid(x: Fraction, frac: int, nearest: bool) -> int:
-    """Mantissa of x rounded to the grid 2^-frac: floor(x 2^F), or floor(x 2^F + 1/2)."""
-    s = x * pow2(frac) + (Fraction(1, 2) if nearest else 0)
-    return s.numerator // s.denominator
-
-
-def shift_round(k: int, shift: int, nearest: bool) -> int:
-    """Mantissa k at 2^-(F+shift) rounded to 2^-F (exact when shift <= 0)."""
-    if shift <= 0:
-        return k << -shift
-    return (k + (1 << (shift - 1))) >> shift if nearest else k >> shift
-
-
-def rounding_bound(src: int | None, dst: int, nearest: bool) -> Fraction:
-    """Largest |error| rounding a value on grid 2^-src (None: any real) to grid 2^-dst."""
-    if src is not None and src <= dst:
-        return Fraction(0)
-    if nearest:
-        return pow2(-dst - 1)
-    return pow2(-dst) if src is None else pow2(-dst) - pow2(-src)
-
-
-# ---------------------------------------------------------------- tanh / sigmoid, rigorously
-_EXP_BITS = 220
-_CLAMP = Fraction(300)
-
-
-def exp_bounds(x: Fraction) -> tuple[Fraction, Fraction]:
-    """lo <= e^x <= hi for rational 0 <= x <= 1024: Taylor series on x/2^k, then k squarings."""
-    if not 0 <= x <= 1024:
-        raise ValueError("exp_bounds needs 0 <= x <= 1024")  # the series bounds rely on x >= 0
-    k = max(0, x.numerator.bit_length() - x.denominator.bit_length() + 2)  # x / 2^k < 1/2
-    q = _EXP_BITS + 2 * k + 16
-    r = x / (1 << k)
-    rl = (r.numerator << q) // r.denominator
-    rh = -((-r.numerator << q) // r.denominator)
-    one = 1 << q
-    lo = hi = t_lo = t_hi = one
-    i = 0
-    while t_hi > 1:  # terms are >= 0, so truncating the series bounds it from below
-        i += 1
-        t_lo = t_lo * rl // (i << q)
-        t_hi = -(-t_hi * rh // (i << q))
-        lo, hi = lo + t_lo, hi + t_hi
-    hi += 2  # the tail after a term <= 1 ulp is <= 2 ulps (ratio of terms <= 1/2)
-    for _ in range(k):  # e^x = (e^(x/2^k))^(2^k), monotone
-        lo, hi = lo * lo >> q, -(-(hi * hi) >> q)
-    return Fraction(lo, one), Fraction(hi, one)
-
-
-def act_bounds(act: str, x: Fraction, upper: bool) -> Fraction:
-    """A rigorous lower (upper=False) or upper bound of act(x)."""
-    if act == "linear":
-        return x
-    if act == "relu":
-        return max(x, Fraction(0))
-    if x == 0:  # exact: tanh(0) = 0, sigmoid(0) = 1/2 (the engine's derivative bounds use them)
-        return Fraction(0) if act == "tanh" else Fraction(1, 2)
-    neg = x < 0
-    a = min(abs(x), _CLAMP)
-    if abs(x) > _CLAMP and upper != neg:  # saturated side: bound by the limit
-        return Fraction(1) if not neg else Fraction(-1) if act == "tanh" else Fraction(0)
-    if act == "tanh":  # tanh(a) = (E - 1)/(E + 1), E = e^(2a), increasing in E; tanh odd
-        el, eh = exp_bounds(2 * a)
-        e = el if upper == neg else eh
-        t = (e - 1) / (e + 1)
-        return -t if neg else t
-    el, eh = exp_bounds(a)  # sigmoid(a) = E/(1+E), sigmoid(-a) = 1/(1+E), E = e^a
-    if neg:
-        return 1 / (1 + (el if upper else eh))
-    e = eh if upper else el
-    return e / (1 + e)
-
-
-# ---------------------------------------------------------------- reading the document
-def _get(d, key, where, kinds):
-    if not isinstance(d, dict) or key not in d:
-        raise Malformed(f"{where}.{key}: missing")
-    v, kinds = d[key], kinds if isinstance(kinds, tuple) else (kinds,)
-    if not isinstance(v, kinds) or (type(v) is bool and bool not in kinds):
-        raise Malformed(f"{where}.{key}: wrong type ({type(v).__name__})")
-    return v
-
-
-def _list(d, key, where, n=None):
-    v = _get(d, key, where, list)
-    if n is not None and len(v) != n:
-        raise Malformed(f"{where}.{key}: expected {n} entries, found {len(v)}")
-    return v
-
-
-def _rats(d, key, where, n):
-    return [rat(v, f"{where}.{key}[{i}]") for i, v in enumerate(_list(d, key, where, n))]
-
-
 class Layer:
     __slots__ = ("act", "weights", "bias", "n_in", "n_out", "wn", "wd")
 
@@ -292,13 +145,13 @@ class Layer:
 def parse_network(content, where="network.content") -> tuple[list[Layer], dict | None]:
     layers = []
     n_prev = None
-    for i, ld in enumerate(_list(content, "layers", where)):
+    for i, ld in enumerate(get_list(content, "layers", where)):
         w = f"{where}.layers[{i}]"
         L = Layer()
-        L.act = _get(ld, "activation", w, str)
+        L.act = get(ld, "activation", w, str)
         if L.act not in ACTIVATIONS:
             raise Malformed(f"{w}.activation: unknown activation {L.act!r}")
-        rows = _list(ld, "weights", w)
+        rows = get_list(ld, "weights", w)
         if not rows or not isinstance(rows[0], list) or not rows[0]:
             raise Malformed(f"{w}.weights: must be a non-empty list of non-empty rows")
         L.n_out, L.n_in = len(rows), len(rows[0])
@@ -309,16 +162,16 @@ def parse_network(content, where="network.content") -> tuple[list[Layer], dict |
             if not isinstance(row, list) or len(row) != L.n_in:
                 raise Malformed(f"{w}.weights[{j}]: expected {L.n_in} weights")
             L.weights.append([rat(v, f"{w}.weights[{j}][{k}]") for k, v in enumerate(row)])
-        L.bias = _rats(ld, "bias", w, L.n_out)
+        L.bias = get_rats(ld, "bias", w, L.n_out)
         L.wd = lcm(*{v.denominator for row in L.weights for v in row})
         L.wn = [[v.numerator * (L.wd // v.denominator) for v in row] for row in L.weights]
         layers.append(L)
         n_prev = L.n_out
     if not layers:
         raise Malformed(f"{where}.layers: empty")
-    norm = _get(content, "input_normalization", where, (dict, type(None)))
+    norm = get(content, "input_normalization", where, (dict, type(None)))
     if norm is not None:
-        norm = {k: _rats(norm, k, f"{where}.input_normalization", layers[0].n_in) for k in ("clip_lo", "clip_hi", "mean", "range")}
+        norm = {k: get_rats(norm, k, f"{where}.input_normalization", layers[0].n_in) for k in ("clip_lo", "clip_hi", "mean", "range")}
     return layers, norm
 
 
@@ -362,6 +215,7 @@ class Checker:
         self.log: list[tuple[str, str]] = []
         self.notes: list[str] = []
         self.details: list[dict] = []  # per layer: derived error parts (used by the report)
+        self.tight_state: dict = {}  # what the tight rules keep between layers (checker_tight.py)
 
     def ok(self, step: str, detail: str) -> None:
         self.log.append((step, detail))
@@ -385,52 +239,52 @@ class Checker:
             raise Malformed(f"not a verifq certificate (format {c.get('format')!r})")
         if c.get("schema_version") != SCHEMA_VERSION:
             raise Malformed(f"unsupported schema_version {c.get('schema_version')!r} (this checker reads {SCHEMA_VERSION})")
-        net = _get(c, "network", "certificate", dict)
-        self.net_sha = _get(net, "sha256", "network", str)
-        self.layers, self.norm = parse_network(_get(net, "content", "network", dict))
+        net = get(c, "network", "certificate", dict)
+        self.net_sha = get(net, "sha256", "network", str)
+        self.layers, self.norm = parse_network(get(net, "content", "network", dict))
         n_in, n_out = self.layers[0].n_in, self.layers[-1].n_out
         self.domain = [(rat(p[0], f"domain[{i}][0]"), rat(p[1], f"domain[{i}][1]")) if isinstance(p, list) and len(p) == 2
-                       else _bad(f"domain[{i}]: expected [lo, hi]") for i, p in enumerate(_list(c, "domain", "certificate", n_in))]
-        req = _get(c, "requirements", "certificate", dict)
+                       else _bad(f"domain[{i}]: expected [lo, hi]") for i, p in enumerate(get_list(c, "domain", "certificate", n_in))]
+        req = get(c, "requirements", "certificate", dict)
         self.max_error = [None if v is None else rat(v, f"requirements.max_error[{i}]")
-                          for i, v in enumerate(_list(req, "max_error", "requirements", n_out))]
-        _get(req, "no_overflow", "requirements", bool)
-        impl = _get(c, "implementation", "certificate", dict)
-        self.rounding = _get(impl, "rounding", "implementation", str)
-        self.overflow = _get(impl, "overflow", "implementation", str)
+                          for i, v in enumerate(get_list(req, "max_error", "requirements", n_out))]
+        get(req, "no_overflow", "requirements", bool)
+        impl = get(c, "implementation", "certificate", dict)
+        self.rounding = get(impl, "rounding", "implementation", str)
+        self.overflow = get(impl, "overflow", "implementation", str)
         if self.rounding not in ("truncate", "nearest") or self.overflow not in ("wrap", "saturate"):
             raise Malformed("implementation: rounding must be truncate|nearest and overflow wrap|saturate")
         self.nearest = self.rounding == "nearest"
-        self.inputs_fixed = _get(impl, "inputs_fixed", "implementation", bool)
-        self.max_word = _get(impl, "max_word", "implementation", (int, type(None)))
-        self.max_acc = _get(impl, "max_accumulator", "implementation", (int, type(None)))
-        self.widths = _get(impl, "allowed_widths", "implementation", (list, type(None)))
+        self.inputs_fixed = get(impl, "inputs_fixed", "implementation", bool)
+        self.max_word = get(impl, "max_word", "implementation", (int, type(None)))
+        self.max_acc = get(impl, "max_accumulator", "implementation", (int, type(None)))
+        self.widths = get(impl, "allowed_widths", "implementation", (list, type(None)))
         if self.widths is not None and not all(type(w) is int for w in self.widths):
             raise Malformed("implementation.allowed_widths: expected integers")
-        self.problem_sha = _get(c, "problem_sha256", "certificate", str)
-        self.design_sha = _get(c, "design_sha256", "certificate", str)
-        fm = _get(c, "formats", "certificate", dict)
-        self.in_fmt = [Fmt(t, f"formats.inputs[{i}]") for i, t in enumerate(_list(fm, "inputs", "formats", n_in))]
-        fl = _list(fm, "layers", "formats", len(self.layers))
+        self.problem_sha = get(c, "problem_sha256", "certificate", str)
+        self.design_sha = get(c, "design_sha256", "certificate", str)
+        fm = get(c, "formats", "certificate", dict)
+        self.in_fmt = [Fmt(t, f"formats.inputs[{i}]") for i, t in enumerate(get_list(fm, "inputs", "formats", n_in))]
+        fl = get_list(fm, "layers", "formats", len(self.layers))
         self.fmts = [{r: [Fmt(t, f"formats.layers[{L}].{r}[{j}]")
-                          for j, t in enumerate(_list(d, r, f"formats.layers[{L}]", self.layers[L].n_out))]
+                          for j, t in enumerate(get_list(d, r, f"formats.layers[{L}]", self.layers[L].n_out))]
                       for r in ROLES} for L, d in enumerate(fl)]
-        cl = _get(c, "claims", "certificate", dict)
-        ci = _get(cl, "inputs", "claims", dict)
-        self.in_rules = (_get(ci, "range_rule", "claims.inputs", str), _get(ci, "error_rule", "claims.inputs", str))
-        self.in_claims = {k: _rats(ci, k, "claims.inputs", n_in) for k in INPUT_KEYS}
+        cl = get(c, "claims", "certificate", dict)
+        ci = get(cl, "inputs", "claims", dict)
+        self.in_rules = (get(ci, "range_rule", "claims.inputs", str), get(ci, "error_rule", "claims.inputs", str))
+        self.in_claims = {k: get_rats(ci, k, "claims.inputs", n_in) for k in INPUT_KEYS}
         self.claims, self.rules = [], []
-        for L, d in enumerate(_list(cl, "layers", "claims", len(self.layers))):
+        for L, d in enumerate(get_list(cl, "layers", "claims", len(self.layers))):
             w = f"claims.layers[{L}]"
             n = self.layers[L].n_out
-            self.claims.append({k: _rats(d, k, w, n) for k in CLAIM_KEYS})
-            self.rules.append({k: _get(d, k, w, str) for k in ("range_rule", "error_rule", "accum_rule")})
-            _get(d, "hints", w, dict)
+            self.claims.append({k: get_rats(d, k, w, n) for k in CLAIM_KEYS})
+            self.rules.append({k: get(d, k, w, str) for k in ("range_rule", "error_rule", "accum_rule")})
+            get(d, "hints", w, dict)
             self.rules[-1]["activation"] = d.get("activation", self.layers[L].act)
-        v = _get(c, "verdict", "certificate", dict)
-        self.proved = _get(v, "proved", "verdict", bool)
-        self.out_bounds = _rats(v, "output_error_bounds", "verdict", n_out)
-        self.code = _get(c, "generated_code", "certificate", dict) if "generated_code" in c else None
+        v = get(c, "verdict", "certificate", dict)
+        self.proved = get(v, "proved", "verdict", bool)
+        self.out_bounds = get_rats(v, "output_error_bounds", "verdict", n_out)
+        self.code = get(c, "generated_code", "certificate", dict) if "generated_code" in c else None
         params = sum(L.n_in * L.n_out + L.n_out for L in self.layers)
         self.ok("schema", f"schema {SCHEMA_VERSION}, {len(self.layers)} layers, {params} parameters")
 
@@ -587,7 +441,7 @@ class Checker:
     def _ranges(self, name, layer: Layer, cl, prev):
         step = f"{name} ranges"
         x_lo, x_hi = prev[0], prev[1]
-        xs, dx = _common(x_lo + x_hi)
+        xs, dx = common_denominator(x_lo + x_hi)
         xl, xh = xs[:len(x_lo)], xs[len(x_lo):]
         den = layer.wd * dx
         for j in range(layer.n_out):
@@ -609,8 +463,8 @@ class Checker:
         real and quantized pre-activations are <= 0)."""
         step = f"{name} errors"
         x_lo, x_hi, e_in, _, _, in_frac = prev
-        es, de = _common(e_in)
-        xs, dx = _common([max(abs(a), abs(b)) for a, b in zip(x_lo, x_hi)])
+        es, de = common_denominator(e_in)
+        xs, dx = common_denominator([max(abs(a), abs(b)) for a, b in zip(x_lo, x_hi)])
         parts = {k: [] for k in ("propagated", "weight quantization", "bias quantization", "product rounding",
                                  "output rounding", "activation")}
         d, e1 = layer.wd, []
@@ -623,7 +477,7 @@ class Checker:
             else:
                 wq = Fraction(sum(abs((a << -F) * d - n) * x for a, n, x in zip(m, layer.wn[j], xs)), d * dx)
             bq = abs(beff[j] - layer.bias[j])
-            pr = _product_rounding(m, F, in_frac, fa, self.nearest)
+            pr = product_rounding(m, F, in_frac, fa, self.nearest)
             derived = prop + wq + bq + pr
             if not check:  # the l1 bounds (E_acc, E_pre, E_out) from the claimed inputs, for first_order
                 ep = derived + rounding_bound(fa, fo, self.nearest)
@@ -662,14 +516,14 @@ class Checker:
     def _accum(self, name, L, layer: Layer, fm, cl, prev, mants, beff):
         step = f"{name} accumulator"
         if self.overflow == "saturate":
-            qs, dq = _common([max(abs(a), abs(b)) for a, b in zip(prev[3], prev[4])])
+            qs, dq = common_denominator([max(abs(a), abs(b)) for a, b in zip(prev[3], prev[4])])
         for j in range(layer.n_out):
             if self.overflow == "wrap":  # two's complement sums are modular: only the final sum must fit
                 lo, hi = cl["pre_lo"][j] - cl["err_acc"][j], cl["pre_hi"][j] + cl["err_acc"][j]
             else:  # every partial sum: |b_eff| + sum_k (|w~_jk| max|x~_k| + r_jk)
                 F = fm["weight"][j].frac
                 s = Fraction(sum(abs(a) * x for a, x in zip(mants[j], qs)), dq) * pow2(-F)
-                hi = abs(beff[j]) + s + _product_rounding(mants[j], F, prev[5], fm["accum"][j].frac, self.nearest)
+                hi = abs(beff[j]) + s + product_rounding(mants[j], F, prev[5], fm["accum"][j].frac, self.nearest)
                 lo = -hi
             if cl["acc_lo"][j] > lo or cl["acc_hi"][j] < hi:
                 raise Invalid(step, f"neuron {j}: claimed accumulator range [{show(cl['acc_lo'][j])}, {show(cl['acc_hi'][j])}] "
@@ -719,23 +573,6 @@ def _at(x, k):
 
 def _bad(msg):
     raise Malformed(msg)
-
-
-def _common(values: list[Fraction]) -> tuple[list[int], int]:
-    """Integer numerators over one common denominator."""
-    d = lcm(*{v.denominator for v in values}) if values else 1
-    return [v.numerator * (d // v.denominator) for v in values], d
-
-
-def _product_rounding(m: list[int], fw: int, in_frac: list[int], fa: int, nearest: bool) -> Fraction:
-    total = Fraction(0)
-    counts: dict[int, int] = {}
-    for w, fx in zip(m, in_frac):
-        if w:
-            counts[fx] = counts.get(fx, 0) + 1
-    for fx, n in counts.items():
-        total += n * rounding_bound(fw + fx, fa, nearest)
-    return total
 
 
 # ---------------------------------------------------------------- entry points

@@ -3,14 +3,14 @@
 relaxations) and `error_rule = "first_order"` (backward interval pass over
 signed error intervals), re-derived in exact arithmetic (ints over common
 denominators, `Fraction`) from the certified claims of earlier layers and the
-per-layer hints. Standard library only; it imports nothing from verifq (the
-checker module that calls it is found from the Checker instance, so this also
-works when checker.py runs as a script).
+per-layer hints. Standard library only: it builds on checker_core.py (numbers,
+formats, rigorous tanh/sigmoid) and imports nothing from verifq, so it also
+works when checker.py runs as a script.
 
 Soundness of each check is *claimed ⊇ derived*; the derivations below are the
 exact (unrounded) versions of the engine's, so outward-rounded claims pass.
 tanh/sigmoid layers: the certificate's relaxation lines and slope intervals
-are checked rigorously (value bounds from checker.act_bounds, derivative
+are checked rigorously (value bounds from checker_core.act_bounds, derivative
 bounds from them) and then used as given. Not covered here (the writer falls
 back to interval / l1_local): "milp" range ends, split domains.
 """
@@ -20,6 +20,13 @@ from __future__ import annotations
 import sys
 from fractions import Fraction
 from math import lcm
+from pathlib import Path
+
+try:
+    from . import checker_core as C
+except ImportError:  # run as a script next to checker_core.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import checker_core as C
 
 RANGE_RULES = ("symbolic",)
 ERROR_RULES = ("first_order",)
@@ -31,22 +38,17 @@ K = 16  # pieces of a tanh/sigmoid relaxation check (the engine's, so its interc
 _E_KEYS = ("d_acc_lo", "d_acc_hi", "d_pre_lo", "d_pre_hi", "d_out_lo", "d_out_hi")
 
 
-def _mod(ch):
-    return sys.modules[type(ch).__module__]
-
-
 def _hints(ch, L, key):
     h = ch.cert["claims"]["layers"][L].get("hints", {})
     v = h.get(key) if isinstance(h, dict) else None
     if not isinstance(v, dict):
-        raise _mod(ch).Invalid(f"layer {L + 1} rules", f"the tight {key} rule needs hints.{key}, which is missing")
+        raise C.Invalid(f"layer {L + 1} rules", f"the tight {key} rule needs hints.{key}, which is missing")
     return v
 
 
-def _state(ch):
-    if not hasattr(ch, "tight"):
-        ch.tight = {}
-    return ch.tight
+def _state(ch) -> dict:
+    """The tight rules' own data of one checker run (relaxations, integer layers, value bounds)."""
+    return ch.tight_state
 
 
 def _ceil(q: Fraction) -> int:
@@ -55,13 +57,13 @@ def _ceil(q: Fraction) -> int:
 
 # ---------------------------------------------------------------- ranges: "symbolic"
 def ranges(ch, L, name, layer, cl, prev):
-    C, st = _mod(ch), _state(ch)
+    st = _state(ch)
     step = f"{name} ranges"
     h = _hints(ch, L, "ranges")
     n = layer.n_out
-    lo_m, hi_m = (C._list(h, k, f"claims.layers[{L}].hints.ranges", n) for k in ("lo_method", "hi_method"))
+    lo_m, hi_m = (C.get_list(h, k, f"claims.layers[{L}].hints.ranges", n) for k in ("lo_method", "hi_method"))
     x_lo, x_hi = prev[0], prev[1]
-    xs, dx = C._common(x_lo + x_hi)
+    xs, dx = C.common_denominator(x_lo + x_hi)
     xl, xh = xs[:len(x_lo)], xs[len(x_lo):]
     need = {j for j in range(n) if lo_m[j] == "symbolic" or hi_m[j] == "symbolic"}
     for j, m in enumerate(lo_m + hi_m):
@@ -93,7 +95,6 @@ def ranges(ch, L, name, layer, cl, prev):
 
 def _relaxation(ch, L, layer, cl, h, step):
     """(lo slope, lo intercept, up slope, up intercept) per neuron: slopes ints at 2^-SB, intercepts at 2^-P."""
-    C = _mod(ch)
     if layer.act in SMOOTH:
         return [_parallelogram(ch, L, layer.act, j, cl["pre_lo"][j], cl["pre_hi"][j], h, step) for j in range(layer.n_out)]
     lower = h.get("relu_lower_slope", {})
@@ -127,12 +128,12 @@ def _parallelogram(ch, L, act, j, lo, hi, h, step):
     """The hinted lines s z + c_lo <= act(z) <= s z + c_up, proved on [lo, hi] piece by piece:
     on [a, b], phi = act - s z lies below min(f(b) - s a, f(a) - s a + max(0, d_hi - s)(b - a))
     and above max(f(a) - s b, f(b) - s b - max(0, d_hi - s)(b - a)) (monotonicity / mean value)."""
-    C, w = _mod(ch), f"claims.layers[{L}].hints.ranges"
+    w = f"claims.layers[{L}].hints.ranges"
     sl, ic = h.get("smooth_slope", {}), h.get("smooth_intercepts", {})
     if not isinstance(sl, dict) or not isinstance(ic, dict) or str(j) not in sl or str(j) not in ic:
         raise C.Invalid(step, f"neuron {j}: a {act} neuron needs hints smooth_slope and smooth_intercepts")
     s = C.rat(sl[str(j)], f"{w}.smooth_slope.{j}")
-    c = C._list(ic, str(j), f"{w}.smooth_intercepts", 2)
+    c = C.get_list(ic, str(j), f"{w}.smooth_intercepts", 2)
     c_lo, c_up = (C.rat(v, f"{w}.smooth_intercepts.{j}") for v in c)
     if s < 0:
         raise C.Invalid(step, f"neuron {j}: relaxation slope {C.show(s)} is negative")
@@ -157,7 +158,6 @@ def _fb(ch, act, x):
     """(lower, upper) bound of act(x), cached per checker run."""
     cache = _state(ch).setdefault("f", {})
     if (act, x) not in cache:
-        C = _mod(ch)
         cache[(act, x)] = (C.act_bounds(act, x, False), C.act_bounds(act, x, True))
     return cache[(act, x)]
 
@@ -181,7 +181,7 @@ def _int_layer(layer):
 
 def _backsub(ch, t, neurons):
     """{j: (lower bound, upper bound)} of z_j of layer t (0-based) by exact back-substitution."""
-    C, st = _mod(ch), _state(ch)
+    st = _state(ch)
     relax = st.get("relax", {})
     for k in range(t):
         if relax.get(k) is None:
@@ -192,7 +192,7 @@ def _backsub(ch, t, neurons):
         if k not in ints:
             ints[k] = _int_layer(ch.layers[k])
     x_lo, x_hi = ch.in_claims["lo"], ch.in_claims["hi"]
-    xs, dx = C._common(x_lo + x_hi)
+    xs, dx = C.common_denominator(x_lo + x_hi)
     xl, xh = xs[:len(x_lo)], xs[len(x_lo):]
     num_t, b_t, d_t = ints[t]
     out = {}
@@ -228,12 +228,12 @@ def _backsub(ch, t, neurons):
 # ---------------------------------------------------------------- errors: "first_order"
 def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
     """e1: per neuron the l1_local bounds (E_acc, E_pre, E_out) derived from the claimed inputs."""
-    C, st = _mod(ch), _state(ch)
+    st = _state(ch)
     step = f"{name} errors"
     n, w = layer.n_out, f"claims.layers[{L}].hints.errors"
     h = _hints(ch, L, "errors")
-    d = {k: C._rats(h, k, w, n) for k in _E_KEYS}
-    dep = {k: C._list(h, k, w, n) for k in ("depth_lo", "depth_hi")}
+    d = {k: C.get_rats(h, k, w, n) for k in _E_KEYS}
+    dep = {k: C.get_list(h, k, w, n) for k in ("depth_lo", "depth_hi")}
     for k, v in dep.items():
         for j, x in enumerate(v):
             if type(x) is not int or not 0 <= x <= L:
@@ -246,7 +246,7 @@ def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
     cand = _backward(ch, L, W, fmax, dep, step)
     smooth = layer.act in SMOOTH
     if smooth:
-        hs = {k: C._rats(h, k, w, n) for k in ("slope_lo", "slope_hi")}
+        hs = {k: C.get_rats(h, k, w, n) for k in ("slope_lo", "slope_hi")}
     s_lo, s_hi, post = [], [], []
     for j in range(n):
         e_acc, e_pre, e_out = e1[j]
@@ -289,7 +289,7 @@ def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
                 raise C.Invalid(f"{name} accumulator", f"neuron {j}: claimed accumulator range [{C.show(cl['acc_lo'][j])}, "
                                                        f"{C.show(cl['acc_hi'][j])}] does not contain [{C.show(alo)}, {C.show(ahi)}] "
                                                        "(rule wrap_final_sum with the signed error interval)")
-    sv, sd = C._common(s_lo + s_hi)
+    sv, sd = C.common_denominator(s_lo + s_hi)
     st.setdefault("err", {})[L] = {"W": W, "fmax": fmax, "pre": loc["pre"], "s": (sv[:n], sv[n:], sd),
                                    "post": post if smooth else None, "d": (d["d_out_lo"], d["d_out_hi"])}
     depth = min(dep["depth_lo"] + dep["depth_hi"])
@@ -307,8 +307,7 @@ def _contains(C, step, j, what, lo, hi, dl, dh, mag):
 
 def _local(ch, layer, fm, mants, beff, x_lo, x_hi, in_frac):
     """Exact local intervals per neuron: acc = weight + bias + products, out rounding, pre = acc + out."""
-    C = _mod(ch)
-    xs, dx = C._common(x_lo + x_hi)
+    xs, dx = C.common_denominator(x_lo + x_hi)
     xl, xh = xs[:len(x_lo)], xs[len(x_lo):]
     acc, out, pre = [], [], []
     for j in range(layer.n_out):
@@ -321,7 +320,7 @@ def _local(ch, layer, fm, mants, beff, x_lo, x_hi, in_frac):
         wl = Fraction(sum(v * (a if v > 0 else b) for v, a, b in zip(dw, xl, xh)), den)
         wh = Fraction(sum(v * (b if v > 0 else a) for v, a, b in zip(dw, xl, xh)), den)
         bq = beff[j] - layer.bias[j]
-        pr = C._product_rounding(mants[j], F, in_frac, fa, ch.nearest)
+        pr = C.product_rounding(mants[j], F, in_frac, fa, ch.nearest)
         ro = C.rounding_bound(fa, fo, ch.nearest)
         a = (wl + bq - pr, wh + bq + (pr if ch.nearest else 0))
         o = (-ro, ro if ch.nearest else Fraction(0))
@@ -332,7 +331,6 @@ def _local(ch, layer, fm, mants, beff, x_lo, x_hi, in_frac):
 
 
 def _d0(ch):
-    C = _mod(ch)
     if ch.inputs_fixed:
         return [(Fraction(0), Fraction(0))] * len(ch.in_fmt)
     e = [C.rounding_bound(None, f.frac, ch.nearest) for f in ch.in_fmt]
@@ -341,7 +339,7 @@ def _d0(ch):
 
 def _idot(C, R, den, D):
     """Row-wise interval dot products of interval rows R (ints over den) with intervals D (rationals)."""
-    vals, dd = C._common([v for iv in D for v in iv])
+    vals, dd = C.common_denominator([v for iv in D for v in iv])
     Dl, Dh = vals[0::2], vals[1::2]
     out = []
     for rl, rh in R:
@@ -357,7 +355,6 @@ def _idot(C, R, den, D):
 
 def _backward(ch, L, W, fmax, dep, step):
     """[lo, hi] per row of W~_t D_{t-1}: lower end at level depth_lo, upper at depth_hi (exact)."""
-    C = _mod(ch)
     st = _state(ch)
     rows = len(W)
     R = [(list(r), list(r)) for r in W]

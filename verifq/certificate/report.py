@@ -20,7 +20,6 @@ import html
 import io
 import math
 import random
-import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -318,7 +317,17 @@ def build_report(cert_path, out_dir, *, spec_path=None, samples: int | None = No
         write_bytes_atomic(out_dir / f"report_{name}.png", png)
     for fname, text in (("report.html", html_text), ("report.md", md_text)):
         write_text_atomic(out_dir / fname, text)
-    return out_dir / "report.html", out_dir / "report.md"
+    return WrittenReport(out_dir / "report.html", out_dir / "report.md", ch is not None, verdict)
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """Where the report went and the checker's verdict it shows."""
+
+    html: Path
+    markdown: Path
+    valid: bool
+    verdict: str
 
 
 class _Page:

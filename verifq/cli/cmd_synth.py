@@ -19,6 +19,10 @@ from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 
 
 def register(sub) -> None:
+    from ..problem import CostModel, Granularity
+    from ..solvers import BACKENDS
+    from ..synthesis.synthesize import METHODS
+
     p = sub.add_parser(
         "synth",
         help="synthesize minimal fixed-point formats that provably meet the spec",
@@ -27,14 +31,14 @@ def register(sub) -> None:
         "is always re-analysed exactly and repaired if needed; the printed guarantee is the exact analysis's.",
     )
     p.add_argument("spec", help="the .nnspec file (its formats block, if any, is ignored)")
-    p.add_argument("--method", choices=("milp", "uniform", "aster"), default="milp",
+    p.add_argument("--method", choices=METHODS, default=METHODS[0],
                    help="milp (default): MILP over fractional bits; uniform: the smallest single format; "
                    "aster: Aster's per-layer scheme made sound (baseline)")
-    p.add_argument("--granularity", choices=("uniform", "layer", "neuron"),
+    p.add_argument("--granularity", choices=[g.value for g in Granularity],
                    help="one format everywhere, per layer, or per neuron (default: the spec's synthesis block, else layer)")
-    p.add_argument("--cost", choices=("total_bits", "weight_bits", "multiplier_area", "dsp"),
+    p.add_argument("--cost", choices=[c.value for c in CostModel],
                    help="cost to minimise (default: the spec's, else total_bits); all four are reported")
-    p.add_argument("--solver", choices=("highs", "gurobi"),
+    p.add_argument("--solver", choices=list(BACKENDS),
                    help="MILP solver (default highs; gurobi falls back to highs when its licence is too small)")
     p.add_argument("--time-limit", type=float, metavar="SECONDS",
                    help="time limit per MILP solve (default: the spec's, else 60 s); the best solution found is used")
@@ -73,7 +77,8 @@ def run(args) -> int:
     if problem.design is not None:
         progress("the spec gives formats; synth ignores them and chooses its own")
     result = synthesize(problem, opts)  # its messages went to `progress` as they came
-    print("\n".join(text_report(result)))
+    human = sys.stderr if args.json == "-" else sys.stdout  # `--json -`: stdout carries the JSON alone
+    print("\n".join(text_report(result)), file=human)
     progress(f"done in {result.seconds:.2f} s ({result.analyses} exact analyses)")
     if result.feasible and args.output:
         extra = {"synthesis": {
@@ -83,12 +88,12 @@ def run(args) -> int:
             "range_method": "milp" if args.exact else "default",
         }}
         save_design(args.output, result.design, problem.network, extra)
-        print(f"formats written to {args.output}")
+        print(f"formats written to {args.output}", file=human)
     if result.feasible and args.cert:
         from ..certificate.writer import write_certificate
 
         write_certificate(Path(args.cert), result.analysis)
-        print(f"certificate written to {args.cert}")
+        print(f"certificate written to {args.cert}", file=human)
     if args.json:
         text = json.dumps(result_json(result), indent=2) + "\n"
         if args.json == "-":

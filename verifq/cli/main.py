@@ -30,13 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"verifq {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f".cmd_{name}", __package__)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.endswith(f"cmd_{name}"):
-                continue  # command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f".cmd_{name}", __package__).register(sub)
     return parser
 
 

@@ -31,7 +31,7 @@ from fractions import Fraction
 from ..errors import UserError
 from ..fixedpoint.activation import exact_activation_rounded
 from ..fixedpoint.design import Design
-from ..fixedpoint.format import FixedFormat, Rounding, ap_mode_names, narrowest_format, shift_round
+from ..fixedpoint.format import FixedFormat, Rounding, narrowest_format, shift_round
 from ..fixedpoint.quantize import QuantizedLayer, QuantizedNetwork
 from ..network.ir import Activation
 

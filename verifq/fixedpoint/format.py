@@ -107,7 +107,7 @@ def parse_format(text, where: str | None = None) -> FixedFormat:
     m = _FORMAT_TEXT.match(text)
     if not m:
         if where:
-            raise UserError(f"{where}: '{text}' is not a format", hint="write fixed<W,I> or ufixed<W,I>, e.g. fixed<16,6>")
+            raise UserError(f"{where}: '{text}' is not a fixed-point format", hint="write fixed<W,I> or ufixed<W,I>, e.g. fixed<16,6>")
         raise UserError(f"'{text}' is not a fixed-point format", hint="write it like fixed<16,6> or ufixed<8,0>")
     width, ibits = int(m.group(3)), int(m.group(4))
     if not 1 <= width <= MAX_FORMAT_BITS or abs(ibits) > MAX_FORMAT_BITS:

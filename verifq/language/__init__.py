@@ -15,7 +15,7 @@ from .parser import parse_ast
 from ..problem import CostModel, Granularity, Implementation, Problem, SynthesisOptions
 
 __all__ = [
-    "load_spec", "parse_spec_text", "Problem", "Implementation", "SynthesisOptions", "Granularity", "CostModel",
+    "load_spec", "parse_spec_text", "load_problem_and_design", "Problem", "Implementation", "SynthesisOptions", "Granularity", "CostModel",
 ]
 
 
@@ -35,3 +35,29 @@ def load_spec(path: str | Path) -> Problem:
     except OSError as exc:
         raise UserError(f"cannot read spec file: {exc.strerror or exc}", Location(str(path))) from None
     return parse_spec_text(text, path)
+
+
+def load_problem_and_design(spec: str | Path, formats: str | Path | None = None, uniform: str | None = None,
+                            purpose: str = "prove"):
+    """The spec's Problem and the design to work on, for every command: one format for every
+    value (`uniform`, e.g. "fixed<16,6>"), a formats file written by `verifq synth`
+    (`formats`), or else the spec's own formats block. A UserError when there is none."""
+    from ..fixedpoint.design_io import load_design
+    from ..fixedpoint.format import parse_format
+
+    if uniform is not None and formats is not None:
+        raise UserError("--uniform and --formats both give the formats", hint="pass one of them")
+    problem = load_spec(Path(spec))
+    if uniform is not None:
+        design = problem.implementation.uniform_design(problem.network, parse_format(uniform, "--uniform"))
+    elif formats is not None:
+        design = load_design(Path(formats), problem.network)
+    else:
+        design = problem.design
+    if design is None:
+        raise UserError(
+            f"the spec gives no formats to {purpose}", Location(str(spec)),
+            hint="add a `formats { default = fixed<16,6> }` block, pass --formats FILE (written by `verifq synth -o`), "
+                 "or run `verifq synth` to choose them",
+        )
+    return problem, design

@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import Location, UserError
+from ..solvers import BACKENDS
 from ..fixedpoint.design import ROLES, Design, LayerFormats
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding
 from ..network.ir import Activation, DenseLayer, Network, validate_network
@@ -29,7 +30,7 @@ FORMAT_ROLES = ("default", "input") + ROLES
 FORMAT_KINDS = {"fixed": True, "ap_fixed": True, "ufixed": False, "ap_ufixed": False}
 IMPLEMENTATION_KEYS = ("rounding", "overflow", "inputs", "max word", "max accumulator", "widths")
 SYNTHESIS_KEYS = ("granularity", "cost", "solver", "time limit")
-SOLVERS = ("highs", "gurobi")
+SOLVERS = tuple(BACKENDS)
 MINIMIZE_FORMS = {"uniform": Granularity.UNIFORM, "per layer": Granularity.LAYER, "per neuron": Granularity.NEURON}
 OPERAND_ROLES = ("input", "weight", "output")  # widths = {...} restricts multiplier operands
 

@@ -1,0 +1,183 @@
+"""The checker's core: exact numbers, formats and rounding, rigorous tanh and
+sigmoid, and reading the certificate's fields -- what both rule files of the
+independent checker (checker.py: structure and the simple rules;
+checker_tight.py: the tight rules) build on. Standard library only, no verifq
+import, so the three files can be copied and run on their own.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from math import lcm
+
+
+class Malformed(Exception):
+    """The file is not a well-formed certificate (exit 2)."""
+
+
+class Invalid(Exception):
+    """A claim does not follow (exit 1)."""
+
+    def __init__(self, step: str, message: str):
+        super().__init__(f"{step}: {message}")
+        self.step, self.message = step, message
+
+
+# ---------------------------------------------------------------- numbers
+_RAT = re.compile(r"-?[0-9]+(/[0-9]+)?\Z")
+_FMT = re.compile(r"(u?)fixed<(-?[0-9]+),(-?[0-9]+)>\Z")
+
+
+def rat(v, where: str) -> Fraction:
+    """An exact rational: a JSON integer or a string "p/q" / "p" (never a float)."""
+    if type(v) is int:
+        return Fraction(v)
+    if type(v) is str and _RAT.match(v):
+        p, _, q = v.partition("/")
+        if q and int(q) == 0:
+            raise Malformed(f"{where}: zero denominator in {v!r}")
+        return Fraction(int(p), int(q) if q else 1)
+    raise Malformed(f"{where}: expected an exact rational (integer or \"p/q\" string), got {v!r}")
+
+
+def show(q: Fraction | None) -> str:
+    if q is None:
+        return "none"
+    try:
+        return f"{float(q):.6g}"
+    except OverflowError:
+        return "huge" if q > 0 else "-huge"
+
+
+# ---------------------------------------------------------------- formats and rounding
+class Fmt:
+    __slots__ = ("text", "width", "ibits", "signed", "frac", "min_int", "max_int", "min_value", "max_value")
+
+    def __init__(self, text: str, where: str):
+        m = _FMT.match(text) if type(text) is str else None
+        if not m or not 1 <= int(m.group(2)) <= 4096 or abs(int(m.group(3))) > 4096:
+            raise Malformed(f"{where}: expected a format like \"fixed<16,6>\" or \"ufixed<8,2>\" (W in 1..4096, "
+                            f"|I| <= 4096), got {text!r}")
+        self.signed, self.width, self.ibits = not m.group(1), int(m.group(2)), int(m.group(3))
+        self.text = f"{m.group(1)}fixed<{self.width},{self.ibits}>"  # canonical (no leading zeros)
+        self.frac = self.width - self.ibits
+        self.min_int = -(1 << (self.width - 1)) if self.signed else 0
+        self.max_int = (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+        self.min_value, self.max_value = self.min_int * pow2(-self.frac), self.max_int * pow2(-self.frac)
+
+
+def pow2(k: int) -> Fraction:
+    return Fraction(1 << k) if k >= 0 else Fraction(1, 1 << -k)
+
+
+def round_to_grid(x: Fraction, frac: int, nearest: bool) -> int:
+    """Mantissa of x rounded to the grid 2^-frac: floor(x 2^F), or floor(x 2^F + 1/2)."""
+    s = x * pow2(frac) + (Fraction(1, 2) if nearest else 0)
+    return s.numerator // s.denominator
+
+
+def shift_round(k: int, shift: int, nearest: bool) -> int:
+    """Mantissa k at 2^-(F+shift) rounded to 2^-F (exact when shift <= 0)."""
+    if shift <= 0:
+        return k << -shift
+    return (k + (1 << (shift - 1))) >> shift if nearest else k >> shift
+
+
+def rounding_bound(src: int | None, dst: int, nearest: bool) -> Fraction:
+    """Largest |error| rounding a value on grid 2^-src (None: any real) to grid 2^-dst."""
+    if src is not None and src <= dst:
+        return Fraction(0)
+    if nearest:
+        return pow2(-dst - 1)
+    return pow2(-dst) if src is None else pow2(-dst) - pow2(-src)
+
+
+# ---------------------------------------------------------------- tanh / sigmoid, rigorously
+_EXP_BITS = 220
+_CLAMP = Fraction(300)
+
+
+def exp_bounds(x: Fraction) -> tuple[Fraction, Fraction]:
+    """lo <= e^x <= hi for rational 0 <= x <= 1024: Taylor series on x/2^k, then k squarings."""
+    if not 0 <= x <= 1024:
+        raise ValueError("exp_bounds needs 0 <= x <= 1024")  # the series bounds rely on x >= 0
+    k = max(0, x.numerator.bit_length() - x.denominator.bit_length() + 2)  # x / 2^k < 1/2
+    q = _EXP_BITS + 2 * k + 16
+    r = x / (1 << k)
+    rl = (r.numerator << q) // r.denominator
+    rh = -((-r.numerator << q) // r.denominator)
+    one = 1 << q
+    lo = hi = t_lo = t_hi = one
+    i = 0
+    while t_hi > 1:  # terms are >= 0, so truncating the series bounds it from below
+        i += 1
+        t_lo = t_lo * rl // (i << q)
+        t_hi = -(-t_hi * rh // (i << q))
+        lo, hi = lo + t_lo, hi + t_hi
+    hi += 2  # the tail after a term <= 1 ulp is <= 2 ulps (ratio of terms <= 1/2)
+    for _ in range(k):  # e^x = (e^(x/2^k))^(2^k), monotone
+        lo, hi = lo * lo >> q, -(-(hi * hi) >> q)
+    return Fraction(lo, one), Fraction(hi, one)
+
+
+def act_bounds(act: str, x: Fraction, upper: bool) -> Fraction:
+    """A rigorous lower (upper=False) or upper bound of act(x)."""
+    if act == "linear":
+        return x
+    if act == "relu":
+        return max(x, Fraction(0))
+    if x == 0:  # exact: tanh(0) = 0, sigmoid(0) = 1/2 (the engine's derivative bounds use them)
+        return Fraction(0) if act == "tanh" else Fraction(1, 2)
+    neg = x < 0
+    a = min(abs(x), _CLAMP)
+    if abs(x) > _CLAMP and upper != neg:  # saturated side: bound by the limit
+        return Fraction(1) if not neg else Fraction(-1) if act == "tanh" else Fraction(0)
+    if act == "tanh":  # tanh(a) = (E - 1)/(E + 1), E = e^(2a), increasing in E; tanh odd
+        el, eh = exp_bounds(2 * a)
+        e = el if upper == neg else eh
+        t = (e - 1) / (e + 1)
+        return -t if neg else t
+    el, eh = exp_bounds(a)  # sigmoid(a) = E/(1+E), sigmoid(-a) = 1/(1+E), E = e^a
+    if neg:
+        return 1 / (1 + (el if upper else eh))
+    e = eh if upper else el
+    return e / (1 + e)
+
+
+# ---------------------------------------------------------------- reading the document
+def get(d, key, where, kinds):
+    if not isinstance(d, dict) or key not in d:
+        raise Malformed(f"{where}.{key}: missing")
+    v, kinds = d[key], kinds if isinstance(kinds, tuple) else (kinds,)
+    if not isinstance(v, kinds) or (type(v) is bool and bool not in kinds):
+        raise Malformed(f"{where}.{key}: wrong type ({type(v).__name__})")
+    return v
+
+
+def get_list(d, key, where, n=None):
+    v = get(d, key, where, list)
+    if n is not None and len(v) != n:
+        raise Malformed(f"{where}.{key}: expected {n} entries, found {len(v)}")
+    return v
+
+
+def get_rats(d, key, where, n):
+    return [rat(v, f"{where}.{key}[{i}]") for i, v in enumerate(get_list(d, key, where, n))]
+
+
+def common_denominator(values: list[Fraction]) -> tuple[list[int], int]:
+    """Integer numerators over one common denominator."""
+    d = lcm(*{v.denominator for v in values}) if values else 1
+    return [v.numerator * (d // v.denominator) for v in values], d
+
+
+def product_rounding(m: list[int], fw: int, in_frac: list[int], fa: int, nearest: bool) -> Fraction:
+    total = Fraction(0)
+    counts: dict[int, int] = {}
+    for w, fx in zip(m, in_frac):
+        if w:
+            counts[fx] = counts.get(fx, 0) + 1
+    for fx, n in counts.items():
+        total += n * rounding_bound(fw + fx, fa, nearest)
+    return total
