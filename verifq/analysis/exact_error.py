@@ -176,27 +176,31 @@ def _replay(analysis, witness: tuple[Fraction, ...], output: int) -> Fraction:
     return y_q - y
 
 
-def _extreme(z3, constraints, xs, e, bound: Fraction, deadline: float, probe_limit: float, analysis,
-             output: int, sign: int) -> Extreme | None:
+def _extreme(z3, constraints, xs, e, bound: Fraction, work: int, analysis, output: int, sign: int) -> Extreme | None:
     """Bracket max sign * e by bisection with satisfiability checks (Z3's optimizer is far slower
     here): `sign * e > t` sat raises the lower end to the model's (replayed) value, unsat lowers the
     upper end to t; the gap is closed by a last check at t = lower. Starts from upper = the certified
-    bound, which must be unsatisfiable. None when Z3 cannot find any input in time."""
+    bound, which must be unsatisfiable. None when Z3 cannot find any input within `work` (Z3's
+    deterministic resource count, so the bracket does not depend on the machine's load)."""
     solver = z3.Solver()
     solver.add(*constraints)
     obj = e if sign > 0 else -e
+    probe_work = max(work // 4, 1)  # one hard threshold must not eat the whole budget
+    used = [0]
 
     def probe(threshold):
-        remaining = min(deadline - time.perf_counter(), probe_limit)
+        remaining = min(work - used[0], probe_work)
         if remaining <= 0:
             return z3.unknown, None
-        solver.set("timeout", max(1, int(remaining * 1000)))
+        solver.set("rlimit", int(remaining))
+        before = _rlimit_count(solver)
         solver.push()
         if threshold is not None:
             solver.add(obj > z3.RealVal(threshold))
         r = solver.check()
         m = solver.model() if r == z3.sat else None
         solver.pop()
+        used[0] += max(_rlimit_count(solver) - before, 1)
         return r, m
 
     lower, witness, upper = None, None, bound
@@ -228,33 +232,41 @@ def _extreme(z3, constraints, xs, e, bound: Fraction, deadline: float, probe_lim
     return None if lower is None else Extreme(lower, upper, witness)
 
 
-def exact_output_errors(analysis, time_limit: float = 60.0, outputs=None) -> ExactErrorResult | None:
-    """Brackets of max |y~_o - y_o| over the analysed box, per output (Z3, re-verified witnesses).
-    None when Z3 finds no input at all within the time limit."""
+def _rlimit_count(solver) -> int:
+    stats = solver.statistics()
+    return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
+
+
+DEFAULT_WORK = 20_000_000  # Z3 resource units (about 20 s of this machine's time, on small networks)
+
+
+def exact_output_errors(analysis, work: int = DEFAULT_WORK, outputs=None) -> ExactErrorResult | None:
+    """Brackets of max |y~_o - y_o| over the analysed box, per output (Z3, re-verified witnesses),
+    within `work` Z3 resource units in all (deterministic). None when Z3 finds no input at all."""
     import z3
 
     check_supported(analysis)
     t0 = time.perf_counter()
-    deadline = t0 + time_limit
-    probe_limit = max(2.0, time_limit / 4)  # one hard threshold must not eat the whole budget
     constraints, xs, y_real, y_q = _encode(z3, analysis)
     results = []
-    for o in range(len(y_q)) if outputs is None else outputs:
+    todo = list(range(len(y_q)) if outputs is None else outputs)
+    share = max(work // (2 * max(len(todo), 1)), 1)
+    for o in todo:
         bound = analysis.output_errors[o]
         e = y_q[o] - y_real[o]
-        ext = [_extreme(z3, constraints, xs, e, bound, deadline, probe_limit, analysis, o, sign) for sign in (1, -1)]
+        ext = [_extreme(z3, constraints, xs, e, bound, share, analysis, o, sign) for sign in (1, -1)]
         if None in ext:
             return None
         results.append(ExactOutputError(o, *ext))
     return ExactErrorResult(tuple(results), time.perf_counter() - t0)
 
 
-def exact_error_bracket(analysis, time_limit: float):
+def exact_error_bracket(analysis, work: int = DEFAULT_WORK):
     """(result, None) with Z3's bracket of the true worst-case error, or (None, why not)."""
     try:
-        res = exact_output_errors(analysis, time_limit=time_limit)
+        res = exact_output_errors(analysis, work=work)
     except ExactErrorUnavailable as exc:
         return None, str(exc)
     if res is None:
-        return None, f"Z3 found no input within {time_limit:g} s"
+        return None, f"Z3 found no input within {work:,} resource units"
     return res, None

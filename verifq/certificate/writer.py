@@ -20,10 +20,12 @@ from fractions import Fraction
 from pathlib import Path
 
 from .. import __version__
+from ..analysis.methods import ErrorMethod, RangeMethod
+from ..analysis.prove import analyse
 from ..atomic import write_text_atomic
-from . import checker
+from ..numeric.scaled import PRECISION
+from . import checker, checker_tight
 
-PRECISION = 128  # the analysis's scaled ints stand for n * 2^-128
 MAX_SPEC_BYTES = 1 << 20  # a spec is embedded in the certificate (for the report) up to this size
 
 
@@ -168,10 +170,9 @@ def build_certificate(
     return cert
 
 
-# the (range rule, error rule) pairs verifq/certificate/checker.py re-derives
-# (the tight ones via checker_tight.py, for the networks `tight_checkable` accepts)
-CHECKER_RULES = {("interval", "l1_local"), ("symbolic", "first_order"), ("symbolic", "l1_local"),
-                 ("interval", "first_order")}
+# the (range rule, error rule) pairs the checker re-derives (the tight ones in checker_tight.py, for the
+# networks `tight_checkable` accepts): its own declaration, in the certificate schema's words
+CHECKER_RULES = {(r, e) for r in ("interval",) + checker_tight.RANGE_RULES for e in ("l1_local",) + checker_tight.ERROR_RULES}
 
 
 def tight_checkable(analysis) -> bool:
@@ -183,8 +184,6 @@ def tight_checkable(analysis) -> bool:
         return True
     if m not in CHECKER_RULES or getattr(analysis, "leaves", ()):
         return False
-    from . import checker_tight
-
     if any(checker.network_content(analysis.problem.network)["layers"][i]["activation"] not in checker_tight.SUPPORTED_ACTS
            for i in range(len(analysis.layers))):
         return False
@@ -212,8 +211,8 @@ def _layer_hints(hints: dict, pos: int) -> dict:
 
 
 def methods(analysis) -> tuple[str, str]:
-    """(range method, error method) an analysis used (older analyses: interval, l1_local)."""
-    return getattr(analysis, "range_method", "interval"), getattr(analysis, "error_method", "l1_local")
+    """(range method, error method) an analysis used."""
+    return analysis.range_method, analysis.error_method
 
 
 def certifiable_analysis(analysis):
@@ -228,9 +227,7 @@ def certifiable_analysis(analysis):
     """
     if tight_checkable(analysis):
         return analysis, None
-    from ..analysis.prove import analyse
-
-    simple = analyse(analysis.problem, analysis.design, range_method="interval", error_method="l1_local")
+    simple = analyse(analysis.problem, analysis.design, range_method=RangeMethod.INTERVAL, error_method=ErrorMethod.L1_LOCAL)
     if simple.proved:
         return simple, (
             f"proved with {'/'.join(methods(analysis))}; the certificate records the interval/l1_local "

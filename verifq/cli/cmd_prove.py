@@ -37,10 +37,11 @@ def register(sub) -> None:
     p.add_argument("--split", type=int, default=1, metavar="N",
                    help="analyse on an adaptive partition of the domain into at most N boxes (tighter, slower; "
                         "the checker re-derives such claims only if the unsplit analysis also proves, see the note)")
-    p.add_argument("--exact-error", type=float, metavar="SECONDS",
-                   help="also measure the true worst-case error with Z3 within SECONDS (small ReLU/linear networks whose "
-                        "design cannot overflow): an interval [reached, impossible above] per output, the reached value "
-                        "replayed by the bit-exact simulator; a measurement of tightness, not part of the proof")
+    p.add_argument("--exact-error", type=float, metavar="WORK",
+                   help="also measure the true worst-case error with Z3 within WORK million resource units (Z3's own "
+                        "deterministic count, a few million per second; small ReLU/linear networks whose design cannot "
+                        "overflow): an interval [reached, impossible above] per output, the reached value replayed by the "
+                        "bit-exact simulator; a measurement of tightness, not part of the proof")
     p.set_defaults(func=run)
 
 
@@ -61,7 +62,9 @@ def run(args) -> int:
     if args.exact_error is not None:
         from ..analysis.exact_error import exact_error_bracket
 
-        exact = exact_error_bracket(analysis, args.exact_error)
+        if not args.exact_error > 0:
+            raise UserError("--exact-error needs a positive amount of work", hint="e.g. --exact-error 20 (million Z3 resource units)")
+        exact = exact_error_bracket(analysis, int(args.exact_error * 1_000_000))
     text = prove_text(analysis, cex, not args.no_search, exact)
     human = sys.stderr if args.json == "-" else sys.stdout  # `--json -`: stdout carries the JSON alone
     print("\n".join(text), file=human)

@@ -34,6 +34,7 @@ from ..fixedpoint.design import Design
 from ..fixedpoint.format import FixedFormat, Rounding, narrowest_format, shift_round
 from ..fixedpoint.quantize import QuantizedLayer, QuantizedNetwork
 from ..network.ir import Activation
+from ..numeric.rational import ceil_scaled, floor_scaled
 
 DEFAULT_LUT_LIMIT = 65536  # entries per lookup table (one table per neuron format group)
 MAX_STORED_BITS = 63  # inputs, outputs and layer values must fit int64 mantissas in the C reference
@@ -248,26 +249,11 @@ def pre_activation_format(accum: FixedFormat, out_frac: int, rounding: Rounding)
     return narrowest_format(min(lo, 0), max(hi, 0), out_frac)
 
 
-def _ceil_scaled_to(n: int, precision: int, frac: int) -> int:
-    """ceil(n * 2^-precision * 2^frac) for a scaled int n."""
-    v = Fraction(int(n), 1 << precision) * (Fraction(2) ** frac)
-    return -((-v.numerator) // v.denominator)
-
-
-def _floor_scaled_to(n: int, precision: int, frac: int) -> int:
-    v = Fraction(int(n), 1 << precision) * (Fraction(2) ** frac)
-    return v.numerator // v.denominator
-
-
 def _lut(act: Activation, layer_index: int, neurons, frac: int, pre: FixedFormat, analysis, lut_limit: int) -> Lut:
-    from ..numeric.scaled import PRECISION
-
-    la = analysis.layers[layer_index - 1]
     lo_m, hi_m = None, None
     for j in neurons:
-        e = la.errors.err_pre[j]
-        lo = _ceil_scaled_to(la.ranges.pre_lo[j] - e, PRECISION, frac)
-        hi = _floor_scaled_to(la.ranges.pre_hi[j] + e, PRECISION, frac)
+        lo_v, hi_v = analysis.rounded_preactivation_range(layer_index, j)
+        lo, hi = ceil_scaled(lo_v, frac), floor_scaled(hi_v, frac)
         lo_m = lo if lo_m is None else min(lo_m, lo)
         hi_m = hi if hi_m is None else max(hi_m, hi)
     lo_m = max(lo_m, pre.min_int)
