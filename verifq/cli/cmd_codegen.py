@@ -33,8 +33,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "codegen",
         help="generate HLS C++ and a bit-exact C reference for a proven design",
-        description="Generate HLS C++ (ap_fixed), a portable C reference, testbenches and an hls4ml "
-        "configuration whose arithmetic is exactly the analysed arithmetic.",
+        description="Generate HLS C++ (ap_fixed) and a portable C reference whose arithmetic is exactly the "
+        "proven arithmetic, testbenches with bit-exact expected outputs, and an hls4ml precision configuration.",
         epilog=CODEGEN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -24,7 +24,7 @@ from __future__ import annotations
 from ..errors import UserError
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding, handle_overflow
 from ..network.ir import Activation
-from .emit import CodePlan, LayerPlan, NeuronGroup, c_int_literal, c_int_type, wrap_list
+from .emit import CodePlan, LayerPlan, NeuronGroup, c_int_literal, c_int_type, compare_expected_lines, wrap_list
 
 SAFE64 = 62
 SAFE128 = 126
@@ -382,17 +382,7 @@ class CEmitter:
             "            if (real_out) printf(\"%s%.17g\", j ? \" \" : \"\", ldexp((double)y[j], -OUT_F[j]));",
             "            else printf(\"%s%lld\", j ? \" \" : \"\", (long long)y[j]);",
             "            if (check) {",
-            "                if (!next_token(ex, tok, sizeof tok)) { fprintf(stderr, \"%s has fewer samples\\n\", files[1]); return 2; }",
-            "                if (strtoll(tok, 0, 10) != (long long)y[j]) {",
-            "                    if (mismatches < 10) fprintf(stderr, \"sample %ld output %d: got %lld, expected %s\\n\", samples, j, (long long)y[j], tok);",
-            "                    mismatches++;",
-            "                }",
-            "            }",
-            "        }",
-            "        printf(\"\\n\");",
-            "        samples++;",
-            "    }",
-            "done:",
+            *compare_expected_lines("next_token(ex, tok, sizeof tok)", "tok", "(long long)y[j]"),
             "    fclose(in);",
             "    if (check) {",
             "        fclose(ex);",

@@ -118,6 +118,25 @@ def c_int_literal(v: int) -> str:
     return f"INT64_C({v})"
 
 
+def compare_expected_lines(next_token: str, token: str, value: str) -> list[str]:
+    """The testbenches' comparison of output j with the expected mantissa (C and C++ alike:
+    `next_token` reads the next expected token into `token`; `value` is the computed mantissa)."""
+    return [
+        f"                if (!{next_token}) {{ fprintf(stderr, \"%s has fewer samples\\n\", files[1]); return 2; }}",
+        f"                if (strtoll({token}, 0, 10) != {value}) {{",
+        f"                    if (mismatches < 10) fprintf(stderr, \"sample %ld output %d: got %lld, expected %s\\n\", "
+        f"samples, j, {value}, {token});",
+        "                    mismatches++;",
+        "                }",
+        "            }",
+        "        }",
+        "        printf(\"\\n\");",
+        "        samples++;",
+        "    }",
+        "done:",
+    ]
+
+
 def sanitize_identifier(name: str) -> str:
     ident = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "network"
     if ident[0].isdigit():

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding, ap_mode_names
 from ..network.ir import Activation
-from .emit import CodePlan, LayerPlan, NeuronGroup, c_int_type, dyadic_literal, type_name, wrap_list
+from .emit import CodePlan, LayerPlan, NeuronGroup, c_int_type, compare_expected_lines, dyadic_literal, type_name, wrap_list
 
 
 @dataclass(frozen=True)
@@ -407,17 +407,7 @@ class HlsEmitter:
               "            if (real_out) printf(\"%s%.17g\", j ? \" \" : \"\", y[j].to_double());",
               "            else printf(\"%s%lld\", j ? \" \" : \"\", m[j]);",
               "            if (check) {",
-              "                if (!next_token(exp_in, tok)) { fprintf(stderr, \"%s has fewer samples\\n\", files[1]); return 2; }",
-              "                if (strtoll(tok.c_str(), 0, 10) != m[j]) {",
-              "                    if (mismatches < 10) fprintf(stderr, \"sample %ld output %d: got %lld, expected %s\\n\", samples, j, m[j], tok.c_str());",
-              "                    mismatches++;",
-              "                }",
-              "            }",
-              "        }",
-              "        printf(\"\\n\");",
-              "        samples++;",
-              "    }",
-              "done:",
+              *compare_expected_lines("next_token(exp_in, tok)", "tok.c_str()", "m[j]"),
               "    if (check) {",
               "        fprintf(stderr, \"%ld samples, %ld output mismatches against %s\\n\", samples, mismatches, files[1]);",
               "        return mismatches ? 1 : 0;",
