@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from verifq.analysis.search import observe
-from verifq.analysis.wide import wide_uniform_analysis, without_error_requirement
+from verifq.analysis.wide import wide_uniform_analysis, without_error_requirement, without_limits
 from verifq.fixedpoint.format import Overflow, Rounding
 from verifq.language.benchmark import problem_from_benchmark
 
@@ -45,7 +45,7 @@ def main() -> int:
     rows, bugs = [], 0
     configs = [(Rounding.TRUNCATE, Overflow.WRAP), (Rounding.NEAREST, Overflow.SATURATE)]
     for path in sorted(args.networks.glob("*.json")):
-        problem = without_error_requirement(problem_from_benchmark(path))
+        problem = without_error_requirement(without_limits(problem_from_benchmark(path)))
         net = problem.network
         if net.parameter_count > args.max_params:
             continue

@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 from verifq.numeric import scaled  # noqa: E402
 from verifq.analysis.prove import analyse  # noqa: E402
 from verifq.analysis.search import observe  # noqa: E402
-from verifq.analysis.wide import uniform_design, without_error_requirement  # noqa: E402
+from verifq.analysis.wide import uniform_design, without_error_requirement, without_limits  # noqa: E402
 from verifq.fixedpoint.format import Overflow, Rounding  # noqa: E402
 from verifq.language.benchmark import problem_from_benchmark  # noqa: E402
 
@@ -98,7 +98,7 @@ def _analyses(problem, design, split_leaves: int, split_time: float, milp_hidden
 
 def run_one(path: Path, samples: int, split_leaves: int, split_time: float, milp_hidden: int, seed: int = 0,
             kinds=KINDS) -> dict:
-    problem = without_error_requirement(problem_from_benchmark(path))
+    problem = without_error_requirement(without_limits(problem_from_benchmark(path)))
     net = problem.network
     design, _ = design_for(problem)
     row = {"network": path.stem, "arch": net.architecture, "hidden": len(net.layers) - 1,
@@ -255,7 +255,7 @@ def main() -> int:
         return 0
     rows, skipped = [], []
     for p in paths:
-        problem = problem_from_benchmark(p)
+        problem = without_limits(problem_from_benchmark(p))
         if problem.network.parameter_count > args.max_params:
             skipped.append(f"{p.stem} ({problem.network.parameter_count} parameters > --max-params)")
             continue
@@ -355,7 +355,7 @@ BIT_METHODS = {"int+l1": {"range_method": "interval", "error_method": "l1_local"
 def bits_table(paths, out_dir: Path, epsilons=(1e-3, 1e-5), methods=tuple(BIT_METHODS)) -> None:
     rows = []
     for p in paths:
-        problem = without_error_requirement(problem_from_benchmark(p))
+        problem = without_error_requirement(without_limits(problem_from_benchmark(p)))
         row = {"network": p.stem, "arch": problem.network.architecture}
         for eps in epsilons:
             start = 2

@@ -241,10 +241,10 @@ REAL = ["aster_ACC3NN", "archcomp22_single_pendulum_relu_2x25", "reachnn_1_tanh"
 
 @pytest.mark.parametrize("name", REAL)
 def test_real_network_ten_thousand_inputs_and_search(name):
-    from verifq.analysis.wide import without_error_requirement
+    from verifq.analysis.wide import without_error_requirement, without_limits
     from verifq.language.benchmark import problem_from_benchmark
 
-    problem = without_error_requirement(problem_from_benchmark(NETWORKS / f"{name}.json"))
+    problem = without_limits(without_error_requirement(problem_from_benchmark(NETWORKS / f"{name}.json")))
     design = _uniform(problem)
     tight = analyse(problem, design)
     base = analyse(problem, design, range_method="interval", error_method="l1_local")
@@ -260,7 +260,7 @@ def test_real_network_ten_thousand_inputs_and_search(name):
 def test_hints_are_json_and_name_the_rules():
     import json
 
-    from verifq.analysis.wide import without_error_requirement
+    from verifq.analysis.wide import without_error_requirement, without_limits
     from verifq.language.benchmark import problem_from_benchmark
 
     problem = without_error_requirement(problem_from_benchmark(NETWORKS / "aster_SinglePendulumNN.json"))
@@ -274,7 +274,7 @@ def test_hints_are_json_and_name_the_rules():
 @pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(NETWORKS.glob("*.json")), ids=lambda p: p.stem)
 def test_all_networks_tight_analysis_sound(path):
-    from verifq.analysis.wide import without_error_requirement
+    from verifq.analysis.wide import without_error_requirement, without_limits
     from verifq.language.benchmark import problem_from_benchmark
 
     problem = without_error_requirement(problem_from_benchmark(path))
@@ -339,10 +339,10 @@ def test_milp_ranges_are_sound_and_inside_the_symbolic_ones(case):
 
 
 def test_milp_range_method_tightens_a_real_controller():
-    from verifq.analysis.wide import without_error_requirement
+    from verifq.analysis.wide import without_error_requirement, without_limits
     from verifq.language.benchmark import problem_from_benchmark
 
-    problem = without_error_requirement(problem_from_benchmark(NETWORKS / "aster_MountainCarNN.json"))
+    problem = without_limits(without_error_requirement(problem_from_benchmark(NETWORKS / "aster_MountainCarNN.json")))
     design = _uniform(problem)
     a = analyse(problem, design, range_method="milp")
     s = analyse(problem, design)
@@ -427,9 +427,10 @@ def test_symbolic_claims_contain_an_independent_exact_rederivation(case):
 
 def test_split_proves_what_the_single_box_cannot():
     """ACC3NN at 1e-3 with 20 fractional bits: one box fails, a few leaves prove it (and it is sound)."""
+    from verifq.analysis.wide import without_limits
     from verifq.language.benchmark import problem_from_benchmark
 
-    problem = problem_from_benchmark(NETWORKS / "aster_ACC3NN.json")  # error bound 1e-3 from the file
+    problem = without_limits(problem_from_benchmark(NETWORKS / "aster_ACC3NN.json"))  # error bound 1e-3 from the file
     design = _uniform(problem, frac=20)
     single = analyse(problem, design)
     assert not single.proved and all(v.kind == "error" for v in single.violations)

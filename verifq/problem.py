@@ -28,6 +28,9 @@ class CostModel(str, Enum):
     DSP = "dsp"  # number of 27x18 DSP48 slices
 
 
+OPERAND_ROLES = ("input", "weight", "output")  # `widths = {...}` restricts multiplier operands
+
+
 @dataclass(frozen=True)
 class Implementation:
     rounding: Rounding = Rounding.TRUNCATE
@@ -43,6 +46,35 @@ class Implementation:
     def accumulator_cap(self) -> int:
         """The widest accumulator allowed: `max accumulator`, and never more than `max word`."""
         return min(self.max_word, self.max_accumulator or self.max_word)
+
+    def format_limit_violation(self, fmt: FixedFormat, role: str) -> tuple[str, str] | None:
+        """(which limit, why) when `fmt` may not store a value of `role` (input|weight|bias|accum|
+        output) under these limits, else None: "max word" for every format, "max accumulator" for
+        accumulators, "widths" for multiplier operands (inputs, weights, outputs)."""
+        if fmt.width > self.max_word:
+            return "max word", f"{fmt} is wider than max word = {self.max_word}"
+        if role == "accum" and self.max_accumulator is not None and fmt.width > self.max_accumulator:
+            return "max accumulator", f"{fmt} is wider than max accumulator = {self.max_accumulator}"
+        if role in OPERAND_ROLES and self.allowed_widths is not None and fmt.width not in self.allowed_widths:
+            allowed = ", ".join(map(str, self.allowed_widths))
+            return "widths", f"{fmt}: width {fmt.width} is not one of the allowed widths {{{allowed}}}"
+        return None
+
+    def limit_violations(self, design: Design) -> list[tuple[int, int, str, str]]:
+        """Every format of `design` these limits forbid: (layer (0 = inputs), neuron, role, why).
+        The one check of a design against the implementation limits (prove, synth, codegen)."""
+        out = []
+        for k, f in enumerate(design.inputs):
+            bad = self.format_limit_violation(f, "input")
+            if bad:
+                out.append((0, k, "input", bad[1]))
+        for i, lf in enumerate(design.layers, start=1):
+            for role, fmts in lf.roles():
+                for j, f in enumerate(fmts):
+                    bad = self.format_limit_violation(f, role)
+                    if bad:
+                        out.append((i, j, role, bad[1]))
+        return out
 
     def uniform_design(self, network: Network, fmt: FixedFormat, accum: FixedFormat | None = None) -> Design:
         """`fmt` for every stored value (accumulators `accum` if given) with this implementation's

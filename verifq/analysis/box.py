@@ -16,7 +16,7 @@ from .first_order import propagate_errors
 from .intervals import input_box_scaled
 from .methods import DEFAULT_ERROR_METHOD, DEFAULT_RANGE_METHOD, ErrorMethod, RangeMethod
 from .ranges import compute_ranges
-from .results import Analysis, Check, LayerAnalysis, constant_checks, error_checks, range_checks
+from .results import Analysis, Check, LayerAnalysis, constant_checks, error_checks, limit_checks, range_checks
 from .roundoff import input_errors, layer_errors
 
 
@@ -75,7 +75,7 @@ def analyse_box(problem: Problem, design: Design, *, exact_net=None, range_metho
     error_result = None
     if error_method is ErrorMethod.FIRST_ORDER:
         error_result = propagate_errors(qnet, ranges, x_lo, x_hi, inputs)
-    violations: list[Check] = []
+    violations: list[Check] = limit_checks(problem, design)
     violations += range_checks(0, "input", inputs.q_lo, inputs.q_hi, design.inputs)
     violations += constant_checks(qnet)
     e_in, xq_lo, xq_hi = inputs.err, inputs.q_lo, inputs.q_hi

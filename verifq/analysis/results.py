@@ -24,7 +24,7 @@ class Check:
 
     layer: int  # 0 = inputs, 1.. = dense layers
     neuron: int
-    kind: str  # "overflow" | "error" | "constant overflow"
+    kind: str  # "overflow" | "error" | "constant overflow" | "limit" (a format the implementation forbids)
     role: str  # input | weight | bias | accum | output
     value_lo: Fraction
     value_hi: Fraction
@@ -40,6 +40,8 @@ class Check:
     def describe(self) -> str:
         where = "input" if self.layer == 0 else f"layer {self.layer}"
         what = f"{where}, neuron {self.neuron}" if self.layer else f"input {self.neuron}"
+        if self.kind == "limit":
+            return f"{what}: {self.role} format {self.detail}"
         if self.kind == "error":
             return (
                 f"{what}: error bound {float(self.value_hi):.6g} exceeds the required "
@@ -135,6 +137,15 @@ def constant_checks(qnet: QuantizedNetwork) -> list[Check]:
             b = int(ql.bias_mant[j])
             if not bf.min_int <= b <= bf.max_int:
                 out.append(Check(ql.index, j, "constant overflow", "bias", b * bf.ulp, b * bf.ulp, bf.min_value, bf.max_value, str(bf)))
+    return out
+
+
+def limit_checks(problem: Problem, design: Design) -> list[Check]:
+    """Formats the spec's implementation limits forbid (max word, max accumulator, widths)."""
+    out = []
+    for layer, neuron, role, why in problem.implementation.limit_violations(design):
+        f = design.inputs[neuron] if layer == 0 else getattr(design.layers[layer - 1], role)[neuron]
+        out.append(Check(layer, neuron, "limit", role, Fraction(f.width), Fraction(f.width), Fraction(0), Fraction(0), why))
     return out
 
 

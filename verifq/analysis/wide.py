@@ -29,6 +29,7 @@ def wide_uniform_analysis(problem, frac: int = 16, rounding: Rounding = Rounding
                           **methods) -> Analysis:
     """Analysis of the narrowest-integer-bits uniform fixed<I+frac, I> design that has no overflow
     (`methods`: range_method / error_method of `analyse`, default its own)."""
+    problem = without_limits(problem)
     probe = analyse(problem, uniform_design(problem.network, 40, frac, 60, rounding, overflow, fixed_inputs), **methods)
     mags = [max(abs(scaled.to_float(v)) for v in (*probe.inputs.q_lo, *probe.inputs.q_hi))]
     acc_mags = []
@@ -46,6 +47,13 @@ def wide_uniform_analysis(problem, frac: int = 16, rounding: Rounding = Rounding
             return a
         i_bits, acc_i = i_bits + 1, acc_i + 1
     return a
+
+
+def without_limits(problem):
+    """The problem with word-length limits lifted (max word 1024, no accumulator or width limit):
+    these sweeps analyse designs wider than a spec's defaults on purpose."""
+    impl = replace(problem.implementation, max_word=1024, max_accumulator=None, allowed_widths=None)
+    return replace(problem, implementation=impl)
 
 
 def without_error_requirement(problem):

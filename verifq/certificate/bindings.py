@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..atomic import write_text_atomic
+from ..outputs import write_text_atomic
 from ..errors import Location, UserError
 
 
-def update_certificate(cert_path: str | Path, hashes: dict[str, str]) -> None:
-    """Add or replace the top-level "generated_code" object of a certificate JSON (atomic rewrite)."""
+def read_certificate_for_update(cert_path) -> dict:
+    """The certificate document `update_certificate` will rewrite (read first, so that a missing or
+    malformed certificate stops the command before anything is written)."""
     path = Path(cert_path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -21,7 +22,16 @@ def update_certificate(cert_path: str | Path, hashes: dict[str, str]) -> None:
         raise UserError(f"cannot read certificate: {exc}", Location(str(path))) from None
     except json.JSONDecodeError as exc:
         raise UserError(f"certificate is not JSON: {exc.msg}", Location(str(path), exc.lineno, exc.colno)) from None
-    if not isinstance(doc, dict):
-        raise UserError("certificate JSON is not an object", Location(str(path)))
+    except RecursionError:
+        raise UserError("certificate is nested too deeply to be a verifq certificate", Location(str(path))) from None
+    if not isinstance(doc, dict) or doc.get("format") != "verifq-certificate":
+        raise UserError("not a verifq certificate", Location(str(path)),
+                        hint="pass the certificate written by `verifq prove --cert` or `verifq synth --cert`")
+    return doc
+
+
+def update_certificate(cert_path, hashes: dict[str, str], doc: dict | None = None) -> None:
+    """Add or replace the top-level "generated_code" object of a certificate JSON (atomic rewrite)."""
+    doc = read_certificate_for_update(cert_path) if doc is None else doc
     doc["generated_code"] = {name: hashes[name] for name in sorted(hashes)}
-    write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
+    write_text_atomic(Path(cert_path), json.dumps(doc, indent=2) + "\n")

@@ -201,6 +201,8 @@ def read_certificate(path) -> dict:
         doc = json.loads(text, parse_float=no_float, parse_constant=no_float, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
         raise Malformed(f"not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # a number too long for int(), nesting too deep
+        raise Malformed(f"not a readable certificate ({type(exc).__name__}: {str(exc)[:80]})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
         raise Malformed(f"not a verifq certificate (no \"format\": \"{FORMAT_NAME}\")")
     return doc

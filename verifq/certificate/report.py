@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from ..atomic import write_bytes_atomic, write_text_atomic
+from ..outputs import make_folder, write_bytes_atomic, write_text_atomic
 from . import checker
 
 ROLES = checker.ROLES
@@ -312,7 +312,7 @@ def build_report(cert_path, out_dir, *, spec_path=None, samples: int | None = No
     page = _Page(cert, cert_path, verdict, sim, spec_text, spec_name, spec_path)
     html_text = page.html(plots)
     md_text = page.markdown(plots)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_folder(out_dir)
     for name, (_, png) in plots.items():
         write_bytes_atomic(out_dir / f"report_{name}.png", png)
     for fname, text in (("report.html", html_text), ("report.md", md_text)):

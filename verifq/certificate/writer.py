@@ -22,7 +22,7 @@ from pathlib import Path
 from .. import __version__
 from ..analysis.methods import ErrorMethod, RangeMethod
 from ..analysis.prove import analyse
-from ..atomic import write_text_atomic
+from ..outputs import write_text_atomic
 from ..numeric.scaled import PRECISION
 from . import checker, checker_tight
 

@@ -62,12 +62,18 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..analysis.prove import analyse
-    from ..certificate.bindings import update_certificate
+    from ..certificate.bindings import read_certificate_for_update, update_certificate
     from ..codegen.hls import HlsOptions
     from ..codegen.project import generate_project
     from ..language import load_problem_and_design
+    from ..outputs import check_output, check_outputs, input_files
 
     problem, design = load_problem_and_design(args.spec, args.formats, purpose="generate code for")
+    check_output(args.output, "-o", directory=True)
+    cert_doc = None
+    if args.cert is not None:
+        check_outputs([(args.cert, "--cert")], input_files(problem, args.formats))
+        cert_doc = read_certificate_for_update(args.cert)
     analysis = analyse(problem, design)
     if not analysis.proved:
         out = sys.stderr
@@ -93,7 +99,7 @@ def run(args) -> int:
     hashes = generate_project(problem, design, analysis, args.output, top=args.top, hls_options=options,
                               lut_limit=args.lut_limit, tb_samples=args.tb_samples, layer_names=names)
     if args.cert:
-        update_certificate(args.cert, hashes)
+        update_certificate(args.cert, hashes, cert_doc)
     verdict = "proved" if analysis.proved else "UNVERIFIED"
     print(f"verifq codegen: {len(hashes) + 1} files in {args.output} ({verdict} design; manifest.json lists their sha256)")
     if args.cert:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..analysis.methods import DEFAULT_ERROR_METHOD, DEFAULT_RANGE_METHOD, ErrorMethod, RangeMethod
-from ..atomic import write_text_atomic
+from ..outputs import write_text_atomic
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 
 
@@ -51,7 +51,10 @@ def run(args) -> int:
     from ..analysis.search import find_counterexample
     from ..language import load_problem_and_design
 
+    from ..outputs import check_outputs, input_files
+
     problem, design = load_problem_and_design(args.spec, args.formats, args.uniform)
+    check_outputs([(args.json, "--json"), (args.cert, "--cert")], input_files(problem, args.formats))
     if args.split < 1:
         raise UserError("--split needs a number of boxes >= 1", hint="e.g. --split 64")
     analysis = analyse(problem, design, range_method=args.ranges, error_method=args.errors, split=args.split)

@@ -26,6 +26,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..certificate.report import build_report
 
+    from ..outputs import check_output
+
+    check_output(args.output, "-o", directory=True)
     try:
         written = build_report(args.certificate, args.output, spec_path=args.spec, samples=args.samples, seed=args.seed)
     except checker.Malformed as exc:

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..atomic import write_text_atomic
+from ..outputs import write_text_atomic
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 
 
@@ -59,7 +59,10 @@ def run(args) -> int:
     from ..synthesis.report import result_json, text_report
     from ..synthesis.synthesize import SynthOptions, synthesize
 
+    from ..outputs import check_outputs, input_files
+
     problem = load_spec(Path(args.spec))
+    check_outputs([(args.output, "-o"), (args.json, "--json"), (args.cert, "--cert")], input_files(problem))
     if args.time_limit is not None and args.time_limit <= 0:
         raise UserError("--time-limit must be positive")
     if not 0 <= args.gap < 1:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 
 from .. import __version__
 from ..errors import EXIT_BAD_INPUT, EXIT_INTERNAL, UserError
+
+EXIT_BROKEN_PIPE = 141  # as a shell reports a process ended by SIGPIPE
 
 COMMANDS = ("prove", "synth", "check", "report", "codegen")
 
@@ -25,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sound fixed-point quantization of feed-forward neural networks: "
         "prove roundoff-error and overflow guarantees, synthesize minimal formats, "
         "emit certificates and bit-exact code.",
-        epilog="Exit codes: 0 proved/valid, 1 property violated or infeasible, 2 bad input, 3 internal error.",
+        epilog="Exit codes: 0 proved/valid, 1 property violated or infeasible, 2 bad input, 3 internal error "
+        "(141: the reader of stdout went away).",
     )
     parser.add_argument("--version", action="version", version=f"verifq {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -45,13 +49,19 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(err.render(), file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader went away (`verifq prove ... | head`): stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("interrupted; no output file was written", file=sys.stderr)
         return EXIT_INTERNAL
     except Exception as exc:  # noqa: BLE001 - last line of defence
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         print(f"internal error: {last}\n(this is a bug in verifq; please report it with the spec file)", file=sys.stderr)
-        if "VERIFQ_DEBUG" in __import__("os").environ:
+        if "VERIFQ_DEBUG" in os.environ:
             traceback.print_exc()
         return EXIT_INTERNAL
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import __version__
 from ..analysis.prove import network_input_box
-from ..atomic import write_text_atomic
+from ..outputs import make_folder, write_text_atomic
 from ..fixedpoint.design import Design
 from ..fixedpoint.format import Overflow, Rounding, ap_mode_names
 from ..fixedpoint.simulator import quantize_inputs, simulate
@@ -114,7 +114,7 @@ def generate_project(
     files["run_hls.tcl"] = hls_tcl(plan, hls_options, ["tb_inputs.txt", "tb_expected.txt"])
     files["Makefile"] = _makefile(top, plan)
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = make_folder(outdir)
     hashes = {}
     for name in sorted(files):
         write_text_atomic(outdir / name, files[name])

@@ -40,7 +40,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text_atomic
+from ..outputs import write_text_atomic
 from ..errors import Location, UserError
 from ..network.ir import Network
 from .design import ROLES, Design, LayerFormats

@@ -54,6 +54,15 @@ def load_problem_and_design(spec: str | Path, formats: str | Path | None = None,
         design = load_design(Path(formats), problem.network)
     else:
         design = problem.design
+    if design is not None and (uniform is not None or formats is not None):
+        bad = problem.implementation.limit_violations(design)
+        if bad:
+            layer, neuron, role, why = bad[0]
+            where = f"input {neuron}" if layer == 0 else f"layer {layer} neuron {neuron} {role}"
+            option = "--uniform" if uniform is not None else f"--formats {formats}"
+            raise UserError(f"{option}: {where}: {why}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+                            Location(str(formats)) if formats is not None else None,
+                            hint="use narrower formats, or raise the limit in the spec's implementation block")
     if design is None:
         raise UserError(
             f"the spec gives no formats to {purpose}", Location(str(spec)),

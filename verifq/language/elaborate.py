@@ -32,7 +32,6 @@ IMPLEMENTATION_KEYS = ("rounding", "overflow", "inputs", "max word", "max accumu
 SYNTHESIS_KEYS = ("granularity", "cost", "solver", "time limit")
 SOLVERS = tuple(BACKENDS)
 MINIMIZE_FORMS = {"uniform": Granularity.UNIFORM, "per layer": Granularity.LAYER, "per neuron": Granularity.NEURON}
-OPERAND_ROLES = ("input", "weight", "output")  # widths = {...} restricts multiplier operands
 
 MAX_NUMBER_LENGTH = 1000  # characters of one number literal
 MAX_EXPONENT = 1000  # |e| in 1e-3 notation
@@ -651,10 +650,11 @@ class _FormatResolver:
             return fmt
         self.checked.add((role, loc))
         impl = self.impl
-        if role == "accum" and impl.max_accumulator is not None and fmt.width > impl.max_accumulator:
+        bad = impl.format_limit_violation(fmt, role)
+        if bad and bad[0] == "max accumulator":
             raise UserError(f"{fmt} is used for accumulators but is wider than max accumulator = "
                             f"{impl.max_accumulator}", loc, "use a narrower accum format or raise `max accumulator`")
-        if role in OPERAND_ROLES and impl.allowed_widths is not None and fmt.width not in impl.allowed_widths:
+        if bad and bad[0] == "widths":
             allowed = ", ".join(map(str, impl.allowed_widths))
             raise UserError(f"{fmt} is used for {role} values but its width {fmt.width} is not an allowed width",
                             loc, f"the implementation block allows widths {{{allowed}}}")
