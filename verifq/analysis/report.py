@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 
 from ..numeric import scaled
+from ..numeric.rational import show
 from .results import Analysis
 from .search import describe_overflow_site
 
@@ -79,7 +80,7 @@ def summaries_as_dicts(rows: list[LayerSummary]) -> list[dict]:
 
 # ----------------------------------------------------------------------------- the whole prove report
 def _fmt_bound(b: Fraction | None) -> str:
-    return "none" if b is None else f"{float(b):.6g}"
+    return "none" if b is None else show(b)
 
 
 def describe_problem(problem, design) -> list[str]:
@@ -100,8 +101,8 @@ def prove_text(a: Analysis, cex=None, searched: bool = True, exact=None) -> list
     lines = describe_problem(a.problem, a.design) + ["", format_table(layer_summaries(a)), ""]
     if a.proved:
         margins = [m for m in a.output_margin() if m is not None]
-        margin = f" (smallest margin {float(min(margins)):.3g})" if margins else ""
-        lines.append(f"PROVED: every output's roundoff error <= {float(max(a.output_errors)):.6g}{margin}; no value overflows")
+        margin = f" (smallest margin {show(min(margins), 3)})" if margins else ""
+        lines.append(f"PROVED: every output's roundoff error <= {show(max(a.output_errors))}{margin}; no value overflows")
     else:
         v = a.violations
         lines.append(f"VIOLATED: {len(v)} check{'s' if len(v) != 1 else ''} fail{'s' if len(v) == 1 else ''}")
@@ -116,7 +117,7 @@ def prove_text(a: Analysis, cex=None, searched: bool = True, exact=None) -> list
             if cex.kind == "overflow":
                 lines.append(f"{head} overflows at {describe_overflow_site(cex.overflow_site)}")
             else:
-                lines.append(f"{head} gives error {float(cex.observed_error):.6g} > {float(cex.bound):.6g} on output {cex.output}")
+                lines.append(f"{head} gives error {show(cex.observed_error)} > {show(cex.bound)} on output {cex.output}")
         elif searched:
             lines.append("no concrete counterexample found: this is a failed proof, not (yet) a demonstrated failure")
     if exact is not None:

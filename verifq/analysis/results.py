@@ -12,6 +12,7 @@ import numpy as np
 from ..fixedpoint.design import Design
 from ..fixedpoint.quantize import QuantizedNetwork
 from ..numeric import scaled
+from ..numeric.rational import show
 from ..problem import Problem
 from .intervals import LayerRanges
 from .methods import DEFAULT_ERROR_METHOD, DEFAULT_RANGE_METHOD, ErrorMethod, RangeMethod
@@ -44,13 +45,13 @@ class Check:
             return f"{what}: {self.role} format {self.detail}"
         if self.kind == "error":
             return (
-                f"{what}: error bound {float(self.value_hi):.6g} exceeds the required "
-                f"{float(self.limit_hi):.6g} by {float(self.excess):.3g}"
+                f"{what}: error bound {show(self.value_hi)} exceeds the required "
+                f"{show(self.limit_hi)} by {show(self.excess, 3)}"
             )
         return (
-            f"{what}: {self.role} range [{float(self.value_lo):.6g}, {float(self.value_hi):.6g}] "
-            f"does not fit {self.detail} [{float(self.limit_lo):.6g}, {float(self.limit_hi):.6g}] "
-            f"(exceeds by {float(self.excess):.3g})"
+            f"{what}: {self.role} range [{show(self.value_lo)}, {show(self.value_hi)}] "
+            f"does not fit {self.detail} [{show(self.limit_lo)}, {show(self.limit_hi)}] "
+            f"(exceeds by {show(self.excess, 3)})"
         )
 
 

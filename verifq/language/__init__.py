@@ -27,7 +27,7 @@ def parse_spec_text(text: str, path: str | Path = "<spec>") -> Problem:
 def load_spec(path: str | Path) -> Problem:
     """Read and elaborate a `.nnspec` file (paths in messages are shown as given)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the spec
     except FileNotFoundError:
         raise UserError(f"spec file not found: {path}", Location(str(path))) from None
     except UnicodeDecodeError as exc:
@@ -52,6 +52,14 @@ def load_problem_and_design(spec: str | Path, formats: str | Path | None = None,
         design = problem.implementation.uniform_design(problem.network, parse_format(uniform, "--uniform"))
     elif formats is not None:
         design = load_design(Path(formats), problem.network)
+        impl = problem.implementation
+        for what, mine, theirs in (("rounding", impl.rounding.value, design.rounding.value),
+                                   ("overflow", impl.overflow.value, design.overflow.value),
+                                   ("inputs", "fixed" if impl.inputs_fixed else "real", "fixed" if design.inputs_fixed else "real")):
+            if mine != theirs:
+                raise UserError(f"the formats file has {what} = {theirs}, the spec's implementation {what} = {mine}",
+                                Location(str(formats)),
+                                hint="synthesize the formats for this spec, or make the spec's implementation block agree")
     else:
         design = problem.design
     if design is not None and (uniform is not None or formats is not None):

@@ -37,6 +37,7 @@ MAX_NUMBER_LENGTH = 1000  # characters of one number literal
 MAX_EXPONENT = 1000  # |e| in 1e-3 notation
 MAX_WORD_LIMIT = 1024  # largest `max word` / `max accumulator`
 MAX_INTEGER_BITS = 1024  # largest |I| of a format
+MAX_MAGNITUDE = Fraction(2) ** (MAX_INTEGER_BITS - 1)  # no format holds a number this large
 MAX_TIME_LIMIT = 10**7  # seconds (about four months)
 
 
@@ -67,7 +68,11 @@ def fraction(num: Num) -> Fraction:
     _, _, exponent = text.lower().partition("e")
     if exponent and abs(int(exponent)) > MAX_EXPONENT:
         raise UserError(f"number {text} is out of range", num.loc, f"exponents are limited to ±{MAX_EXPONENT}")
-    return Fraction(text)
+    value = Fraction(text)
+    if abs(value) >= MAX_MAGNITUDE:
+        raise UserError(f"number {text} is too large for any fixed-point format", num.loc,
+                        f"formats have at most {MAX_INTEGER_BITS} integer bits: |x| < 2^{MAX_INTEGER_BITS - 1}")
+    return value
 
 
 def show(value: Fraction) -> str:

@@ -179,6 +179,9 @@ def apply_activation_float(act: Activation, v: np.ndarray) -> np.ndarray:
     return v
 
 
+MAX_MAGNITUDE = Fraction(2) ** 1023  # no fixed-point format (|I| <= 1024) holds a value this large
+
+
 def validate_network(net: Network) -> list[str]:
     """Structural problems of a network, as messages (empty when it is well formed)."""
     problems: list[str] = []
@@ -195,5 +198,10 @@ def validate_network(net: Network) -> list[str]:
             problems.append(f"layer {i}: {layer.n_out} weight rows but {len(layer.bias)} biases")
         if layer.n_in != prev:
             problems.append(f"layer {i} takes {layer.n_in} inputs but the previous layer gives {prev}")
+        big = [v for row in layer.weights for v in row if abs(v) >= MAX_MAGNITUDE] + \
+            [v for v in layer.bias if abs(v) >= MAX_MAGNITUDE]
+        if big:
+            problems.append(f"layer {i} has a weight or bias too large for any fixed-point format "
+                            f"({len(big)} value{'s' if len(big) > 1 else ''} of magnitude >= 2^1023)")
         prev = layer.n_out
     return problems

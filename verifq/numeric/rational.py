@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+import math
 from math import lcm
 
 import numpy as np
@@ -63,3 +64,28 @@ def object_array(values) -> np.ndarray:
     arr = np.empty(len(values), dtype=object)
     arr[:] = [int(v) for v in values]
     return arr
+
+
+def show(value, digits: int = 6) -> str:
+    """A rational shown to `digits` significant digits, like f"{float(x):.{digits}g}" whenever a
+    float holds it, and still right where it does not (1e-1000 is not "0", 1e999 does not crash)."""
+    q = Fraction(value)
+    if q == 0:
+        return "0"
+    try:
+        f = float(q)
+    except OverflowError:
+        f = math.inf
+    if math.isfinite(f) and abs(f) >= 1e-300:
+        return f"{f:.{digits}g}"
+    n, d = abs(q.numerator), q.denominator
+    exp = len(str(n)) - len(str(d))  # 10^exp is within a factor 10 of |q|
+    if Fraction(n, d) < Fraction(10) ** exp:
+        exp -= 1
+    scaled = Fraction(n, d) / Fraction(10) ** (exp - digits + 1)
+    mant = (scaled.numerator * 2 + scaled.denominator) // (2 * scaled.denominator)  # nearest
+    if mant >= 10 ** digits:
+        mant, exp = (mant + 5) // 10, exp + 1
+    text = str(mant).rstrip("0") or "0"
+    body = text[0] + ("." + text[1:] if len(text) > 1 else "")
+    return f"{'-' if q < 0 else ''}{body}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
