@@ -241,8 +241,13 @@ def test_generated_code_hashes(tmp_path):
     write_certificate(path, analysis_of("inline_small_magnitudes"),
                       generated_code={"net.cpp": digest, "net_tb.cpp": "0" * 64})
     code, out, err = run_check(path, "--verbose")
-    assert code == 0 and "1 files match, 1 not checked" in out
-    assert "generated code not checked: net_tb.cpp not found" in err
+    assert code == 1 and "net_tb.cpp is bound by the certificate but not found" in out
+    code, out, err = run_check(path, "--no-code")
+    assert code == 0 and "generated code not checked" in err
+    (tmp_path / "net_tb.cpp").write_text("x")
+    code, out, _ = run_check(path)
+    assert code == 1 and out.startswith("INVALID: generated code: net_tb.cpp: sha256")
+    (tmp_path / "net_tb.cpp").unlink()
 
     code_file.write_text("// edited by hand\n")
     code, out, _ = run_check(path)
@@ -251,7 +256,16 @@ def test_generated_code_hashes(tmp_path):
     elsewhere = tmp_path / "gen"
     elsewhere.mkdir()
     (elsewhere / "net.cpp").write_text("// generated\nint main() { return 0; }\n")
-    assert run_check(path, "--code", str(elsewhere))[0] == 0
+    assert run_check(path, "--code", str(elsewhere))[0] == 1  # net_tb.cpp is not there either
+    (elsewhere / "net_tb.cpp").write_text("")
+    cert = json.loads(path.read_text())
+    cert["generated_code"]["net_tb.cpp"] = hashlib.sha256(b"").hexdigest()
+    rebound = write(tmp_path, cert, "rebound.json")
+    assert run_check(rebound, "--code", str(elsewhere))[0] == 0
+    assert run_check(rebound, "--code", str(tmp_path / "nowhere"))[0] == 2
+    (elsewhere / "manifest.json").write_text(json.dumps({"files": {"net.cpp": "", "net_tb.cpp": "", "extra.cpp": ""}}))
+    code, out, _ = run_check(rebound, "--code", str(elsewhere))
+    assert code == 1 and "extra.cpp listed in" in out  # a binding deleted from the certificate
 
     cert = json.loads(path.read_text())
     cert["generated_code"] = {"../escape.cpp": digest}

@@ -134,8 +134,13 @@ def problem_hash_input(network_sha: str, domain, requirements, implementation) -
             "implementation": implementation}
 
 
-def design_hash_input(formats, implementation) -> dict:
-    return {"formats": formats, "implementation": implementation}
+def design_hash_input(formats, implementation, formats_source=None) -> dict:
+    """What the design hash covers; `formats_source` ("synthesis" when `verifq synth` chose the
+    formats) only when recorded, so certificates without it keep their hash."""
+    doc = {"formats": formats, "implementation": implementation}
+    if formats_source is not None:
+        doc["formats_source"] = formats_source
+    return doc
 
 
 class Layer:
@@ -287,6 +292,9 @@ class Checker:
         self.proved = get(v, "proved", "verdict", bool)
         self.out_bounds = get_rats(v, "output_error_bounds", "verdict", n_out)
         self.code = get(c, "generated_code", "certificate", dict) if "generated_code" in c else None
+        self.formats_source = get(c, "formats_source", "certificate", str) if "formats_source" in c else None
+        if self.formats_source not in (None, "spec", "synthesis"):
+            raise Malformed(f"formats_source: unknown {self.formats_source!r} (spec or synthesis)")
         params = sum(L.n_in * L.n_out + L.n_out for L in self.layers)
         self.ok("schema", f"schema {SCHEMA_VERSION}, {len(self.layers)} layers, {params} parameters")
 
@@ -306,7 +314,7 @@ class Checker:
                         "formats": {"inputs": [f.text for f in self.in_fmt],
                                     "layers": [{r: [f.text for f in d[r]] for r in ROLES} for d in self.fmts]}}
         for step, want, obj in (("problem hash", self.problem_sha, problem_hash_input(h, domain, req, impl)),
-                                ("design hash", self.design_sha, design_hash_input(self.content["formats"], impl))):
+                                ("design hash", self.design_sha, design_hash_input(self.content["formats"], impl, self.formats_source))):
             got = sha256_of(obj)
             if got != want:
                 raise Invalid(step, f"the content hashes to {got}, the certificate says {want}")
@@ -323,7 +331,9 @@ class Checker:
                 keys = a.keys() if isinstance(a, dict) else range(max(len(a), len(b)))
                 diff = [str(k) for k in keys if canonical_bytes(_at(a, k)) != canonical_bytes(_at(b, k))]
                 raise Invalid("spec", f"the {key} differs from the spec's (at {', '.join(diff[:5])})")
-        if s.get("formats") is not None and canonical_bytes(s["formats"]) != canonical_bytes(c["formats"]):
+        if self.formats_source == "synthesis":  # the spec's own formats block (if any) was not used
+            self.notes.append("the formats were synthesized: the spec's formats block, if any, is not compared")
+        elif s.get("formats") is not None and canonical_bytes(s["formats"]) != canonical_bytes(c["formats"]):
             raise Invalid("spec", "the formats differ from the formats the spec gives")
         self.ok("spec", "same network, domain, requirements, implementation" + (", formats" if s.get("formats") else ""))
 
@@ -548,25 +558,41 @@ class Checker:
         self.ok("verdict", "proved: " + ", ".join(show(v) for v in self.out_bounds))
 
     def _code(self) -> None:
+        """Every generated file the certificate binds must be present in the code folder with its
+        certified sha256, and every file the folder's manifest.json lists must be bound (so a
+        deleted binding is noticed). With no code at hand, --no-code checks the claims alone."""
         if self.code is None:
             return
-        base = Path(self.code_dir) if self.code_dir is not None else None
-        checked, missing = [], []
-        for fname, digest in sorted(self.code.items()):
-            if not isinstance(digest, str) or Path(fname).is_absolute() or ".." in Path(fname).parts:
+        for fname, digest in self.code.items():
+            if not isinstance(digest, str) or not fname or Path(fname).is_absolute() or ".." in Path(fname).parts:
                 raise Malformed(f"generated_code: bad entry {fname!r}")
-            p = base / fname if base is not None else None
-            if p is None or not p.is_file():
-                missing.append(fname)
-                continue
+        if self.code_dir is None:  # --no-code
+            self.notes.append(f"generated code not checked ({len(self.code)} bound files): --no-code")
+            self.ok("generated code", f"not checked (--no-code), {len(self.code)} files bound")
+            return
+        base = Path(self.code_dir)
+        for fname, digest in sorted(self.code.items()):
+            p = base / fname
+            if not p.is_file():
+                raise Invalid("generated code", f"{fname} is bound by the certificate but not found in {base} "
+                                                "(pass --code with the folder of the generated code, or --no-code "
+                                                "to check the claims alone)")
             got = hashlib.sha256(p.read_bytes()).hexdigest()
             if got != digest:
                 raise Invalid("generated code", f"{fname}: sha256 {got} differs from the certified {digest}")
-            checked.append(fname)
-        if missing:
-            self.notes.append(f"generated code not checked: {', '.join(missing)} not found"
-                              + (f" in {base}" if base is not None else ""))
-        self.ok("generated code", f"{len(checked)} files match, {len(missing)} not checked")
+        manifest = base / "manifest.json"
+        if manifest.is_file():
+            try:
+                listed = json.loads(manifest.read_text(encoding="utf-8")).get("files", {})
+            except (ValueError, OSError, AttributeError):
+                listed = None
+            if not isinstance(listed, dict):
+                raise Invalid("generated code", f"{manifest} is not a verifq code manifest")
+            unbound = sorted(set(listed) - set(self.code))
+            if unbound:
+                raise Invalid("generated code", f"{', '.join(unbound[:3])} listed in {manifest} but not bound by "
+                                                "the certificate")
+        self.ok("generated code", f"{len(self.code)} files match their certified sha256")
 
 
 def _at(x, k):
@@ -585,13 +611,18 @@ def check(cert: dict, *, spec_content: dict | None = None, code_dir=None) -> Che
     return ch
 
 
-def check_file(path, *, spec_content: dict | None = None, code_dir=None, verbose: bool = False,
-               out=None, err=None) -> int:
-    """Check a certificate file, print the verdict line; exit code 0 valid, 1 invalid, 2 malformed."""
+def check_file(path, *, spec_content: dict | None = None, code_dir=None, check_code: bool = True,
+               verbose: bool = False, out=None, err=None) -> int:
+    """Check a certificate file, print the verdict line; exit code 0 valid, 1 invalid, 2 malformed.
+    code_dir: the folder of the generated code (default: the certificate's); check_code=False: the
+    claims alone."""
     ch, out, err = None, out or sys.stdout, err or sys.stderr
     try:
+        if code_dir is not None and check_code and not Path(code_dir).is_dir():
+            raise Malformed(f"the code folder {code_dir} does not exist")
         cert = read_certificate(path)
-        ch = Checker(cert, spec_content=spec_content, code_dir=code_dir if code_dir is not None else Path(path).parent)
+        base = (Path(code_dir) if code_dir is not None else Path(path).parent) if check_code else None
+        ch = Checker(cert, spec_content=spec_content, code_dir=base)
         ch.run()
         code, line = 0, "VALID"
     except Malformed as exc:
@@ -615,9 +646,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="checker.py", description="Check a verifq certificate (standard library only).")
     p.add_argument("certificate")
     p.add_argument("--code", help="directory holding the generated code (default: the certificate's)")
+    p.add_argument("--no-code", action="store_true", help="check the claims without the bound generated code")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
-    return check_file(a.certificate, code_dir=a.code, verbose=a.verbose)
+    return check_file(a.certificate, code_dir=a.code, check_code=not a.no_code, verbose=a.verbose)
 
 
 if __name__ == "__main__":

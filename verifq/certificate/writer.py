@@ -49,6 +49,7 @@ def build_certificate(
     measurements: dict | None = None,
     spec_text: str | None = None,
     command: str | None = None,
+    synthesized: bool = False,
 ) -> dict:
     """The certificate document of a proved `Analysis` (raises CertificateError otherwise).
 
@@ -70,7 +71,8 @@ def build_certificate(
     problem_sha = checker.sha256_of(
         checker.problem_hash_input(net_sha, content["domain"], content["requirements"], impl)
     )
-    design_sha = checker.sha256_of(checker.design_hash_input(content["formats"], impl))
+    formats_source = "synthesis" if synthesized else None
+    design_sha = checker.sha256_of(checker.design_hash_input(content["formats"], impl, formats_source))
     net = problem.network
     rounding = "nearest" if impl["rounding"] == "nearest" else "truncate"
     layers = []
@@ -130,6 +132,7 @@ def build_certificate(
         "requirements": content["requirements"],
         "implementation": impl,
         "formats": content["formats"],
+        **({"formats_source": formats_source} if formats_source else {}),
         "analysis": {
             "proved_with": {"range_method": proved_with[0], "error_method": proved_with[1]},
             "certified_with": {"range_method": range_rule, "error_method": error_rule},

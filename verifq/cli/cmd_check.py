@@ -22,6 +22,8 @@ def register(subparsers) -> None:
     p.add_argument("--spec", metavar="SPEC", help="also confirm the certificate is about exactly this .nnspec")
     p.add_argument("--code", metavar="DIR", help="folder with the generated code to hash "
                    "(default: the certificate's folder)")
+    p.add_argument("--no-code", action="store_true", help="check the claims alone, without the generated code the "
+                   "certificate binds (by default every bound file must be present and unchanged)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every step that passed")
     p.set_defaults(func=run)
 
@@ -32,4 +34,5 @@ def run(args) -> int:
         from ..language import load_spec
 
         spec_content = checker.problem_content(load_spec(args.spec))
-    return checker.check_file(args.certificate, spec_content=spec_content, code_dir=args.code, verbose=args.verbose)
+    return checker.check_file(args.certificate, spec_content=spec_content, code_dir=args.code,
+                              check_code=not args.no_code, verbose=args.verbose)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 
@@ -63,6 +64,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..analysis.prove import analyse
     from ..certificate.bindings import read_certificate_for_update, update_certificate
+    from ..certificate.writer import file_sha256
     from ..codegen.hls import HlsOptions
     from ..codegen.project import generate_project
     from ..language import load_problem_and_design
@@ -98,8 +100,8 @@ def run(args) -> int:
         raise UserError(f"--layer-names gives {len(names)} names for {len(problem.network.layers)} layers")
     hashes = generate_project(problem, design, analysis, args.output, top=args.top, hls_options=options,
                               lut_limit=args.lut_limit, tb_samples=args.tb_samples, layer_names=names)
-    if args.cert:
-        update_certificate(args.cert, hashes, cert_doc)
+    if args.cert:  # bind every file, the manifest too (so a binding deleted later is noticed)
+        update_certificate(args.cert, {**hashes, "manifest.json": file_sha256(Path(args.output) / "manifest.json")}, cert_doc)
     verdict = "proved" if analysis.proved else "UNVERIFIED"
     print(f"verifq codegen: {len(hashes) + 1} files in {args.output} ({verdict} design; manifest.json lists their sha256)")
     if args.cert:

@@ -95,7 +95,7 @@ def run(args) -> int:
     if result.feasible and args.cert:
         from ..certificate.writer import write_certificate
 
-        write_certificate(Path(args.cert), result.analysis)
+        write_certificate(Path(args.cert), result.analysis, synthesized=True)
         print(f"certificate written to {args.cert}", file=human)
     if args.json:
         text = json.dumps(result_json(result), indent=2) + "\n"
