@@ -15,7 +15,8 @@ from html.parser import HTMLParser
 import pytest
 
 from test_certificate_cases import analysis_of
-from verifq.certificate.report import build_report, fmt_num, simulate_certificate, simulation_record
+from verifq.certificate.measure import simulate_certificate, simulation_record
+from verifq.certificate.report import build_report, fmt_num
 from verifq.certificate.writer import build_certificate, dumps, write_certificate
 from verifq.cli.main import main as cli_main
 
@@ -108,7 +109,7 @@ def test_report_parses_embeds_pngs_and_shows_the_certificates_numbers(name, tmp_
     for L, cl in enumerate(cert["claims"]["layers"]):
         for j in range(len(cl["err_out"])):
             assert f"claims.layers[{L}].err_out[{j}]" in fields
-    assert f"verifq check {cert_path}" in page.by_id["recheck"]
+    assert f"verifq check {cert_path.resolve()}" in page.by_id["recheck"]
     assert cert["network"]["sha256"] == page.by_id["network-sha"]
     # Markdown: the same numbers, and its PNG files
     md = md_path.read_text(encoding="utf-8")
@@ -129,7 +130,7 @@ def test_simulated_tightness_is_sound():
         assert any(e > 0 for e in sim.max_error)
 
 
-def test_report_uses_recorded_measurements_and_spec_text(tmp_path):
+def test_recorded_measurements_and_spec_text_are_shown_as_not_checked(tmp_path):
     a = analysis_of("inline_small_magnitudes")
     cert = build_certificate(a, spec_text="network tiny { ... }  # the spec <text>\n")
     sim = simulate_certificate(cert, samples=20)
@@ -137,11 +138,55 @@ def test_report_uses_recorded_measurements_and_spec_text(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(dumps(cert))
     written = build_report(path, tmp_path / "rep")
-    html_path, md_path = written.html, written.markdown
-    page = parse(html_path.read_text())
-    assert "as recorded in the certificate" in page.by_id["simulation"]
+    page = parse(written.html.read_text())
+    assert "run for this report" in page.by_id["simulation"]
+    assert "recorded measurement" in page.by_id["unchecked"]
     assert page.by_id["spec"] == "network tiny { ... }  # the spec <text>\n"
-    assert "# the spec <text>" in md_path.read_text()
+    md = written.markdown.read_text()
+    assert "# the spec <text>" in md and "Spec as recorded in the certificate (not checked)" in md
+
+
+def test_edited_unchecked_fields_never_appear_as_verified(tmp_path):
+    """A certificate edited where the checker does not look stays VALID, but the report shows the
+    edits only under 'recorded, not checked' and rebuilds the statement from checked content."""
+    cert = build_certificate(analysis_of("acc3_truncate_wrap"))
+    cert["verdict"]["statement"] = "error <= 1e-9 FAKE-STATEMENT"
+    cert["network"]["info"].update(name="FAKE-NAME", architecture="1x[1]x1", parameter_count=3)
+    cert["analysis"]["note"] = "exact worst case verified by Z3 FAKE-NOTE"
+    cert["measurements"] = {"simulation": {"samples": 10**9, "corners": 0, "max_abs_error": ["0"], "overflows": 0}}
+    cert["spec"] = {"path": "x.nnspec", "sha256": "0" * 64, "text": "FAKE-SPEC"}
+    path = tmp_path / "edited.json"
+    path.write_text(dumps(cert))
+    written = build_report(path, tmp_path / "rep", samples=30)
+    assert written.valid
+    page = parse(written.html.read_text())
+    verified = page.by_id["statement"]
+    assert "FAKE" not in verified and "1e-9" not in verified and "5x[20,20,20]x1" in verified
+    html_text = written.html.read_text()
+    unchecked_at = html_text.index("Recorded, not checked")
+    for fake in ("FAKE-NAME", "FAKE-NOTE", "FAKE-SPEC", "1000000000"):
+        assert html_text.find(fake) == -1 or html_text.find(fake) > unchecked_at, fake
+    assert "FAKE-STATEMENT" not in html_text
+
+
+def test_recheck_commands_work_from_another_folder(tmp_path):
+    path = tmp_path / "c.json"
+    write_certificate(path, analysis_of("acc3_truncate_wrap"))
+    written = build_report(path, tmp_path / "rep", samples=20)
+    verifq_cmd, standalone = parse(written.html.read_text()).by_id["recheck"].strip().splitlines()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    import shlex
+    import subprocess
+
+    args = shlex.split(standalone)
+    assert args[0] == "python3"
+    r = subprocess.run([sys.executable, *args[1:]], cwd=elsewhere, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip().endswith("VALID"), r.stdout + r.stderr
+    args = shlex.split(verifq_cmd)
+    assert args[:2] == ["verifq", "check"]
+    r = subprocess.run([sys.executable, "-m", "verifq.cli.main", *args[1:]], cwd=elsewhere, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip().endswith("VALID"), r.stdout + r.stderr
 
 
 def test_report_of_an_invalid_certificate_says_so(tmp_path):
@@ -158,6 +203,8 @@ def test_report_of_an_invalid_certificate_says_so(tmp_path):
     assert code == 1
     page = parse((tmp_path / "rep" / "report.html").read_text())
     assert page.by_id["verdict"].startswith("INVALID: layer 2 errors")
+    html_text = (tmp_path / "rep" / "report.html").read_text()
+    assert "What was proven" not in html_text and "Why the certificate is not valid" in html_text
 
 
 def test_report_cli(tmp_path):

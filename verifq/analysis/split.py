@@ -37,7 +37,7 @@ from ..numeric import scaled
 from .box import analyse_box
 from .first_order import output_sensitivities
 from .intervals import LayerRanges
-from .results import Analysis, LayerAnalysis, constant_checks, error_checks, range_checks
+from .results import Analysis, LayerAnalysis, constant_checks, error_checks, limit_checks, range_checks
 from .roundoff import LayerErrors
 
 
@@ -147,35 +147,40 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
 
 
 def combine(root, leaves):
-    """The combined record: hull of ranges, max of errors, checks redone on them."""
-    def hull(arrs, pick):
+    """The combined record: hull of the leaves' ranges and maximum of their errors, each
+    intersected with the whole box's own (both are sound, so is their intersection: the split
+    analysis is never looser than the unsplit one), and the checks redone on them."""
+    def hull(arrs, pick, own):
         out = np.empty(len(arrs[0]), dtype=object)
-        out[:] = [pick(vals) for vals in zip(*arrs)]
+        tighter = max if pick is min else min
+        out[:] = [tighter(pick(vals), o) for vals, o in zip(zip(*arrs), own)]
         return out
 
     layers = []
-    violations: list = []
+    violations: list = limit_checks(root.problem, root.design)
     violations += range_checks(0, "input", root.inputs.q_lo, root.inputs.q_hi, root.design.inputs)
     violations += constant_checks(root.qnet)
     for pos, la in enumerate(root.layers):
         ls = [leaf.layers[pos] for leaf in leaves]
+        r, e = la.ranges, la.errors
         rg = LayerRanges(
-            hull([l.ranges.pre_lo for l in ls], min), hull([l.ranges.pre_hi for l in ls], max),
-            hull([l.ranges.post_lo for l in ls], min), hull([l.ranges.post_hi for l in ls], max),
+            hull([l.ranges.pre_lo for l in ls], min, r.pre_lo), hull([l.ranges.pre_hi for l in ls], max, r.pre_hi),
+            hull([l.ranges.post_lo for l in ls], min, r.post_lo), hull([l.ranges.post_hi for l in ls], max, r.post_hi),
         )
         worst = max(ls, key=lambda l: max(l.errors.err_out))
         er = LayerErrors(
-            hull([l.errors.err_acc for l in ls], max), hull([l.errors.err_pre for l in ls], max),
-            hull([l.errors.err_out for l in ls], max),
-            hull([l.errors.acc_lo for l in ls], min), hull([l.errors.acc_hi for l in ls], max),
-            hull([l.errors.out_lo for l in ls], min), hull([l.errors.out_hi for l in ls], max),
+            hull([l.errors.err_acc for l in ls], max, e.err_acc), hull([l.errors.err_pre for l in ls], max, e.err_pre),
+            hull([l.errors.err_out for l in ls], max, e.err_out),
+            hull([l.errors.acc_lo for l in ls], min, e.acc_lo), hull([l.errors.acc_hi for l in ls], max, e.acc_hi),
+            hull([l.errors.out_lo for l in ls], min, e.out_lo), hull([l.errors.out_hi for l in ls], max, e.out_hi),
             worst.errors.budget,
         )
         ql = root.qnet.layers[pos]
         violations += range_checks(ql.index, "accum", er.acc_lo, er.acc_hi, ql.formats.accum)
         violations += range_checks(ql.index, "output", er.out_lo, er.out_hi, ql.formats.output)
         layers.append(LayerAnalysis(la.index, rg, er))
-    out_errs = tuple(max(leaf.output_errors[o] for leaf in leaves) for o in range(len(root.output_errors)))
+    out_errs = tuple(min(max(leaf.output_errors[o] for leaf in leaves), root.output_errors[o])
+                     for o in range(len(root.output_errors)))
     violations += error_checks(layers[-1].index, root.problem.max_error, out_errs)
     return Analysis(root.problem, root.design, root.qnet, root.box, root.input_lo, root.input_hi, root.inputs,
                     tuple(layers), tuple(violations), out_errs, root.range_method, root.error_method,

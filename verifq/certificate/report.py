@@ -1,12 +1,15 @@
 """Review report of a certificate: one self-contained HTML page and a Markdown
-version, for a safety-case review.
+version with the same content, for a safety-case review.
 
-What was proven (in words and numbers), the checker's verdict, the spec text,
-the formats per layer, plots (bits per layer and neuron, error budget per
-layer, ranges against format capacity; matplotlib Agg, embedded as base64
-PNG in the HTML, written as PNG files next to the Markdown), the tightness of
-the certified bounds measured by the bit-exact simulator on random and corner
-inputs of the domain, and the exact command to re-check.
+The report runs the independent checker first and shows as verified only what
+the checker re-derived: the statement is rebuilt from the checked content (the
+network's hash and shape, the domain, the modes, the certified design, the
+bounds); every other field of the certificate (the network's name and source,
+the analysis note, recorded measurements, the embedded spec text) appears
+under "recorded, not checked". An INVALID certificate gets the reason, not a
+"what was proven". The assumptions the guarantee rests on are stated. The
+three checker files are copied next to the report, so its re-check commands
+work from anywhere.
 
 Every number shown for a certificate value carries its exact value and its
 place in the certificate (`data-field`, `data-exact`), so a test (or a
@@ -18,202 +21,158 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
-import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 from ..outputs import make_folder, write_bytes_atomic, write_text_atomic
 from . import checker
+from .measure import Simulation, recorded_simulation, simulate_certificate
 
 ROLES = checker.ROLES
-_SRC = {"simulated": "run for this report", "certificate": "as recorded in the certificate"}
 PART_NAMES = ("propagated", "weight quantization", "bias quantization", "product rounding", "output rounding", "activation")
+CHECKER_FILES = ("checker.py", "checker_core.py", "checker_tight.py")
 
 
 def fmt_num(q: Fraction) -> str:
     """The decimal shown for an exact value (7 significant digits)."""
-    if q == 0:
-        return "0"
-    try:
-        return f"{float(q):.7g}"
-    except OverflowError:
-        return ("-" if q < 0 else "") + "huge"
+    from ..numeric.rational import show
+
+    return show(q, 7)
 
 
-# ---------------------------------------------------------------- simulation (tightness)
-@dataclass
-class Simulation:
-    samples: int
-    corners: int
-    max_error: list[Fraction]  # per output, worst |quantized - real| observed
-    overflows: int
-    exact_reference: bool
-    source: str  # "simulated" | "certificate"
-    worst_input: list | None = None
-    notes: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class WrittenReport:
+    """Where the report went and the checker's verdict it shows."""
+
+    html: Path
+    markdown: Path
+    valid: bool
+    verdict: str
 
 
-def rebuild(cert: dict):
-    """(Network without normalization, Design, network-unit input box) from a certificate."""
-    from ..fixedpoint.design import Design, LayerFormats
-    from ..fixedpoint.format import Overflow, Rounding, parse_format
-    from ..network.ir import Activation, DenseLayer, Network
+# ---------------------------------------------------------------- the page as blocks (one content, two renderings)
+@dataclass(frozen=True)
+class Num:
+    """A table cell showing a certificate value (exact value and its place in the certificate)."""
 
-    layers, norm = checker.parse_network(cert["network"]["content"])
-    net = Network(
-        name=str(cert["network"].get("info", {}).get("name", "network")),
-        layers=tuple(DenseLayer(tuple(tuple(r) for r in L.weights), tuple(L.bias), Activation(L.act)) for L in layers),
-    )
-    fm = cert["formats"]
-    impl = cert["implementation"]
-    design = Design(
-        inputs=tuple(parse_format(t) for t in fm["inputs"]),
-        layers=tuple(LayerFormats(*(tuple(parse_format(t) for t in d[r]) for r in ROLES)) for d in fm["layers"]),
-        rounding=Rounding(impl["rounding"]),
-        overflow=Overflow(impl["overflow"]),
-        inputs_fixed=bool(impl["inputs_fixed"]),
-    )
-    box = []
-    for i, (lo, hi) in enumerate(cert["domain"]):
-        lo, hi = checker.rat(lo, "domain"), checker.rat(hi, "domain")
-        if norm is not None:
-            lo, hi = (
-                (min(max(v, norm["clip_lo"][i]), norm["clip_hi"][i]) - norm["mean"][i]) / norm["range"][i] for v in (lo, hi)
-            )
-        box.append((lo, hi))
-    return net, design, box
+    value: Fraction
+    field: str = ""
 
 
-def _float_inside(q: Fraction, up: bool) -> float:
-    f = float(q)
-    if up and Fraction(f) < q:
-        f = math.nextafter(f, math.inf)
-    if not up and Fraction(f) > q:
-        f = math.nextafter(f, -math.inf)
-    return f
+def _h(level: int, text: str):
+    return ("h", level, text)
 
 
-def _exact_forward(net, rows: list[list[Fraction]]) -> list[list[Fraction]]:
-    """Exact real outputs of a ReLU/linear network (integer numerators, one denominator)."""
-    import numpy as np
-
-    from ..numeric.rational import RationalArray
-
-    d = 1
-    for r in rows:
-        for v in r:
-            d = math.lcm(d, v.denominator)
-    h = np.array([[v.numerator * (d // v.denominator) for v in r] for r in rows], dtype=object)
-    for layer in net.layers:
-        w = RationalArray.from_fractions(layer.weight_array)
-        b = RationalArray.from_fractions(list(layer.bias))
-        s = h.dot(w.num.T)  # denominator d * w.den
-        nd = math.lcm(d * w.den, b.den)
-        h = s * (nd // (d * w.den)) + (b.num * (nd // b.den))[None, :]
-        d = nd
-        if layer.activation.value == "relu":
-            h = np.where(h > 0, h, 0).astype(object)
-    return [[Fraction(int(v), d) for v in r] for r in h]
+def _p(text: str, ident: str | None = None, cls: str | None = None):
+    return ("p", text, ident, cls)
 
 
-def simulate_certificate(cert: dict, *, samples: int | None = None, seed: int = 0) -> Simulation:
-    """Run the bit-exact simulator on random and corner inputs of the domain."""
-    import numpy as np
-
-    from ..fixedpoint.quantize import quantize_network
-    from ..fixedpoint.simulator import quantize_inputs, simulate
-
-    net, design, box = rebuild(cert)
-    qnet = quantize_network(net, design)
-    params = net.parameter_count
-    if samples is None:
-        samples = max(40, min(1000, int(4e6 // max(params, 1))))
-    rng = random.Random(seed)
-    n = net.n_inputs
-    notes = []
-    if n <= 8:
-        corner_sel = [[(c >> i) & 1 for i in range(n)] for c in range(1 << n)]
-    else:
-        corner_sel = [[rng.randrange(2) for _ in range(n)] for _ in range(32)]
-        notes.append("32 random corners of the input box (too many inputs for all 2^n)")
-    if design.inputs_fixed:
-        fr = [f.frac_bits for f in design.inputs]
-        ends = [(-((-lo.numerator << f) // lo.denominator) if f >= 0 else math.ceil(lo * Fraction(2) ** f),
-                 (hi.numerator << f) // hi.denominator if f >= 0 else math.floor(hi * Fraction(2) ** f))
-                for (lo, hi), f in zip(box, fr)]
-        mant = [[rng.randint(a, b) for a, b in ends] for _ in range(samples)]
-        mant += [[ends[i][s] for i, s in enumerate(sel)] for sel in corner_sel]
-        mant_arr = np.array(mant, dtype=object)
-        reals = [[Fraction(m) * Fraction(2) ** -f for m, f in zip(r, fr)] for r in mant]
-    else:
-        ends = [(_float_inside(lo, True), _float_inside(hi, False)) for lo, hi in box]
-        xs = [[rng.uniform(a, b) for a, b in ends] for _ in range(samples)]
-        xs = [[min(max(v, a), b) for v, (a, b) in zip(r, ends)] for r in xs]
-        xs += [[ends[i][s] for i, s in enumerate(sel)] for sel in corner_sel]
-        mant_arr, _ = quantize_inputs(qnet, np.array(xs, dtype=np.float64))
-        reals = [[Fraction(v) for v in r] for r in xs]
-    res = simulate(qnet, mant_arr)
-    exact = all(l.activation.value in ("relu", "linear") for l in net.layers)
-    if exact:
-        ref = _exact_forward(net, reals)
-    else:
-        ref = [[Fraction(float(v)) for v in r] for r in net.evaluate_float(np.array([[float(v) for v in r] for r in reals]))]
-        notes.append("tanh/sigmoid network: real outputs evaluated in float64 (a measurement, not a proof)")
-    of = [int(f) for f in res.output_frac]
-    worst = [Fraction(0)] * net.n_outputs
-    worst_row = [0] * net.n_outputs
-    for r, (out_row, ref_row) in enumerate(zip(res.outputs, ref)):
-        for i, (m, y) in enumerate(zip(out_row, ref_row)):
-            e = abs(Fraction(int(m)) * Fraction(2) ** -of[i] - y)
-            if e > worst[i]:
-                worst[i], worst_row[i] = e, r
-    return Simulation(samples, len(corner_sel), worst, int(np.count_nonzero(res.overflow)), exact, "simulated",
-                      [[str(v) for v in reals[worst_row[i]]] for i in range(net.n_outputs)], notes)
+def _ul(items: list[str]):
+    return ("ul", items)
 
 
-def _recorded_simulation(cert: dict) -> Simulation | None:
-    sim = (cert.get("measurements") or {}).get("simulation")
-    if not sim:
-        return None
-    try:
-        return Simulation(int(sim["samples"]), int(sim.get("corners", 0)),
-                          [checker.rat(v, "measurements") for v in sim["max_abs_error"]], int(sim.get("overflows", 0)),
-                          bool(sim.get("exact_reference", True)), "certificate")
-    except (KeyError, TypeError, ValueError, checker.Malformed):
-        return None
+def _table(head: list[str], rows: list[list], ident: str | None = None):
+    return ("table", head, rows, ident)
 
 
-def simulation_record(sim: Simulation) -> dict:
-    """The `measurements.simulation` object a certificate may carry."""
-    return {"samples": sim.samples, "corners": sim.corners, "max_abs_error": [str(e) for e in sim.max_error],
-            "overflows": sim.overflows, "exact_reference": sim.exact_reference}
+def _pre(text: str, ident: str | None = None):
+    return ("pre", text, ident)
 
 
-# ---------------------------------------------------------------- plots
+def _render_html(title: str, blocks: list, plots: dict) -> str:
+    e = html.escape
+    out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title>",
+           "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;}table{border-collapse:collapse}"
+           "td,th{border:1px solid #bbb;padding:2px 6px}td.num{text-align:right;font-family:monospace}"
+           ".ok{color:#070}.bad{color:#b00;font-weight:bold}.unchecked{color:#555}"
+           "pre{background:#f4f4f4;padding:8px;overflow:auto}</style></head><body>"]
+    for b in blocks:
+        kind = b[0]
+        if kind == "h":
+            out.append(f"<h{b[1]}>{e(b[2])}</h{b[1]}>")
+        elif kind == "p":
+            attrs = (f" id='{b[2]}'" if b[2] else "") + (f" class='{b[3]}'" if b[3] else "")
+            out.append(f"<p{attrs}>{e(b[1])}</p>")
+        elif kind == "ul":
+            out.append("<ul>" + "".join(f"<li>{e(i)}</li>" for i in b[1]) + "</ul>")
+        elif kind == "pre":
+            out.append(f"<pre{f' id={chr(39)}{b[2]}{chr(39)}' if b[2] else ''}>{e(b[1])}</pre>")
+        elif kind == "table":
+            out.append(f"<table{f' id={chr(39)}{b[3]}{chr(39)}' if b[3] else ''}><tr>"
+                       + "".join(f"<th>{e(h)}</th>" for h in b[1]) + "</tr>")
+            for row in b[2]:
+                out.append("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>")
+            out.append("</table>")
+        elif kind == "plots":
+            for name, (cap, png) in plots.items():
+                out.append(f"<figure><img alt='{e(cap)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+                           f"<figcaption>{e(cap)}</figcaption></figure>")
+        elif kind == "verdict":
+            out.append(f"<p class='{'ok' if b[2] else 'bad'}'>Independent checker: <b id='verdict'>{e(b[1])}</b></p>")
+        elif kind == "code":
+            out.append(f"<p>{e(b[1])} <code id='{b[3]}'>{e(b[2])}</code></p>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _html_cell(c) -> str:
+    if isinstance(c, Num):
+        if c.field:
+            return f'<td class="num" data-field="{html.escape(c.field)}" data-exact="{c.value}">{fmt_num(c.value)}</td>'
+        return f'<td class="num">{fmt_num(c.value)}</td>'
+    return f"<td>{html.escape(str(c))}</td>"
+
+
+def _render_markdown(title: str, blocks: list, plots: dict) -> str:
+    m = [f"# {title}", ""]
+    for b in blocks:
+        kind = b[0]
+        if kind == "h":
+            m += ["#" * b[1] + " " + b[2], ""]
+        elif kind == "p":
+            m += [b[1], ""]
+        elif kind == "ul":
+            m += [f"- {i}" for i in b[1]] + [""]
+        elif kind == "pre":
+            m += ["```", b[1].rstrip("\n"), "```", ""]
+        elif kind == "table":
+            m.append("| " + " | ".join(b[1]) + " |")
+            m.append("|" + "---|" * len(b[1]))
+            for row in b[2]:
+                m.append("| " + " | ".join(fmt_num(c.value) if isinstance(c, Num) else str(c).replace("|", "\\|")
+                                           for c in row) + " |")
+            m.append("")
+        elif kind == "plots":
+            m += [f"![{cap}](report_{name}.png)" for name, (cap, _) in plots.items()] + [""]
+        elif kind == "verdict":
+            m += [f"**Independent checker: {b[1]}**", ""]
+        elif kind == "code":
+            m += [f"{b[1]} `{b[2]}`", ""]
+    return "\n".join(m).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- plots (of checked content only)
 def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 
 
-def make_plots(cert: dict, ch: checker.Checker | None) -> dict[str, tuple[str, bytes]]:
-    """name -> (caption, PNG bytes)."""
+def make_plots(ch: checker.Checker) -> dict[str, tuple[str, bytes]]:
+    """name -> (caption, PNG bytes), from what the checker verified."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    fm = [{r: [checker.Fmt(t, "") for t in d[r]] for r in ROLES} for d in cert["formats"]["layers"]]
-    claims = cert["claims"]["layers"]
+    fm, claims = ch.fmts, ch.claims
     nl = len(fm)
     xs = list(range(1, nl + 1))
     out = {}
-
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
     w = 0.2
     for k, role in enumerate(ROLES):
@@ -233,32 +192,33 @@ def make_plots(cert: dict, ch: checker.Checker | None) -> dict[str, tuple[str, b
     a2.set_title("bits per neuron"), a2.legend(fontsize=7)
     out["bits"] = ("Formats: bits per layer and per neuron", _png(fig))
 
-    fig, (b1, b2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    worst = [max(checker.rat(v, "") for v in c["err_out"]) for c in claims]
+    budget = len(ch.details) == nl  # the l1 rule's parts (the tight rules do not split the bound by source)
+    fig, axes = plt.subplots(1, 2 if budget else 1, figsize=(11 if budget else 6, 3.8))
+    b1 = axes[0] if budget else axes
+    worst = [max(c["err_out"]) for c in claims]
     b1.semilogy(xs, [max(float(v), 1e-300) for v in worst], "o-")
     b1.set_xlabel("layer"), b1.set_ylabel("max error bound (log)"), b1.set_xticks(xs)
     b1.set_title("certified error bound after each layer (worst neuron)")
-    if ch is not None and len(ch.details) == nl:
+    if budget:
+        b2 = axes[1]
         bottoms = [0.0] * nl
         for part in PART_NAMES:
             shares = []
             for L, c in enumerate(claims):
-                errs = [checker.rat(v, "") for v in c["err_out"]]
-                j = max(range(len(errs)), key=lambda t: errs[t])
+                j = max(range(len(c["err_out"])), key=lambda t: c["err_out"][t])
                 total = sum(ch.details[L][p][j] for p in PART_NAMES) or Fraction(1)
                 shares.append(float(ch.details[L][part][j] / total))
             b2.bar(xs, shares, bottom=bottoms, label=part)
             bottoms = [a + b for a, b in zip(bottoms, shares)]
         b2.set_ylim(0, 1), b2.legend(fontsize=7, loc="lower right"), b2.set_xticks(xs)
-    b2.set_xlabel("layer"), b2.set_ylabel("share of the bound")
-    b2.set_title("error budget of the worst neuron, by source")
-    out["budget"] = ("Error budget per layer", _png(fig))
+        b2.set_xlabel("layer"), b2.set_ylabel("share of the bound")
+        b2.set_title("error budget of the worst neuron, by source")
+    out["errors"] = ("Certified error bound per layer" + (" and its budget by source" if budget else ""), _png(fig))
 
     fig, c1 = plt.subplots(1, 1, figsize=(11, 4.2))
     g, smallest = 0, 1.0
     for L, (c, d) in enumerate(zip(claims, fm)):
-        lo = [float(checker.rat(v, "")) for v in c["out_lo"]]
-        hi = [float(checker.rat(v, "")) for v in c["out_hi"]]
+        lo, hi = [float(v) for v in c["out_lo"]], [float(v) for v in c["out_hi"]]
         idx = list(range(g, g + len(lo)))
         c1.vlines(idx, lo, hi, color=f"C{L % 10}", lw=1.5, label=f"layer {L + 1}: stored range")
         c1.step(idx, [float(f.max_value) for f in d["output"]], where="mid", color="k", lw=0.8)
@@ -273,191 +233,212 @@ def make_plots(cert: dict, ch: checker.Checker | None) -> dict[str, tuple[str, b
     return out
 
 
-# ---------------------------------------------------------------- the page
-def _cell(q: Fraction, where: str) -> str:
-    return f'<td class="num" data-field="{html.escape(where)}" data-exact="{q}">{fmt_num(q)}</td>'
-
-
-def _fmt_summary(fmts: list[str]) -> str:
-    counts = {}
-    for t in fmts:
-        counts[t] = counts.get(t, 0) + 1
+# ---------------------------------------------------------------- content
+def _fmt_summary(fmts) -> str:
+    counts: dict[str, int] = {}
+    for f in fmts:
+        counts[f.text] = counts.get(f.text, 0) + 1
     if len(counts) == 1:
         return next(iter(counts))
-    return ", ".join(f"{t} x{n}" for t, n in sorted(counts.items(), key=lambda kv: -kv[1])[:4]) + (
-        f" (+{len(counts) - 4} more)" if len(counts) > 4 else "")
+    top = sorted(counts.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{t} x{n}" for t, n in top[:4]) + (f" (+{len(counts) - 4} more)" if len(counts) > 4 else "")
 
 
+def _architecture(ch: checker.Checker) -> tuple[str, int]:
+    hidden = ",".join(str(L.n_out) for L in ch.layers[:-1])
+    params = sum(L.n_in * L.n_out + L.n_out for L in ch.layers)
+    return f"{ch.layers[0].n_in}x[{hidden}]x{ch.layers[-1].n_out}", params
+
+
+def _modes(ch: checker.Checker) -> str:
+    return (f"{ch.rounding} rounding ({'AP_TRN' if ch.rounding == 'truncate' else 'AP_RND'}), {ch.overflow} overflow "
+            f"({'AP_WRAP' if ch.overflow == 'wrap' else 'AP_SAT'}), inputs "
+            + ("arrive in their fixed-point formats" if ch.inputs_fixed else "are real and rounded into their formats"))
+
+
+def _statement(ch: checker.Checker) -> str:
+    """The guarantee in words, from checked content only."""
+    arch, params = _architecture(ch)
+    parts = [f"output {i}: |error| <= {fmt_num(b)}" + ("" if r is None else f" (required {fmt_num(r)})")
+             for i, (b, r) in enumerate(zip(ch.out_bounds, ch.max_error))]
+    units = " (raw units, before the network's input normalization)" if ch.norm is not None else ""
+    return (f"For every input in the domain below{units}, the fixed-point implementation of the network with "
+            f"sha256 {ch.net_sha[:16]}... ({arch}, {params} parameters) in the certified formats, with {_modes(ch)}, "
+            f"never overflows and differs from the real-valued network by at most: " + "; ".join(parts) + ".")
+
+
+def _assumptions(ch: checker.Checker, cert: dict) -> list[str]:
+    rules = sorted({(r["range_rule"], r["error_rule"], r["accum_rule"]) for r in ch.rules})
+    acts = sorted({L.act for L in ch.layers})
+    items = [
+        "Semantics (verifq's README, verifq/fixedpoint/design.py): weights and biases are rounded to nearest (ties "
+        "up) once, offline; products are exact and rounded to the accumulator's grid only where it is coarser; the "
+        "bias is aligned to the accumulator; the sum is rounded to the output format, then the activation applied.",
+        "Overflow: " + ("wrap (two's complement): only the final sum of each accumulator must fit, partial sums may "
+                        "wrap; every stored value is proven to fit its format." if ch.overflow == "wrap" else
+                        "saturate: every partial sum and stored value is proven to fit its format."),
+        "Rules the checker re-derived: " + "; ".join(f"ranges {a}, errors {b}, accumulators {c}" for a, b, c in rules) + ".",
+        "The requirement is on the network's outputs; a hidden layer's error bound may be larger than the required "
+        "bound, since later layers scale errors (up or down).",
+        "The guarantee covers any implementation that computes exactly this semantics: verifq's own generated HLS C++ "
+        "and C reference (tested bit for bit against verifq's simulator). Other builds (e.g. hls4ml from a precision "
+        "configuration) are covered only as far as their arithmetic is this one.",
+    ]
+    if any(a in ("tanh", "sigmoid") for a in acts):
+        items.insert(1, "tanh/sigmoid: an ideal lookup table (the exact value rounded to nearest on the output grid, "
+                        "error at most half an output ulp), as verifq's generated code builds it.")
+    if ch.norm is not None:
+        items.append("Input normalization: the network first maps x to (clip(x, clip_lo, clip_hi) - mean) / range; "
+                     "the domain is in raw units, the input formats hold the normalized values (both columns below).")
+    if (cert.get("network") or {}).get("info", {}).get("has_output_postprocess"):
+        items.append("Output post-processing (recorded, not checked): the source applies y = scale (out - offset) + "
+                     "offset after the network; the bounds are on the network's own outputs, before that map "
+                     "(multiply by |scale| for the post-processed outputs).")
+    return items
+
+
+def _recorded_unchecked(cert: dict, recorded: Simulation | None, spec_checked: bool) -> list:
+    info = (cert.get("network") or {}).get("info") or {}
+    analysis = cert.get("analysis") or {}
+    rows = [["network name", str(info.get("name", ""))], ["network source", str(info.get("source", ""))],
+            ["license note", str(info.get("license_note", ""))],
+            ["verifq version, created", f"{cert.get('verifq_version')}, {cert.get('created')}"],
+            ["command", str(cert.get("command") or "")]]
+    proved_with = analysis.get("proved_with") or {}
+    if proved_with:
+        rows.append(["analysis that proved it", f"ranges {proved_with.get('range_method')}, errors {proved_with.get('error_method')}"])
+    if analysis.get("note"):
+        rows.append(["analysis note", str(analysis["note"])])
+    if recorded is not None:
+        rows.append(["recorded measurement", f"{recorded.samples} random + {recorded.corners} corner inputs, worst "
+                     f"errors {', '.join(fmt_num(e) for e in recorded.max_error)}, {recorded.overflows} overflows"])
+    if isinstance(cert.get("spec"), dict) and not spec_checked:
+        rows.append(["spec text", f"{cert['spec'].get('path')} (shown below)"])
+    return [_h(2, "Recorded, not checked"),
+            _p("These fields of the certificate are informative: the checker does not re-derive them, so they may "
+               "have been edited.", cls="unchecked"), _table(["field", "recorded value"], rows, "unchecked")]
+
+
+def _simulation_blocks(sim: Simulation | None, bounds) -> list:
+    if sim is None:
+        return [_p("Tightness: not measured.", "simulation")]
+    out = [_p(f"Tightness measured by the bit-exact simulator (run for this report, not part of the proof): "
+              f"{sim.samples} random and {sim.corners} corner inputs of the domain; {sim.overflows} overflows "
+              f"observed; real outputs {'computed exactly' if sim.exact_reference else 'in float64'}.", "simulation")]
+    out += [_p(n) for n in sim.notes]
+    bad = [i for i, (b, o) in enumerate(zip(bounds, sim.max_error)) if o > b]
+    if bad or sim.overflows:
+        out.append(_p(f"SOUNDNESS PROBLEM: observed error above the certified bound on outputs {bad} or an overflow "
+                      "was observed. Report this as a bug.", cls="bad"))
+    return out
+
+
+def _blocks(cert: dict, ch: checker.Checker | None, verdict: str, sim, recorded, spec_text, spec_label,
+            spec_checked: bool, recheck: list[str]) -> list:
+    b: list = [("verdict", verdict, ch is not None)]
+    if ch is None:
+        b += [_h(2, "Why the certificate is not valid"),
+              _p(f"The independent checker stopped at: {verdict.removeprefix('INVALID: ')}. Nothing in this "
+                 "certificate is established: a claim that does not follow from the ones before it, a changed "
+                 "number, or generated code that is missing or altered, invalidates the whole certificate.", "why"),
+              _p("Regenerate the certificate with verifq prove --cert (or synth --cert) and check it again.")]
+        b += _recorded_unchecked(cert, recorded, False)
+        b += [_h(2, "How to re-check"), _pre("\n".join(recheck), "recheck")]
+        return b
+    arch, params = _architecture(ch)
+    b += [_h(2, "What was proven (re-derived by the checker)"), _p(_statement(ch), "statement"),
+          ("code", "Network content sha256 (checked):", ch.net_sha, "network-sha"),
+          _p(f"Architecture {arch}, {params} parameters; activations "
+             + ", ".join(f"layer {i + 1} {L.act}" for i, L in enumerate(ch.layers)) + "."),
+          _h(3, "Per output"),
+          _table(["output", "required bound", "certified bound", "worst observed error", "certified / observed"],
+                 [[i, Num(r, f"requirements.max_error[{i}]") if r is not None else "none",
+                   Num(bd, f"verdict.output_error_bounds[{i}]"),
+                   Num(sim.max_error[i]) if sim else "not measured",
+                   f"{float(bd / sim.max_error[i]):.3g}" if sim and sim.max_error[i] else "-"]
+                  for i, (bd, r) in enumerate(zip(ch.out_bounds, ch.max_error))], "outputs")]
+    b += _simulation_blocks(sim, ch.out_bounds)
+    head = ["input", "lo", "hi"] + (["normalized lo", "normalized hi"] if ch.norm is not None else []) + ["format"]
+    rows = []
+    for i, (lo, hi) in enumerate(ch.domain):
+        row = [i, Num(lo, f"domain[{i}][0]"), Num(hi, f"domain[{i}][1]")]
+        if ch.norm is not None:
+            n = ch.norm
+            row += [Num((min(max(v, n["clip_lo"][i]), n["clip_hi"][i]) - n["mean"][i]) / n["range"][i]) for v in (lo, hi)]
+        rows.append(row + [ch.in_fmt[i].text])
+    b += [_h(3, "Input domain"), _table(head, rows, "domain")]
+    b += [_h(2, "Assumptions"), _ul(_assumptions(ch, cert))]
+    b += [_h(2, "Certified design (checked)"),
+          _table(["layer", "activation", "neurons", *ROLES, "max error bound"],
+                 [[L + 1, ch.layers[L].act, len(cl["err_out"]), *(_fmt_summary(d[r]) for r in ROLES),
+                   Num(max(cl["err_out"]), f"claims.layers[{L}].err_out[{max(range(len(cl['err_out'])), key=lambda t: cl['err_out'][t])}]")]
+                  for L, (d, cl) in enumerate(zip(ch.fmts, ch.claims))], "formats")]
+    if ch.code:
+        b += [_p(f"Generated code bound by the certificate (each file's sha256 checked): {', '.join(sorted(ch.code))}.",
+                 "code")]
+    b += [_h(2, "Plots"), ("plots",)]
+    b += [_h(2, "How to re-check"), _pre("\n".join(recheck), "recheck"),
+          _p("The first command needs verifq; the second only Python 3: the three checker files (standard library "
+             "only, exact arithmetic, no solver) are copied next to this report.")]
+    b += _recorded_unchecked(cert, recorded, spec_checked)
+    if spec_text is not None:
+        label = ("Spec (checked against the certificate: same network, domain, requirements and implementation)"
+                 if spec_checked else "Spec as recorded in the certificate (not checked)")
+        b += [_h(2, label), _p(str(spec_label)), _pre(spec_text, "spec")]
+    b += [_h(2, "Per-neuron claims (checked)"),
+          _table(["layer", "neuron", "output format", "accum format", "pre lo", "pre hi", "error bound", "stored lo",
+                  "stored hi"],
+                 [[L + 1, j, d["output"][j].text, d["accum"][j].text]
+                  + [Num(cl[k][j], f"claims.layers[{L}].{k}[{j}]") for k in ("pre_lo", "pre_hi", "err_out", "out_lo", "out_hi")]
+                  for L, (d, cl) in enumerate(zip(ch.fmts, ch.claims)) for j in range(len(cl["err_out"]))], "neurons")]
+    return b
+
+
+# ---------------------------------------------------------------- the job
 def build_report(cert_path, out_dir, *, spec_path=None, samples: int | None = None, seed: int = 0,
-                 simulate: bool = True) -> tuple[Path, Path]:
-    """Write report.html and report.md (plus PNGs for the Markdown) into out_dir; returns both paths."""
+                 simulate: bool = True, code_dir=None, check_code: bool = True) -> WrittenReport:
+    """Write report.html, report.md (with its PNGs) and a copy of the checker into out_dir.
+
+    spec_path: a spec to check the certificate against (then shown as checked). The
+    bit-exact simulation runs only for a VALID certificate (samples: its random inputs)."""
     cert_path, out_dir = Path(cert_path), Path(out_dir)
     cert = checker.read_certificate(cert_path)
+    spec_content, spec_text = None, None
+    if spec_path is not None:
+        from ..language import load_spec
+
+        spec_content = checker.problem_content(load_spec(spec_path))
+        spec_text = Path(spec_path).read_text(encoding="utf-8-sig")
+    base = (Path(code_dir) if code_dir is not None else cert_path.parent) if check_code else None
     ch, verdict = None, "VALID"
     try:
-        ch = checker.check(cert, code_dir=cert_path.parent)
+        ch = checker.check(cert, spec_content=spec_content, code_dir=base)
     except checker.Invalid as exc:
         verdict = f"INVALID: {exc.step}: {exc.message}"
-    except checker.Malformed as exc:
-        raise
-    spec_text, spec_name = None, None
-    if spec_path is not None:
-        spec_text, spec_name = Path(spec_path).read_text(encoding="utf-8"), str(spec_path)
-    elif isinstance(cert.get("spec"), dict):
-        spec_text, spec_name = cert["spec"].get("text"), cert["spec"].get("path")
-    sim = _recorded_simulation(cert) if samples is None else None
-    if sim is None and simulate and ch is not None:
-        sim = simulate_certificate(cert, samples=samples, seed=seed)
-    plots = make_plots(cert, ch)
-    page = _Page(cert, cert_path, verdict, sim, spec_text, spec_name, spec_path)
-    html_text = page.html(plots)
-    md_text = page.markdown(plots)
+    if spec_text is None and isinstance(cert.get("spec"), dict) and isinstance(cert["spec"].get("text"), str):
+        spec_text = cert["spec"]["text"]
+    spec_label = str(Path(spec_path).resolve()) if spec_path is not None else (cert.get("spec") or {}).get("path")
+    sim = simulate_certificate(cert, samples=samples, seed=seed) if (ch is not None and simulate) else None
+    recorded = recorded_simulation(cert)
+    plots = make_plots(ch) if ch is not None else {}
     out_dir = make_folder(out_dir)
+    cert_abs = cert_path.resolve()
+    spec_arg = f" --spec {Path(spec_path).resolve()}" if spec_path is not None else ""
+    code_arg = "" if check_code else " --no-code"
+    if check_code and code_dir is not None:
+        code_arg = f" --code {Path(code_dir).resolve()}"
+    recheck = [f"verifq check {cert_abs}{spec_arg}{code_arg} --verbose",
+               f"python3 {(out_dir / 'checker' / 'checker.py').resolve()} {cert_abs}{code_arg} --verbose"]
+    title = f"Quantization certificate {cert_path.name}"  # the recorded network name is not checked
+    blocks = _blocks(cert, ch, verdict, sim, recorded, spec_text, spec_label, spec_content is not None, recheck)
     for name, (_, png) in plots.items():
         write_bytes_atomic(out_dir / f"report_{name}.png", png)
-    for fname, text in (("report.html", html_text), ("report.md", md_text)):
-        write_text_atomic(out_dir / fname, text)
+    here = Path(__file__).resolve().parent
+    for fname in CHECKER_FILES:
+        write_bytes_atomic(out_dir / "checker" / fname, (here / fname).read_bytes())
+    write_text_atomic(out_dir / "report.md", _render_markdown(title, blocks, plots))
+    write_text_atomic(out_dir / "report.html", _render_html(title, blocks, plots))
     return WrittenReport(out_dir / "report.html", out_dir / "report.md", ch is not None, verdict)
 
 
-@dataclass(frozen=True)
-class WrittenReport:
-    """Where the report went and the checker's verdict it shows."""
-
-    html: Path
-    markdown: Path
-    valid: bool
-    verdict: str
-
-
-class _Page:
-    def __init__(self, cert, cert_path, verdict, sim, spec_text, spec_name, spec_path):
-        self.c, self.path, self.verdict, self.sim = cert, cert_path, verdict, sim
-        self.spec_text, self.spec_name, self.spec_path = spec_text, spec_name, spec_path
-        info = cert["network"].get("info", {})
-        self.name = info.get("name", "network")
-        self.arch = info.get("architecture", "")
-        self.params = info.get("parameter_count", "")
-        self.bounds = [checker.rat(v, "") for v in cert["verdict"]["output_error_bounds"]]
-        self.req = [None if v is None else checker.rat(v, "") for v in cert["requirements"]["max_error"]]
-        self.note = (cert.get("analysis") or {}).get("note")
-        impl = cert["implementation"]
-        self.modes = (f"{impl['rounding']} rounding, {impl['overflow']} overflow, inputs "
-                      + ("arrive already quantized" if impl["inputs_fixed"] else "are real and rounded at the input"))
-
-    def recheck(self) -> str:
-        spec = f" --spec {self.spec_path or self.spec_name}" if (self.spec_path or self.spec_name) else ""
-        return f"verifq check {self.path}{spec} --verbose"
-
-    def output_rows(self):
-        """(output, required, certified, observed, tightness) with certificate paths."""
-        rows = []
-        for i, (b, r) in enumerate(zip(self.bounds, self.req)):
-            obs = self.sim.max_error[i] if self.sim else None
-            tight = float(b / obs) if obs else None
-            rows.append((i, r, b, obs, tight))
-        return rows
-
-    def html(self, plots) -> str:
-        e = html.escape
-        c = self.c
-        ok = self.verdict == "VALID"
-        h = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>verifq report: {e(self.name)}</title>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;}table{border-collapse:collapse}"
-             "td,th{border:1px solid #bbb;padding:2px 6px}td.num{text-align:right;font-family:monospace}"
-             ".ok{color:#070}.bad{color:#b00;font-weight:bold}pre{background:#f4f4f4;padding:8px;overflow:auto}</style>",
-             "</head><body>", f"<h1>Quantization certificate: {e(self.name)}</h1>",
-             f"<p class='{'ok' if ok else 'bad'}'>Independent checker: <b id='verdict'>{e(self.verdict)}</b></p>",
-             "<h2>What was proven</h2>", f"<p id='statement'>{e(c['verdict'].get('statement', ''))}</p>",
-             f"<p id='analysis-note'>{e(self.note)}</p>" if self.note else "",
-             f"<p>Network <b>{e(self.name)}</b> ({e(str(self.arch))}, {e(str(self.params))} parameters), "
-             f"sha256 <code id='network-sha'>{e(c['network']['sha256'])}</code>; problem sha256 "
-             f"<code>{e(c['problem_sha256'])}</code>; design sha256 <code>{e(c['design_sha256'])}</code>. "
-             f"Arithmetic: {e(self.modes)}. verifq {e(str(c.get('verifq_version')))}, created {e(str(c.get('created')))}.</p>",
-             "<h3>Per output</h3><table id='outputs'><tr><th>output</th><th>required bound</th><th>certified bound</th>"
-             "<th>worst observed error</th><th>certified / observed</th></tr>"]
-        for i, r, b, obs, tight in self.output_rows():
-            h.append(f"<tr><td>{i}</td>" + (_cell(r, f"requirements.max_error[{i}]") if r is not None else "<td>none</td>")
-                     + _cell(b, f"verdict.output_error_bounds[{i}]")
-                     + (f"<td class='num'>{fmt_num(obs)}</td>" if obs is not None else "<td>not measured</td>")
-                     + (f"<td class='num'>{tight:.3g}</td>" if tight is not None else "<td>-</td>") + "</tr>")
-        h.append("</table>")
-        h += self._sim_html()
-        h.append("<h3>Input domain</h3><table id='domain'><tr><th>input</th><th>lo</th><th>hi</th><th>format</th></tr>")
-        for i, (lo, hi) in enumerate(c["domain"]):
-            h.append(f"<tr><td>{i}</td>{_cell(checker.rat(lo, ''), f'domain[{i}][0]')}"
-                     f"{_cell(checker.rat(hi, ''), f'domain[{i}][1]')}<td>{e(c['formats']['inputs'][i])}</td></tr>")
-        h.append("</table>")
-        h.append("<h2>Formats per layer</h2><table id='formats'><tr><th>layer</th><th>activation</th><th>neurons</th>"
-                 + "".join(f"<th>{r}</th>" for r in ROLES) + "<th>max error bound</th></tr>")
-        for L, (d, cl) in enumerate(zip(c["formats"]["layers"], c["claims"]["layers"])):
-            errs = [checker.rat(v, "") for v in cl["err_out"]]
-            j = max(range(len(errs)), key=lambda t: errs[t])
-            h.append(f"<tr><td>{L + 1}</td><td>{e(c['network']['content']['layers'][L]['activation'])}</td>"
-                     f"<td>{len(errs)}</td>" + "".join(f"<td>{e(_fmt_summary(d[r]))}</td>" for r in ROLES)
-                     + _cell(errs[j], f"claims.layers[{L}].err_out[{j}]") + "</tr>")
-        h.append("</table>")
-        h.append("<h2>Plots</h2>")
-        for name, (cap, png) in plots.items():
-            h.append(f"<figure><img alt='{e(cap)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-                     f"<figcaption>{e(cap)}</figcaption></figure>")
-        h.append("<h2>How to re-check</h2><pre id='recheck'>" + e(self.recheck()) + "</pre>"
-                 "<p>The checker (verifq/certificate/checker.py) uses only the Python standard library and exact "
-                 "rational arithmetic; it also runs on its own: <code>python checker.py CERT</code>.</p>")
-        if self.spec_text is not None:
-            h.append(f"<h2>Spec</h2><p>{e(str(self.spec_name))}</p><pre id='spec'>{e(self.spec_text)}</pre>")
-        h.append("<h2>Per-neuron claims</h2><details><summary>ranges and error bounds of every neuron</summary>"
-                 "<table id='neurons'><tr><th>layer</th><th>neuron</th><th>output format</th><th>accum format</th>"
-                 "<th>pre lo</th><th>pre hi</th><th>error bound</th><th>stored lo</th><th>stored hi</th></tr>")
-        for L, (d, cl) in enumerate(zip(c["formats"]["layers"], c["claims"]["layers"])):
-            for j in range(len(cl["err_out"])):
-                h.append(f"<tr><td>{L + 1}</td><td>{j}</td><td>{e(d['output'][j])}</td><td>{e(d['accum'][j])}</td>"
-                         + "".join(_cell(checker.rat(cl[k][j], ""), f"claims.layers[{L}].{k}[{j}]")
-                                   for k in ("pre_lo", "pre_hi", "err_out", "out_lo", "out_hi")) + "</tr>")
-        h.append("</table></details></body></html>")
-        return "\n".join(h)
-
-    def _sim_html(self) -> list[str]:
-        s = self.sim
-        if s is None:
-            return ["<p>Tightness: not measured.</p>"]
-        bad = [i for i, (b, o) in enumerate(zip(self.bounds, s.max_error)) if o > b]
-        out = [f"<p id='simulation'>Tightness measured by the bit-exact simulator ({_SRC[s.source]}): {s.samples} random "
-               f"and {s.corners} corner inputs of the domain; {s.overflows} overflows observed; real outputs "
-               f"{'computed exactly' if s.exact_reference else 'in float64'}.</p>"]
-        out += [f"<p>{html.escape(n)}</p>" for n in s.notes]
-        if bad or s.overflows:
-            out.append(f"<p class='bad'>SOUNDNESS PROBLEM: observed error above the certified bound on outputs {bad} "
-                       f"or an overflow was observed. Report this as a bug.</p>")
-        return out
-
-    def markdown(self, plots) -> str:
-        c = self.c
-        m = [f"# Quantization certificate: {self.name}", "", f"**Independent checker: {self.verdict}**", "",
-             "## What was proven", "", c["verdict"].get("statement", ""), "",
-             *([f"Note: {self.note}", ""] if self.note else []),
-             f"- network: {self.name} ({self.arch}, {self.params} parameters), sha256 `{c['network']['sha256']}`",
-             f"- problem sha256 `{c['problem_sha256']}`, design sha256 `{c['design_sha256']}`",
-             f"- arithmetic: {self.modes}", f"- verifq {c.get('verifq_version')}, created {c.get('created')}", "",
-             "| output | required bound | certified bound | worst observed | certified / observed |", "|---|---|---|---|---|"]
-        for i, r, b, obs, tight in self.output_rows():
-            m.append(f"| {i} | {fmt_num(r) if r is not None else 'none'} | {fmt_num(b)} | "
-                     f"{fmt_num(obs) if obs is not None else 'not measured'} | {f'{tight:.3g}' if tight else '-'} |")
-        if self.sim is not None:
-            s = self.sim
-            m += ["", f"Tightness measured by the bit-exact simulator ({_SRC[s.source]}): {s.samples} random + {s.corners} corner inputs, {s.overflows} overflows, "
-                  f"real outputs {'exact' if s.exact_reference else 'float64'}."] + [f"Note: {n}" for n in s.notes]
-        m += ["", "## Input domain", "", "| input | lo | hi | format |", "|---|---|---|---|"]
-        for i, (lo, hi) in enumerate(c["domain"]):
-            m.append(f"| {i} | {fmt_num(checker.rat(lo, ''))} | {fmt_num(checker.rat(hi, ''))} | {c['formats']['inputs'][i]} |")
-        m += ["", "## Formats per layer", "", "| layer | activation | neurons | " + " | ".join(ROLES) + " | max error bound |",
-              "|---" * (4 + len(ROLES)) + "|"]
-        for L, (d, cl) in enumerate(zip(c["formats"]["layers"], c["claims"]["layers"])):
-            worst = max(checker.rat(v, "") for v in cl["err_out"])
-            m.append(f"| {L + 1} | {c['network']['content']['layers'][L]['activation']} | {len(cl['err_out'])} | "
-                     + " | ".join(_fmt_summary(d[r]) for r in ROLES) + f" | {fmt_num(worst)} |")
-        m += ["", "## Plots", ""] + [f"![{cap}](report_{name}.png)" for name, (cap, _) in plots.items()]
-        m += ["", "## How to re-check", "", "```", self.recheck(), "```"]
-        if self.spec_text is not None:
-            m += ["", f"## Spec ({self.spec_name})", "", "```", self.spec_text.rstrip("\n"), "```"]
-        return "\n".join(m) + "\n"
+__all__ = ["build_report", "WrittenReport", "fmt_num", "make_plots"]

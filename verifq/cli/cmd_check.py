@@ -29,6 +29,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..errors import UserError
+
+    if args.code is not None and args.no_code:
+        raise UserError("--code and --no-code contradict each other", hint="pass one of them")
     spec_content = None
     if args.spec:
         from ..language import load_spec

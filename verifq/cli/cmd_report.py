@@ -16,10 +16,14 @@ def register(subparsers) -> None:
     )
     p.add_argument("certificate", help="certificate JSON")
     p.add_argument("-o", "--output", metavar="DIR", required=True, help="folder for the report files")
-    p.add_argument("--spec", metavar="SPEC", help="spec file to show (default: the text recorded in the certificate)")
+    p.add_argument("--spec", metavar="SPEC", help="also check that the certificate is about exactly this spec (shown as checked; "
+                   "default: the spec text recorded in the certificate, shown as not checked)")
     p.add_argument("--samples", type=int, metavar="N",
                    help="random inputs to simulate (default: a size-dependent number, or the certificate's record)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the simulation (default 0)")
+    p.add_argument("--code", metavar="DIR", help="folder with the generated code the certificate binds "
+                   "(default: the certificate's folder)")
+    p.add_argument("--no-code", action="store_true", help="check the claims without the bound generated code")
     p.set_defaults(func=run)
 
 
@@ -28,9 +32,14 @@ def run(args) -> int:
 
     from ..outputs import check_output
 
+    if args.code is not None and args.no_code:
+        raise UserError("--code and --no-code contradict each other", hint="pass one of them")
+    if args.samples is not None and args.samples < 1:
+        raise UserError(f"--samples must be at least 1, not {args.samples}")
     check_output(args.output, "-o", directory=True)
     try:
-        written = build_report(args.certificate, args.output, spec_path=args.spec, samples=args.samples, seed=args.seed)
+        written = build_report(args.certificate, args.output, spec_path=args.spec, samples=args.samples, seed=args.seed,
+                               code_dir=args.code, check_code=not args.no_code)
     except checker.Malformed as exc:
         raise UserError(f"cannot read the certificate: {exc}", Location(str(args.certificate))) from None
     except OSError as exc:
