@@ -38,6 +38,11 @@ these; they are built in the order given):
   of tests/badinputs/fixtures/ edited like a JSON fixture; optional "truncate";
 * {"repo_file": PATH} a file of the repository (e.g. a real ONNX network), optional "truncate";
 * {"hex": "..."} raw bytes;
+* {"generated": RECIPE, "file": PATH} a file the tool itself writes from the
+  fixtures (RECIPES: e.g. a valid certificate, made once per run so that it
+  always matches the checker under test), JSON-patchable like a JSON fixture
+  when "patch" or "raw" is given; {"generated": RECIPE, "tree": DIR} copies a
+  whole folder it wrote (generated code);
 * {"special": "dir" | "fifo" | "chardev" | "symlink", "target": T}: a folder, a FIFO,
   a private character device equal to /dev/null (major 1, minor 3; the real
   /dev/null is never handed to the tool, since a tool that replaces its output
@@ -54,7 +59,9 @@ Expectations (`expect`):
 * "stdout_json": stdout is empty or exactly one JSON document;
 * "absent": paths that must not exist afterwards; "kinds": {path: kind} the
   file type each path must have afterwards (file, dir, symlink, fifo, chardev);
-* "may_change": paths a successful run may rewrite (an output that existed).
+* "may_change": paths a successful run may rewrite (an output that existed);
+* "writes_on": non-zero exit codes after which new files are legitimate
+  (`verifq report` of an INVALID certificate writes the report and exits 1).
 
 Whatever the case says, every run is also checked for: exit 3 and
 "internal error", a Python traceback, partial outputs (any new file or
@@ -174,6 +181,52 @@ def load_cases(fast: bool = False, pattern: str | None = None, families: list[st
 
 
 # --------------------------------------------------------------------------- building files
+
+# Files the tool writes from the fixtures, made once per run (a certificate
+# must match the checker of the verifq under test). RECIPE: (fixtures to copy,
+# commands to run in that folder).
+RECIPES: dict[str, tuple[list[str], list[list[str]]]] = {
+    "cert": (["tiny.nnspec"], [["prove", "tiny.nnspec", "--cert", "tiny.cert.json"]]),
+    "synth": (["synth.nnspec"], [["synth", "synth.nnspec", "-o", "synth.formats.json", "--cert", "synth.cert.json",
+                                  "--quiet"]]),
+    "codegen": (["tiny.nnspec"], [["prove", "tiny.nnspec", "--cert", "tiny.cert.json"],
+                                  ["codegen", "tiny.nnspec", "-o", "code", "--cert", "tiny.cert.json"]]),
+}
+_generated: dict[str, Path | SetupError] = {}
+_generated_lock = __import__("threading").Lock()
+_generated_root: Path | None = None
+PYTHON: str | None = None  # interpreter for recipes (set by run_case)
+
+
+def generated(recipe: str) -> Path:
+    """The folder where RECIPE's files were written (made on first use)."""
+    global _generated_root
+    with _generated_lock:
+        if recipe not in _generated:
+            if _generated_root is None:
+                _generated_root = Path(tempfile.mkdtemp(prefix="verifq-badinputs-gen-"))
+                import atexit
+
+                atexit.register(shutil.rmtree, _generated_root, True)
+            folder = _generated_root / recipe
+            folder.mkdir()
+            fixtures, commands = RECIPES[recipe]
+            for f in fixtures:
+                shutil.copy(FIXTURES / f, folder / f)
+            result: Path | SetupError = folder
+            for argv in commands:
+                proc = subprocess.run([PYTHON or default_python(), "-m", "verifq.cli.main", *argv], cwd=folder,
+                                      env=_env(folder), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                      timeout=300)
+                if proc.returncode != 0:
+                    result = SetupError(f"recipe {recipe}: `verifq {' '.join(argv)}` exited {proc.returncode}: "
+                                        f"{proc.stderr.strip()[-300:]}")
+                    break
+            _generated[recipe] = result
+        got = _generated[recipe]
+    if isinstance(got, SetupError):
+        raise got
+    return got
 
 
 class SetupError(Exception):
@@ -353,6 +406,19 @@ def build_file(rel: str, spec: Any, folder: Path) -> None:
         data = (REPO / spec["repo_file"]).read_bytes()
     elif "hex" in spec:
         data = bytes.fromhex(spec["hex"])
+    elif "generated" in spec:
+        folder_gen = generated(spec["generated"])
+        if "tree" in spec:
+            shutil.copytree(folder_gen / spec["tree"], path, dirs_exist_ok=True)
+            return
+        raw = (folder_gen / spec["file"]).read_bytes()
+        if "patch" in spec or "raw" in spec or "compact" in spec:
+            doc = _patch(json.loads(raw), spec.get("patch", []))
+            text = json.dumps(doc, separators=(",", ":")) if spec.get("compact") else json.dumps(doc, indent=1)
+            data = _encode(_text_edits(text + "\n", spec), spec)
+        else:
+            data = _encode(_text_edits(raw.decode("utf-8"), spec), spec) if any(
+                k in spec for k in ("replace", "prepend", "append", "newline", "bom", "encoding")) else raw
     else:
         raise ValueError(f"{rel}: unknown file source {sorted(spec)}")
     path.write_bytes(_truncate(data, spec))
@@ -483,7 +549,8 @@ def _kill(proc: subprocess.Popen) -> None:
 
 def run_case(case: Case, python: str | None = None, workroot: Path | None = None, keep: bool = False) -> Outcome:
     """Build the case in a fresh folder, run it, classify the result."""
-    own_root = workroot is None
+    global PYTHON
+    PYTHON = python or PYTHON
     root = Path(tempfile.mkdtemp(prefix="verifq-bad-", dir=workroot))
     folder = root / "case"
     scratch = root / "scratch"
@@ -537,8 +604,6 @@ def run_case(case: Case, python: str | None = None, workroot: Path | None = None
     finally:
         if not keep:
             _rmtree(root)
-        if own_root:
-            pass
 
 
 def _rmtree(root: Path) -> None:
@@ -592,7 +657,7 @@ def classify(case: Case, o: Outcome, before: dict[str, Entry], after: dict[str, 
     # nothing written by a failing run; no input or special file replaced
     may_change = set(exp.get("may_change", []))
     new = sorted(p for p in after if p not in before)
-    if failed and new:
+    if failed and new and rc not in exp.get("writes_on", []):
         shown = ", ".join(new[:6]) + (f", ... ({len(new)} in all)" if len(new) > 6 else "")
         problems.append(("partial_output", f"left behind: {shown}"))
     for p in exp.get("absent", []):

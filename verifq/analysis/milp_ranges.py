@@ -42,6 +42,7 @@ import numpy as np
 
 from ..network.ir import Activation
 from ..numeric import scaled
+from ..progress import say
 from ..solvers import INF, LinearModel, SolveOptions, SolveStatus, solve
 from .intervals import LayerRanges, activation_bounds, exact_layers, input_box_scaled
 from .symbolic import symbolic_ranges
@@ -286,6 +287,8 @@ def milp_ranges(network, box, *, base=None, suggestion_nodes: int = SUGGESTION_N
     for t in range(1, len(network.layers)):
         if network.layers[t - 1].activation not in (Activation.RELU, Activation.LINEAR):
             break
+        say(f"MILP ranges: layer {t + 1} of {len(network.layers)} ({network.layers[t].n_out} neurons, "
+            f"{_LP_COUNT[0] - lps_before} LP solves so far)")
         bounds = [[(scaled.to_fraction(lo), scaled.to_fraction(hi)) for lo, hi in zip(r.pre_lo, r.pre_hi)] for r in out[:t]]
         layer = network.layers[t]
         r = out[t]

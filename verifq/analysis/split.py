@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..numeric import scaled
+from ..progress import say
 from .box import analyse_box
 from .first_order import output_sensitivities
 from .intervals import LayerRanges
@@ -137,6 +138,8 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
         if not children:  # cannot happen (the leaf has representable inputs); keep the leaf
             heapq.heappush(heap, (neg, order, leaf))
             break
+        if len(heap) % 8 == 0:
+            say(f"input splitting: {len(heap) + len(children)} boxes (at most {max_leaves})")
         for a in children:
             count += 1
             heapq.heappush(heap, (-_score(a), count, a))

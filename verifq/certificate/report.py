@@ -26,6 +26,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..outputs import make_folder, write_bytes_atomic, write_text_atomic
+from ..progress import say
 from . import checker
 from .measure import Simulation, recorded_simulation, simulate_certificate
 
@@ -411,6 +412,7 @@ def build_report(cert_path, out_dir, *, spec_path=None, samples: int | None = No
         spec_text = Path(spec_path).read_text(encoding="utf-8-sig")
     base = (Path(code_dir) if code_dir is not None else cert_path.parent) if check_code else None
     ch, verdict = None, "VALID"
+    say("checking the certificate")
     try:
         ch = checker.check(cert, spec_content=spec_content, code_dir=base)
     except checker.Invalid as exc:
@@ -418,8 +420,12 @@ def build_report(cert_path, out_dir, *, spec_path=None, samples: int | None = No
     if spec_text is None and isinstance(cert.get("spec"), dict) and isinstance(cert["spec"].get("text"), str):
         spec_text = cert["spec"]["text"]
     spec_label = str(Path(spec_path).resolve()) if spec_path is not None else (cert.get("spec") or {}).get("path")
+    if ch is not None and simulate:
+        say("simulating the design bit-exactly on random and corner inputs")
     sim = simulate_certificate(cert, samples=samples, seed=seed) if (ch is not None and simulate) else None
     recorded = recorded_simulation(cert)
+    if ch is not None:
+        say("drawing the plots")
     plots = make_plots(ch) if ch is not None else {}
     out_dir = make_folder(out_dir)
     cert_abs = cert_path.resolve()

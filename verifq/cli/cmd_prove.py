@@ -50,6 +50,7 @@ def run(args) -> int:
     from ..analysis.report import prove_json, prove_text
     from ..analysis.search import find_counterexample
     from ..language import load_problem_and_design
+    from ..progress import say
 
     from ..outputs import check_outputs, input_files
 
@@ -57,9 +58,12 @@ def run(args) -> int:
     check_outputs([(args.json, "--json"), (args.cert, "--cert")], input_files(problem, args.formats))
     if args.split < 1:
         raise UserError("--split needs a number of boxes >= 1", hint="e.g. --split 64")
+    say(f"analysing {problem.network.name} ({problem.network.parameter_count} parameters): ranges {args.ranges}, "
+        f"errors {args.errors}" + (f", up to {args.split} boxes" if args.split > 1 else ""))
     analysis = analyse(problem, design, range_method=args.ranges, error_method=args.errors, split=args.split)
     cex = None
     if not analysis.proved and not args.no_search:
+        say(f"not proved ({len(analysis.violations)} failed checks); searching a counterexample")
         cex = find_counterexample(analysis, samples=args.samples, seed=args.seed)
     exact = None
     if args.exact_error is not None:
@@ -67,6 +71,7 @@ def run(args) -> int:
 
         if not args.exact_error > 0:
             raise UserError("--exact-error needs a positive amount of work", hint="e.g. --exact-error 20 (million Z3 resource units)")
+        say("bracketing the true worst-case error with Z3")
         exact = exact_error_bracket(analysis, int(args.exact_error * 1_000_000))
     text = prove_text(analysis, cex, not args.no_search, exact)
     human = sys.stderr if args.json == "-" else sys.stdout  # `--json -`: stdout carries the JSON alone

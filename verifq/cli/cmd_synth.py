@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 from ..outputs import write_text_atomic
@@ -67,11 +66,7 @@ def run(args) -> int:
         raise UserError("--time-limit must be positive")
     if not 0 <= args.gap < 1:
         raise UserError("--gap must be in [0, 1)")
-    t0 = time.perf_counter()
-
-    def progress(msg: str) -> None:
-        if not args.quiet:
-            print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+    from ..progress import say as progress
 
     opts = SynthOptions.from_spec(
         problem.synthesis, method=args.method, granularity=args.granularity, cost=args.cost, solver=args.solver,

@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 
-from .. import __version__
+from .. import __version__, progress
 from ..errors import EXIT_BAD_INPUT, EXIT_INTERNAL, UserError
 
 EXIT_BROKEN_PIPE = 141  # as a shell reports a process ended by SIGPIPE
@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f".cmd_{name}", __package__).register(sub)
+    for command in sub.choices.values():
+        if not any("--quiet" in a.option_strings for a in command._actions):
+            command.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     return parser
 
 
@@ -44,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
+    progress.set_sink(None if args.quiet else progress.stderr_sink())
     try:
         return int(args.func(args))
     except UserError as err:
@@ -64,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         if "VERIFQ_DEBUG" in os.environ:
             traceback.print_exc()
         return EXIT_INTERNAL
+    finally:
+        progress.set_sink(None)
 
 
 if __name__ == "__main__":  # pragma: no cover
