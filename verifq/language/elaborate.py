@@ -181,6 +181,7 @@ class _Elaborator:
         self._vectors(network)
         implementation, impl_settings = self._implementation()
         domain = self._domain(network)
+        self._check_normalized_domain(network, domain)
         self._check_fixed_inputs(network, implementation, impl_settings, domain)
         max_error, no_overflow = self._requirements(network)
         synthesis = self._synthesis()
@@ -454,6 +455,21 @@ class _Elaborator:
                             "for all inputs not listed")
         self.domain_locs = [by_index[i][1] if i in by_index else whole_vector[1].loc for i in range(n)]
         return tuple(by_index[i][0] if i in by_index else whole_vector[0][i] for i in range(n))
+
+    def _check_normalized_domain(self, net: Network, domain: tuple[tuple[Fraction, Fraction], ...]) -> None:
+        """A network with input normalization takes its domain in raw units; an interval reaching outside
+        the normalization's clip range is most likely given in normalized units (and would be clipped)."""
+        norm = net.normalization
+        if norm is None:
+            return
+        for i, ((lo, hi), c_lo, c_hi) in enumerate(zip(domain, norm.clip_lo, norm.clip_hi)):
+            if lo < c_lo or hi > c_hi:
+                raw = ", ".join(f"[{show(a)}, {show(b)}]" for a, b in zip(norm.clip_lo, norm.clip_hi))
+                raise UserError(
+                    f"{self.input_name}[{i}] in [{show(lo)}, {show(hi)}] reaches outside the network's input clip "
+                    f"range [{show(c_lo)}, {show(c_hi)}]", self.domain_locs[i],
+                    "this network normalizes its inputs: the domain is in raw units, before the normalization "
+                    f"(the clip ranges are {raw}); values outside are clipped by the network")
 
     def _check_fixed_inputs(self, net: Network, impl: Implementation, settings: dict[str, Setting],
                             domain: tuple[tuple[Fraction, Fraction], ...]) -> None:
