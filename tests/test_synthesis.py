@@ -138,7 +138,7 @@ def test_cost_definitions_by_hand():
 def test_solver_answer_is_repaired_when_the_model_is_optimistic():
     """A model tolerance that misses the bound is repaired by adding bits, never trusted."""
     from verifq.synthesis.context import Context
-    from verifq.synthesis.milp import ModelConfig, SynthesisModel
+    from verifq.synthesis.model import ModelConfig, SynthesisModel
     from verifq.synthesis.synthesize import repair
 
     p = problem("aster_InvPendulumNN")
@@ -146,7 +146,7 @@ def test_solver_answer_is_repaired_when_the_model_is_optimistic():
     m = SynthesisModel(p, ctx.ranges, ctx.x_lo, ctx.x_hi, ModelConfig("layer"))
     m.build()
     # a deliberately too coarse choice: every fractional bit count at its lowest candidate
-    choices = {"F": [int(fv.cands[0]) for fv in m.fvars], "I": {}, "X": {}}
+    choices = m.least_precise_choices()
     design, a, notes = repair(ctx, m, choices)
     assert design is not None and a.proved and notes
     check_sound(a, n_random=3000, n_corners=64)
