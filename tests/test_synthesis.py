@@ -175,3 +175,22 @@ def test_benchmark_size_networks_per_neuron_are_sound(name):
     assert neu.feasible and neu.analysis.proved
     assert neu.costs.total_bits <= lay.costs.total_bits
     check_sound(neu.analysis)
+
+
+def test_the_driver_uses_only_the_models_public_interface():
+    """synthesize.py talks to SynthesisModel through its public methods and properties only."""
+    import ast
+    import importlib
+
+    from verifq.synthesis.model import SynthesisModel
+
+    driver = importlib.import_module("verifq.synthesis.synthesize")  # the package's `synthesize` is the function
+
+    public = {n for n in dir(SynthesisModel) if not n.startswith("_")} | {"config", "data", "plan", "float_model", "encoding"}
+    internals = {"data", "plan", "float_model", "encoding"}  # the stages' records stay behind the facade
+    used = set()
+    for node in ast.walk(ast.parse(Path(driver.__file__).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("model", "m2"):
+            used.add(node.attr)
+    assert used, "no model calls found"
+    assert used <= public - internals, sorted(used - (public - internals))
