@@ -119,11 +119,10 @@ class FloatModel:
         self.plan = plan
         self.tables = tables
         fvars = plan.fvars
-        n_t = tables.H[0].shape[0] if fvars else len(plan.targets)
         # all candidate columns side by side, for vectorised evaluation
         self.offsets = np.cumsum([0] + [len(fv.cands) for fv in fvars])[:-1]
-        self.H_all = np.hstack([tables.H[fi] for fi in range(len(fvars))]) if fvars else np.zeros((n_t, 0))
-        self.L_all = np.hstack([tables.L[fi] for fi in range(len(fvars))]) if fvars else np.zeros((n_t, 0))
+        self.H_all = np.hstack([tables.H[fi] for fi in range(len(fvars))]) if fvars else np.zeros((len(plan.targets), 0))
+        self.L_all = np.hstack([tables.L[fi] for fi in range(len(fvars))]) if fvars else np.zeros((len(plan.targets), 0))
 
     def product_value(self, term: ProductTerm, F: list) -> float:
         """The product-rounding magnitude P of an accumulator group (0 when the accumulation is

@@ -12,7 +12,6 @@ shared by the stages live here too, so no stage imports another for them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
@@ -31,8 +30,6 @@ STABLE_EXTRA_BITS = 2  # a stable ReLU may need at most this many more weight bi
 WEIGHT_SIG_BITS = 4  # weight candidates keep at least this many significant bits of each row's largest weight
 CK_EXACT_MAX = True  # exact per-neuron max in the checkpoint terms of output / stability rows
 SCAN = np.arange(F_FLOOR, F_SCAN_HI + 1)  # the fractional bits every candidate set is drawn from
-
-ROLES = ("input", "weight", "accum", "output")
 
 
 # ------------------------------------------------------------------------------------ helpers
