@@ -8,6 +8,8 @@
   the widened ranges permit). Its certified error is reported as the smallest
   achievable bound when a request is infeasible, and it is the fallback
   design when the MILP finds nothing.
+* `reference`: the per-neuron `max_precision` design and its analysis,
+  computed once per `Context` and kept in `ctx.reference`.
 (The sound Aster-style per-layer scheme is an MILP configuration: see
 `synthesize.py`, method "aster".)
 """
@@ -66,7 +68,7 @@ def uniform_search(ctx: Context) -> tuple[Design | None, Analysis | None, list[s
                 break
             a = ctx.analyse(ctx.problem.implementation.uniform_design(ctx.problem.network, FixedFormat(w, i)))
             if not any(v.kind != "error" for v in a.violations):
-                best = getattr(ctx, "uniform_best", None)
+                best = ctx.uniform_best
                 if best is None or max(a.output_errors) < max(best.output_errors):
                     ctx.uniform_best = a
             if a.proved:
@@ -109,6 +111,15 @@ def uniform_search(ctx: Context) -> tuple[Design | None, Analysis | None, list[s
 
 
 # ------------------------------------------------------------------------------------------------
+def reference(ctx: Context, with_design: bool = False):
+    """The analysis of the most precise per-neuron design the limits allow (computed once,
+    kept in `ctx.reference`): the smallest certifiable bounds, and the analysis's backward-pass
+    depths. With `with_design`: (design, analysis)."""
+    if ctx.reference is None:
+        ctx.reference = max_precision(ctx, "neuron")
+    return ctx.reference if with_design else ctx.reference[1]
+
+
 def max_precision(ctx: Context, granularity: str = "neuron", rounds: int = 16) -> tuple[Design, Analysis]:
     """The most precise design the limits allow (integer bits grown until no overflow)."""
     problem = ctx.problem

@@ -40,7 +40,7 @@ from ..problem import CostModel, Granularity, Problem, SynthesisOptions
 from . import baselines
 from .context import Context
 from .cost import COST_LABELS, Costs
-from .milp import ModelConfig, SynthesisModel
+from .model import Choices, ModelConfig, SynthesisModel
 from ..solvers import SolveOptions, SolveResult, solve
 
 METHODS = ("milp", "uniform", "aster")
@@ -119,7 +119,7 @@ class SynthesisResult:
 
 
 # ----------------------------------------------------------------------------------------- repair
-def _fix_overflows(model: SynthesisModel, choices: dict, a: Analysis, notes: list[str]) -> bool:
+def _fix_overflows(model: SynthesisModel, choices: Choices, a: Analysis, notes: list[str]) -> bool:
     """One more integer bit (at least as many as the violation needs) where a value overflows."""
     changed = False
     done = set()
@@ -128,21 +128,19 @@ def _fix_overflows(model: SynthesisModel, choices: dict, a: Analysis, notes: lis
         if v.kind == "error":
             continue
         if v.role in ("accum", "output"):
-            ld = model.layers[v.layer - 1]
-            gi = int(ld.agroup[v.neuron] if v.role == "accum" else ld.ogroup[v.neuron])
+            gi = model.group_of(v.role, v.layer, v.neuron)
             if gi in done:
                 continue
             done.add(gi)
-            g = model.groups[gi]
             fmts = design.layers[v.layer - 1]
             fmt = (fmts.accum if v.role == "accum" else fmts.output)[v.neuron]
             f = fmt.frac_bits
             need = integer_bits(v.value_lo, v.value_hi, f, fmt.signed)
             new_i = max(need, fmt.integer_bits + 1)
-            choices["I"][gi] = choices["I"].get(gi, 0) + new_i - fmt.integer_bits
-            cap = model.cap_of(g)
+            choices.extra_int[gi] = choices.extra_int.get(gi, 0) + new_i - fmt.integer_bits
+            cap = model.cap_of(gi)
             if f + new_i > cap:
-                choices["F"][g.fvar] = cap - new_i
+                choices.frac[model.variable_of(gi)] = cap - new_i
                 notes.append(f"layer {v.layer} {v.role}: {new_i} integer bits needed; fractional bits lowered to {cap - new_i}")
             else:
                 notes.append(f"layer {v.layer} neuron {v.neuron} {v.role}: integer bits {fmt.integer_bits} -> {new_i}")
@@ -152,20 +150,15 @@ def _fix_overflows(model: SynthesisModel, choices: dict, a: Analysis, notes: lis
             if key in done:
                 continue
             done.add(key)
-            if v.role == "input":
-                gi = int(model.input_group[v.neuron])
-            elif v.role == "weight":
-                gi = int(model.layers[v.layer - 1].wgroup[v.neuron])
-            else:  # bias
-                gi = int(model.layers[v.layer - 1].agroup[v.neuron])
+            gi = model.input_group_of(v.neuron) if v.role == "input" else model.group_of(v.role, v.layer, v.neuron)
             xk = (v.role, gi)
-            choices["X"][xk] = choices["X"].get(xk, 0) + 1
+            choices.extra_width[xk] = choices.extra_width.get(xk, 0) + 1
             notes.append(f"{v.role} of layer {v.layer} neuron {v.neuron}: one more integer bit")
             changed = True
     return changed
 
 
-def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[str], max_steps: int = 2000) -> bool:
+def _fix_errors(model: SynthesisModel, choices: Choices, a: Analysis, notes: list[str], max_steps: int = 2000) -> bool:
     """Greedy: add fractional bits where the model says they cut the violated output errors most per bit.
 
     The model's bound is scaled to the exact analysis's (ratio per output), so
@@ -176,7 +169,7 @@ def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[s
     scale = np.where(err > 0, actual / np.maximum(err, 1e-300), 1.0)
     scale = np.maximum(scale, 1.0)
     target = eps / scale * (1 - 1e-6)
-    if not model._extra and not model.ck_coef:
+    if not model.has_coupled_terms:
         bumped = _fix_errors_fast(model, choices, target, max_steps)
         if bumped:
             notes.append(f"{bumped} fractional bit{'s' * (bumped != 1)} added where output bounds were missed")
@@ -188,8 +181,8 @@ def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[s
         if not viol.any():
             break
         best, best_score, best_state = None, 0.0, None
-        for fi in range(len(model.fvars)):
-            f = choices["F"][fi]
+        for fi in range(model.n_variables):
+            f = choices.frac[fi]
             nh = model.step_delta(choices, fi, +1, hl)
             if nh is None:
                 continue
@@ -205,7 +198,7 @@ def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[s
                 best, best_score, best_state = fi, score, (new, nh)
         if best is None:
             break
-        choices["F"][best] += 1
+        choices.frac[best] += 1
         err, hl = best_state
         bumped += 1
     if bumped:
@@ -213,10 +206,10 @@ def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[s
     return bumped > 0
 
 
-def _fix_errors_fast(model: SynthesisModel, choices: dict, target: np.ndarray, max_steps: int) -> int:
+def _fix_errors_fast(model: SynthesisModel, choices: Choices, target: np.ndarray, max_steps: int) -> int:
     """`_fix_errors` for models whose rows are plain sums over the variables (vectorised)."""
-    F = choices["F"]
-    nf = len(model.fvars)
+    F = choices.frac
+    nf = model.n_variables
     n_o = len(model.outputs)
     outs = np.array(model.outputs, dtype=np.int64)
     tgt = target[outs]
@@ -227,15 +220,13 @@ def _fix_errors_fast(model: SynthesisModel, choices: dict, target: np.ndarray, m
     cost = np.full(nf, np.inf)
 
     def column(fi):
-        t0 = model._index(fi, F[fi])
-        t1 = model._index(fi, F[fi] + 1)
-        if t0 is None or t1 is None:
+        step = model.output_step(fi, F[fi])
+        if step is None:
             DH[:, fi] = 0.0
             DL[:, fi] = 0.0
             cost[fi] = np.inf
             return
-        DH[:, fi] = model._H[fi][:n_o, t1] - model._H[fi][:n_o, t0]
-        DL[:, fi] = model._L[fi][:n_o, t1] - model._L[fi][:n_o, t0]
+        DH[:, fi], DL[:, fi] = step
         cost[fi] = model.step_cost(fi, F[fi], F[fi] + 1)
 
     for fi in range(nf):
@@ -263,10 +254,9 @@ def _fix_errors_fast(model: SynthesisModel, choices: dict, target: np.ndarray, m
     return bumped
 
 
-def repair(ctx: Context, model: SynthesisModel, choices: dict, max_rounds: int = 40):
+def repair(ctx: Context, model: SynthesisModel, choices: Choices, max_rounds: int = 40):
     """Re-analyse exactly and fix until proved; returns (design, analysis, notes)."""
     notes: list[str] = []
-    choices.setdefault("X", {})
     a = None
     for _ in range(max_rounds):
         design = model.design_from_choices(choices)
@@ -285,26 +275,17 @@ def repair(ctx: Context, model: SynthesisModel, choices: dict, max_rounds: int =
     return None, a, notes
 
 
-def _bump_all(model: SynthesisModel, choices: dict, notes: list[str]) -> bool:
+def _bump_all(model: SynthesisModel, choices: Choices, notes: list[str]) -> bool:
     """Last resort when the model sees nothing left to gain: one more fractional bit for every
     variable whose widths allow it (roughly halves every error term)."""
     bumped = 0
-    for fi, fv in enumerate(model.fvars):
-        f = choices["F"][fi] + 1
-        ok = True
-        for gi, g in enumerate(model.groups):
-            if g.fvar != fi:
-                continue
-            w, i = model.group_width(g, f)
-            extra = choices["I"].get(gi, 0) if g.kind in ("accum", "output") else choices["X"].get((g.kind, gi), 0)
-            if w + extra > model.cap_of(g):
-                ok = False
-                break
-        if ok:
-            choices["F"][fi] = f
+    for fi in range(model.n_variables):
+        f = choices.frac[fi] + 1
+        if model.fits_caps(fi, f, choices):
+            choices.frac[fi] = f
             bumped += 1
     if bumped:
-        notes.append(f"one more fractional bit for {bumped} of {len(model.fvars)} format groups")
+        notes.append(f"one more fractional bit for {bumped} of {model.n_variables} format groups")
     return bumped > 0
 
 
@@ -352,7 +333,7 @@ def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, so
         plan.append((0, "reference", "reference"))
     for widen, sd, cal in plan:
         if sd == "reference":
-            sd, cal = ctx.reference(with_design=True)
+            sd, cal = baselines.reference(ctx, with_design=True)
             if not cal.proved:
                 break
         c = replace(cfg, domain_widen=widen, seed=sd)
@@ -418,7 +399,7 @@ def _refine(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solv
     cost_model = cfg.cost
     for k in range(rounds):
         a = attempt.analysis
-        err, _ = model.evaluate(model.choices_from_design(attempt.design) or {"F": [int(fv.cands[0]) for fv in model.fvars]})
+        err, _ = model.evaluate(model.choices_from_design(attempt.design) or model.least_precise_choices())
         actual = np.array([float(e) for e in a.output_errors])
         scale = {}
         for o, e in enumerate(model.eps):
@@ -458,7 +439,7 @@ def choose_checkpoints(ctx: Context) -> tuple:
     as the analysis does, instead of propagating first-order terms through the whole network."""
     if len(ctx.problem.network.layers) < 3:
         return ()
-    ref = ctx.reference()
+    ref = baselines.reference(ctx)
     er = getattr(ref, "error_result", None)
     hints = getattr(er, "hints", None)
     if not hints:
@@ -575,8 +556,8 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
     if not proved:
         # nothing proved: either the request is infeasible within the limits, or the model failed
         ref_gran = "layer" if gran == "layer" else "neuron"
-        ref_design, ref = baselines.max_precision(ctx, ref_gran) if ref_gran == "layer" else ctx.reference(with_design=True)
-        if gran == "uniform" and getattr(ctx, "uniform_best", None) is not None:
+        ref_design, ref = baselines.max_precision(ctx, ref_gran) if ref_gran == "layer" else baselines.reference(ctx, with_design=True)
+        if gran == "uniform" and ctx.uniform_best is not None:
             ref_design, ref = ctx.uniform_best.design, ctx.uniform_best
         if ref.proved and gran != "uniform":
             att = Attempt("max-precision fallback", ref_design, ref)
@@ -586,7 +567,7 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
             proved = [att]
             messages += att.messages
         else:
-            finest = ctx.reference()
+            finest = baselines.reference(ctx)
             reason = _infeasible_reason(ctx, ref, gran, finest)
             return SynthesisResult(
                 problem, method, gran, cost_model, False, None, None, None, "none",
