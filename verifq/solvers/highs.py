@@ -49,7 +49,8 @@ class HighsBackend(Backend):
         res = SolveResult(status, x, obj, bound, relative_gap(obj, bound) if mip else 0.0, self.name, secs,
                           [] if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.INFEASIBLE)
                           else [f"HiGHS status: {h.modelStatusToString(st)}"],
-                          limited and st == highspy.HighsModelStatus.kTimeLimit)
+                          limited and st == highspy.HighsModelStatus.kTimeLimit,
+                          limited and st != highspy.HighsModelStatus.kTimeLimit)
         if opts.want_duals and not mip:
             if status == SolveStatus.OPTIMAL:
                 res.row_duals = np.asarray(solution.row_dual, dtype=float)

@@ -44,7 +44,8 @@ from .model import Choices, ModelConfig, SynthesisModel
 from ..solvers import SolveOptions, SolveResult, solve
 
 METHODS = ("milp", "uniform", "aster")
-DEFAULT_TIME_LIMIT = 60.0
+DEFAULT_NODE_LIMIT = 5_000  # branch-and-bound nodes per MILP solve: the deterministic limit
+DEFAULT_TIME_LIMIT = 600.0  # seconds per MILP solve: only a safety net (its expiry is reported; results then vary)
 
 
 @dataclass
@@ -55,7 +56,8 @@ class SynthOptions:
     granularity: Granularity | str | None = None
     cost: CostModel | str | None = None
     solver: str | None = None
-    time_limit: float | None = None  # seconds per MILP solve
+    time_limit: float | None = None  # seconds per MILP solve (a safety net; the node limit decides)
+    node_limit: int | None = DEFAULT_NODE_LIMIT  # branch-and-bound nodes per MILP solve (deterministic)
     mip_gap: float = 0.01
     exact_ranges: bool = False  # tight per-neuron ranges by MILP (small networks)
     seeds: tuple = ()  # designs to keep as candidates (e.g. a per-layer result for a per-neuron run)
@@ -350,7 +352,7 @@ def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, so
         initial, lp_bound, off = _prepare(model, lm, sd, time_limit)
         if off:
             ctx.say(f"{label}: {off} candidates far from the LP relaxation switched off")
-        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial))
+        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial, node_limit=opts.node_limit))
         if off and res.has_solution and lp_bound is not None:
             # the relaxation of the full model is the honest lower bound
             res.bound = min(res.bound if res.bound is not None else lp_bound, lp_bound)
@@ -363,6 +365,11 @@ def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, so
         for msg in res.messages:
             ctx.say(msg)
         ctx.say(f"{label}: {res.describe()} in {res.seconds:.2f} s")
+        if res.time_limited:
+            note = (f"{label}: the time limit (a safety net) stopped the solver before its node limit: this "
+                    "result depends on the machine's speed and load")
+            attempt.messages.append(note)
+            ctx.say(note)
         if res.has_solution or res.status != "infeasible":
             break
     if res is not None and res.has_solution:
@@ -417,7 +424,7 @@ def _refine(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solv
             return
         lm = m2.build()
         initial, _, _ = _prepare(m2, lm, attempt.design, time_limit)
-        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial))
+        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial, node_limit=opts.node_limit))
         if not res.has_solution:
             return
         design, a2, notes = repair(ctx, m2, m2.choices_from_solution(res.x))
