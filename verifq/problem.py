@@ -118,3 +118,4 @@ class Problem:
     implementation: Implementation
     design: Design | None
     synthesis: SynthesisOptions = field(default_factory=SynthesisOptions)
+    sources: tuple[str, ...] = ()  # the files the spec read (network, domain): outputs may not replace them

@@ -189,6 +189,8 @@ def canonical_network(layers: list[Layer], norm) -> dict:
 
 def read_certificate(path) -> dict:
     try:
+        if not Path(path).is_file():  # a FIFO would block forever, a folder is no certificate
+            raise Malformed(f"{path} is not a regular file")
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise Malformed(f"cannot read the certificate file: {getattr(exc, 'strerror', None) or exc}") from None
@@ -630,7 +632,7 @@ def check_file(path, *, spec_content: dict | None = None, code_dir=None, check_c
     except Invalid as exc:
         code, line = 1, f"INVALID: {exc.step}: {exc.message}"
     except (RecursionError, MemoryError, ValueError, TypeError, KeyError, IndexError, ZeroDivisionError) as exc:
-        code, line = 2, f"INVALID: malformed certificate: {type(exc).__name__}: {exc}"
+        code, line = 2, f"INVALID: malformed certificate {path}: {type(exc).__name__}: {str(exc)[:200]}"
     if verbose and ch is not None:
         for step, detail in ch.log:
             print(f"  ok  {step}: {detail}", file=out)

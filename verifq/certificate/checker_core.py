@@ -29,10 +29,15 @@ _RAT = re.compile(r"-?[0-9]+(/[0-9]+)?\Z")
 _FMT = re.compile(r"(u?)fixed<(-?[0-9]+),(-?[0-9]+)>\Z")
 
 
+MAX_DIGITS = 4000  # characters of one number in a certificate (Python's int() refuses more than 4300 digits)
+
+
 def rat(v, where: str) -> Fraction:
     """An exact rational: a JSON integer or a string "p/q" / "p" (never a float)."""
     if type(v) is int:
         return Fraction(v)
+    if type(v) is str and len(v) > MAX_DIGITS:
+        raise Malformed(f"{where}: a number of {len(v)} characters (at most {MAX_DIGITS})")
     if type(v) is str and _RAT.match(v):
         p, _, q = v.partition("/")
         if q and int(q) == 0:

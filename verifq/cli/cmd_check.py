@@ -8,6 +8,8 @@ exactly that spec's network, domain, requirements and options.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..certificate import checker
 
 
@@ -33,6 +35,8 @@ def run(args) -> int:
 
     if args.code is not None and args.no_code:
         raise UserError("--code and --no-code contradict each other", hint="pass one of them")
+    if args.code is not None and not args.no_code and Path(args.code).exists() and not Path(args.code).is_dir():
+        raise UserError(f"--code: {args.code} is a file, not a folder", hint="give the folder of the generated code")
     spec_content = None
     if args.spec:
         from ..language import load_spec

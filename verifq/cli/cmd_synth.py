@@ -66,11 +66,11 @@ def run(args) -> int:
 
     problem = load_spec(Path(args.spec))
     check_outputs([(args.output, "-o"), (args.json, "--json"), (args.cert, "--cert")], input_files(problem))
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise UserError("--time-limit must be positive")
+    if args.time_limit is not None and not 0 < args.time_limit < 1e9:
+        raise UserError(f"--time-limit must be a positive number of seconds, not {args.time_limit}")
     if args.node_limit is not None and args.node_limit < 1:
         raise UserError("--node-limit must be at least 1")
-    if not 0 <= args.gap < 1:
+    if not 0 <= args.gap < 1:  # (NaN fails this too)
         raise UserError("--gap must be in [0, 1)")
     from ..progress import say as progress
 

@@ -42,6 +42,7 @@ from typing import Any
 
 from ..outputs import write_text_atomic
 from ..errors import Location, UserError
+from ..inputs import read_text
 from ..network.ir import Network
 from .design import ROLES, Design, LayerFormats
 from .format import FixedFormat, Overflow, Rounding, parse_format
@@ -88,7 +89,7 @@ def design_from_json(doc: Any, network: Network, source: str = "formats file") -
         raise UserError(f"{source}: 'format' is {kind!r}, not {FORMAT_NAME!r}")
     version = doc.get("version", VERSION)
     if version != VERSION:
-        raise UserError(f"{source}: version {version} is not supported (this verifq reads version {VERSION})")
+        raise UserError(f"{source}: version {version!r} is not supported (this verifq reads version {VERSION})")
     try:
         rounding = Rounding(doc.get("rounding", Rounding.TRUNCATE.value))
     except ValueError:
@@ -141,14 +142,11 @@ def save_design(path: str | Path, design: Design, network: Network | None = None
 
 def load_design(path: str | Path, network: Network) -> Design:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"formats file '{path}' not found", Location(str(path))) from None
-    except OSError as exc:
-        raise UserError(f"cannot read formats file '{path}': {exc.strerror or exc}", Location(str(path))) from None
+    text = read_text(path, kind="formats file")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"invalid JSON: {exc.msg}", Location(str(path), exc.lineno, exc.colno)) from None
+    except (ValueError, RecursionError) as exc:  # a number too long for int(), nesting too deep
+        raise UserError(f"not a formats file: {type(exc).__name__}: {str(exc)[:100]}", Location(str(path))) from None
     return design_from_json(doc, network, str(path))

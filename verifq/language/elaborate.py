@@ -71,8 +71,9 @@ def fraction(num: Num) -> Fraction:
         raise UserError(f"number {text} is out of range", num.loc, f"exponents are limited to ±{MAX_EXPONENT}")
     value = Fraction(text)
     if abs(value) >= MAX_MAGNITUDE:
-        raise UserError(f"number {text} is too large for any fixed-point format", num.loc,
-                        f"formats have at most {MAX_INTEGER_BITS} integer bits: |x| < 2^{MAX_INTEGER_BITS - 1}")
+        raise UserError(f"number {text} is out of range", num.loc,
+                        f"numbers in a spec must be below 2^{MAX_INTEGER_BITS - 1} in magnitude "
+                        f"(no fixed-point format holds more: at most {MAX_INTEGER_BITS} integer bits)")
     return value
 
 
@@ -169,6 +170,7 @@ class _Elaborator:
         self.output_name = "y"
         self.network_name = ""  # as the spec calls it (a loaded Network keeps its file's name)
         self.domain_locs: list[Location] = []  # the entry giving each input its interval
+        self.sources: list[str] = []  # every file the spec reads (network, domain)
 
     def _all(self, *kinds) -> list:
         return [s for s in self.statements if isinstance(s, kinds)]
@@ -192,10 +194,16 @@ class _Elaborator:
             implementation=implementation,
             design=design,
             synthesis=synthesis,
+            sources=tuple(self.sources),
         )
 
     # -- files -------------------------------------------------------------
     def _resolve(self, path: Str, what: str) -> Path:
+        resolved = self._resolve_path(path, what)
+        self.sources.append(str(resolved))
+        return resolved
+
+    def _resolve_path(self, path: Str, what: str) -> Path:
         """A path from the spec, relative to the spec file's directory; it must be a readable file."""
         if not path.value.strip():
             raise UserError(f"empty {what} path", path.loc, 'write the file name between the quotes, e.g. "net.onnx"')
