@@ -189,8 +189,8 @@ def canonical_network(layers: list[Layer], norm) -> dict:
 
 def read_certificate(path) -> dict:
     try:
-        if not Path(path).is_file():  # a FIFO would block forever, a folder is no certificate
-            raise Malformed(f"{path} is not a regular file")
+        if Path(path).exists() and not Path(path).is_file():  # a FIFO would block forever
+            raise Malformed(f"cannot read the certificate file: {path} is not a regular file")
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise Malformed(f"cannot read the certificate file: {getattr(exc, 'strerror', None) or exc}") from None
