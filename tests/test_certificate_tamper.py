@@ -46,6 +46,7 @@ import pytest
 
 from test_certificate_cases import CASES, analysis_of, certificate_of
 from verifq.certificate import checker
+from verifq.certificate.writer import problem_content
 
 MARGIN = Fraction(1, 1 << 100)
 CLAIM_STEP = {"pre_lo": "ranges", "pre_hi": "ranges", "post_lo": "ranges", "post_hi": "ranges",
@@ -122,7 +123,7 @@ def network_box(c: dict):
 def mutations(case: str, rng: random.Random) -> list[Mutation]:
     base = certificate_of(case)
     a = analysis_of(case)
-    spec = checker.problem_content(a.problem, a.design)
+    spec = problem_content(a.problem, a.design)
     layers = base["network"]["content"]["layers"]
     nl = len(layers)
     out: list[Mutation] = []

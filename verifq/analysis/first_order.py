@@ -562,6 +562,17 @@ def output_sensitivities(a) -> Sensitivities:
     return Sensitivities(tuple(pre), tuple(post), inputs)
 
 
+def _lookup_units(analysis, la, ql) -> np.ndarray:
+    """Per neuron, the lookup error in units of 2^-F_o: 1/2 for the ideal table; a table's own error
+    (over the analysed rounded pre-activation range) otherwise."""
+    if ql.formats.table is None:
+        return np.full(ql.n_out, 0.5)
+    lo, hi = la.ranges.pre_lo - la.errors.err_pre, la.ranges.pre_hi + la.errors.err_pre
+    lo_e, hi_e = table_post_terms(ql, lo, hi, analysis.design.rounding)
+    mag = [max(-int(a), int(b)) for a, b in zip(lo_e, hi_e)]
+    return np.array([np.nextafter(scaled.to_float(m) * 2.0 ** int(f), np.inf) for m, f in zip(mag, ql.output_frac)])
+
+
 def knapsack_terms(analysis, sens: Sensitivities | None = None) -> list[dict]:
     """Per output o: {role: coefficient array} with, for every design of the
     validity class of `Sensitivities`,
@@ -574,7 +585,7 @@ def knapsack_terms(analysis, sens: Sensitivities | None = None) -> list[dict]:
       ("bias_align", pos)  -> F_a:  g_pre * u   (only when F_b > F_a)
       ("product", pos)     -> F_a:  g_pre * nnz_j * u   (only when some F_w + F_x > F_a)
       ("output", pos)      -> F_o:  g_pre * u   (rounding acc -> output: <= u 2^-F_o)
-      ("lookup", pos)      -> F_o:  g_post / 2   (tanh/sigmoid layers)
+      ("lookup", pos)      -> F_o:  g_post / 2 (ideal table), g_post * (table error) 2^F_o (a table)
       ("input", None)      -> F_in of input k:  g_in * u   (real inputs only)
     with u = 1 for truncation and 1/2 for round-to-nearest. Weights are always
     rounded to nearest (|w~ - w| <= 2^-(F_w+1)); max|x_k| is the real range of
@@ -592,6 +603,7 @@ def knapsack_terms(analysis, sens: Sensitivities | None = None) -> list[dict]:
         x_abs_sums.append(np.nextafter(float(np.sum(x_abs)) * (1 + 1e-12), np.inf))
         lo, hi = la.ranges.post_lo, la.ranges.post_hi
     up = lambda v: np.nextafter(v * (1 + 4e-16), np.inf)  # noqa: E731  (each product: one rounding)
+    lookup_units = [_lookup_units(analysis, la, ql) for la, ql in zip(analysis.layers, analysis.qnet.layers)]
     for o in range(sens.inputs.shape[0]):
         terms: dict = {}
         for pos, (ql, g, gp) in enumerate(zip(analysis.qnet.layers, pre, post)):
@@ -602,7 +614,7 @@ def knapsack_terms(analysis, sens: Sensitivities | None = None) -> list[dict]:
             terms[("product", pos)] = up(g[o] * nnz * u)
             terms[("output", pos)] = up(g[o] * u)
             if ql.activation in (Activation.TANH, Activation.SIGMOID):
-                terms[("lookup", pos)] = up(gp[o] / 2)
+                terms[("lookup", pos)] = up(gp[o] * lookup_units[pos])
         if not analysis.design.inputs_fixed:
             terms[("input", None)] = up(g_in[o] * u)
         out.append(terms)

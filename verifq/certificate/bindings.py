@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..outputs import write_text_atomic
 from . import checker
+from .writer import problem_content
 from ..errors import Location, UserError
 
 
@@ -41,7 +42,7 @@ def update_certificate(cert_path, hashes: dict[str, str], doc: dict | None = Non
 def check_certificate_matches(doc: dict, cert_path, problem, design) -> None:
     """The certificate must be about this problem and this design, or the code it binds would not be
     the code it proves (a UserError otherwise, before anything is written)."""
-    content = checker.problem_content(problem, design)
+    content = problem_content(problem, design)
     net_sha = checker.sha256_of(content["network"])
     problem_sha = checker.sha256_of(checker.problem_hash_input(net_sha, content["domain"], content["requirements"],
                                                                content["implementation"]))

@@ -28,6 +28,7 @@ from pathlib import Path
 from ..outputs import make_folder, write_bytes_atomic, write_text_atomic
 from ..progress import say
 from . import checker
+from .writer import problem_content
 from .measure import Simulation, recorded_simulation, simulate_certificate
 
 ROLES = checker.ROLES
@@ -408,7 +409,7 @@ def build_report(cert_path, out_dir, *, spec_path=None, samples: int | None = No
     if spec_path is not None:
         from ..language import load_spec
 
-        spec_content = checker.problem_content(load_spec(spec_path))
+        spec_content = problem_content(load_spec(spec_path))
         spec_text = Path(spec_path).read_text(encoding="utf-8-sig")
     base = (Path(code_dir) if code_dir is not None else cert_path.parent) if check_code else None
     ch, verdict = None, "VALID"

@@ -40,7 +40,8 @@ def run(args) -> int:
     spec_content = None
     if args.spec:
         from ..language import load_spec
+        from ..certificate.writer import problem_content
 
-        spec_content = checker.problem_content(load_spec(args.spec))
+        spec_content = problem_content(load_spec(args.spec))
     return checker.check_file(args.certificate, spec_content=spec_content, code_dir=args.code,
                               check_code=not args.no_code, verbose=args.verbose)

@@ -46,7 +46,7 @@ def load_problem_and_design(spec: str | Path, formats: str | Path | None = None,
     if uniform is not None:
         design = problem.implementation.uniform_design(problem.network, parse_format(uniform, "--uniform"))
     elif formats is not None:
-        design = load_design(Path(formats), problem.network)
+        design = load_design(Path(formats), problem.network, problem.implementation)
         impl = problem.implementation
         for what, mine, theirs in (("rounding", impl.rounding.value, design.rounding.value),
                                    ("overflow", impl.overflow.value, design.overflow.value),

@@ -25,11 +25,14 @@ from .parser import (
     IntSet, Minimize, Name, NetworkInline, NetworkLoad, Num, RequireError, RequireNoOverflow, Setting,
     SpecAst, Str, SynthesisBlock, UseNetwork, VectorDecl, VectorRef,
 )
-from ..problem import CostModel, Granularity, Implementation, Problem, SynthesisOptions
+from ..fixedpoint.tables import DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE
+from ..problem import SMOOTH, CostModel, Granularity, Implementation, Problem, SynthesisOptions, TableKind
 
-FORMAT_ROLES = ("default", "input") + ROLES
+FORMAT_ROLES = ("default", "input") + ROLES + ("table",)
 FORMAT_KINDS = {"fixed": True, "ap_fixed": True, "ufixed": False, "ap_ufixed": False}
-IMPLEMENTATION_KEYS = ("rounding", "overflow", "inputs", "max word", "max accumulator", "widths")
+IMPLEMENTATION_KEYS = ("rounding", "overflow", "inputs", "max word", "max accumulator", "widths", "tables",
+                       "table size", "table rounding", "max table size")
+MAX_TABLE_LIMIT = 1 << 20  # entries of a lookup table the language accepts
 SYNTHESIS_KEYS = ("granularity", "cost", "solver", "time limit")
 SOLVERS = tuple(BACKENDS)
 MINIMIZE_FORMS = {"uniform": Granularity.UNIFORM, "per layer": Granularity.LAYER, "per neuron": Granularity.NEURON}
@@ -396,6 +399,8 @@ class _Elaborator:
         widths = None
         if "widths" in s:
             widths = self._widths(s["widths"], max_word)
+        max_table = _int_setting(s.get("max table size"), 2, MAX_TABLE_LIMIT, MAX_TABLE_SIZE)
+        table_size = _int_setting(s.get("table size"), 2, max_table, min(DEFAULT_TABLE_SIZE, max_table))
         impl = Implementation(
             rounding=_enum_setting(s.get("rounding"), Rounding, Rounding.TRUNCATE),
             overflow=_enum_setting(s.get("overflow"), Overflow, Overflow.WRAP),
@@ -404,6 +409,10 @@ class _Elaborator:
             max_accumulator=max_acc,
             allowed_widths=widths,
             input_format=input_format,
+            tables=_enum_setting(s.get("tables"), TableKind, TableKind.HLS4ML),
+            table_size=table_size,
+            table_rounding=_enum_setting(s.get("table rounding"), Rounding, Rounding.TRUNCATE),
+            max_table_size=max_table,
         )
         return impl, s
 
@@ -616,6 +625,9 @@ class _Elaborator:
                                 f"{plural(n_layers, 'layer')}", t.layer.loc, hint)
             if role == "input":
                 raise UserError("the input format is not per layer", t.role.loc, "write `input = fixed<W, I>`")
+        if t.neuron is not None and role == "table":
+            raise UserError("a lookup table is per layer, not per neuron", t.neuron.loc,
+                            f"write `layer {layer} table = fixed<W, I>`")
         if t.neuron is not None:
             n_out = net.layers[layer - 1].n_out
             hint = f"neurons are numbered from 0; layer {layer} has {plural(n_out, 'neuron')}"
@@ -646,7 +658,8 @@ class _Elaborator:
         layers = []
         for index, layer in enumerate(net.layers, start=1):
             per_role = {role: resolver.layer_role(index, layer.n_out, role) for role in ROLES}
-            layers.append(LayerFormats(**per_role))
+            table = impl.table(resolver.layer_table(index)) if layer.activation in SMOOTH else None
+            layers.append(LayerFormats(**per_role, table=table))
         return Design(
             inputs=(input_fmt,) * net.n_inputs,
             layers=tuple(layers),

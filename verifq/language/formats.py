@@ -59,6 +59,13 @@ class FormatResolver:
                             "add `input = fixed<W, I>` or `default = fixed<W, I>` to the formats block")
         return self._check(found[0], found[1], "input")
 
+    def layer_table(self, layer: int) -> FixedFormat | None:
+        """The entry format of layer `layer`'s lookup table (`layer L table`, `table`), or None (the default)."""
+        for key in ((layer, None, "table"), (None, None, "table")):
+            if key in self.given:
+                return self.given[key][0]
+        return None
+
     def _lookup(self, layer: int, neuron: int, role: str):
         for key in ((layer, neuron, role), (layer, neuron, "default"), (layer, None, role), (layer, None, "default"),
                     (None, None, role), (None, None, "default")):

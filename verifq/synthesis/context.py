@@ -16,11 +16,13 @@ from ..fixedpoint.design import Design
 from ..fixedpoint.format import FixedFormat
 from ..problem import Problem
 from .cost import Costs, design_costs, nonzero_masks
+from .tables import working_tables
 
 
 def probe_design(problem: Problem) -> Design:
     """Any design with the problem's modes (ranges do not depend on the formats)."""
-    return problem.implementation.uniform_design(problem.network, FixedFormat(48, 24))
+    return problem.implementation.uniform_design(problem.network, FixedFormat(48, 24)).with_tables(
+        working_tables(problem))
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Context:
     # and the best single-format analysis without overflow found by the uniform search
     reference: tuple[Design, Analysis] | None = None
     uniform_best: Analysis | None = None
+    tables: tuple = ()  # per layer: the working lookup table of a tanh/sigmoid layer (tables.py)
 
     @staticmethod
     def create(problem: Problem, range_method: str | None = None, progress=None) -> "Context":
@@ -49,7 +52,7 @@ class Context:
         probe = analyse(problem, probe_design(problem), **kw)
         ranges = [la.ranges for la in probe.layers]
         return Context(problem, ranges, probe.input_lo, probe.input_hi, nonzero_masks(problem.network),
-                       range_method, progress, probe.box)
+                       range_method, progress, probe.box, tables=working_tables(problem))
 
     def analyse(self, design: Design) -> Analysis:
         t = time.perf_counter()

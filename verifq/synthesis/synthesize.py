@@ -39,6 +39,7 @@ from ..fixedpoint.format import integer_bits
 from ..problem import CostModel, Granularity, Problem, SynthesisOptions
 from . import baselines
 from .context import Context
+from .tables import shrink_tables
 from .cost import COST_LABELS, Costs
 from .model import Choices, ModelConfig, SynthesisModel
 from ..solvers import SolveOptions, SolveResult, solve
@@ -537,7 +538,7 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
     if gran == "uniform":
         attempts.append(_run_uniform(ctx))
     elif method == "aster":
-        cfg = ModelConfig("layer", tied=True, exact_accumulation=False, cost=cost_model, checkpoints=ckpts)  # products rounded, as Aster
+        cfg = ModelConfig("layer", tied=True, exact_accumulation=False, cost=cost_model, checkpoints=ckpts, tables=ctx.tables)  # products rounded, as Aster
         attempts.append(_run_milp(ctx, cfg, "aster (sound, per layer)", options, solver, time_limit))
     else:
         exact = cost_model is not CostModel.TOTAL_BITS
@@ -546,13 +547,13 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
             # the caller already has a per-layer (or coarser) design: seed the per-neuron run with it
             layer_att = min(given, key=lambda at: ctx.costs(at.design).get(cost_model))
         else:
-            layer_att = _run_milp(ctx, ModelConfig("layer", cost=cost_model, exact_accumulation=exact, checkpoints=ckpts),
+            layer_att = _run_milp(ctx, ModelConfig("layer", cost=cost_model, exact_accumulation=exact, checkpoints=ckpts, tables=ctx.tables),
                                   "per-layer", options, solver, time_limit)
             attempts.append(layer_att)
         if gran == "neuron":
             seed = layer_att.design if layer_att.design is not None else None
             # per neuron: the fast full-depth knapsack, calibrated on the per-layer design's exact analysis
-            attempts.append(_run_milp(ctx, ModelConfig("neuron", cost=cost_model, exact_accumulation=exact), "per-neuron",
+            attempts.append(_run_milp(ctx, ModelConfig("neuron", cost=cost_model, exact_accumulation=exact, tables=ctx.tables), "per-neuron",
                                       options, solver, time_limit, seed=seed,
                                       calibrate=layer_att.analysis if (seed is not None and options.calibrate) else None))
 
@@ -586,6 +587,13 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
     scored = [(ctx.costs(at.design), at) for at in proved]
     scored.sort(key=lambda ca: (ca[0].get(cost_model), ca[0].total_bits, _rank(ca[1], primary)))
     costs, best = scored[0]
+    if any(lf.table is not None for lf in best.design.layers):
+        design, analysis = shrink_tables(ctx, best.design, best.analysis)
+        if design is not best.design:
+            best.design, best.analysis = design, analysis
+            costs = ctx.costs(design)
+            ctx.say("tables: " + "; ".join(f"layer {i} {lf.table}" for i, lf in enumerate(design.layers, 1)
+                                           if lf.table is not None))
     if best not in primary[-1:] and primary and primary[-1].design is not None:
         messages.append(f"kept the {best.label} design: it costs no more than the {primary[-1].label} result "
                         f"({COST_LABELS[cost_model]} {costs.get(cost_model)} vs {ctx.costs(primary[-1].design).get(cost_model)})")

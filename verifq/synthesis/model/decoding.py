@@ -91,6 +91,7 @@ def design_from_choices(data: ProblemData, plan: Plan, choices: Choices) -> Desi
             tuple(bias_fmt[int(plan.agroup[p][j])] for j in range(ld.n_out)),
             tuple(fmt[int(plan.agroup[p][j])] for j in range(ld.n_out)),
             tuple(fmt[int(plan.ogroup[p][j])] for j in range(ld.n_out)),
+            ld.table,
         ))
     return Design(inputs, tuple(layers), impl.rounding, impl.overflow, impl.inputs_fixed)
 

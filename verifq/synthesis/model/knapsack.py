@@ -87,10 +87,16 @@ def knapsack_tables(data: ProblemData, plan: Plan, cfg: ModelConfig) -> Knapsack
             fo = plan.fvars[plan.groups[go_i].fvar]
             js = np.array(js)
             if ld.act in (Activation.TANH, Activation.SIGMOID):
-                mag = magnitude(ld.Rq_lo[:, js], ld.Rq_hi[:, js]).sum(axis=1)
-                h = np.exp2(-fo.cands.astype(float) - 1)
-                H[plan.groups[go_i].fvar] += np.outer(mag, h)
-                Lm[plan.groups[go_i].fvar] += np.outer(mag, h)
+                mags = magnitude(ld.Rq_lo[:, js], ld.Rq_hi[:, js])
+                mag = mags.sum(axis=1)
+                if ld.table is None:  # the ideal table: half an output ulp
+                    h = np.exp2(-fo.cands.astype(float) - 1)
+                    add = np.outer(mag, h)
+                else:  # a table: its own error (a constant) and the cast of its entries to F_o
+                    cast = np.where(fo.cands < ld.table.entry.frac_bits, unit(fo.cands, rnd), 0.0)
+                    add = np.outer(mag, cast) + (mags @ ld.table_err[js])[:, None]
+                H[plan.groups[go_i].fvar] += add
+                Lm[plan.groups[go_i].fvar] += add
             if cfg.tied:
                 continue
             # output rounding: at most u(F_o) (2^-F_o - 2^-F_a under truncation, 2^-(F_o+1) under

@@ -19,7 +19,9 @@ import numpy as np
 from ...fixedpoint.design import Design
 from ...fixedpoint.format import FixedFormat, Rounding
 from ...network.ir import Activation, Network
+from ...analysis.table_error import table_bound
 from ...numeric import scaled
+from ...numeric.scaled import PRECISION
 from ...problem import CostModel, Implementation, Problem
 
 F_FLOOR = -8
@@ -67,9 +69,22 @@ class ModelConfig:
     output_scale: dict | None = None  # output -> factor on its bound (calibration: model / exact analysis)
     weight_floor: Design | None = None  # weight candidates at most one bit below this design's (tighter |W~ - W|)
     checkpoints: tuple = ()  # levels k (outputs of layer k, 1-based) whose errors are certified variables
+    tables: tuple = ()  # per layer: the lookup table (TableSpec) of a tanh/sigmoid layer, None otherwise
 
 
 # ------------------------------------------------------------------------------------ the problem, as the model reads it
+def table_errors(act, table, rng) -> np.ndarray:
+    """Per neuron, the table's error (entries cast exactly) over the real pre-activation range widened by
+    a little (the rounded pre-activation lies near it): the model's lookup term; the exact analysis decides."""
+    out = []
+    for lo, hi in zip(rng.pre_lo, rng.pre_hi):
+        pad = (hi - lo) // 1000 + (1 << (PRECISION - 10))
+        b = table_bound(act, table, table.entry.frac_bits, Rounding.NEAREST, int(lo - pad), int(hi + pad))
+        out.append(np.nextafter(scaled.to_float(max(-b.err_lo, b.err_hi, 0)), np.inf))
+    return np.array(out)
+
+
+
 @dataclass
 class LayerData:
     """One dense layer: weights and real ranges (fixed), then what planning derives
@@ -100,6 +115,8 @@ class LayerData:
     # set by planning
     s_lo: np.ndarray | None = None  # slope interval of the activation per neuron
     s_hi: np.ndarray | None = None
+    table: object = None  # the lookup table of a tanh/sigmoid layer (None: the ideal table)
+    table_err: np.ndarray | None = None  # per neuron: the table's error over the real range (float, rounded up)
     wtab_lo: np.ndarray | None = None  # (n_out, len(SCAN)) weight error interval per scanned F
     wtab_hi: np.ndarray | None = None
     w_prop: np.ndarray | None = None  # weights the sensitivities propagate through (None: w)
@@ -135,7 +152,7 @@ class ProblemData:
     layers: list[LayerData]
 
     @staticmethod
-    def create(problem: Problem, ranges, x_lo, x_hi) -> "ProblemData":
+    def create(problem: Problem, ranges, x_lo, x_hi, tables=()) -> "ProblemData":
         net = problem.network
         impl = problem.implementation
         allowed = tuple(sorted(impl.allowed_widths)) if impl.allowed_widths else None
@@ -160,6 +177,8 @@ class ProblemData:
                 pre_lo_q=[scaled.to_fraction(v) for v in rng.pre_lo], pre_hi_q=[scaled.to_fraction(v) for v in rng.pre_hi],
                 post_lo_q=[scaled.to_fraction(v) for v in rng.post_lo], post_hi_q=[scaled.to_fraction(v) for v in rng.post_hi],
             )
+            if pos < len(tables) and tables[pos] is not None:
+                ld.table, ld.table_err = tables[pos], table_errors(layer.activation, tables[pos], rng)
             layers.append(ld)
             xl, xh = ld.post_lo, ld.post_hi
         return ProblemData(

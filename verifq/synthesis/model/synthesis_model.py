@@ -27,7 +27,7 @@ class SynthesisModel:
 
     def __init__(self, problem: Problem, ranges, x_lo, x_hi, config: ModelConfig):
         self.config = config
-        self._data = ProblemData.create(problem, ranges, x_lo, x_hi)
+        self._data = ProblemData.create(problem, ranges, x_lo, x_hi, config.tables)
         self._plan = make_plan(self._data, config)
         self._float_model = FloatModel(self._data, self._plan, self._plan.tables)
         self._encoding: MilpEncoding | None = None  # set by `build`
