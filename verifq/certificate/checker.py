@@ -34,7 +34,8 @@ Semantics (the same as verifq/fixedpoint/design.py): weights and biases are
 rounded to nearest (ties up) into their formats; the bias is aligned to the
 accumulator with the design's rounding mode; products are exact and rounded
 to the accumulator's grid when finer; the sum is rounded to the output grid,
-the activation applied (tanh/sigmoid as an ideal lookup table, error <= half
+the activation applied (tanh/sigmoid: the lookup table the certificate lists, entries and
+all (checker_core.Table), or the ideal lookup table, error <= half
 an output ulp). Truncation = floor, nearest = floor(x + ulp/2).
 """
 
@@ -50,13 +51,13 @@ from pathlib import Path
 
 try:
     from . import checker_tight as tight  # the tight rules (symbolic ranges, first-order errors)
-    from .checker_core import (CONSTANT_RULES, Fmt, Invalid, Malformed, Table, act_bounds, common_denominator,
+    from .checker_core import (CONSTANT_RULES, HALF_RANGE, Fmt, Invalid, Malformed, Table, act_bounds, common_denominator,
                                constant_mantissa, get, get_list, get_rats, pow2, product_rounding, rat, round_to_grid,
                                rounding_bound, show, shift_round)
 except ImportError:  # run as a script: python checker.py CERT (checker_core.py, checker_tight.py next to it)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import checker_tight as tight
-    from checker_core import (CONSTANT_RULES, Fmt, Invalid, Malformed, Table, act_bounds, common_denominator,
+    from checker_core import (CONSTANT_RULES, HALF_RANGE, Fmt, Invalid, Malformed, Table, act_bounds, common_denominator,
                               constant_mantissa, get, get_list, get_rats, pow2, product_rounding, rat, round_to_grid,
                               rounding_bound, show, shift_round)
 
@@ -248,6 +249,7 @@ class Checker:
     def run(self) -> None:
         self._schema()
         self._hashes()
+        self._tables_fit()
         if self.spec_content is not None:
             self._spec()
         self._limits()
@@ -321,6 +323,11 @@ class Checker:
             raise Malformed(f"formats_source: unknown {self.formats_source!r} (spec or synthesis)")
         params = sum(L.n_in * L.n_out + L.n_out for L in self.layers)
         self.ok("schema", f"schema {SCHEMA_VERSION}, {len(self.layers)} layers, {params} parameters")
+
+    def _tables_fit(self) -> None:
+        for L, table in enumerate(self.tables):
+            if table is not None and table.act not in HALF_RANGE:
+                raise Invalid("formats", f"layer {L + 1} is {table.act}: only tanh/sigmoid layers have a lookup table")
 
     def _hashes(self) -> None:
         c = self.cert

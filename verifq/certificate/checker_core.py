@@ -199,9 +199,7 @@ class Table:
     __slots__ = ("act", "size", "entry", "rounding", "overflow", "entries")
 
     def __init__(self, d, act: str, where: str):
-        if act not in HALF_RANGE:
-            raise Malformed(f"{where}: a {act} layer has no lookup table")
-        self.act = act
+        self.act = act  # a table on a relu/linear layer is refused after the hashes (Checker._tables_fit)
         self.size = get(d, "size", where, int)
         if not 2 <= self.size <= 1 << 20:
             raise Malformed(f"{where}.size: {self.size} is not 2..{1 << 20}")

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from .. import progress
 from .base import Backend, SolveOptions, SolveResult, SolveStatus, relative_gap
 from .model import LinearModel
 
@@ -77,13 +78,16 @@ def _new_highs():
         saved = os.dup(1)
     except OSError:  # no usable stdout: nothing to protect
         return highspy.Highs()
+    sink = 2 if progress.active() else os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(2, 1)
+        os.dup2(sink, 1)
         h = highspy.Highs()
         _flush_c_stdout()
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+        if sink != 2:
+            os.close(sink)
     return h
 
 

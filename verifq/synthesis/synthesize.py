@@ -36,7 +36,7 @@ import numpy as np
 from ..analysis.prove import Analysis
 from ..fixedpoint.design import Design
 from ..fixedpoint.format import integer_bits
-from ..problem import CostModel, Granularity, Problem, SynthesisOptions
+from ..problem import SMOOTH, CostModel, Granularity, Problem, SynthesisOptions, TableKind
 from . import baselines
 from .context import Context
 from .tables import shrink_tables
@@ -622,6 +622,9 @@ def _infeasible_reason(ctx: Context, ref: Analysis, gran: str, finest: Analysis)
         limits.append(f"max accumulator {impl.max_accumulator}")
     if impl.allowed_widths:
         limits.append("widths {" + ", ".join(map(str, impl.allowed_widths)) + "}")
+    if impl.tables is TableKind.HLS4ML and any(l.activation in SMOOTH for l in ctx.problem.network.layers):
+        limits.append(f"max table size {impl.max_table_size} (tanh/sigmoid lookup tables: a larger "
+                      "`max table size` may help)")
     lim = ", ".join(limits)
     over = [v for v in ref.violations if v.kind != "error"]
     if over:
