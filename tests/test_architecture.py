@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "verifq"
 
 # stage -> rank: a module may import from its own stage and from stages of a lower rank only
 STAGES = {
-    "core": 0,  # verifq/__init__.py, errors.py, inputs.py, outputs.py, progress.py
+    "core": -1,  # verifq/__init__.py, errors.py, inputs.py, outputs.py, progress.py: every stage may use these
     "numeric": 0,
     "solvers": 0,
     "network": 1,
