@@ -59,6 +59,10 @@ def run(args) -> int:
     from ..outputs import check_outputs, input_files
 
     problem, design = load_problem_and_design(args.spec, args.formats, args.uniform)
+    if problem.quantized is not None:
+        from .quantized import prove_quantized
+
+        return prove_quantized(args, problem)
     check_outputs([(args.json, "--json"), (args.cert, "--cert")], input_files(problem, args.formats))
     if not 1 <= args.split <= MAX_SPLIT:
         raise UserError(f"--split needs a number of boxes from 1 to {MAX_SPLIT}, not {args.split}", hint="e.g. --split 64")

@@ -65,6 +65,10 @@ def run(args) -> int:
     from ..outputs import check_outputs, input_files
 
     problem = load_spec(Path(args.spec))
+    if problem.quantized is not None:
+        from .quantized import synth_quantized
+
+        return synth_quantized(args, problem)
     check_outputs([(args.output, "-o"), (args.json, "--json"), (args.cert, "--cert")], input_files(problem))
     if args.time_limit is not None and not 0 < args.time_limit < 1e9:
         raise UserError(f"--time-limit must be a positive number of seconds, not {args.time_limit}")

@@ -89,6 +89,17 @@ def apply_step(step: Step, c: np.ndarray) -> np.ndarray:
     return _as_int(np.stack(cols, axis=1) if cols else c)
 
 
+def requant_one(step: Requant, j: int, c: int) -> int:
+    """One channel of a requantization on one integer code."""
+    m, n = integer_multiplier(step.multiplier[j])
+    z = step.zero_point[j]
+    r = int(round_div(c * m + z * (1 << n), 1 << n, step.rounding))
+    if step.bits:
+        lo, hi = step.bounds
+        r = min(max(r, lo), hi)
+    return r - z
+
+
 def quantize_input(qnet: QuantizedNetwork, x) -> np.ndarray:
     """Input codes of real inputs (rows): each input step with its exact rational multiplier."""
     vals = np.array([[Fraction(v) for v in row] for row in np.asarray(x, dtype=object)], dtype=object)

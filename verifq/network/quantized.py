@@ -89,6 +89,7 @@ class IntLayer:
     weight_signed: bool
     steps: tuple[Step, ...]
     out_unit: tuple[Fraction, ...]  # value of one output code, per neuron
+    in_unit: Fraction = Fraction(1)  # value of one input code (per tensor)
 
     @property
     def n_in(self) -> int:

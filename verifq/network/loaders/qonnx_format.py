@@ -341,7 +341,7 @@ class _Reader:
         u_in = self.unit[0]
         unit = tuple(u_in * w for w in _fractions(wscale))
         self.layers.append({"node": self.node.name, "raw": raw, "codes": codes.T, "unit": unit, "bits": bits,
-                            "signed": signed, "bias": [0] * n_out, "raw_bias": np.zeros(n_out)})
+                            "signed": signed, "in_unit": u_in, "bias": [0] * n_out, "raw_bias": np.zeros(n_out)})
         self.n, self.phase, self.unit = n_out, "acc", unit
         if op == "Gemm" and len(ins) > 2 and ins[2]:
             self.bias([self.cur, ins[2]])
@@ -390,7 +390,7 @@ class _Reader:
             steps = d["steps"]
             codes = d["codes"]
             layers.append(IntLayer(d["node"], tuple(tuple(int(v) for v in row) for row in codes), tuple(int(b) for b in d["bias"]),
-                                   d["unit"], d["bits"], d["signed"], steps, d["out_unit"]))
+                                   d["unit"], d["bits"], d["signed"], steps, d["out_unit"], d["in_unit"]))
             relu = any(isinstance(s, Relu) for s in steps) or any(isinstance(s, Thresholds) and s.offset >= 0 for s in steps)
             w = tuple(tuple(Fraction(float(v)) for v in row) for row in np.asarray(d["raw"], dtype=np.float64).T)
             ref.append(DenseLayer(w, _fractions(d["raw_bias"]), Activation.RELU if relu else Activation.LINEAR))

@@ -1,0 +1,111 @@
+"""`prove` and `synth` on an already-quantized (QONNX) network: the accumulator proof with
+witnesses, and the narrowest provably overflow-free accumulators per layer and neuron."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
+from ..outputs import check_outputs, input_files, write_text_atomic
+
+
+def _check_split(args) -> int:
+    split = getattr(args, "split", 1) or 1
+    if not 1 <= split <= 1 << 16:
+        raise UserError(f"--split needs a number of boxes from 1 to 65536, not {split}")
+    return split
+
+
+def _emit_json(args, doc: dict) -> None:
+    if getattr(args, "json", None):
+        text = json.dumps(doc, indent=2) + "\n"
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            write_text_atomic(args.json, text)
+
+
+def analysis_json(analysis) -> dict:
+    from ..analysis.quantized_prove import ORDER, reference_bounds
+
+    refs = reference_bounds(analysis.qnet)
+    return {
+        "network": analysis.qnet.name, "kind": "qonnx", "order": ORDER, "accumulator": analysis.mode,
+        "widths": list(analysis.widths), "proved": analysis.proved,
+        "layers": [{"node": l.node, "fan_in": l.n_in, "neurons": l.n_out,
+                    "prefix_lo": [str(v) for v in b.prefix_lo], "prefix_hi": [str(v) for v in b.prefix_hi],
+                    "minimal_width": list(b.widths()), "layer_width": max(b.widths()),
+                    "data_type_bound": r["data_type"], "a2q_bound": list(r["a2q"])}
+                   for l, b, r in zip(analysis.qnet.layers, analysis.bounds, refs)],
+        "errors": [str(e) for e in analysis.errors],
+        "max_error": [None if b is None else str(b) for b in analysis.max_error],
+        "overflows": [{"layer": o.layer + 1, "neuron": o.neuron, "k": o.k, "bound": o.bound, "width": o.width}
+                      for o in analysis.overflows],
+        "witnesses": [{"layer": w.overflow.layer + 1, "neuron": w.overflow.neuron, "k": w.overflow.k,
+                       "x": [str(v) for v in w.x], "x_float32": [float(v) for v in w.x],
+                       "partial_sum": w.simulated, "qonnx": w.confirmed} for w in analysis.witnesses],
+    }
+
+
+def prove_quantized(args, problem) -> int:
+    from ..analysis.quantized_prove import analyse_quantized, report_lines, search_witnesses
+    from ..progress import say
+
+    check_outputs([(args.json, "--json"), (args.cert, "--cert")], input_files(problem))
+    split = _check_split(args)
+    say(f"analysing the integer network {problem.quantized.name}: accumulator bounds"
+        + (f" over {split} boxes" if split > 1 else ""))
+    analysis = analyse_quantized(problem, split)
+    if analysis.overflows and not args.no_search:
+        say(f"{len(analysis.overflows)} partial sums may overflow; searching witnesses")
+        analysis = search_witnesses(analysis, samples=min(args.samples, 20000), seed=args.seed)
+    human = sys.stderr if args.json == "-" else sys.stdout
+    print("\n".join(report_lines(analysis)), file=human)
+    if analysis.proved and args.cert:
+        from ..certificate.accumulators import write_accumulator_certificate
+
+        write_accumulator_certificate(Path(args.cert), analysis)
+        print(f"certificate written to {args.cert}", file=human)
+    _emit_json(args, analysis_json(analysis))
+    return EXIT_PROVED if analysis.proved else EXIT_VIOLATED
+
+
+def synth_quantized(args, problem) -> int:
+    """The narrowest accumulator per layer and per neuron that the analysis proves overflow-free."""
+    from ..analysis.quantized_prove import analyse_quantized, reference_bounds
+
+    check_outputs([(args.output, "-o"), (args.json, "--json"), (args.cert, "--cert")], input_files(problem))
+    analysis = analyse_quantized(problem, _check_split(args), widths=[None] * len(problem.quantized.layers))
+    minimal = analysis.minimal_widths()
+    widths = [max(m) for m in minimal]
+    proved = analyse_quantized(problem, _check_split(args), widths=widths)  # re-analysed with the chosen widths
+    assert not proved.overflows
+    refs = reference_bounds(problem.quantized)
+    human = sys.stderr if args.json == "-" else sys.stdout
+    print(f"narrowest provably overflow-free accumulators of {problem.quantized.name} "
+          f"(bias first, then products in weight order):", file=human)
+    print(f"{'layer':>5} {'node':<16} {'K':>5} {'per layer':>9} {'per neuron (min..max)':>22} {'data-type':>9} {'A2Q l1':>6}", file=human)
+    for l, (layer, m, r) in enumerate(zip(problem.quantized.layers, minimal, refs), start=1):
+        print(f"{l:>5} {layer.node[:16]:<16} {layer.n_in:>5} {max(m):>9} {f'{min(m)}..{max(m)}':>22} "
+              f"{r['data_type']:>9} {max(r['a2q']):>6}", file=human)
+    cap = problem.implementation.max_accumulator
+    feasible = cap is None or max(widths) <= cap
+    if cap is not None:
+        print(f"max accumulator = {cap}: " + ("met" if feasible else f"NOT met (layer {widths.index(max(widths)) + 1} needs {max(widths)})"), file=human)
+    for i, (e, b) in enumerate(zip(proved.errors, problem.max_error)):
+        print(f"output {i}: |quantized - float reference| <= {float(e):.6g}"
+              + ("" if b is None else (" (ok)" if e <= b else f" > required {float(b):.6g}")), file=human)
+    doc = analysis_json(proved)
+    doc["minimal_widths"] = {"per_layer": widths, "per_neuron": [list(m) for m in minimal]}
+    if args.output:
+        write_text_atomic(args.output, json.dumps(doc["minimal_widths"], indent=2) + "\n")
+        print(f"accumulator widths written to {args.output}", file=human)
+    if args.cert and feasible:
+        from ..certificate.accumulators import write_accumulator_certificate
+
+        write_accumulator_certificate(Path(args.cert), proved)
+        print(f"certificate written to {args.cert}", file=human)
+    _emit_json(args, doc)
+    return EXIT_PROVED if feasible else EXIT_VIOLATED
