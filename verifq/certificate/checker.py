@@ -51,12 +51,14 @@ from pathlib import Path
 
 try:
     from . import checker_tight as tight  # the tight rules (symbolic ranges, first-order errors)
+    from .checker_integer import KIND as INTEGER_KIND, check_integer
     from .checker_core import (CONSTANT_RULES, HALF_RANGE, Fmt, Invalid, Malformed, Table, act_bounds, common_denominator,
                                constant_mantissa, get, get_list, get_rats, pow2, product_rounding, rat, round_to_grid,
                                rounding_bound, show, shift_round)
 except ImportError:  # run as a script: python checker.py CERT (checker_core.py, checker_tight.py next to it)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import checker_tight as tight
+    from checker_integer import KIND as INTEGER_KIND, check_integer
     from checker_core import (CONSTANT_RULES, HALF_RANGE, Fmt, Invalid, Malformed, Table, act_bounds, common_denominator,
                               constant_mantissa, get, get_list, get_rats, pow2, product_rounding, rat, round_to_grid,
                               rounding_bound, show, shift_round)
@@ -247,6 +249,11 @@ class Checker:
         self.log.append((step, detail))
 
     def run(self) -> None:
+        if self.cert.get("kind") == INTEGER_KIND:  # an already-quantized (QONNX) network: checker_integer.py
+            if self.cert.get("schema_version") != SCHEMA_VERSION:
+                raise Malformed(f"unsupported schema_version {self.cert.get('schema_version')!r}")
+            self.log += check_integer(self.cert)
+            return
         self._schema()
         self._hashes()
         self._tables_fit()

@@ -8,10 +8,10 @@ import json
 import sys
 from pathlib import Path
 
+from ..certificate.accumulators import prove_quantized
 from ..analysis.methods import DEFAULT_ERROR_METHOD, DEFAULT_RANGE_METHOD, ErrorMethod, RangeMethod
 from ..outputs import write_text_atomic
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
-
 
 MAX_SPLIT = 1 << 16  # boxes of an input splitting
 MAX_SAMPLES = 10**7  # inputs of the counterexample search
@@ -55,13 +55,10 @@ def run(args) -> int:
     from ..analysis.search import find_counterexample
     from ..language import load_problem_and_design
     from ..progress import say
-
     from ..outputs import check_outputs, input_files
 
     problem, design = load_problem_and_design(args.spec, args.formats, args.uniform)
-    if problem.quantized is not None:
-        from .quantized import prove_quantized
-
+    if problem.quantized is not None:  # an already-quantized (QONNX) network: certificate/accumulators.py
         return prove_quantized(args, problem)
     check_outputs([(args.json, "--json"), (args.cert, "--cert")], input_files(problem, args.formats))
     if not 1 <= args.split <= MAX_SPLIT:

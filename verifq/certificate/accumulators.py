@@ -1,14 +1,61 @@
-"""`prove` and `synth` on an already-quantized (QONNX) network: the accumulator proof with
-witnesses, and the narrowest provably overflow-free accumulators per layer and neuron."""
+"""`prove` and `synth` on an already-quantized (QONNX) network (called by the CLI): the
+accumulator proof with witnesses, the narrowest provably overflow-free accumulators per layer
+and neuron, and the integer-accumulator certificate (SCHEMA.md, checked by checker_integer.py)."""
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import json
 import sys
 from pathlib import Path
 
+from .. import __version__
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
+from ..network.quantized import Bipolar, Relu, Requant, Thresholds
 from ..outputs import check_outputs, input_files, write_text_atomic
+from .checker_integer import KIND, ORDER, canonical_sha
+
+
+def _step_json(s) -> dict:
+    if isinstance(s, Relu):
+        return {"op": "relu"}
+    if isinstance(s, Bipolar):
+        return {"op": "bipolar"}
+    if isinstance(s, Thresholds):
+        return {"op": "thresholds", "thresholds": [list(t) for t in s.thresholds], "offset": s.offset}
+    assert isinstance(s, Requant)
+    return {"op": "requant", "node": s.node, "multiplier": [str(m) for m in s.multiplier], "zero_point": list(s.zero_point),
+            "bits": s.bits, "signed": s.signed, "narrow": s.narrow, "rounding": s.rounding}
+
+
+def integer_network_content(qnet) -> dict:
+    return {"input_steps": [_step_json(s) for s in qnet.input_steps],
+            "layers": [{"node": l.node, "weights": [list(r) for r in l.weights], "bias": list(l.bias),
+                        "steps": [_step_json(s) for s in l.steps]} for l in qnet.layers]}
+
+
+def write_accumulator_certificate(path: Path, analysis) -> dict:
+    """The certificate of a proved accumulator analysis (overflow-freedom for its widths)."""
+    qnet = analysis.qnet
+    content = integer_network_content(qnet)
+    b0 = analysis.bounds[0]
+    doc = {
+        "format": "verifq-certificate", "schema_version": 1, "kind": KIND, "verifq_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "network": {"name": qnet.name, "file_sha256": hashlib.sha256(Path(qnet.source).read_bytes()).hexdigest(),
+                    "content": content, "sha256": canonical_sha(content)},
+        "domain": [[str(lo), str(hi)] for lo, hi in analysis.domain],
+        "implementation": {"order": ORDER, "accumulator": analysis.mode, "widths": list(analysis.widths)},
+        "claims": {"inputs": {"code_lo": list(b0.code_lo), "code_hi": list(b0.code_hi)},
+                   "layers": [{"prefix_lo": list(b.prefix_lo), "prefix_hi": list(b.prefix_hi),
+                               "final_lo": list(b.final_lo), "final_hi": list(b.final_hi)} for b in analysis.bounds]},
+        "informative": {"error_bounds": [str(e) for e in analysis.errors],
+                        "note": "error bounds are not re-derived by the checker"},
+        "verdict": {"overflow_free": True},
+    }
+    write_text_atomic(str(path), json.dumps(doc, indent=1) + "\n")
+    return doc
 
 
 def _check_split(args) -> int:
@@ -55,6 +102,9 @@ def prove_quantized(args, problem) -> int:
 
     check_outputs([(args.json, "--json"), (args.cert, "--cert")], input_files(problem))
     split = _check_split(args)
+    if args.cert and split > 1:
+        raise UserError("--cert needs the unsplit analysis (the checker re-derives the bounds on the whole box)",
+                        hint="drop --split, or drop --cert")
     say(f"analysing the integer network {problem.quantized.name}: accumulator bounds"
         + (f" over {split} boxes" if split > 1 else ""))
     analysis = analyse_quantized(problem, split)
@@ -64,8 +114,6 @@ def prove_quantized(args, problem) -> int:
     human = sys.stderr if args.json == "-" else sys.stdout
     print("\n".join(report_lines(analysis)), file=human)
     if analysis.proved and args.cert:
-        from ..certificate.accumulators import write_accumulator_certificate
-
         write_accumulator_certificate(Path(args.cert), analysis)
         print(f"certificate written to {args.cert}", file=human)
     _emit_json(args, analysis_json(analysis))
@@ -103,8 +151,6 @@ def synth_quantized(args, problem) -> int:
         write_text_atomic(args.output, json.dumps(doc["minimal_widths"], indent=2) + "\n")
         print(f"accumulator widths written to {args.output}", file=human)
     if args.cert and feasible:
-        from ..certificate.accumulators import write_accumulator_certificate
-
         write_accumulator_certificate(Path(args.cert), proved)
         print(f"certificate written to {args.cert}", file=human)
     _emit_json(args, doc)
