@@ -85,6 +85,18 @@ def test_integer_multiplier_is_exact_for_powers_of_two_and_q31_otherwise():
     assert 2**30 <= m < 2**31 and abs(Fraction(m, 2**n) - Fraction(1, 3)) <= Fraction(1, 2 ** (n + 1))
 
 
+@pytest.mark.parametrize("mode", ["ROUND", "HALF_EVEN", "CEIL", "FLOOR", "UP", "DOWN", "HALF_UP", "HALF_DOWN"])
+def test_the_float64_input_path_equals_the_rational_one(mode):
+    import dataclasses
+
+    from verifq.fixedpoint.integer_net import quantize_input
+
+    q = load()
+    q = dataclasses.replace(q, input_steps=(dataclasses.replace(q.input_steps[0], rounding=mode),))
+    x = domain_inputs(3000, seed=5).astype(np.float64) * 1.6  # also beyond the clamp
+    assert np.array_equal(quantize_input(q, x), quantize_input(q, x.astype(object)).astype(np.int64))
+
+
 def test_loader_reads_codes_units_and_the_float_reference():
     q = load()
     assert [l.n_out for l in q.layers] == [8, 6, 2] and q.input_bits == 8 and q.input_signed

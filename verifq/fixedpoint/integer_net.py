@@ -100,8 +100,43 @@ def requant_one(step: Requant, j: int, c: int) -> int:
     return r - z
 
 
+def _fast_input(step: Requant, x: np.ndarray) -> np.ndarray | None:
+    """The input quantizer on a float64 array when it is exact in float64: power-of-two
+    multipliers, zero points 0 (x * 2^k is exact, and so is x - floor(x))."""
+    mults = step.multiplier
+    if any(m.numerator & (m.numerator - 1) or m.denominator & (m.denominator - 1) for m in mults) or any(step.zero_point):
+        return None
+    v = x * np.array([float(mults[j if len(mults) > 1 else 0]) for j in range(x.shape[1])])
+    if not np.all(np.isfinite(v)) or np.abs(v).max(initial=0) >= 2.0**52:
+        return None
+    f = np.floor(v)
+    frac = v - f
+    mode = step.rounding
+    if mode == "FLOOR":
+        r = f
+    elif mode == "CEIL":
+        r = f + (frac > 0)
+    elif mode == "DOWN":
+        r = f + ((frac > 0) & (v < 0))
+    elif mode == "UP":
+        r = f + ((frac > 0) & (v > 0))
+    else:
+        tie_up = {"ROUND": np.mod(f, 2) == 1, "HALF_EVEN": np.mod(f, 2) == 1, "HALF_UP": v > 0, "HALF_DOWN": v < 0}[mode]
+        r = f + ((frac > 0.5) | ((frac == 0.5) & tie_up))
+    if step.bits:
+        lo, hi = step.bounds
+        r = np.clip(r, lo, hi)
+    return r.astype(np.int64)
+
+
 def quantize_input(qnet: QuantizedNetwork, x) -> np.ndarray:
     """Input codes of real inputs (rows): each input step with its exact rational multiplier."""
+    xa = np.asarray(x)
+    steps = qnet.input_steps
+    if xa.dtype.kind == "f" and len(steps) == 1 and isinstance(steps[0], Requant):
+        fast = _fast_input(steps[0], xa.astype(np.float64))
+        if fast is not None:
+            return fast
     vals = np.array([[Fraction(v) for v in row] for row in np.asarray(x, dtype=object)], dtype=object)
     for step in qnet.input_steps:
         if isinstance(step, Requant):
