@@ -74,7 +74,7 @@ def layer_bounds(w: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -
                        t(k_lo), t(k_hi), t(pmin[:, -1]), t(pmax[:, -1]))
 
 
-def _split_boxes(box: Box, n: int) -> list[Box]:
+def split_boxes(box: Box, n: int) -> list[Box]:
     """At most n sub-boxes covering `box`: a grid bisecting the widest inputs."""
     parts = [1] * len(box)
     while True:
@@ -92,19 +92,24 @@ def analyse_bounds(qnet: QuantizedNetwork, box: Box, widths: list[int | None] | 
     """Sound partial-sum bounds of every layer over the box. With `widths`, a layer whose
     bounds exceed its width passes on the whole accumulator range (its sums may wrap or
     saturate), so later layers stay sound."""
-    boxes = _split_boxes(box, split) if split > 1 else [box]
-    per_box = [_bounds_one_box(qnet, b, widths) for b in boxes]
+    boxes = split_boxes(box, split) if split > 1 else [box]
+    return union_bounds([_bounds_one_box(qnet, b, widths) for b in boxes])
+
+
+def union_bounds(per_box: list[list[LayerBounds]]) -> list[LayerBounds]:
+    """The bounds over a union of boxes (each box's bounds of every layer)."""
     if len(per_box) == 1:
         return per_box[0]
     out = []
     for layers in zip(*per_box):
-        def pick(attr, f):
-            return tuple(f(getattr(l, attr)[j] for l in layers) for j in range(len(layers[0].prefix_lo)))
-        def pick_in(attr, f):
-            return tuple(f(getattr(l, attr)[j] for l in layers) for j in range(len(layers[0].code_lo)))
-        lo_idx = [min(range(len(layers)), key=lambda b: layers[b].prefix_lo[j]) for j in range(len(layers[0].prefix_lo))]
-        hi_idx = [max(range(len(layers)), key=lambda b: layers[b].prefix_hi[j]) for j in range(len(layers[0].prefix_hi))]
-        out.append(LayerBounds(pick_in("code_lo", min), pick_in("code_hi", max), pick("prefix_lo", min), pick("prefix_hi", max),
+        n = len(layers[0].prefix_lo)
+
+        def pick(attr, f, count=n):
+            return tuple(f(getattr(lb, attr)[j] for lb in layers) for j in range(count))
+        lo_idx = [min(range(len(layers)), key=lambda b: layers[b].prefix_lo[j]) for j in range(n)]
+        hi_idx = [max(range(len(layers)), key=lambda b: layers[b].prefix_hi[j]) for j in range(n)]
+        m = len(layers[0].code_lo)
+        out.append(LayerBounds(pick("code_lo", min, m), pick("code_hi", max, m), pick("prefix_lo", min), pick("prefix_hi", max),
                                tuple(layers[b].k_lo[j] for j, b in enumerate(lo_idx)),
                                tuple(layers[b].k_hi[j] for j, b in enumerate(hi_idx)),
                                pick("final_lo", min), pick("final_hi", max)))

@@ -14,7 +14,8 @@ import numpy as np
 from ..fixedpoint.integer_net import accumulator_range, simulate
 from ..network.quantized import QuantizedNetwork
 from ..problem import Problem
-from .accumulators import LayerBounds, Overflow, analyse_bounds, find_witness, overflow_checks, signed_width
+from .accumulators_symbolic import symbolic_bounds
+from .accumulators import split_boxes, LayerBounds, Overflow, analyse_bounds, find_witness, overflow_checks, signed_width, union_bounds
 from .integer_error import error_bounds
 
 ORDER = "bias first, then the products in weight order (sequential, as hls4ml and FINN accumulate)"
@@ -39,6 +40,7 @@ class QuantizedAnalysis:
     errors: tuple[Fraction, ...]  # per output: bound on |quantized - reference|
     max_error: tuple[Fraction | None, ...]
     split: int = 1
+    method: str = "interval"
     witnesses: tuple[Witness, ...] = field(default_factory=tuple)
 
     @property
@@ -54,7 +56,10 @@ class QuantizedAnalysis:
         return [b.widths() for b in self.bounds]
 
 
-def analyse_quantized(problem: Problem, split: int = 1, widths: list[int | None] | None = None) -> QuantizedAnalysis:
+def analyse_quantized(problem: Problem, split: int = 1, widths: list[int | None] | None = None,
+                      method: str = "interval") -> QuantizedAnalysis:
+    """method "interval" (what the certificate checker re-derives) or "symbolic" (interval
+    bounds tightened by back-substitution; sound, not re-derived by the checker)."""
     qnet = problem.quantized
     assert qnet is not None
     if widths is None:
@@ -62,9 +67,16 @@ def analyse_quantized(problem: Problem, split: int = 1, widths: list[int | None]
         widths = [cap] * len(qnet.layers)
     bounds = analyse_bounds(qnet, problem.domain, widths, split)
     overflows = overflow_checks(bounds, widths)
+    if method == "symbolic" and len(qnet.layers) > 1:
+        # (only when no layer may overflow: the relaxations assume exact sums; a layer that may
+        # overflow keeps the interval bounds, which pass on its whole accumulator range)
+        boxes = split_boxes(problem.domain, split) if split > 1 else [problem.domain]
+        sym = union_bounds([symbolic_bounds(qnet, b) for b in boxes])
+        if not overflow_checks(sym, widths):
+            bounds, overflows = sym, []
     errors = error_bounds(qnet, problem.domain, bounds)
     return QuantizedAnalysis(qnet, problem.domain, tuple(widths), problem.implementation.accumulator.value,
-                             tuple(bounds), tuple(overflows), tuple(errors), problem.max_error, split)
+                             tuple(bounds), tuple(overflows), tuple(errors), problem.max_error, split, method)
 
 
 def _float32_inside(x, box) -> tuple[Fraction, ...]:
@@ -158,7 +170,8 @@ def report_lines(analysis: QuantizedAnalysis) -> list[str]:
     q = analysis.qnet
     widths = analysis.widths
     lines = [f"network {q.name} (QONNX integer network, {q.reference.architecture}, {len(q.layers)} layers)",
-             f"accumulators: {_width_text(widths)}, {analysis.mode}; order: {ORDER}"]
+             f"accumulators: {_width_text(widths)}, {analysis.mode}; order: {ORDER}; bounds: {analysis.method}"
+             + (f" over {analysis.split} boxes" if analysis.split > 1 else "")]
     refs = reference_bounds(q)
     for l, (layer, lb, ref) in enumerate(zip(q.layers, analysis.bounds, refs), start=1):
         need = max(lb.widths())
