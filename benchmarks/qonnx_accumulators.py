@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from verifq.analysis.accumulators import analyse_bounds  # noqa: E402
+from verifq.analysis.accumulators_symbolic import symbolic_bounds  # noqa: E402
 from verifq.analysis.quantized_prove import QuantizedAnalysis, reference_bounds  # noqa: E402
 from verifq.certificate.accumulators import write_accumulator_certificate  # noqa: E402
 from verifq.certificate.checker import check_file  # noqa: E402
@@ -161,16 +162,21 @@ def run_model(path: Path, name: str, cfg: str, box, samples: int, workdir: Path)
     exact_values = np.all(y == np.asarray(sim.outputs, dtype=np.float64) * unit, axis=1)
     t_sim = time.time() - t0
     bounds = analyse_bounds(qnet, box, None)
+    t1 = time.time()
+    sym = symbolic_bounds(qnet, box)
+    t_sym = time.time() - t1
     refs = reference_bounds(qnet)
     widths = [max(b.widths()) for b in bounds]
     rows, violations = [], 0
-    for l, (layer, b, r) in enumerate(zip(qnet.layers, bounds, refs)):
+    for l, (layer, b, s, r) in enumerate(zip(qnet.layers, bounds, sym, refs)):
         pmax = np.asarray(sim.prefix_max[l], dtype=object).max(axis=0)
         pmin = np.asarray(sim.prefix_min[l], dtype=object).min(axis=0)
-        violations += sum(int(pmax[j]) > b.prefix_hi[j] or int(pmin[j]) < b.prefix_lo[j] for j in range(layer.n_out))
+        for c in (b, s):
+            violations += sum(int(pmax[j]) > c.prefix_hi[j] or int(pmin[j]) < c.prefix_lo[j] for j in range(layer.n_out))
         observed = max(_width(int(pmin[j]), int(pmax[j])) for j in range(layer.n_out))
-        rows.append({"layer": l + 1, "K": layer.n_in, "neurons": layer.n_out, "proven": widths[l],
-                     "proven_neuron_min": min(b.widths()), "proven_neuron_mean": float(np.mean(b.widths())),
+        rows.append({"layer": l + 1, "K": layer.n_in, "neurons": layer.n_out, "certified": widths[l],
+                     "proven": max(s.widths()),
+                     "proven_neuron_min": min(s.widths()), "proven_neuron_mean": float(np.mean(s.widths())),
                      "data_type": r["data_type"], "a2q": max(r["a2q"]), "a2q_neuron_mean": float(np.mean(r["a2q"])),
                      "observed": observed})
     analysis = QuantizedAnalysis(qnet, tuple(box), tuple(widths), "wrap", tuple(bounds), (), (), (None,) * qnet.n_outputs)
@@ -182,7 +188,8 @@ def run_model(path: Path, name: str, cfg: str, box, samples: int, workdir: Path)
     checked = check_file(cert, check_code=False, out=sink, err=sink) == 0
     return {"network": name, "config": cfg, "samples": int(len(x)), "rows_agree": int(agree.sum()),
             "values_exact": int(exact_values.sum()), "soundness_violations": violations, "certificate_valid": checked,
-            "layers": rows, "seconds": round(time.time() - t0, 2), "sim_seconds": round(t_sim, 2)}
+            "layers": rows, "seconds": round(time.time() - t0, 2), "sim_seconds": round(t_sim, 2),
+            "symbolic_seconds": round(t_sym, 2)}
 
 
 def _width(lo: int, hi: int) -> int:
@@ -198,8 +205,10 @@ def report(results: list[dict], out: Path) -> None:
              "Bits are two's complement accumulator widths (sign included). Accumulation order: the bias code first, "
              "then the products in weight order; every partial sum must fit.", "",
              "* **proven**: verifq's narrowest provably overflow-free accumulator of the layer (max over its neurons; "
-             "per-neuron minimum and mean in brackets), bias included, over the network's input domain, certificate "
-             "re-checked by the independent checker;",
+             "per-neuron minimum and mean in brackets), bias included, over the network's input domain, by the "
+             "symbolic bounds (interval bounds tightened by back-substitution; sound, not re-derived by the checker);",
+             "* **certified**: the same by the interval bounds, with a certificate re-checked by the independent "
+             "checker (exact for the first layer);",
              "* **data-type**: input bits + weight bits + ceil(log2 K) (the weight's sign bit covers the sign);",
              "* **A2Q**: the narrowest P with ||w_j||_1 * 2^(N - [signed input]) <= 2^(P-1) - 1 for every neuron "
              "(data-independent, bias excluded);",
@@ -213,10 +222,12 @@ def report(results: list[dict], out: Path) -> None:
         layers = [l for r in group for l in r["layers"]]
         d_a2q = [l["a2q"] - l["proven"] for l in layers]
         d_dt = [l["data_type"] - l["proven"] for l in layers]
+        d_cert = [l["a2q"] - l["certified"] for l in layers]
         lines += [f"## Summary, {title}", "",
                   f"* models: {len(group)}, layers: {len(layers)}",
                   f"* proven vs A2Q: mean {np.mean(d_a2q):.2f} bits narrower (min {min(d_a2q)}, max {max(d_a2q)}); "
                   f"proven wider than A2Q in {sum(d < 0 for d in d_a2q)} layers (bias included in proven, not in A2Q)",
+                  f"* certified vs A2Q: mean {np.mean(d_cert):.2f} bits narrower (min {min(d_cert)}, max {max(d_cert)})",
                   f"* proven vs data-type bound: mean {np.mean(d_dt):.2f} bits narrower (min {min(d_dt)})",
                   f"* per-neuron widths: mean {np.mean([l['proven_neuron_mean'] for l in layers]):.2f} bits vs per-layer "
                   f"mean {np.mean([l['proven'] for l in layers]):.2f}",
@@ -234,12 +245,12 @@ def report(results: list[dict], out: Path) -> None:
                          f"agree in every output code; models with every row agreeing: "
                          f"{sum(r['rows_agree'] == r['samples'] for r in group)} of {len(group)}")
     lines += ["", "## Per model and layer", "",
-              "| model | config | layer | K | proven [neuron min, mean] | data-type | A2Q | observed | agree |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| model | config | layer | K | proven [neuron min, mean] | certified | data-type | A2Q | observed | agree |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         for l in r["layers"]:
             lines.append(f"| {r['network']} | {r['config']} | {l['layer']} | {l['K']} | {l['proven']} "
-                         f"[{l['proven_neuron_min']}, {l['proven_neuron_mean']:.1f}] | {l['data_type']} | {l['a2q']} | "
+                         f"[{l['proven_neuron_min']}, {l['proven_neuron_mean']:.1f}] | {l['certified']} | {l['data_type']} | {l['a2q']} | "
                          f"{l['observed']} | {r['rows_agree']}/{r['samples']} |")
     out.write_text("\n".join(lines) + "\n")
 
@@ -284,7 +295,7 @@ def main(argv=None) -> int:
             r = run_model(path, d["name"], cfg, box, n, workdir)
             results = [x for x in results if (x["network"], x["config"]) != (r["network"], r["config"])] + [r]
             print(f"{d['name']:48s} {cfg:18s} agree {r['rows_agree']}/{r['samples']} widths "
-                  f"{[l['proven'] for l in r['layers']]} a2q {[l['a2q'] for l in r['layers']]} "
+                  f"{[l['proven'] for l in r['layers']]} cert {[l['certified'] for l in r['layers']]} a2q {[l['a2q'] for l in r['layers']]} "
                   f"cert {r['certificate_valid']} viol {r['soundness_violations']} {r['seconds']}s", flush=True)
             js.write_text(json.dumps(results, indent=1))
     report(results, RESULTS / "accumulators.md")
