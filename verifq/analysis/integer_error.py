@@ -49,7 +49,6 @@ def error_bounds(qnet: QuantizedNetwork, box, bounds: list[LayerBounds]) -> list
     f_lo = [lo for lo, _ in box]
     f_hi = [hi for _, hi in box]
     e = []
-    unit = Fraction(1)
     for i, (lo, hi) in enumerate(box):
         err = Fraction(0)
         clo, chi = lo, hi
@@ -65,9 +64,6 @@ def error_bounds(qnet: QuantizedNetwork, box, bounds: list[LayerBounds]) -> list
                 err += max(abs(s - lo), abs(s - hi), abs(s + lo), abs(s + hi))
                 u = s
         e.append(err)
-        unit = u
-    q_lo = [c * unit for c in bounds[0].code_lo]
-    q_hi = [c * unit for c in bounds[0].code_hi]
     for index, (layer, rl, lb) in enumerate(zip(qnet.layers, ref.layers, bounds)):
         in_unit = layer.in_unit
         fmax = [max(abs(a), abs(b)) for a, b in zip(f_lo, f_hi)]

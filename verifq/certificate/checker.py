@@ -253,6 +253,8 @@ class Checker:
             if self.cert.get("schema_version") != SCHEMA_VERSION:
                 raise Malformed(f"unsupported schema_version {self.cert.get('schema_version')!r}")
             self.log += check_integer(self.cert)
+            if self.spec_content is not None:
+                self.notes.append("--spec is not compared with an integer-accumulator certificate")
             return
         self._schema()
         self._hashes()

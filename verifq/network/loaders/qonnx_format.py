@@ -155,7 +155,9 @@ class _Reader:
         elif op == "Quant":
             self.quant(ins)
         elif op == "BipolarQuant":
-            scale, _, _ = self.quant_params(ins[1], ins[1], None)
+            scale = self.const(ins[1], "scale")
+            if not np.all(np.isfinite(scale)) or np.any(np.asarray(scale) <= 0):
+                raise self.error("its scale must be finite and positive", hint=None)
             self.add_step(Bipolar(node.name, _fractions(self.per_channel(scale, "scale", self.n))))
         elif op == "Trunc":
             self.trunc(ins)
