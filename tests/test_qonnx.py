@@ -92,9 +92,14 @@ def test_the_float64_input_path_equals_the_rational_one(mode):
     from verifq.fixedpoint.integer_net import quantize_input
 
     q = load()
-    q = dataclasses.replace(q, input_steps=(dataclasses.replace(q.input_steps[0], rounding=mode),))
     x = domain_inputs(3000, seed=5).astype(np.float64) * 1.6  # also beyond the clamp
-    assert np.array_equal(quantize_input(q, x), quantize_input(q, x.astype(object)).astype(np.int64))
+    s = np.float32(0.0173)  # an arbitrary scale: grid points and midpoints are near-ties in float
+    k = np.random.default_rng(2).integers(-200, 200, (1000, 3))
+    x[:1000], x[1000:2000] = (k * s).astype(np.float32), ((k + 0.5) * s).astype(np.float32)
+    for mult, zp in ((Fraction(64), 0), (1 / Fraction(float(s)), 0), (1 / Fraction(float(s)), 3)):
+        step = dataclasses.replace(q.input_steps[0], rounding=mode, multiplier=(mult,) * 3, zero_point=(zp,) * 3)
+        qq = dataclasses.replace(q, input_steps=(step,))
+        assert np.array_equal(quantize_input(qq, x), quantize_input(qq, x.astype(object)).astype(np.int64))
 
 
 def test_loader_reads_codes_units_and_the_float_reference():

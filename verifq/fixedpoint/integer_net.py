@@ -101,14 +101,34 @@ def requant_one(step: Requant, j: int, c: int) -> int:
 
 
 def _fast_input(step: Requant, x: np.ndarray) -> np.ndarray | None:
-    """The input quantizer on a float64 array when it is exact in float64: power-of-two
-    multipliers, zero points 0 (x * 2^k is exact, and so is x - floor(x))."""
+    """The input quantizer on a float64 array: exact in float64 for power-of-two multipliers and
+    zero points 0 (x * 2^k is exact, and so is x - floor(x)); otherwise float64 values far from
+    every rounding boundary are decided in float64 and the others exactly (None: not applicable)."""
     mults = step.multiplier
-    if any(m.numerator & (m.numerator - 1) or m.denominator & (m.denominator - 1) for m in mults) or any(step.zero_point):
-        return None
-    v = x * np.array([float(mults[j if len(mults) > 1 else 0]) for j in range(x.shape[1])])
+    dyadic = not any(m.numerator & (m.numerator - 1) or m.denominator & (m.denominator - 1) for m in mults)
+    cols = [j if len(mults) > 1 else 0 for j in range(x.shape[1])]
+    if dyadic and not any(step.zero_point):
+        v = x * np.array([float(mults[j]) for j in cols])
+    else:
+        z = np.array([step.zero_point[j if len(step.zero_point) > 1 else 0] for j in range(x.shape[1])], dtype=np.float64)
+        v = x * np.array([float(mults[j]) for j in cols]) + z  # relative error a few 2^-53
+        if not np.all(np.isfinite(v)) or np.abs(v).max(initial=0) >= 2.0**40:
+            return None
+        near = np.abs(v - np.round(v * 2) / 2) <= 2.0**-30 * np.maximum(np.abs(v), 1.0)  # near k/2: decide exactly
+        r = _round_float(v, step)
+        for i, j in zip(*np.nonzero(near)):
+            m, zz = mults[cols[j]], step.zero_point[j if len(step.zero_point) > 1 else 0]
+            e = Fraction(float(x[i, j])) * m + zz
+            val = int(round_div(e.numerator, e.denominator, step.rounding))
+            r[i, j] = min(max(val, step.bounds[0]), step.bounds[1]) if step.bits else val
+        return r - z.astype(np.int64)
     if not np.all(np.isfinite(v)) or np.abs(v).max(initial=0) >= 2.0**52:
         return None
+    return _round_float(v, step)
+
+
+def _round_float(v: np.ndarray, step: Requant) -> np.ndarray:
+    """Round float64 values (exact, or decided far from boundaries) in the step's mode, clamp."""
     f = np.floor(v)
     frac = v - f
     mode = step.rounding
