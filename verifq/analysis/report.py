@@ -120,6 +120,10 @@ def prove_text(a: Analysis, cex=None, searched: bool = True, exact=None) -> list
                 lines.append(f"{head} gives error {show(cex.observed_error)} > {show(cex.bound)} on output {cex.output}")
         elif searched:
             lines.append("no concrete counterexample found: this is a failed proof, not (yet) a demonstrated failure")
+    if a.error_method == "differential":
+        lines.append("errors    differential rule (symbolic bounds on the difference, intersected with first_order): "
+                     "sound, but NOT yet re-derived by the independent checker; a certificate records the "
+                     "first_order claims when they also prove")
     if exact is not None:
         lines += exact_error_text(a, *exact)
     return lines
@@ -145,6 +149,8 @@ def prove_json(spec: str, a: Analysis, cex=None, exact=None) -> dict:
         "spec": spec,
         "network": problem.network.name,
         "verdict": "PROVED" if a.proved else "VIOLATED",
+        "error_method": str(a.error_method),
+        "checker_rederivable_errors": a.error_method != "differential",
         "layers": summaries_as_dicts(layer_summaries(a)),
         "outputs": [
             {"output": j, "certified_error": str(e), "certified_error_float": float(e), "required": None if b is None else str(b)}
