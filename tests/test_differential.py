@@ -123,3 +123,49 @@ def test_real_networks_never_exceed_the_differential_bound(name, frac, rounding,
     check_layerwise(a, n_random=3000)
     obs = check_outputs_with_search(a, n_random=5000)
     assert max(obs.max_error) > 0
+
+
+ROOT = Path(__file__).resolve().parent.parent
+PENDULUM = ROOT / "examples" / "02_onnx_pendulum" / "pendulum.nnspec"
+
+
+def _run(capsys, *argv):
+    from verifq.cli.main import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_prove_errors_differential_is_labelled_and_certifies_first_order_claims(capsys, tmp_path):
+    """--errors differential: a bound <= the default's, labelled as not checker-verified (text and
+    JSON); the certificate records the first_order claims, which the checker accepts."""
+    import json
+
+    from verifq.cli.main import main
+
+    code, out, _ = _run(capsys, "prove", PENDULUM, "--json", tmp_path / "fo.json")
+    assert code == 0
+    cert = tmp_path / "c.json"
+    code, out, _ = _run(capsys, "prove", PENDULUM, "--errors", "differential", "--json", tmp_path / "d.json",
+                        "--cert", cert)
+    assert code == 0, out
+    assert "NOT yet re-derived by the independent checker" in out and "note:" in out
+    fo = json.loads((tmp_path / "fo.json").read_text())
+    df = json.loads((tmp_path / "d.json").read_text())
+    assert df["error_method"] == "differential" and df["checker_rederivable_errors"] is False
+    assert float(df["outputs"][0]["certified_error_float"]) <= float(fo["outputs"][0]["certified_error_float"])
+    doc = json.loads(cert.read_text())
+    assert doc["analysis"]["certified_with"]["error_method"] == "first_order"
+    capsys.readouterr()
+    assert main(["check", str(cert)]) == 0
+
+
+def test_split_with_the_differential_rule_is_sound_and_never_looser():
+    from verifq.analysis.split import analyse_split
+
+    a = _coarse("aster_ACC5NN", 6)
+    s = analyse_split(a.problem, a.design, 16, goal="tighten", error_method="differential")
+    assert len(s.leaves) == 16
+    assert all(x <= y for x, y in zip(s.output_errors, a.output_errors))
+    check_outputs_with_search(s, n_random=3000)
