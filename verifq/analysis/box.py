@@ -4,6 +4,7 @@ scaled integers in one `Analysis` record (results.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 from ..errors import UserError
@@ -81,8 +82,10 @@ def analyse_box(problem: Problem, design: Design, *, exact_net=None, range_metho
     if error_method is ErrorMethod.DIFFERENTIAL:
         from .differential import propagate_differential
 
-        diff_layers = propagate_differential(qnet, network, ranges, range_result.relax, x_lo, x_hi, error_result,
-                                             error_result.layers).layers
+        dr = propagate_differential(qnet, network, ranges, range_result.relax, x_lo, x_hi, error_result,
+                                    error_result.layers)
+        diff_layers = dr.layers
+        error_result = replace(error_result, layers=list(diff_layers), hints=dr.hints)
     violations: list[Check] = limit_checks(problem, design)
     violations += range_checks(0, "input", inputs.q_lo, inputs.q_hi, design.inputs)
     violations += constant_checks(qnet)

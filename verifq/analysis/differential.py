@@ -47,7 +47,8 @@ record the first-order claims (see certificate/writer.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from fractions import Fraction
 
 import numpy as np
 
@@ -56,7 +57,7 @@ from ..fixedpoint.quantize import QuantizedNetwork
 from ..network.ir import Activation
 from ..numeric import scaled
 from ..numeric.scaled import PRECISION
-from .first_order import ErrorResult, table_post_terms
+from .first_order import ErrorResult, LayerErrorHints, table_post_terms
 from .roundoff import LayerErrors, quantized_output_range
 from .smooth import derivative_bounds
 from .symbolic import SLOPE_BITS, SLOPE_ONE, _int_layer, relaxation
@@ -96,10 +97,28 @@ class DiffLayer:
 
 
 @dataclass(frozen=True, eq=False)
+class DiffLayerHints(LayerErrorHints):
+    """First-order hints with the intersected intervals, plus the differential rule's own:
+    the difference-line slopes (ints at 2^-32) and the deepest back-substitution level."""
+
+    diff_slope_lo: np.ndarray = None
+    diff_slope_hi: np.ndarray = None
+    diff_level: int = 0
+
+    def to_json(self) -> dict:
+        out = super().to_json()
+        q = lambda a: [str(Fraction(int(v), SLOPE_ONE)) for v in a]  # noqa: E731
+        out.update({"error_rule": "differential", "diff_slope_lo": q(self.diff_slope_lo),
+                    "diff_slope_hi": q(self.diff_slope_hi), "diff_level": int(self.diff_level)})
+        return out
+
+
+@dataclass(frozen=True, eq=False)
 class DiffResult:
     layers: list  # LayerErrors per layer (intersected with first-order)
     d_pre: tuple  # per layer (lo, hi) of delta_k (differential, before intersection)
     levels: tuple  # per layer: the deepest level reached (0 = inputs)
+    hints: tuple = ()  # DiffLayerHints per layer
 
 
 def _ceil_shift(v, bits):
@@ -229,7 +248,7 @@ def propagate_differential(qnet: QuantizedNetwork, network, ranges: list, relax:
     design = qnet.design
     d_in = fo.d_in
     below: list[DiffLayer] = []
-    out, d_pres, levels = [], [], []
+    out, d_pres, levels, hints = [], [], [], []
     h_lo, h_hi = x_lo, x_hi
     for pos, (ql, rng) in enumerate(zip(qnet.layers, ranges)):
         fel = fo.error_layers[pos]
@@ -287,10 +306,15 @@ def propagate_differential(qnet: QuantizedNetwork, network, ranges: list, relax:
                                o_lo.astype(object), o_hi.astype(object), budget_parts))
         rx = relax[pos] if pos < len(relax) and relax[pos] is not None else relaxation(
             ql.activation, rng.pre_lo, rng.pre_hi)[0]
+        base = {f.name: getattr(hint, f.name) for f in fields(LayerErrorHints)}
+        base.update(d_acc_lo=dacc_lo.astype(object), d_acc_hi=dacc_hi.astype(object), d_pre_lo=dpre_lo.astype(object),
+                    d_pre_hi=dpre_hi.astype(object), d_out_lo=dout_lo.astype(object), d_out_hi=dout_hi.astype(object),
+                    method=("differential",) * n)
+        hints.append(DiffLayerHints(**base, diff_slope_lo=lines.lo_s, diff_slope_hi=lines.up_s, diff_level=level))
         below.append(DiffLayer(w_int, f_max, il.num, il.bnum, il.den, e_lo, e_hi, rx, lines,
                                dout_lo.astype(object), dout_hi.astype(object), rng.post_lo, rng.post_hi))
         h_lo, h_hi = rng.post_lo, rng.post_hi
-    return DiffResult(out, tuple(d_pres), tuple(levels))
+    return DiffResult(out, tuple(d_pres), tuple(levels), tuple(hints))
 
 
 __all__ = ["propagate_differential", "DiffResult", "diff_lines", "DEFAULT_BUDGET"]
