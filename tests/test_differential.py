@@ -137,9 +137,9 @@ def _run(capsys, *argv):
     return code, out, err
 
 
-def test_prove_errors_differential_is_labelled_and_certifies_first_order_claims(capsys, tmp_path):
-    """--errors differential: a bound <= the default's, labelled as not checker-verified (text and
-    JSON); the certificate records the first_order claims, which the checker accepts."""
+def test_prove_errors_differential_certifies_its_own_claims(capsys, tmp_path):
+    """--errors differential: a bound <= the default's, labelled as re-derived by the checker (text and
+    JSON); the certificate records the differential claims, which the checker accepts."""
     import json
 
     from verifq.cli.main import main
@@ -150,13 +150,13 @@ def test_prove_errors_differential_is_labelled_and_certifies_first_order_claims(
     code, out, _ = _run(capsys, "prove", PENDULUM, "--errors", "differential", "--json", tmp_path / "d.json",
                         "--cert", cert)
     assert code == 0, out
-    assert "NOT yet re-derived by the independent checker" in out and "note:" in out
+    assert "the independent checker re-derives it" in out and "note:" not in out
     fo = json.loads((tmp_path / "fo.json").read_text())
     df = json.loads((tmp_path / "d.json").read_text())
-    assert df["error_method"] == "differential" and df["checker_rederivable_errors"] is False
+    assert df["error_method"] == "differential" and df["checker_rederivable_errors"] is True
     assert float(df["outputs"][0]["certified_error_float"]) <= float(fo["outputs"][0]["certified_error_float"])
     doc = json.loads(cert.read_text())
-    assert doc["analysis"]["certified_with"]["error_method"] == "first_order"
+    assert doc["analysis"]["certified_with"]["error_method"] == "differential"
     capsys.readouterr()
     assert main(["check", str(cert)]) == 0
 
@@ -177,3 +177,14 @@ def test_differential_rule_is_much_tighter_on_deep_relu_networks(name, factor):
     a = wide_uniform_analysis(problem, 16)
     b = analyse(a.problem, a.design, error_method="differential")
     assert max(b.output_errors) * factor <= max(a.output_errors)
+
+
+def test_differential_with_interval_ranges_falls_back_to_checkable_claims(capsys, tmp_path):
+    from verifq.cli.main import main
+
+    cert = tmp_path / "c.json"
+    code, out, _ = _run(capsys, "prove", PENDULUM, "--errors", "differential", "--ranges", "interval", "--cert", cert)
+    assert code == 0, out
+    assert "NOT re-derivable by the checker with interval ranges" in out and "note:" in out
+    capsys.readouterr()
+    assert main(["check", str(cert)]) == 0

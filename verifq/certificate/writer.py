@@ -242,14 +242,14 @@ def certifiable_analysis(analysis):
     """
     if tight_checkable(analysis):
         return analysis, None
-    if methods(analysis)[1] == ErrorMethod.DIFFERENTIAL:  # not re-derivable yet: certify its first_order claims
+    if methods(analysis)[1] == ErrorMethod.DIFFERENTIAL:  # not re-derivable here (ranges, split): first_order claims
         fo = analyse(analysis.problem, analysis.design, range_method=analysis.range_method,
                      error_method=ErrorMethod.FIRST_ORDER)
         if fo.proved and tight_checkable(fo):
             return fo, (
-                f"proved with {'/'.join(methods(analysis))}; the differential rule is not yet re-derived by the "
-                f"checker, so the certificate records the {fo.range_method}/first_order claims (looser, "
-                "re-derivable) because they also prove the requirements"
+                f"proved with {'/'.join(methods(analysis))}; the checker re-derives the differential rule only "
+                f"with symbolic ranges and without input splitting, so the certificate records the "
+                f"{fo.range_method}/first_order claims (looser, re-derivable) because they also prove the requirements"
             )
     simple = analyse(analysis.problem, analysis.design, range_method=RangeMethod.INTERVAL, error_method=ErrorMethod.L1_LOCAL)
     if simple.proved:

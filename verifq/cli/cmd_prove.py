@@ -39,7 +39,7 @@ def register(sub) -> None:
     p.add_argument("--errors", choices=[m.value for m in ErrorMethod], default=DEFAULT_ERROR_METHOD.value,
                    help="error analysis: first_order (default: backward sensitivities), l1_local (per-neuron l1 rule) or "
                         "differential (symbolic bounds on the difference q(x) - f(x), intersected with first_order; "
-                        "tighter on deep networks, not yet re-derived by the checker: certificates record first_order)")
+                        "tighter on deep networks; the checker re-derives it with symbolic ranges)")
     p.add_argument("--split", type=int, default=1, metavar="N",
                    help="analyse on an adaptive partition of the domain into at most N boxes (tighter, slower; "
                         "the checker re-derives such claims only if the unsplit analysis also proves, see the note)")
