@@ -144,6 +144,18 @@ def write_results(rows: list[dict], out_dir: Path, notes: list[str]) -> None:
     (out_dir / "differential.md").write_text("\n".join(lines) + "\n")
 
 
+def _parse(r: dict) -> dict:
+    out = {}
+    for k, v in r.items():
+        if v == "":
+            continue
+        try:
+            out[k] = int(v) if k in ("hidden", "params", "leaves") else float(v)
+        except ValueError:
+            out[k] = v
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--networks", type=Path, default=DEFAULT_NETWORKS)
@@ -153,6 +165,7 @@ def main() -> int:
     ap.add_argument("--split-leaves", type=int, default=1024)
     ap.add_argument("--split-time", type=float, default=40.0, help="input-splitting time budget per network (s)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--append", action="store_true", help="merge into an existing differential.csv (same --out)")
     args = ap.parse_args()
     old = {}
     old_csv = HERE / "results" / "tightness.csv"
@@ -162,6 +175,9 @@ def main() -> int:
     if args.only:
         paths = [p for p in paths if p.stem in args.only]
     rows, skipped = [], []
+    if args.append and (args.out / "differential.csv").exists():
+        rows = [_parse(r) for r in csv.DictReader(open(args.out / "differential.csv"))]
+        rows = [r for r in rows if r["network"] not in {p.stem for p in paths}]
     notes = [
         "Designs and observations as in tightness.md (uniform fixed<I+16,I>, exact accumulators, truncation, wrap, "
         f"real inputs; observed: >= {args.samples} random inputs + corners + error-maximising search).",
@@ -182,6 +198,7 @@ def main() -> int:
             print(e, file=sys.stderr)
             return 1
         rows.append(row)
+        rows.sort(key=lambda r: r["network"])
         print(f"{p.stem}: observed {row['observed']:.3g}; tightness FO {row['tight_sym+FO']:.3g}, "
               f"DIFF {row['tight_sym+DIFF']:.3g}, split+DIFF {row['tight_split+DIFF']:.3g} ({time.time() - t:.0f} s)",
               flush=True)
