@@ -41,8 +41,10 @@ computed exactly and then rounded down to 2^-P; the rounding residual r in
 no float is used anywhere.
 
 The result per neuron is intersected with the first-order intervals (both sound).
-This rule is not (yet) re-derived by the independent checker: certificates
-record the first-order claims (see certificate/writer.py).
+Checker rule "differential" (TIGHT_RULES.md section 6, certificate/checker_tight.py):
+the hints are the first-order ones (with the intersected intervals), the
+difference-line slopes and the deepest level reached; the checker re-runs the
+same integer back-substitution from the certified claims.
 """
 
 from __future__ import annotations
@@ -131,7 +133,6 @@ def _g_relu(z: int, e: int) -> int:
 
 def diff_lines(act: Activation, zl: int, zu: int, el: int, eu: int, post_lo: int, post_hi: int):
     """(lo_s, lo_c, up_s, up_c, d_lo, d_hi) for one neuron (module docstring)."""
-    one = 1 << PRECISION
     if act is Activation.LINEAR:
         return SLOPE_ONE, post_lo, SLOPE_ONE, post_hi, el + post_lo, eu + post_hi
     pts = {el, eu}
@@ -169,7 +170,6 @@ def diff_lines(act: Activation, zl: int, zu: int, el: int, eu: int, post_lo: int
     lam_l = ((l_vals[eu][0] - l_vals[el][1]) * SLOPE_ONE) // w
     lam_u = min(max(lam_u, 0), SLOPE_ONE)
     lam_l = min(max(lam_l, 0), SLOPE_ONE)
-    del one
     up_c = max(u_vals[p][1] - ((lam_u * p) >> SLOPE_BITS) for p in pts) + post_hi  # U(p) - lam p, up
     lo_c = min(l_vals[p][0] + ((-lam_l * p) >> SLOPE_BITS) for p in pts) + post_lo  # L(p) - lam p, down
     return lam_l, lo_c, lam_u, up_c, d_lo, d_hi
