@@ -93,3 +93,35 @@ def test_tampered_output_error_and_level_are_rejected(deep_cert):
     c = copy.deepcopy(deep_cert)
     c["claims"]["layers"][3]["hints"]["errors"]["diff_level"] = 7
     assert verdict(c).startswith("layer 4")
+
+
+def test_first_order_alone_cannot_justify_differential_claims(deep_cert):
+    c = copy.deepcopy(deep_cert)
+    c["claims"]["layers"][2]["error_rule"] = "first_order"
+    assert verdict(c) == "layer 3 errors"
+
+
+def test_back_substitution_into_a_layer_without_the_rule_is_invalid_not_a_crash(deep_cert):
+    c = copy.deepcopy(deep_cert)
+    c["claims"]["layers"][0]["error_rule"] = "first_order"  # layer 1: both rules derive the same intervals
+    assert verdict(c) == "layer 2 errors"
+
+
+def test_standalone_checker_script_with_the_differential_rule(tmp_path):
+    """The four checker files, copied on their own, check a differential certificate (standard library only)."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from verifq.certificate import report
+
+    src = Path(report.__file__).resolve().parent
+    for f in report.CHECKER_FILES:
+        shutil.copy(src / f, tmp_path / f)
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(diff_cert(_case("tanh_hls4ml_table"))))
+    r = subprocess.run([sys.executable, "-I", str(tmp_path / "checker.py"), str(path), "-v"], capture_output=True,
+                       text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "differential" in r.stdout and r.stdout.strip().splitlines()[-1] == "VALID"

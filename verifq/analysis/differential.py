@@ -41,7 +41,7 @@ computed exactly and then rounded down to 2^-P; the rounding residual r in
 no float is used anywhere.
 
 The result per neuron is intersected with the first-order intervals (both sound).
-Checker rule "differential" (TIGHT_RULES.md section 6, certificate/checker_tight.py):
+Checker rule "differential" (TIGHT_RULES.md section 6, certificate/checker_diff.py):
 the hints are the first-order ones (with the intersected intervals), the
 difference-line slopes and the deepest level reached; the checker re-runs the
 same integer back-substitution from the certified claims.
