@@ -25,6 +25,7 @@ bisections) and checks every leaf's claims with the single-box rules.
 
 from __future__ import annotations
 
+import copyreg
 import heapq
 import io
 import pickle
@@ -113,42 +114,42 @@ def _analyse_part(ctx: _Context, domain, pack: bool):
     return _pack(a, ctx) if pack else a
 
 
-class _Pickler(pickle.Pickler):
-    """Pickles a leaf analysis without what every leaf shares (the network, the design, the
-    quantized network): those travel as names and are put back by `_Unpickler`."""
-
-    def __init__(self, file, ctx: _Context):
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.ctx = ctx
-
-    def persistent_id(self, obj):
-        if obj is self.ctx.problem.network:
-            return "network"
-        if obj is self.ctx.design:
-            return "design"
-        if isinstance(obj, QuantizedNetwork):
-            return "qnet"
-        if isinstance(obj, QuantizedLayer):
-            return ("qlayer", obj.index)
-        return None
+_LOADING: list = []  # while a leaf is unpacked: {name: this process's shared object}
 
 
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, problem, design, qnet):
-        super().__init__(file)
-        self.shared = {"network": problem.network, "design": design, "qnet": qnet}
-        self.qnet = qnet
-
-    def persistent_load(self, pid):
-        if isinstance(pid, tuple):
-            return self.qnet.layers[pid[1] - 1]
-        return self.shared[pid]
+def _shared_part(name):
+    return _LOADING[-1][name]
 
 
 def _pack(a, ctx: _Context) -> bytes:
+    """A leaf analysis pickled without what every leaf shares (the network, the design, the
+    quantized network and its layers, equal in every leaf): those travel as names, and `_unpack`
+    puts back the receiving process's own. (Reducers per class, not `persistent_id`, which
+    would be called for every integer.)"""
+    net, design = ctx.problem.network, ctx.design
+
+    def by_name(obj, name):
+        return (_shared_part, (name,)) if name else obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
     buf = io.BytesIO()
-    _Pickler(buf, ctx).dump(a)
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = dict(copyreg.dispatch_table)
+    pickler.dispatch_table[type(net)] = lambda o: by_name(o, "network" if o is net else None)
+    pickler.dispatch_table[type(design)] = lambda o: by_name(o, "design" if o is design else None)
+    pickler.dispatch_table[QuantizedNetwork] = lambda o: by_name(o, "qnet")
+    pickler.dispatch_table[QuantizedLayer] = lambda o: by_name(o, f"qlayer{o.index}")
+    pickler.dump(a)
     return buf.getvalue()
+
+
+def _unpack(data: bytes, problem, design, qnet):
+    names = {"network": problem.network, "design": design, "qnet": qnet}
+    names.update({f"qlayer{ql.index}": ql for ql in qnet.layers})
+    _LOADING.append(names)
+    try:
+        return pickle.loads(data)
+    finally:
+        _LOADING.pop()
 
 
 def _plan(leaf, design, orig):
@@ -220,7 +221,7 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
 
     def unpack(r):
         if isinstance(r, bytes):
-            return _Unpickler(io.BytesIO(r), problem, design, root.qnet).load()
+            return _unpack(r, problem, design, root.qnet)
         return r
 
     try:
