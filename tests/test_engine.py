@@ -53,12 +53,16 @@ def test_split_results_are_identical_on_one_and_two_processes():
 
 def test_prove_with_jobs_2_prints_the_same_json_as_jobs_1(capsys, tmp_path):
     spec = _tight_pendulum(tmp_path)
-    outs = {}
+    outs, certs = {}, {}
     for jobs in ("1", "2"):
-        code, out, _ = run(capsys, "prove", spec, "--split", "16", "--jobs", jobs, "--json", "-", "--quiet")
+        cert = tmp_path / f"cert{jobs}.json"
+        code, out, _ = run(capsys, "prove", spec, "--split", "16", "--jobs", jobs, "--json", "-", "--quiet", "--cert", cert)
         assert code == 0
         outs[jobs] = out
+        certs[jobs] = json.loads(cert.read_text())
+        certs[jobs].pop("created")
     assert outs["1"] == outs["2"] and json.loads(outs["1"])["verdict"] == "PROVED"
+    assert certs["1"] == certs["2"]  # the same leaves, hints and claims (all but the time of writing)
 
 
 def test_engines_return_results_in_the_order_asked():
