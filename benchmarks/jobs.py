@@ -26,6 +26,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -55,21 +56,66 @@ def spec_on_shared(case: str, shared: Path, folder: Path) -> Path | str:
     return out
 
 
+class TreeCPU(threading.Thread):
+    """Polls /proc (Linux) for the CPU time of a process and all its descendants (pool processes,
+    Ray's raylet and workers), the last value seen per process; None elsewhere."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.seen, self.done = pid, {}, threading.Event()
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def _stat(self):
+        out = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    f = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                out[int(d)] = (int(f[1]), (int(f[11]) + int(f[12])) / self.tick)  # ppid, utime + stime
+        return out
+
+    def run(self):
+        while not self.done.wait(0.2):
+            stat = self._stat()
+            tree, grew = {self.pid}, True
+            while grew:
+                new = {p for p, (pp, _) in stat.items() if pp in tree} - tree
+                grew, tree = bool(new), tree | new
+            for p in tree:
+                if p in stat:
+                    self.seen[p] = stat[p][1]
+
+    def result(self):
+        self.done.set()
+        self.join()
+        rest = [v for p, v in self.seen.items() if p != self.pid]
+        return sum(self.seen.values()), max(rest, default=0.0)
+
+
 def run_once(spec: Path, fmt: str, boxes: int, engine: list[str]) -> dict:
     cmd = [sys.executable, "-m", "verifq.cli.main", "prove", str(spec), "--uniform", fmt, "--split", str(boxes),
            "--no-search", "--quiet", "--json", "-", *engine]
     load = os.getloadavg()[0]
     before = os.times()
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    poll = TreeCPU(proc.pid) if os.path.isdir("/proc") else None
+    if poll:
+        poll.start()
+    stdout, stderr = proc.communicate()
     wall = time.perf_counter() - t0
     after = os.times()
+    tree_cpu, busiest = poll.result() if poll else (None, None)
+    proc = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-2000:]}")
     doc = json.loads(proc.stdout)
     return {
         "engine": " ".join(engine), "wall": wall, "load": load,
         "cpu": (after.children_user - before.children_user) + (after.children_system - before.children_system),
+        "tree_cpu": tree_cpu, "busiest": busiest,
         "digest": hashlib.sha256(proc.stdout.encode()).hexdigest()[:16], "verdict": doc["verdict"],
         "bound": max(o["certified_error_float"] for o in doc["outputs"]),
     }
@@ -102,7 +148,8 @@ def main() -> int:
             runs = []
             for engine in engines:
                 best = min((run_once(spec, fmt, boxes, engine) for _ in range(args.repeat)), key=lambda r: r["wall"])
-                print(f"{case} {best['engine']}: {best['wall']:.1f} s wall, {best['cpu']:.1f} s CPU, "
+                print(f"{case} {best['engine']}: {best['wall']:.1f} s wall, {best['cpu']:.1f} s CPU (waited), "
+                      f"{best['tree_cpu']} s CPU (tree), busiest helper {best['busiest']} s, "
                       f"load {best['load']:.2f}, {best['digest']}", file=sys.stderr)
                 runs.append(best)
             rows.append((case, fmt, boxes, runs))
@@ -112,22 +159,34 @@ def main() -> int:
         f"`python benchmarks/jobs.py` on {platform.node() or 'this machine'} ({os.cpu_count()} cores, "
         f"Python {platform.python_version()}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "Each run is a fresh `verifq prove SPEC --uniform FORMAT --split N --no-search --json -` process "
-        "(start-up and, for Ray, starting a local Ray instance included). CPU: the verifq process and its "
-        "pool processes (Ray's workers are not its children: not counted). Load: the 1-minute load average "
-        "just before the run; the machine is shared with other jobs, so with a load above 2 the two "
-        "processes do not get two cores and the speedup is bounded by what the others leave.",
-        "Identical: the `--json` report (every certified bound, range, verdict) byte for byte equal to the "
+        "(start-up and, for Ray, starting a local Ray instance included).",
+        "",
+        "* wall: elapsed time; speedup: `--jobs 1` wall / this wall.",
+        "* CPU: user + system time of the verifq process and all its descendants (pool processes; Ray's "
+        "GCS, raylet and workers), polled from /proc every 0.2 s; busiest: the helper process that used the "
+        "most CPU.",
+        "* idle estimate: what 2 free cores would give, from CPU times alone: `--jobs 1` CPU / max(CPU / 2, "
+        "busiest). It removes the other jobs' share of this shared machine, not our own overheads (process "
+        "start-up, pickling the leaves, the sequential bisection decisions).",
+        "* load: the 1-minute load average just before the run. The machine has 2 cores shared with other "
+        "jobs: above 2, two processes do not get two cores, and the measured speedup is bounded by what the "
+        "others leave.",
+        "* identical: the `--json` report (every certified bound, range, verdict) byte for byte equal to the "
         "`--jobs 1` report.",
         "",
-        "| case | format | boxes | engine | wall (s) | CPU (s) | speedup | load before | bound | identical |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| case | format | boxes | engine | wall (s) | speedup | CPU (s) | busiest (s) | idle estimate | load | bound | identical |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case, fmt, boxes, runs in rows:
         base = runs[0]
         for r in runs:
-            lines.append(f"| {case} | `{fmt}` | {boxes} | `{r['engine']}` | {r['wall']:.1f} | {r['cpu']:.1f} | "
-                         f"{base['wall'] / r['wall']:.2f}x | {r['load']:.2f} | {r['bound']:.6g} | "
-                         f"{'yes' if r['digest'] == base['digest'] else 'NO'} |")
+            cpu = r["tree_cpu"] if r["tree_cpu"] is not None else r["cpu"]
+            base_cpu = base["tree_cpu"] if base["tree_cpu"] is not None else base["cpu"]
+            est = "" if r is base or r["busiest"] is None else f"{base_cpu / max(cpu / 2, r['busiest']):.2f}x"
+            lines.append(f"| {case} | `{fmt}` | {boxes} | `{r['engine']}` | {r['wall']:.1f} | "
+                         f"{base['wall'] / r['wall']:.2f}x | {cpu:.1f} | "
+                         f"{'' if r is base else format(r['busiest'] or 0, '.1f')} | {est} | {r['load']:.2f} | "
+                         f"{r['bound']:.6g} | {'yes' if r['digest'] == base['digest'] else 'NO'} |")
     if ray_reason:
         lines += ["", f"Ray: not run ({ray_reason})."]
     for case, why in skipped:

@@ -106,7 +106,13 @@ def _shared_value(token: str, load):
     return hit
 
 
-def _run_pickled(fn, token: str, payload: bytes, args):
+class _Missing:
+    """A worker's answer when it was sent no shared data and has none cached (the task is resent with it)."""
+
+
+def _run_pickled(fn, token: str, payload: bytes | None, args):
+    if payload is None and token not in _WORKER_CACHE:
+        return _Missing
     return fn(_shared_value(token, lambda: pickle.loads(payload)), *args)
 
 
@@ -117,8 +123,9 @@ def _run_ray(fn, token: str, refs, args):
 
 
 class PoolEngine(Engine):
-    """A local pool of `jobs` spawned processes (the shared data travels pickled with each task and
-    is unpickled once per process; results come back pickled)."""
+    """A local pool of `jobs` spawned processes. The shared data travels pickled with the first few
+    tasks (and with any task whose process turns out not to have it), then only its token: each
+    process unpickles it once and keeps it. Results come back pickled."""
 
     name = "pool"
 
@@ -128,20 +135,30 @@ class PoolEngine(Engine):
 
         self.slots = jobs
         self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+        self._sent: dict = {}  # token -> tasks submitted with the payload
 
     def share(self, value) -> Shared:
         token = super().share(None).token
         return Shared(token, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
     def submit(self, fn, shared: Shared, *args):
-        return self._pool.submit(_run_pickled, fn, shared.token, shared.payload, args)
+        sent = self._sent.get(shared.token, 0)
+        with_payload = sent < 2 * self.slots
+        if with_payload:
+            self._sent[shared.token] = sent + 1
+        payload = shared.payload if with_payload else None
+        return [self._pool.submit(_run_pickled, fn, shared.token, payload, args), fn, shared, args]
 
     def result(self, handle):
-        return handle.result()
+        r = handle[0].result()
+        if r is _Missing:  # that process never received the shared data: send it now
+            handle[0] = self._pool.submit(_run_pickled, handle[1], handle[2].token, handle[2].payload, handle[3])
+            r = handle[0].result()
+        return r
 
     def cancel(self, handles) -> None:
         for h in handles:
-            h.cancel()
+            h[0].cancel()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

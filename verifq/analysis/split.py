@@ -104,14 +104,16 @@ class _Context:
 
 
 def _analyse_part(ctx: _Context, domain, pack: bool):
-    """The analysis of the sub-box `domain` (None: no representable input in it); packed
-    (`_pack`) when it travels back from another process."""
+    """The analysis of the sub-box `domain` (None: no representable input in it); when it travels
+    back from another process, packed (`_pack`) and with its bisection plan (`_plan`)."""
     sub = replace(ctx.problem, domain=domain)
     try:
         a = analyse_box(sub, ctx.design, **ctx.methods)
     except UserError:
         return None  # fixed-point inputs (normalized): no representable input in this half
-    return _pack(a, ctx) if pack else a
+    if not pack:
+        return a
+    return _pack(a, ctx), _plan(a, ctx.design, ctx.problem.domain)  # its bisection, decided here, off the main process
 
 
 _LOADING: list = []  # while a leaf is unpacked: {name: this process's shared object}
@@ -209,7 +211,7 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
     def submit(entry):
         neg, order, leaf = entry
         if order not in submitted:
-            plan = _plan(leaf, design, orig)
+            plan = plans.pop(order) if order in plans else _plan(leaf, design, orig)
             if plan is None:
                 submitted[order] = None
             else:
@@ -219,10 +221,13 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
                                         for part in parts])
         return submitted[order]
 
+    plans: dict = {}  # creation order of a leaf -> its bisection plan, when a worker made it
+
     def unpack(r):
-        if isinstance(r, bytes):
-            return _unpack(r, problem, design, root.qnet)
-        return r
+        if isinstance(r, tuple):
+            a = _unpack(r[0], problem, design, root.qnet)
+            return a, r[1]
+        return r, None
 
     try:
         while len(heap) < max_leaves and attempts < 4 * max_leaves:
@@ -245,14 +250,16 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
                 break  # the worst leaf cannot be split: more leaves elsewhere would not lower the maximum
             heapq.heappop(heap)
             d, handles = submitted.pop(order)
-            children = [c for c in (unpack(engine.result(h)) for h in handles) if c is not None]
+            children = [c for c in (unpack(engine.result(h)) for h in handles) if c[0] is not None]
             if not children:  # cannot happen (the leaf has representable inputs); keep the leaf
                 heapq.heappush(heap, (neg, order, leaf))
                 break
             if len(heap) % 8 == 0:
                 say(f"input splitting: {len(heap) + len(children)} boxes (at most {max_leaves})")
-            for a in children:
+            for a, plan in children:
                 count += 1
+                if plan is not None:
+                    plans[count] = plan
                 heapq.heappush(heap, (-_score(a), count, a))
     finally:
         engine.cancel([h for plan in submitted.values() if plan is not None for h in plan[1]])
