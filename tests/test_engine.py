@@ -128,3 +128,9 @@ def test_ray_gives_the_same_results_as_one_process(capsys, tmp_path):
         outs[opts[0]] = out
     assert outs["--ray"] == outs["--jobs"]
     assert [e["verdict"] for e in json.loads(outs["--ray"])["specs"]] == ["PROVED", "PROVED"]
+
+
+def test_ray_address_where_nothing_listens_is_a_user_error(capsys):
+    pytest.importorskip("ray", reason="ray is not installed (optional: pip install 'verifq[ray]')")
+    code, _, err = run(capsys, "prove", TINY, "--ray", "127.0.0.1:1")
+    assert code == 2 and "no Ray cluster answers there" in err

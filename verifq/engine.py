@@ -28,6 +28,8 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
+import re
+import socket
 from dataclasses import dataclass
 
 from .errors import UserError
@@ -184,6 +186,11 @@ class RayEngine(Engine):
             if address == "local":
                 ray.init(num_cpus=jobs or os.cpu_count() or 1, **kwargs)
             else:
+                unreachable = _unreachable(address)
+                if unreachable:
+                    raise UserError(f"--ray {address}: no Ray cluster answers there ({unreachable})",
+                                    hint="give the head node's address (e.g. --ray auto, --ray ray://HOST:10001) "
+                                         "or --ray local for a private local instance")
                 try:
                     ray.init(address=address, **kwargs)
                 except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -218,6 +225,19 @@ class RayEngine(Engine):
     def close(self) -> None:
         if self._started:
             self._ray.shutdown()
+
+
+def _unreachable(address: str, seconds: float = 10.0) -> str | None:
+    """Why nothing accepts a connection at HOST:PORT or ray://HOST:PORT (None: something does, or the
+    address has another form, e.g. "auto"). Ray itself would retry for minutes."""
+    m = re.fullmatch(r"(?:ray://)?\[?([^\[\]/]+?)\]?:(\d+)", address)
+    if not m:
+        return None
+    try:
+        socket.create_connection((m.group(1), int(m.group(2))), timeout=seconds).close()
+    except OSError as exc:
+        return str(exc) or type(exc).__name__
+    return None
 
 
 def make_engine(jobs: int = 1, ray: str | None = None) -> Engine:
