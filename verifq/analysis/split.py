@@ -254,13 +254,15 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
             if not children:  # cannot happen (the leaf has representable inputs); keep the leaf
                 heapq.heappush(heap, (neg, order, leaf))
                 break
-            if len(heap) % 8 == 0:
-                say(f"input splitting: {len(heap) + len(children)} boxes (at most {max_leaves})")
             for a, plan in children:
                 count += 1
                 if plan is not None:
                     plans[count] = plan
                 heapq.heappush(heap, (-_score(a), count, a))
+            if len(heap) % 8 == 0:  # anytime: the partition so far is a sound analysis already
+                bound = max(min(max(a.output_errors[o] for _, _, a in heap), root.output_errors[o])
+                            for o in range(len(root.output_errors)))
+                say(f"input splitting: {len(heap)} boxes (at most {max_leaves}), error bound so far {float(bound):.4g}")
     finally:
         engine.cancel([h for plan in submitted.values() if plan is not None for h in plan[1]])
     leaves = [a for _, _, a in sorted(heap, key=lambda e: e[1])]
