@@ -170,7 +170,8 @@ def main() -> int:
         "start-up, pickling the leaves, the sequential bisection decisions).",
         "* load: the 1-minute load average just before the run. The machine has 2 cores shared with other "
         "jobs: above 2, two processes do not get two cores, and the measured speedup is bounded by what the "
-        "others leave.",
+        f"others leave (these runs at niceness {os.nice(0) if hasattr(os, 'nice') else 'n/a'}: the others' "
+        "processes come first).",
         "* identical: the `--json` report (every certified bound, range, verdict) byte for byte equal to the "
         "`--jobs 1` report.",
         "",
