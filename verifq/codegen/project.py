@@ -20,7 +20,7 @@ from ..fixedpoint.simulator import quantize_inputs, simulate
 from .c_reference import generate_c_reference
 from .emit import DEFAULT_LUT_LIMIT, build_plan, dyadic_literal, sanitize_identifier, sha256_text
 from .hls import HlsOptions, generate_hls, hls_tcl
-from .hls4ml_config import hls4ml_config_json
+from .hls4ml_config import config_for_spec_network
 
 
 def _short(x: Fraction) -> str:
@@ -78,9 +78,13 @@ def generate_project(
     lut_limit: int | None = None,
     tb_samples: int = 64,
     spec_label: str | None = None,
-    layer_names: list[str] | None = None,
+    hls4ml_status: list | None = None,
 ) -> dict[str, str]:
-    """Write the project into outdir; returns {file name: sha256} of every file but manifest.json."""
+    """Write the project into outdir; returns {file name: sha256} of every file but manifest.json.
+
+    hls4ml_config.json is written when the spec's network is an ONNX/.keras model file and hls4ml can
+    build the proved design (exactly what `verifq hls4ml` writes); `hls4ml_status` (a list) receives
+    why not otherwise."""
     qnet = analysis.qnet
     net = problem.network
     top = sanitize_identifier(top or net.name)
@@ -93,7 +97,11 @@ def generate_project(
     say("writing HLS C++, the C reference and the hls4ml configuration")
     files.update(generate_hls(plan, hls_options or HlsOptions()))
     files.update(generate_c_reference(plan))
-    files["hls4ml_config.json"] = hls4ml_config_json(plan, layer_names)
+    hls4ml_text, why = config_for_spec_network(problem, design, analysis)
+    if hls4ml_text is not None:
+        files["hls4ml_config.json"] = hls4ml_text
+    if hls4ml_status is not None:
+        hls4ml_status.append(why)
     # testbench data: deterministic samples of the domain and their bit-exact outputs
     x = _domain_samples(problem, max(1, tb_samples))
     if design.inputs_fixed:
