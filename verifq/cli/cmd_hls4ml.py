@@ -76,7 +76,7 @@ def _read_existing(path: str) -> dict:
 
 def run(args) -> int:
     from ..analysis.prove import analyse
-    from ..codegen.hls4ml_config import NotProved, config_json, hls4ml_config, hls4ml_design, merge_config
+    from ..codegen.hls4ml_config import NotProved, check_buildable, config_json, hls4ml_config, hls4ml_design, merge_config
     from ..codegen.hls4ml_model import parsed_layer_names, read_model_names
     from ..language import load_problem_and_design
     from ..outputs import check_output, input_files, write_text_atomic
@@ -89,6 +89,7 @@ def run(args) -> int:
     strategy = str((model_section or {}).get("Strategy", "Latency")) if isinstance(model_section, dict) else "Latency"
     say(f"reading {Path(args.model).name}")
     names = read_model_names(args.model, problem.network)
+    check_buildable(problem.network, design, names.frontend, strategy.capitalize())
     say("proving the design")
     analysis = analyse(problem, design)
     if not analysis.proved:

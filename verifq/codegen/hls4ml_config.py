@@ -77,13 +77,9 @@ def _same_constants(a, b) -> bool:
                and np.array_equal(x.bias_mant, y.bias_mant) for x, y in zip(a.layers, b.layers))
 
 
-def hls4ml_design(problem, design: Design, analysis, frontend: str, strategy: str = "Latency") -> Hls4mlDesign:
-    """The design hls4ml builds from verifq's configuration of `design`, and its proof.
-
-    `analysis` proves `design`. UserError when hls4ml cannot build it at all; NotProved when the
-    per-layer design hls4ml can build is not proved."""
-    net = problem.network
-    for pos, (layer, lf) in enumerate(zip(net.layers, design.layers), start=1):
+def check_buildable(network, design: Design, frontend: str, strategy: str = "Latency") -> None:
+    """UserError when hls4ml cannot build the design's arithmetic at all (whatever the formats)."""
+    for pos, (layer, lf) in enumerate(zip(network.layers, design.layers), start=1):
         if layer.activation in SMOOTH and lf.table is None:
             raise UserError(f"layer {pos} ({layer.activation.value}) uses the ideal table, which hls4ml cannot build",
                             hint="prove (or synthesize) the design with hls4ml's tables: `tables = hls4ml` in the "
@@ -92,19 +88,30 @@ def hls4ml_design(problem, design: Design, analysis, frontend: str, strategy: st
         raise UserError(f"Strategy {strategy} with overflow = saturate: hls4ml accumulates in another order, so "
                         "partial sums saturate differently from the proved ones",
                         hint="use Strategy Latency, or a design with overflow = wrap")
+    if frontend != "onnx":
+        return
+    if design.overflow is Overflow.SATURATE:
+        raise UserError("hls4ml's ONNX frontend adds the bias after the sum (an ApplyAlpha layer), so with "
+                        "overflow = saturate its partial sums are not the proved ones",
+                        hint="use a design with overflow = wrap, or give the model as Keras 3 (.keras)")
+    for pos, lf in enumerate(design.layers, start=1):
+        fb = max(f.frac_bits for f in lf.bias)
+        fa = max(f.frac_bits for f in lf.accum)
+        if design.rounding is Rounding.NEAREST and fb > fa:
+            raise UserError(f"layer {pos}: the bias has more fractional bits ({fb}) than the accumulator ({fa}); "
+                            "hls4ml's ONNX frontend adds it after the sum and rounds once, the proved design rounds "
+                            "it first", hint="give the model as Keras 3 (.keras), or use bias formats with at most "
+                            "the accumulator's fractional bits")
+
+
+def hls4ml_design(problem, design: Design, analysis, frontend: str, strategy: str = "Latency") -> Hls4mlDesign:
+    """The design hls4ml builds from verifq's configuration of `design`, and its proof.
+
+    `analysis` proves `design`. UserError when hls4ml cannot build it at all; NotProved when the
+    per-layer design hls4ml can build is not proved."""
+    net = problem.network
+    check_buildable(net, design, frontend, strategy)
     hd = _joined(design)
-    if frontend == "onnx":
-        if design.overflow is Overflow.SATURATE:
-            raise UserError("hls4ml's ONNX frontend adds the bias after the sum (an ApplyAlpha layer), so with "
-                            "overflow = saturate its partial sums are not the proved ones",
-                            hint="use a design with overflow = wrap, or give the model as Keras 3 (.keras)")
-        for pos, lf in enumerate(hd.layers, start=1):
-            if design.rounding is Rounding.NEAREST and lf.bias[0].frac_bits > lf.accum[0].frac_bits:
-                raise UserError(f"layer {pos}: the bias has more fractional bits ({lf.bias[0].frac_bits}) than the "
-                                f"accumulator ({lf.accum[0].frac_bits}); hls4ml's ONNX frontend adds it after the sum "
-                                "and rounds once, the proved design rounds it first",
-                                hint="give the model as Keras 3 (.keras), or use bias formats with at most the "
-                                "accumulator's fractional bits")
     notes = []
     if any(len(set(fmts)) > 1 for lf in design.layers for _, fmts in lf.roles()) or len(set(design.inputs)) > 1:
         notes.append("the design has per-neuron formats; hls4ml has one type per layer and role, so each layer "

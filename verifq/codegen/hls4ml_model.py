@@ -264,7 +264,11 @@ def cleaned_onnx(path):
         from qonnx.util.cleanup import cleanup_model
     except Exception:  # noqa: BLE001
         return None
+    import warnings
+
     model = cleanup_model(ModelWrapper(str(path)))
     if any(n.op_type == "Gemm" for n in model.graph.node):
-        model = cleanup_model(model.transform(GemmToMatMul()))
+        with warnings.catch_warnings():  # "only offers explicit support for version 9 of the Gemm node"
+            warnings.simplefilter("ignore", UserWarning)
+            model = cleanup_model(model.transform(GemmToMatMul()))
     return model
