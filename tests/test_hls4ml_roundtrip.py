@@ -102,7 +102,7 @@ def test_per_neuron_design_is_joined_proved_and_bit_exact(tmp_path):
 
     problem, design = load_problem_and_design(PEND_SPEC)
     lf = design.layers[1]
-    per_neuron = replace(design, layers=(design.layers[0], replace(lf, accum=(FixedFormat(34, 2),) + lf.accum[1:]),
+    per_neuron = replace(design, layers=(design.layers[0], replace(lf, weight=(FixedFormat(20, 2),) + lf.weight[1:]),
                                          design.layers[2]))
     formats = tmp_path / "per_neuron.json"
     save_design(formats, per_neuron, problem.network)
@@ -127,15 +127,15 @@ def test_exact_weight_ties_follow_hls4mls_constant_rule(tmp_path):
         w = [list(r) for r in layer.weights]
         for _ in range(5):
             j, k = int(rng.integers(layer.n_out)), int(rng.integers(layer.n_in))
-            w[j][k] = (int(np.floor(float(w[j][k]) * 2 ** 10)) + type(w[j][k])(1, 2)) / 2 ** 10
+            w[j][k] = (int(np.floor(float(w[j][k]) * 2 ** 14)) + type(w[j][k])(1, 2)) / 2 ** 14
         layers.append(replace(layer, weights=tuple(tuple(r) for r in w)))
     model = write_float32_onnx(replace(net, layers=tuple(layers)), tmp_path / "ties.onnx")
     spec = tmp_path / "ties.nnspec"
     text = PEND_SPEC.read_text().replace('"../../specs/networks/originals/Single_Pendulum__controller_single_pendulum.onnx"',
                                          f'"{model}"')
-    spec.write_text(text.replace("default = fixed<18, 2>", "default = fixed<18, 2>\n  weight = fixed<12, 2>"))
+    spec.write_text(text.replace("default = fixed<18, 2>", "default = fixed<18, 2>\n  weight = fixed<16, 2>"))
     r = roundtrip(spec, model, tmp_path / "rt", n=2000)
     assert r.reproved and any("decimal" in n for n in r.notes), r.notes
     _check(r, 2000)
     assert json.loads((tmp_path / "rt" / "hls4ml_config.json").read_text())["LayerName"]["MatMul_0"]["Precision"][
-        "weight"] == "ap_fixed<12,2,AP_RND,AP_WRAP>"
+        "weight"] == "ap_fixed<16,2,AP_RND,AP_WRAP>"

@@ -1,0 +1,137 @@
+"""hls4ml 1.3.0 built from verifq's configuration, bit for bit: for shared benchmark networks,
+synthesize a design (`verifq synth`), write the configuration (`verifq hls4ml`), convert the
+model with hls4ml's ONNX frontend, compile it (g++), predict on N inputs of the spec's domain and
+compare every output with verifq's simulator of the proved design; also the largest
+|hls4ml - real network| against the certified bound. Writes benchmarks/results/hls4ml_roundtrip.md.
+
+The networks of specs/*.nnspec are JSON copies of the benchmarks (specs/networks/, the MNIST ones
+in ../shared/benchmarks: skipped with a reason when absent); hls4ml needs a model file, so each
+is written as a float32 ONNX model (MatMul + Add + activation) and verifq proves that model
+(a copy of the spec loading it).
+
+    python benchmarks/hls4ml_roundtrip.py [--n 2000] [--jobs STEM[:neuron],...] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import sys
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+import hls4ml_harness as H  # noqa: E402
+from verifq.cli.main import main  # noqa: E402
+from verifq.errors import UserError  # noqa: E402
+from verifq.language import load_spec  # noqa: E402
+
+DEFAULT_JOBS = (
+    "archcomp22_single_pendulum_relu_2x25",
+    "archcomp22_single_pendulum_relu_2x25:neuron",
+    "archcomp22_double_pendulum_more_robust_relu_2x25",
+    "archcomp19_acc_relu_3x20",
+    "aster_ACC3NN",
+    "aster_SmallNN",
+    "archcomp22_tora_sigmoid_3x20",
+    "archcomp22_tora_relu_tanh_3x20",
+    "reachnn_1_sigmoid",
+)
+
+
+def run_job(job: str, n: int, work: Path) -> dict:
+    stem, _, gran = job.partition(":")
+    gran = gran or "layer"
+    row = {"network": stem, "granularity": gran}
+    spec0 = REPO / "specs" / f"{stem}.nnspec"
+    try:
+        problem = load_spec(spec0)
+    except UserError as exc:
+        return {**row, "skip": f"spec does not load ({str(exc)[:120]}; the shared benchmarks may be absent)"}
+    net = problem.network
+    row.update(arch=net.architecture, params=net.parameter_count,
+               acts="/".join(sorted({l.activation.value for l in net.layers})))
+    wd = work / job.replace(":", "_")
+    wd.mkdir(parents=True, exist_ok=True)
+    model = H.write_float32_onnx(net, wd / f"{stem}.onnx")
+    spec = H.spec_loading(spec0, model, wd / f"{stem}.nnspec")
+    formats = wd / "formats.json"
+    t = time.perf_counter()
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["synth", str(spec), "-o", str(formats), "--granularity", gran, "--quiet"])
+    row["synth_s"] = time.perf_counter() - t
+    if code != 0:
+        line = next((l for l in out.getvalue().splitlines() if "INFEASIBLE" in l or "smallest" in l), "")
+        return {**row, "skip": f"synth exit {code}: {line[:160]}"}
+    try:
+        r = H.roundtrip(spec, model, wd / "rt", formats=formats, n=n)
+    except (AssertionError, UserError) as exc:
+        return {**row, "skip": f"round trip failed: {str(exc)[:200]}"}
+    row.update(rows=r.rows, exact=r.bit_exact_rows, ulps=r.max_ulps, err=r.max_err_hls, bound=r.bound,
+               reproved=r.reproved, times=r.times, size=r.source_bytes)
+    return row
+
+
+def markdown(rows: list[dict], n: int, wall: float) -> str:
+    md = ["# hls4ml 1.3.0 built from verifq's configuration: bit-exact round trips", "",
+          f"`python benchmarks/hls4ml_roundtrip.py --n {n}` on {platform.machine()} ({os.cpu_count()} cores, shared; "
+          f"wall times), {wall / 60:.1f} min in all. Each network: its float32 ONNX model, `verifq synth` (bound "
+          "of the spec, 1e-3), `verifq hls4ml` (configuration; a per-neuron design is joined per layer and proved "
+          "again), hls4ml's ONNX frontend (Vivado backend, io_parallel, Latency), `compile()` with g++, "
+          f"`predict()` on {n} inputs of the spec's domain (box corners, then uniform), compared with "
+          "`verifq.fixedpoint.simulator.simulate` of the proved design. |hls4ml - real| is against the float64 "
+          "evaluation of the real network; the certified bound is the largest over the outputs.", "",
+          "| network | architecture | activations | design | bit-exact rows | max diff (ulps) | max \\|hls4ml - real\\| "
+          "| certified bound | proved again | synth (s) | config (s) | convert (s) | g++ compile (s) | predict (s) | "
+          "firmware (kB) |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "skip" in r:
+            md.append(f"| {r['network']} | {r.get('arch', '')} | {r.get('acts', '')} | {r['granularity']} | "
+                      f"skipped: {r['skip']} |||||||||||")
+            continue
+        t = r["times"]
+        md.append(f"| {r['network']} | {r['arch']} | {r['acts']} | {r['granularity']} | {r['exact']}/{r['rows']} | "
+                  f"{r['ulps']} | {r['err']:.3g} | {r['bound']:.3g} | {'yes' if r['reproved'] else 'no'} | "
+                  f"{r['synth_s']:.1f} | {t['config']:.1f} | {t['convert']:.1f} | {t['compile']:.1f} | "
+                  f"{t['predict']:.2f} | {r['size'] / 1000:.0f} |")
+    done = [r for r in rows if "skip" not in r]
+    if done:
+        exact = sum(r["exact"] for r in done)
+        total = sum(r["rows"] for r in done)
+        md += ["", f"Summary: {exact}/{total} rows bit-exact over {len(done)} round trips; every max |hls4ml - real| "
+               + ("within" if all(r["err"] <= r["bound"] for r in done) else "NOT within")
+               + " its certified bound."]
+    return "\n".join(md) + "\n"
+
+
+def main_(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=2000, help="inputs per network (default 2000)")
+    ap.add_argument("--jobs", default=",".join(DEFAULT_JOBS), help="STEM[:neuron],... (specs/STEM.nnspec)")
+    ap.add_argument("--work", default="/tmp/verifq_hls4ml_roundtrip", help="scratch folder (hls4ml projects)")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "hls4ml_roundtrip.md"))
+    args = ap.parse_args(argv)
+    why = H.missing()
+    if why:
+        print(f"skipped: {why}", file=sys.stderr)
+        return 0
+    rows, t0 = [], time.perf_counter()
+    for job in args.jobs.split(","):
+        row = run_job(job.strip(), args.n, Path(args.work))
+        rows.append(row)
+        print({k: v for k, v in row.items() if k != "times"}, flush=True)
+        Path(args.out).write_text(markdown(rows, args.n, time.perf_counter() - t0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_())
