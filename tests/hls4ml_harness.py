@@ -106,6 +106,7 @@ def domain_samples(problem, n: int, seed: int = 1) -> np.ndarray:
             lo[i] = np.nextafter(lo[i], np.inf)
         if Fraction(hi[i]) > b:
             hi[i] = np.nextafter(hi[i], -np.inf)
+    hi = np.maximum(lo, hi)
     d = len(lo)
     corners = [[hi[k] if (c >> k) & 1 else lo[k] for k in range(d)] for c in range(min(2 ** min(d, 20), n))]
     rng = np.random.default_rng(seed)
