@@ -177,3 +177,27 @@ def test_gemm_export_names_match_hls4ml(tmp_path, capsys):
     code, stdout, err = _run(["hls4ml", str(path), "--spec", str(PEND_SPEC), "-o", str(out), "--quiet"], capsys)
     assert code == 0, err
     assert list(json.loads(out.read_text())["LayerName"])[1:4] == ["MatMul_0", "Add_0", "Relu_0"]
+
+
+def test_ties_use_hls4mls_constants_and_the_built_design_is_certified(tmp_path, capsys):
+    """A weight exactly halfway between two grid points of a type with 14 fractional bits: hls4ml prints
+    it with 14 decimals first, so its constant may differ from verifq's (ties up); the design with
+    hls4ml's constants is proved again, written with --formats-out, and certifiable as it is."""
+    problem, _ = load_problem_and_design(PEND_SPEC)
+    net = problem.network
+    w = [list(r) for r in net.layers[0].weights]
+    for j in range(0, 20, 2):
+        w[j][0] = (int(np.floor(float(w[j][0]) * 2 ** 14)) + type(w[j][0])(1, 2)) / 2 ** 14
+    other = replace(net, layers=(replace(net.layers[0], weights=tuple(tuple(r) for r in w)),) + net.layers[1:])
+    model = write_float32_onnx(other, tmp_path / "ties.onnx")
+    spec = _spec_for(tmp_path, model, formats="default = fixed<18, 2>\n  weight = fixed<16, 2>\n  accum = fixed<32, 2>")
+    out, built = tmp_path / "cfg.json", tmp_path / "built.json"
+    code, stdout, err = _run(["hls4ml", str(model), "--spec", str(spec), "-o", str(out), "--formats-out", str(built),
+                              "--quiet"], capsys)
+    assert code == 0, err
+    assert "decimal" in stdout and "proved again" in stdout
+    doc = json.loads(built.read_text())
+    assert doc["weight_rule"] == doc["bias_rule"] == "hls4ml_nearest"
+    cert = tmp_path / "built.cert.json"
+    assert main(["prove", str(spec), "--formats", str(built), "--cert", str(cert), "--quiet"]) == 0
+    assert main(["check", str(cert), "--quiet"]) == 0

@@ -44,6 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--config", required=True, metavar="OUT_JSON", help="the hls4ml configuration to write (JSON)")
     p.add_argument("--merge", metavar="CONFIG", help="an existing hls4ml configuration (JSON or YAML) whose other "
                    "settings are kept; its precisions are replaced")
+    p.add_argument("--formats-out", metavar="FILE", help="also write the design hls4ml builds (per layer, hls4ml's "
+                   "constant rule) as a formats file, e.g. for `verifq prove SPEC --formats FILE --cert CERT`")
     p.set_defaults(func=run)
 
 
@@ -54,7 +56,9 @@ def run(args) -> int:
     from ..outputs import check_output, input_files, write_text_atomic
 
     problem, design = load_problem_and_design(args.spec, args.formats, purpose="configure hls4ml for")
-    out = check_output(args.config, "--config", inputs=input_files(problem, args.formats, args.model, args.merge))
+    inputs = input_files(problem, args.formats, args.model, args.merge)
+    out = check_output(args.config, "--config", inputs=inputs)
+    formats_out = check_output(args.formats_out, "--formats-out", inputs=inputs) if args.formats_out else None
     existing = read_existing(args.merge) if args.merge else None
     try:
         done = configure(problem, design, args.model, existing, lambda m: print(f"warning: {m}", file=sys.stderr))
@@ -65,5 +69,9 @@ def run(args) -> int:
         print("no configuration written", file=sys.stderr)
         return EXIT_VIOLATED
     write_text_atomic(out, done.text)
+    if formats_out is not None:
+        from ..fixedpoint.design_io import save_design
+
+        save_design(formats_out, done.hd.design, problem.network)
     print("\n".join(summary_lines(done, args.config)))
     return EXIT_PROVED
