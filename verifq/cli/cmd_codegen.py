@@ -1,5 +1,5 @@
-"""`verifq codegen SPEC -o DIR`: HLS C++, a C reference, an hls4ml
-configuration and a testbench for a proven design.
+"""`verifq codegen SPEC -o DIR`: HLS C++, a C reference, a testbench and (for a network
+loaded from ONNX) the hls4ml configuration of `verifq hls4ml` for a proven design.
 
 The design comes from the spec's formats block or from `--formats` (the
 JSON written by `verifq synth`). It is re-analysed first: code is only
