@@ -201,3 +201,36 @@ def test_ties_use_hls4mls_constants_and_the_built_design_is_certified(tmp_path, 
     cert = tmp_path / "built.cert.json"
     assert main(["prove", str(spec), "--formats", str(built), "--cert", str(cert), "--quiet"]) == 0
     assert main(["check", str(cert), "--quiet"]) == 0
+
+
+def test_a_joined_design_that_fails_is_refused(tmp_path, capsys, monkeypatch):
+    """If the per-layer design hls4ml can build is not proved, nothing is written (exit 1)."""
+    import verifq.analysis.prove as prove
+
+    problem, design = load_problem_and_design(PEND_SPEC)
+    lf = design.layers[0]
+    per_neuron = replace(design, layers=(replace(lf, weight=(FixedFormat(20, 2),) + lf.weight[1:]),) + design.layers[1:])
+    formats = tmp_path / "per_neuron.json"
+    save_design(formats, per_neuron, problem.network)
+    real = prove.analyse
+    calls = []
+
+    def analyse(problem, design, **kw):  # the second analysis (of the joined design) "fails"
+        a = real(problem, design, **kw)
+        calls.append(a)
+        if len(calls) == 2:
+            from fractions import Fraction
+
+            from verifq.analysis.results import Check
+
+            fake = Check(3, 0, "error", "output", Fraction(0), Fraction(1), Fraction(0), Fraction(1, 1000))
+            return replace(a, violations=(fake,))
+        return a
+
+    monkeypatch.setattr(prove, "analyse", analyse)
+    out = tmp_path / "cfg.json"
+    code, _, err = _run(["hls4ml", str(PEND_ONNX), "--spec", str(PEND_SPEC), "--formats", str(formats), "-o", str(out)],
+                        capsys)
+    assert len(calls) == 2
+    assert code == 1 and "NOT proved" in err and "no configuration written" in err
+    assert not out.exists()
