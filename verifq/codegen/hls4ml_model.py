@@ -190,6 +190,8 @@ def _read_keras(path: Path) -> tuple[str, list[_Layer]]:
         else:
             raise UserError(f"Keras layer '{layer.name}' ({cls}) has no counterpart in a dense network", here,
                             hint="verifq configures Input, Dense and Activation/ReLU layers (relu, tanh, sigmoid)")
+    if inp is None and getattr(model, "inputs", None):  # a Sequential model lists no InputLayer
+        inp = model.inputs[0].name
     if inp is None:
         raise UserError(f"'{path.name}' has no Input layer", here, hint="build the model with keras.Input(...)")
     return inp, [_Layer(d["names"], d["weight"], d["bias"], d["act"]) for d in layers]
