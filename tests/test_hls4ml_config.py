@@ -234,3 +234,29 @@ def test_a_joined_design_that_fails_is_refused(tmp_path, capsys, monkeypatch):
     assert len(calls) == 2
     assert code == 1 and "NOT proved" in err and "no configuration written" in err
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_keras_sequential_names_match_hls4ml(tmp_path, capsys):
+    """Keras 3 auto names (input_layer, dense, dense_relu, ...), read from the saved model and checked
+    against hls4ml's own parser (the command refuses a name hls4ml does not parse)."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras", reason="Keras 3 (with KERAS_BACKEND=torch) is not installed")
+    pytest.importorskip("hls4ml", reason="hls4ml is not installed")
+    problem, _ = load_problem_and_design(PEND_SPEC)
+    layers = problem.network.layers
+    model = keras.Sequential([keras.Input(shape=(2,))] + [
+        keras.layers.Dense(l.n_out, activation="relu" if i < 2 else None) for i, l in enumerate(layers)])
+    for d, l in zip(model.layers, layers):
+        w = np.array([[float(v) for v in row] for row in l.weights], dtype=np.float32)
+        d.set_weights([w.T, np.array([float(v) for v in l.bias], dtype=np.float32)])
+    path = tmp_path / "seq.keras"
+    model.save(str(path))
+    out = tmp_path / "cfg.json"
+    code, stdout, err = _run(["hls4ml", str(path), "--spec", str(PEND_SPEC), "-o", str(out), "--quiet"], capsys)
+    assert code == 0, err
+    assert "names checked against hls4ml's parser" in stdout
+    names = list(json.loads(out.read_text())["LayerName"])
+    assert names[0].startswith("input_layer") and names[2].endswith("_relu") and len(names) == 6
