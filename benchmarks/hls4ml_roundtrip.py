@@ -9,7 +9,10 @@ in ../shared/benchmarks: skipped with a reason when absent); hls4ml needs a mode
 is written as a float32 ONNX model (MatMul + Add + activation) and verifq proves that model
 (a copy of the spec loading it).
 
-    python benchmarks/hls4ml_roundtrip.py [--n 2000] [--jobs STEM[:neuron],...] [--work DIR]
+    python benchmarks/hls4ml_roundtrip.py [--n 2000] [--jobs STEM[:neuron][:keras][:nearest],...] [--work DIR]
+
+(`neuron`: per-neuron synthesis; `keras`: hls4ml's Keras 3 frontend; `nearest`: the spec with
+rounding = nearest and overflow = saturate.)
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import io
 import os
 import platform
+import re
 import sys
 import time
 from contextlib import redirect_stdout
@@ -36,20 +40,28 @@ from verifq.language import load_spec  # noqa: E402
 DEFAULT_JOBS = (
     "archcomp22_single_pendulum_relu_2x25",
     "archcomp22_single_pendulum_relu_2x25:neuron",
+    "archcomp22_single_pendulum_relu_2x25:keras:nearest",
     "archcomp22_double_pendulum_more_robust_relu_2x25",
     "archcomp19_acc_relu_3x20",
     "aster_ACC3NN",
     "aster_SmallNN",
     "archcomp22_tora_sigmoid_3x20",
     "archcomp22_tora_relu_tanh_3x20",
+    "archcomp22_tora_sigmoid_3x20:keras:nearest",
+    "archcomp22_double_pendulum_more_robust_relu_2x25:neuron:keras",
+    "archcomp19_cartpole_relu_24_48_12",
+    "juliareach_acc_tanh_3x20",
     "reachnn_1_sigmoid",
 )
 
 
 def run_job(job: str, n: int, work: Path) -> dict:
-    stem, _, gran = job.partition(":")
-    gran = gran or "layer"
-    row = {"network": stem, "granularity": gran}
+    stem, *opts = job.split(":")
+    gran = "neuron" if "neuron" in opts else "layer"
+    frontend = "keras" if "keras" in opts else "onnx"
+    nearest = "nearest" in opts  # rounding = nearest, overflow = saturate
+    row = {"network": stem, "granularity": gran, "frontend": frontend,
+           "modes": "nearest/saturate" if nearest else None}
     spec0 = REPO / "specs" / f"{stem}.nnspec"
     try:
         problem = load_spec(spec0)
@@ -62,6 +74,13 @@ def run_job(job: str, n: int, work: Path) -> dict:
     wd.mkdir(parents=True, exist_ok=True)
     model = H.write_float32_onnx(net, wd / f"{stem}.onnx")
     spec = H.spec_loading(spec0, model, wd / f"{stem}.nnspec")
+    text = spec.read_text()
+    row["modes"] = row["modes"] or "/".join(re.search(rf"(?m)^\s*{k}\s*=\s*(\w+)", text).group(1) for k in ("rounding", "overflow"))
+    if nearest:
+        text = re.sub(r"(?m)^(\s*)rounding\s*=\s*\w+", r"\1rounding = nearest", text)
+        spec.write_text(re.sub(r"(?m)^(\s*)overflow\s*=\s*\w+", r"\1overflow = saturate", text))
+    if frontend == "keras":  # the spec still loads the ONNX file: the same float32 weights
+        model = H.write_keras_model(net, wd / f"{stem}.keras")
     formats = wd / "formats.json"
     t = time.perf_counter()
     out = io.StringIO()
@@ -85,21 +104,22 @@ def markdown(rows: list[dict], n: int, wall: float) -> str:
           f"`python benchmarks/hls4ml_roundtrip.py --n {n}` on {platform.machine()} ({os.cpu_count()} cores, shared; "
           f"wall times), {wall / 60:.1f} min in all. Each network: its float32 ONNX model, `verifq synth` (bound "
           "of the spec, 1e-3), `verifq hls4ml` (configuration; a per-neuron design is joined per layer and proved "
-          "again), hls4ml's ONNX frontend (Vivado backend, io_parallel, Latency), `compile()` with g++, "
+          "again), hls4ml's ONNX frontend, or Keras 3 (torch backend) for a `.keras` copy of the same float32 model (Vivado backend, io_parallel, Latency), `compile()` with g++, "
           f"`predict()` on {n} inputs of the spec's domain (box corners, then uniform), compared with "
           "`verifq.fixedpoint.simulator.simulate` of the proved design. |hls4ml - real| is against the float64 "
           "evaluation of the real network; the certified bound is the largest over the outputs.", "",
-          "| network | architecture | activations | design | bit-exact rows | max diff (ulps) | max \\|hls4ml - real\\| "
+          "| network | architecture | activations | frontend | rounding/overflow | design | bit-exact rows | max diff (ulps) | max \\|hls4ml - real\\| "
           "| certified bound | proved again | synth (s) | config (s) | convert (s) | g++ compile (s) | predict (s) | "
           "firmware (kB) |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "skip" in r:
-            md.append(f"| {r['network']} | {r.get('arch', '')} | {r.get('acts', '')} | {r['granularity']} | "
-                      f"skipped: {r['skip']} |||||||||||")
+            md.append(f"| {r['network']} | {r.get('arch', '')} | {r.get('acts', '')} | {r['frontend']} | "
+                      f"{r.get('modes') or ''} | {r['granularity']} | skipped: {r['skip']} |||||||||||")
             continue
         t = r["times"]
-        md.append(f"| {r['network']} | {r['arch']} | {r['acts']} | {r['granularity']} | {r['exact']}/{r['rows']} | "
+        md.append(f"| {r['network']} | {r['arch']} | {r['acts']} | {r['frontend']} | {r['modes']} | {r['granularity']} | "
+                  f"{r['exact']}/{r['rows']} | "
                   f"{r['ulps']} | {r['err']:.3g} | {r['bound']:.3g} | {'yes' if r['reproved'] else 'no'} | "
                   f"{r['synth_s']:.1f} | {t['config']:.1f} | {t['convert']:.1f} | {t['compile']:.1f} | "
                   f"{t['predict']:.2f} | {r['size'] / 1000:.0f} |")
@@ -116,7 +136,7 @@ def markdown(rows: list[dict], n: int, wall: float) -> str:
 def main_(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=2000, help="inputs per network (default 2000)")
-    ap.add_argument("--jobs", default=",".join(DEFAULT_JOBS), help="STEM[:neuron],... (specs/STEM.nnspec)")
+    ap.add_argument("--jobs", default=",".join(DEFAULT_JOBS), help="STEM[:neuron][:keras][:nearest],... (specs/STEM.nnspec)")
     ap.add_argument("--work", default="/tmp/verifq_hls4ml_roundtrip", help="scratch folder (hls4ml projects)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "hls4ml_roundtrip.md"))
     args = ap.parse_args(argv)

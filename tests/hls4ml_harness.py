@@ -87,6 +87,26 @@ def write_float32_onnx(network, path: Path) -> Path:
     return path
 
 
+def write_keras_model(network, path: Path) -> Path:
+    """The network with float32 weights as a Keras 3 functional model (input "state", Dense "fc1", ...,
+    activations inside the Dense layers), saved as .keras."""
+    import keras
+
+    acts = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "linear": None}
+    inp = keras.Input(shape=(network.n_inputs,), name="state")
+    h, dense = inp, []
+    for i, layer in enumerate(network.layers, start=1):
+        d = keras.layers.Dense(layer.n_out, activation=acts[layer.activation.value], name=f"fc{i}")
+        h = d(h)
+        dense.append((d, layer))
+    model = keras.Model(inp, h)
+    for d, layer in dense:
+        w = np.array([[float(v) for v in row] for row in layer.weights], dtype=np.float32)
+        d.set_weights([w.T, np.array([float(v) for v in layer.bias], dtype=np.float32)])
+    model.save(str(path))
+    return path
+
+
 def spec_loading(spec: Path, model: Path, out: Path) -> Path:
     """A copy of `spec` whose network is `model` (same domain, requirements, implementation)."""
     text = spec.read_text()

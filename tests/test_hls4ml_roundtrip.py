@@ -47,20 +47,10 @@ def test_sigmoid_tables_onnx_are_bit_exact(tmp_path):
 # ----------------------------------------------------------------------------- slow: Keras 3, other designs
 def _keras_model(network, path: Path) -> Path:
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras", reason="Keras 3 (with KERAS_BACKEND=torch) is not installed")
-    acts = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "linear": None}
-    inp = keras.Input(shape=(network.n_inputs,), name="state")
-    h, dense = inp, []
-    for i, layer in enumerate(network.layers, start=1):
-        d = keras.layers.Dense(layer.n_out, activation=acts[layer.activation.value], name=f"fc{i}")
-        h = d(h)
-        dense.append((d, layer))
-    model = keras.Model(inp, h)
-    for d, layer in dense:
-        w = np.array([[float(v) for v in row] for row in layer.weights], dtype=np.float32)
-        d.set_weights([w.T, np.array([float(v) for v in layer.bias], dtype=np.float32)])
-    model.save(str(path))
-    return path
+    pytest.importorskip("keras", reason="Keras 3 (with KERAS_BACKEND=torch) is not installed")
+    from hls4ml_harness import write_keras_model
+
+    return write_keras_model(network, path)
 
 
 @pytest.mark.slow
