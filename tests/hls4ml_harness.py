@@ -154,9 +154,10 @@ def roundtrip(spec: Path, model: Path, workdir: Path, *, formats: Path | None = 
     if formats is not None:
         argv += ["--formats", str(formats)]
     t0 = time.perf_counter()
-    with redirect_stdout(io.StringIO()):
+    err = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err):
         code = main(argv)
-    assert code == 0, f"verifq hls4ml exited {code}"
+    assert code == 0, f"verifq hls4ml exited {code}: {err.getvalue().strip()[:400]}"
     times = {"config": time.perf_counter() - t0}
     config = json.loads(cfg_path.read_text())
     problem, design = load_problem_and_design(spec, formats)

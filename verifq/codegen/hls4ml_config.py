@@ -131,7 +131,9 @@ def hls4ml_design(problem, design: Design, analysis, frontend: str, strategy: st
 
     new = analyse(problem, hd, range_method=analysis.range_method, error_method=analysis.error_method)
     if not new.proved:
-        raise NotProved(new, "the per-layer design hls4ml can build (" + "; ".join(notes) + ") is NOT proved")
+        hint = ("; synthesize a per-layer design (`verifq synth SPEC --granularity layer`) for hls4ml"
+                if len(notes) and "per-neuron" in notes[0] else "")
+        raise NotProved(new, "the per-layer design hls4ml can build (" + "; ".join(notes) + ") is NOT proved" + hint)
     return Hls4mlDesign(hd, new, True, tuple(notes))
 
 
