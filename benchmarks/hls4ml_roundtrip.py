@@ -105,7 +105,12 @@ def run_job(job: str, n: int, work: Path) -> dict:
     try:
         r = H.roundtrip(spec, model, wd / "rt", formats=formats, n=n)
     except Exception as exc:  # noqa: BLE001 - a failed round trip is a result row, not the end of the run
-        return {**row, "skip": f"round trip failed: {type(exc).__name__}: {str(exc)[:300]}"}
+        text = str(exc)
+        if "exited 1" in text:  # verifq hls4ml refused: the design hls4ml could build is not proved
+            first = text.split("check(s)):")[-1].strip().splitlines()[0] if "check(s)):" in text else text[-200:]
+            return {**row, "skip": f"refused by `verifq hls4ml` (exit 1): the per-layer join of the design is not "
+                                   f"proved ({first.strip()})"}
+        return {**row, "skip": f"round trip failed: {type(exc).__name__}: {text[:300]}"}
     row.update(rows=r.rows, exact=r.bit_exact_rows, ulps=r.max_ulps, err=r.max_err_hls, bound=r.bound,
                reproved=r.reproved, times=r.times, size=r.source_bytes)
     return row
@@ -153,15 +158,25 @@ def main_(argv=None) -> int:
     ap.add_argument("--jobs", default=",".join(DEFAULT_JOBS), help="STEM[:neuron][:keras][:nearest],... (specs/STEM.nnspec)")
     ap.add_argument("--work", default="/tmp/verifq_hls4ml_roundtrip", help="scratch folder (hls4ml projects)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "hls4ml_roundtrip.md"))
+    ap.add_argument("--reuse", action="store_true", help="reuse the completed rows of an earlier run (WORK/rows.json)")
     args = ap.parse_args(argv)
     why = H.missing()
     if why:
         print(f"skipped: {why}", file=sys.stderr)
         return 0
+    import json
+
+    cache = Path(args.work) / "rows.json"
+    old = json.loads(cache.read_text()) if args.reuse and cache.is_file() else {}
     rows, t0 = [], time.perf_counter()
     for job in args.jobs.split(","):
-        row = run_job(job.strip(), args.n, Path(args.work))
+        job = job.strip()
+        row = old[job] if job in old and "skip" not in old[job] and old[job].get("rows") == args.n else \
+            run_job(job, args.n, Path(args.work))
         rows.append(row)
+        old[job] = row
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(old, indent=1))
         print({k: v for k, v in row.items() if k != "times"}, flush=True)
         Path(args.out).write_text(markdown(rows, args.n, time.perf_counter() - t0))
     return 0
