@@ -4,7 +4,12 @@ explicit shifts only, bit-exact with the HLS code and the Python simulator.
 Every value is its integer mantissa k (value k * 2^-F). Per group of neurons
 the generator picks 64-bit arithmetic, or `__int128` (a GCC/Clang extension,
 guarded by #error) when a static bound shows a product, a shifted sum or an
-accumulator needs more than 62 bits; beyond 126 bits it refuses.
+accumulator needs more than 62 bits, and plain C99 multi-limb integers
+(fixed-size arrays of 32-bit limbs, two's complement; `WIDE_LIBRARY` in
+`emit.py`) beyond 126 bits or when a constant, a stored value or an
+input/output does not fit 64 bits. Values, constants and the interface
+stay int64_t wherever they fit, so any format the spec language allows can
+be emitted, and designs that fit 64/128 bits get the fast path unchanged.
 
 * rounding: floor(a / 2^s) for truncation, floor((a + 2^(s-1)) / 2^s) for
   nearest, written without right-shifting negative numbers
@@ -17,17 +22,42 @@ accumulator needs more than 62 bits; beyond 126 bits it refuses.
 * the bias constant is already aligned to the accumulator's grid (rounded
   with the design's mode, overflow mode applied), exactly as the simulator
   and the HLS cast do.
+
+The multi-limb path computes the same steps on n-limb words (n sized from
+the same static bound, plus the widths of every value it holds): exact
+products modulo 2^(32 n), the same roundings (add 2^(s-1), arithmetic shift)
+and the same wrap/saturate of each format. Inputs or outputs wider than 64
+bits make the interface limb arrays (`x[N_IN][X_LIMBS]`), read and printed
+in decimal by the testbench.
 """
 
 from __future__ import annotations
 
-from ..errors import UserError
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding, handle_overflow
 from ..network.ir import Activation
-from .emit import CodePlan, LayerPlan, NeuronGroup, c_int_literal, c_int_type, compare_expected_lines, wrap_list
+from .emit import (
+    LIMB_BITS,
+    CodePlan,
+    LayerPlan,
+    NeuronGroup,
+    c_int_literal,
+    c_int_type,
+    compare_expected_lines,
+    fits_int64,
+    fits_int64_storage,
+    format_limbs,
+    hex_limb,
+    limb_count,
+    limbs_of,
+    signed_bits_of,
+    wide_library,
+    wrap_list,
+)
 
 SAFE64 = 62
 SAFE128 = 126
+QUANTIZE_NARROW_BITS = 61  # real inputs of at most this many bits are quantized in int64/double arithmetic
+DOUBLE_INT_BITS = 1025  # |floor(v 2^(F+1))| < 2^1025 for every finite double v
 
 
 def _mag_bits(fmt: FixedFormat) -> int:
@@ -52,27 +82,57 @@ def group_int_bits(lp: LayerPlan, g: NeuronGroup) -> int:
     return need
 
 
+def wide_group_bits(lp: LayerPlan, g: NeuronGroup) -> int:
+    """Bits of the multi-limb words of a group: the static bound, and every value the group holds
+    (inputs, constants, accumulator, rounded sum, table entries, output, the layer's array)."""
+    ql = lp.ql
+    need = group_int_bits(lp, g)
+    consts = [signed_bits_of(ql.weight_mant[j]) for j in g.neurons]
+    consts.append(signed_bits_of(int(ql.bias_acc_mant[j]) for j in g.neurons))
+    widths = [lp.in_carrier.width, lp.out_carrier.width, g.accum.width, g.pre.width, g.output.width]
+    if g.lut is not None:
+        widths.append(g.lut.entry.width)
+    return max(need, max(consts) + 1, max(widths) + 2) + 2
+
+
 class CEmitter:
     def __init__(self, plan: CodePlan):
         self.plan = plan
         self.rounding = plan.design.rounding
         self.overflow = plan.design.overflow
         self.top = plan.top
+        design = plan.design
+        # the value arrays h0 (inputs at the input carrier) .. hL: int64_t, or limbs when wider
+        carriers = [plan.input_carrier] + [lp.out_carrier for lp in plan.layers]
+        self.store_limbs = {i: (0 if fits_int64_storage(c) else format_limbs(c)) for i, c in enumerate(carriers)}
+        # the interface: int64_t mantissas, or limb arrays when some input/output is wider
+        self.x_limbs = 0 if all(fits_int64_storage(f) for f in design.inputs) else max(map(format_limbs, design.inputs))
+        self.y_limbs = 0 if all(fits_int64_storage(f) for f in plan.output_formats) else max(
+            map(format_limbs, plan.output_formats))
+        wide_real = any(f.width > QUANTIZE_NARROW_BITS for f in design.inputs)
+        self.q_limbs = limb_count(max([DOUBLE_INT_BITS] + [f.width for f in design.inputs]) + 4) if wide_real else 0
         self.kinds: dict[tuple[int, int], str] = {}
+        self.limbs: dict[tuple[int, int], int] = {}
         for lp in plan.layers:
             for g in lp.groups:
                 need = group_int_bits(lp, g)
-                if need <= SAFE64:
-                    self.kinds[(lp.index, g.gid)] = "64"
-                elif need <= SAFE128:
-                    self.kinds[(lp.index, g.gid)] = "128"
+                key = (lp.index, g.gid)
+                ql = lp.ql
+                consts_fit = all(fits_int64(int(ql.weight_mant[j].min()), int(ql.weight_mant[j].max())) for j in g.neurons)
+                if g.lut is not None:
+                    consts_fit = consts_fit and fits_int64(min(g.lut.values), max(g.lut.values))
+                narrow_io = not self.store_limbs[lp.index - 1] and not self.store_limbs[lp.index]
+                if need <= SAFE64 and consts_fit and narrow_io:
+                    self.kinds[key] = "64"
+                elif need <= SAFE128 and consts_fit and narrow_io:
+                    self.kinds[key] = "128"
                 else:
-                    raise UserError(
-                        f"layer {lp.index} ({g.describe()}): the C reference would need {need}-bit integers; "
-                        "it supports up to 126 (64-bit arithmetic, or __int128 beyond 62 bits)",
-                        hint="use narrower accumulator or weight formats",
-                    )
+                    self.kinds[key] = "w"
+                    self.limbs[key] = limb_count(wide_group_bits(lp, g))
         self.need128 = "128" in self.kinds.values()
+        self.max_limbs = max([0, self.x_limbs, self.y_limbs, self.q_limbs, *self.store_limbs.values(), *self.limbs.values()])
+        self.need_wide = self.max_limbs > 0
+        self.const_limbs: dict[str, int] = {}  # constant arrays kept as limbs: name -> limbs per value
 
     # ------------------------------------------------------------------ helpers
     def _helpers(self, suffix: str) -> list[str]:
@@ -118,41 +178,78 @@ class CEmitter:
             for g in lp.groups:
                 rows = [[int(v) for v in ql.weight_mant[j]] for j in g.neurons]
                 flat = [v for r in rows for v in r]
-                wt = c_int_type(min(flat), max(flat))
                 L.append(f"/* layer {lp.index}, {g.describe()} */")
-                L.append(f"/* weight mantissas at 2^-{g.weight.frac_bits} */")
-                L.append(f"static const {wt} W{g.name}[{len(g.neurons)}][{lp.n_in}] = {{")
-                L.append(",\n".join("    {" + ", ".join(str(v) for v in r) + "}" for r in rows))
-                L.append("};")
+                if fits_int64(min(flat), max(flat)):
+                    wt = c_int_type(min(flat), max(flat))
+                    L.append(f"/* weight mantissas at 2^-{g.weight.frac_bits} */")
+                    L.append(f"static const {wt} W{g.name}[{len(g.neurons)}][{lp.n_in}] = {{")
+                    L.append(",\n".join("    {" + ", ".join(str(v) for v in r) + "}" for r in rows))
+                    L.append("};")
+                else:
+                    L += self._limb_array(f"W{g.name}", [len(g.neurons), lp.n_in], rows,
+                                          f"weight mantissas at 2^-{g.weight.frac_bits}")
                 bias = [int(handle_overflow(int(ql.bias_acc_mant[j]), g.accum, self.overflow)) for j in g.neurons]
                 suffix = self.kinds[(lp.index, g.gid)]
-                btype = "int64_t" if all(-(1 << 63) <= b < (1 << 63) for b in bias) else "vq_i128"
-                L.append(f"/* bias mantissas at the accumulator's 2^-{g.accum.frac_bits} ({self.rounding.value}, {self.overflow.value}) */")
-                if btype == "int64_t":
+                note = f"bias mantissas at the accumulator's 2^-{g.accum.frac_bits} ({self.rounding.value}, {self.overflow.value})"
+                if all(-(1 << 63) <= b < (1 << 63) for b in bias):
+                    L.append(f"/* {note} */")
                     L.append(f"static const int64_t B{g.name}[{len(g.neurons)}] = {{")
                     L.append(wrap_list([c_int_literal(b) for b in bias], "    "))
-                else:
+                    L.append("};")
+                elif suffix == "128":
+                    L.append(f"/* {note} */")
                     L.append(f"static const vq_i128 B{g.name}[{len(g.neurons)}] = {{")
                     L.append(wrap_list([self.lit(b, "128") for b in bias], "    "))
-                L.append("};")
+                    L.append("};")
+                else:
+                    L += self._limb_array(f"B{g.name}", [len(g.neurons)], [bias], note)
                 if not g.contiguous:
                     L.append(f"static const int N{g.name}[{len(g.neurons)}] = {{")
                     L.append(wrap_list([str(n) for n in g.neurons], "    "))
                     L.append("};")
                 if g.lut is not None:
                     vals = list(g.lut.values)
-                    lt = c_int_type(min(vals), max(vals))
-                    L.append(f"/* {lp.activation.value}(v) rounded to nearest at 2^-{g.output.frac_bits}, v mantissa {g.lut.lo} + i */")
-                    L.append(f"static const {lt} T{g.name}[{len(vals)}] = {{")
-                    L.append(wrap_list([str(v) for v in vals], "    "))
-                    L.append("};")
-                del suffix
+                    note = f"{lp.activation.value}(v) rounded to nearest at 2^-{g.output.frac_bits}, v mantissa {g.lut.lo} + i"
+                    if fits_int64(min(vals), max(vals)):
+                        lt = c_int_type(min(vals), max(vals))
+                        L.append(f"/* {note} */")
+                        L.append(f"static const {lt} T{g.name}[{len(vals)}] = {{")
+                        L.append(wrap_list([str(v) for v in vals], "    "))
+                        L.append("};")
+                    else:
+                        L += self._limb_array(f"T{g.name}", [len(vals)], [vals], note)
                 L.append("")
         return L
+
+    def _limb_array(self, name: str, dims: list[int], rows: list[list[int]], note: str) -> list[str]:
+        """A constant array of mantissas as limbs (two's complement, least significant limb first)."""
+        n = limb_count(signed_bits_of(v for r in rows for v in r))
+        self.const_limbs[name] = n
+        shape = "".join(f"[{d}]" for d in dims)
+
+        def item(v: int) -> str:
+            return "{" + ", ".join(hex_limb(u) for u in limbs_of(v, n)) + "}"
+
+        L = [f"/* {note}: {n} 32-bit limbs each (two's complement, least significant first) */",
+             f"static const vq_limb {name}{shape}[{n}] = {{"]
+        if len(dims) == 2:
+            L.append(",\n".join("    {" + ", ".join(item(v) for v in r) + "}" for r in rows))
+        else:
+            L.append(wrap_list([item(v) for v in rows[0]], "    "))
+        L.append("};")
+        return L
+
+    def _load(self, dst: str, n: int, array: str, index: str) -> str:
+        """C statement: the n-limb word dst = the constant or stored value array[index]."""
+        if array in self.const_limbs:
+            return f"vq_w_load({dst}, {n}, {array}{index}, {self.const_limbs[array]});"
+        return f"vq_w_set_i64({dst}, {n}, (int64_t){array}{index});"
 
     # ------------------------------------------------------------------ body
     def _group(self, lp: LayerPlan, g: NeuronGroup, src: str, dst: str) -> list[str]:
         sfx = self.kinds[(lp.index, g.gid)]
+        if sfx == "w":
+            return self._group_wide(lp, g, src, dst)
         T, U = ("int64_t", "uint64_t") if sfx == "64" else ("vq_i128", "vq_u128")
         a_fmt, o_fmt, c_fmt = g.accum, g.output, (lp.out_carrier)
         s = g.weight.frac_bits + lp.in_carrier.frac_bits - a_fmt.frac_bits
@@ -212,13 +309,79 @@ class CEmitter:
         L.append("    }")
         return L
 
+    def _group_wide(self, lp: LayerPlan, g: NeuronGroup, src: str, dst: str) -> list[str]:
+        """The group on n-limb words: the same steps as `_group`, exact by the size of n."""
+        n = self.limbs[(lp.index, g.gid)]
+        a_fmt, o_fmt, c_fmt = g.accum, g.output, lp.out_carrier
+        s = g.weight.frac_bits + lp.in_carrier.frac_bits - a_fmt.frac_bits
+        sat = self.overflow is Overflow.SATURATE
+        in_l, out_l = self.store_limbs[lp.index - 1], self.store_limbs[lp.index]
+        idx = "j" if g.contiguous and g.neurons[0] == 0 else (f"{g.neurons[0]} + j" if g.contiguous else f"N{g.name}[j]")
+        aw = f"{a_fmt.width}, {int(a_fmt.signed)}"
+        L = [f"    /* layer {lp.index} ({lp.activation.value}), {g.describe()} */",
+             f"    /* on {n}-limb words ({32 * n}-bit two's complement): every value below is exact */",
+             f"    for (j = 0; j < {len(g.neurons)}; j++) {{",
+             f"        vq_limb acc[{n}], p[{n}], wk[{n}], xk[{n}];",
+             "        " + self._load("acc", n, f"B{g.name}", "[j]"),
+             f"        for (k = 0; k < {lp.n_in}; k++) {{",
+             "            " + self._load("wk", n, f"W{g.name}", "[j][k]"),
+             f"            vq_w_load(xk, {n}, {src}[k], {in_l});" if in_l else f"            vq_w_set_i64(xk, {n}, {src}[k]);",
+             f"            vq_w_mul(p, wk, xk, {n});  /* the exact product */"]
+        if s > 0:
+            L.append(f"            vq_w_shr(p, {n}, {s});  /* rounded to the accumulator's 2^-{a_fmt.frac_bits} */")
+        elif s < 0:
+            L.append(f"            vq_w_shl(p, {n}, {-s});")
+        if sat:
+            L += [f"            vq_w_sat(p, {n}, {aw});",
+                  f"            vq_w_add(acc, p, {n});",
+                  f"            vq_w_sat(acc, {n}, {aw});"]
+        else:
+            L.append(f"            vq_w_add(acc, p, {n});  /* modulo 2^{32 * n} */")
+        L.append("        }")
+        if not sat:
+            L.append(f"        vq_w_wrap(acc, {n}, {aw});  /* accumulator format {a_fmt} */")
+        d = a_fmt.frac_bits - o_fmt.frac_bits
+        if d > 0:
+            L.append(f"        vq_w_shr(acc, {n}, {d});  /* round to 2^-{o_fmt.frac_bits} */")
+        elif d < 0:
+            L.append(f"        vq_w_shl(acc, {n}, {-d});")
+        act = lp.activation
+        if act is Activation.RELU:
+            L.append(f"        if (vq_w_isneg(acc, {n})) vq_w_zero(acc, {n});")
+        elif act in (Activation.TANH, Activation.SIGMOID):
+            lut = g.lut
+            assert lut is not None
+            L.append(f"        {{ /* ideal {act.value} table */")
+            if fits_int64(lut.lo, lut.lo):
+                L.append(f"            long i;")
+                L.append(f"            vq_w_set_i64(p, {n}, {c_int_literal(lut.lo)});")
+            else:
+                lo_l = limb_count(signed_bits_of([lut.lo]))
+                L.append(f"            static const vq_limb lo[{lo_l}] = {{{', '.join(hex_limb(u) for u in limbs_of(lut.lo, lo_l))}}};"
+                         f"  /* {lut.lo} */")
+                L.append(f"            long i;")
+                L.append(f"            vq_w_load(p, {n}, lo, {lo_l});")
+            L.append(f"            vq_w_sub(acc, p, {n});")
+            L.append(f"            i = vq_w_index(acc, {n}, {len(lut.values) - 1});")
+            L.append("            " + self._load("acc", n, f"T{g.name}", "[i]"))
+            L.append("        }")
+        ow = f"{o_fmt.width}, {int(o_fmt.signed)}"
+        L.append(f"        vq_w_{'sat' if sat else 'wrap'}(acc, {n}, {ow});  /* output format {o_fmt} */")
+        up = c_fmt.frac_bits - o_fmt.frac_bits
+        if up:
+            L.append(f"        vq_w_shl(acc, {n}, {up});")
+        if out_l:
+            L.append(f"        vq_w_load({dst}[{idx}], {out_l}, acc, {n});")
+        else:
+            L.append(f"        {dst}[{idx}] = vq_w_to_i64(acc, {n});")
+        L.append("    }")
+        return L
+
     def _quantize_input(self) -> list[str]:
         plan, top = self.plan, self.top
         fmts = plan.design.inputs
-        for k, f in enumerate(fmts):
-            if f.width > 61 and not plan.design.inputs_fixed:
-                raise UserError(f"input {k} has a {f.width}-bit format; the C reference quantizes real inputs "
-                                "for formats of at most 61 bits", hint="use a narrower input format")
+        if self.q_limbs:
+            return self._quantize_input_wide()
         sat = self.overflow is Overflow.SATURATE
         L = [f"int64_t {top}_ref_quantize_input(int k, double v) {{",
              f"    static const int F[{plan.n_in}] = {{{', '.join(str(f.frac_bits) for f in fmts)}}};",
@@ -248,6 +411,38 @@ class CEmitter:
         L += ["}", ""]
         return L
 
+    def _quantize_signature(self) -> str:
+        top, xl = self.top, self.x_limbs
+        if xl:
+            return f"void {top}_ref_quantize_input(int k, double v, vq_limb m[{xl}])"
+        return f"int64_t {top}_ref_quantize_input(int k, double v)"
+
+    def _quantize_input_wide(self) -> list[str]:
+        """Real input k rounded into its format on limbs: floor(v 2^(F+1)) is an integer-valued double
+        (exact), converted exactly, then rounded by one bit and wrapped/saturated like the narrow path."""
+        plan = self.plan
+        fmts = plan.design.inputs
+        n = self.q_limbs
+        sat = self.overflow is Overflow.SATURATE
+        L = [self._quantize_signature() + " {",
+             f"    static const int F[{plan.n_in}] = {{{', '.join(str(f.frac_bits) for f in fmts)}}};",
+             f"    static const int W[{plan.n_in}] = {{{', '.join(str(f.width) for f in fmts)}}};",
+             f"    static const int S[{plan.n_in}] = {{{', '.join(str(int(f.signed)) for f in fmts)}}};",
+             f"    vq_limb t[{n}];  /* holds floor(v 2^(F+1)) of every finite double v */",
+             "    double d;",
+             "    if (v != v) v = 0.0;  /* NaN */",
+             "    d = floor(ldexp(v, F[k] + 1));  /* exact: v * 2^(F+1) rounded down */"]
+        if sat:
+            L.append(f"    if (d - d != 0) vq_w_mask(t, {n}, W[k] + 2, d < 0);  /* infinite: beyond the format, saturates */")
+        else:
+            L.append(f"    if (d - d != 0) vq_w_zero(t, {n});  /* infinite input: not representable, 0 */")
+        L += [f"    else vq_w_from_double(t, {n}, d);",
+              f"    vq_w_shr(t, {n}, 1);",
+              f"    vq_w_{'sat' if sat else 'wrap'}(t, {n}, W[k], S[k]);"]
+        L.append(f"    vq_w_load(m, {self.x_limbs}, t, {n});" if self.x_limbs else f"    return vq_w_to_i64(t, {n});")
+        L += ["}", ""]
+        return L
+
     def header(self) -> str:
         plan, top = self.plan, self.top
         guard = f"VERIFQ_{top.upper()}_REF_H"
@@ -259,24 +454,90 @@ class CEmitter:
             f"#define {top.upper()}_REF_N_IN {plan.n_in}",
             f"#define {top.upper()}_REF_N_OUT {plan.n_out}",
             "",
+            *self._limb_api_lines(),
             "/* x: input mantissas, each at its input format's scale; y: output mantissas, output i at 2^-F_i",
             f" * with F = {{{fout}}}. Only the low W bits of each input mantissa are used (two's complement,",
             " * like the HLS testbench's bit copy into the input format). */",
-            f"void {top}_ref(const int64_t x[{plan.n_in}], int64_t y[{plan.n_out}]);",
+            self._ref_signature() + ";",
             "",
             "/* the mantissa of real input k rounded into its format (rounding and overflow mode of the design),",
             f" * exactly like the HLS cast from double (input scales: {fin}{', ...' if plan.n_in > 8 else ''}) */",
-            f"int64_t {top}_ref_quantize_input(int k, double v);",
+            self._quantize_signature() + ";",
             "",
             f"#endif /* {guard} */",
             "",
         ])
 
+    def _limb_api_lines(self) -> list[str]:
+        if not (self.x_limbs or self.y_limbs):
+            return []
+        top = self.top.upper()
+        L = ["/* Inputs or outputs wider than 64 bits: mantissas are arrays of 32-bit limbs (two's complement,",
+             " * least significant limb first). */",
+             "#ifndef VQ_LIMB_DEFINED", "#define VQ_LIMB_DEFINED", "typedef uint32_t vq_limb;", "#endif"]
+        if self.x_limbs:
+            L.append(f"#define {top}_REF_X_LIMBS {self.x_limbs}")
+        if self.y_limbs:
+            L.append(f"#define {top}_REF_Y_LIMBS {self.y_limbs}")
+        return L + [""]
+
+    def _ref_signature(self) -> str:
+        plan, top = self.plan, self.top
+        x = f"const vq_limb x[{plan.n_in}][{self.x_limbs}]" if self.x_limbs else f"const int64_t x[{plan.n_in}]"
+        y = f"vq_limb y[{plan.n_out}][{self.y_limbs}]" if self.y_limbs else f"int64_t y[{plan.n_out}]"
+        return f"void {top}_ref({x}, {y})"
+
+    def _inputs_wide(self) -> list[str]:
+        """h0 from x when some input or the input carrier is wider than 64 bits."""
+        plan = self.plan
+        fmts = plan.design.inputs
+        fc = plan.input_carrier.frac_bits
+        xl, hl = self.x_limbs, self.store_limbs[0]
+        n = max(xl, hl, limb_count(max(f.width for f in fmts) + max(fc - f.frac_bits for f in fmts) + 2))
+        L = ["    /* inputs: the low W bits of each mantissa (like the HLS bit copy), at the common scale 2^-%d */" % fc,
+             "    {", f"        vq_limb t[{n}];"]
+
+        def one(k: str, f: FixedFormat) -> list[str]:
+            d = fc - f.frac_bits
+            out = [f"vq_w_load(t, {n}, x[{k}], {xl});" if xl else f"vq_w_set_i64(t, {n}, x[{k}]);",
+                   f"vq_w_wrap(t, {n}, {f.width}, {int(f.signed)});"]
+            if d:
+                out.append(f"vq_w_shl(t, {n}, {d});")
+            out.append(f"vq_w_load(h0[{k}], {hl}, t, {n});" if hl else f"h0[{k}] = vq_w_to_i64(t, {n});")
+            return out
+
+        if len(set(fmts)) == 1:
+            L.append(f"        for (k = 0; k < {plan.n_in}; k++) {{")
+            L += ["            " + c for c in one("k", fmts[0])]
+            L.append("        }")
+        else:
+            for k, f in enumerate(fmts):
+                L.append("        " + " ".join(one(str(k), f)))
+        L.append("    }")
+        return L
+
+    def _outputs_wide(self, src: str) -> list[str]:
+        plan = self.plan
+        fc = plan.result_carrier.frac_bits
+        sl, yl = self.store_limbs[len(plan.layers)], self.y_limbs
+        n = max(sl, yl, 2)
+        L = ["    {", f"        vq_limb t[{n}];"]
+        for j, f in enumerate(plan.output_formats):
+            d = fc - f.frac_bits
+            c = [f"vq_w_load(t, {n}, {src}[{j}], {sl});" if sl else f"vq_w_set_i64(t, {n}, {src}[{j}]);"]
+            if d:
+                c.append(f"vq_w_sar(t, {n}, {d});  /* exact */")
+            c.append(f"vq_w_load(y[{j}], {yl}, t, {n});" if yl else f"y[{j}] = vq_w_to_i64(t, {n});")
+            L.append("        " + " ".join(c))
+        L.append("    }")
+        return L
+
     def source(self) -> str:
         plan, top = self.plan, self.top
         L = ["/*", *(f" * {l}".rstrip() for l in plan.header_lines), " *",
              " * Portable C99 reference: integer mantissas and explicit shifts only.", " */",
-             "#include <math.h>", "#include <stdint.h>", f'#include "{top}_ref.h"', "",
+             "#include <math.h>", "#include <stdint.h>", *(["#include <string.h>"] if self.need_wide else []),
+             f'#include "{top}_ref.h"', "",
              "#if defined(__GNUC__)",
              "#define VQ_HELPER static __attribute__((unused))",
              "#else",
@@ -291,20 +552,25 @@ class CEmitter:
         L += self._helpers("64")
         if self.need128:
             L += self._helpers("128")
+        if self.need_wide:
+            L += wide_library(self.rounding, self.max_limbs)
         L += self._constants()
         L += self._quantize_input()
-        L.append(f"void {top}_ref(const int64_t x[{plan.n_in}], int64_t y[{plan.n_out}]) {{")
+        L.append(self._ref_signature() + " {")
         L.append("    int j, k;")
-        L.append(f"    int64_t h0[{plan.n_in}];")
-        for lp in plan.layers:
-            L.append(f"    int64_t h{lp.index}[{lp.n_out}];")
+        for i, n in enumerate([plan.n_in] + [lp.n_out for lp in plan.layers]):
+            hl = self.store_limbs[i]
+            L.append(f"    vq_limb h{i}[{n}][{hl}];" if hl else f"    int64_t h{i}[{n}];")
         fc = plan.input_carrier.frac_bits
-        L.append("    /* inputs: the low W bits of each mantissa (like the HLS bit copy), at the common scale 2^-%d */" % fc)
         fmts = plan.design.inputs
-        if len(set(fmts)) == 1:
+        if self.x_limbs or self.store_limbs[0]:
+            L += self._inputs_wide()
+        elif len(set(fmts)) == 1:
+            L.append("    /* inputs: the low W bits of each mantissa (like the HLS bit copy), at the common scale 2^-%d */" % fc)
             f = fmts[0]
             L.append(f"    for (k = 0; k < {plan.n_in}; k++) h0[k] = vq_wrap64((uint64_t)x[k], {f.width}, {int(f.signed)});")
         else:
+            L.append("    /* inputs: the low W bits of each mantissa (like the HLS bit copy), at the common scale 2^-%d */" % fc)
             for k, f in enumerate(fmts):
                 d = fc - f.frac_bits
                 v = f"vq_wrap64((uint64_t)x[{k}], {f.width}, {int(f.signed)})"
@@ -316,22 +582,61 @@ class CEmitter:
                 L += self._group(lp, g, src, dst)
             src = dst
         fc = plan.result_carrier.frac_bits
-        for j, f in enumerate(plan.output_formats):
-            d = fc - f.frac_bits
-            L.append(f"    y[{j}] = " + (f"vq_exact_shr64({src}[{j}], {d});" if d else f"{src}[{j}];"))
+        if self.y_limbs or self.store_limbs[len(plan.layers)]:
+            L += self._outputs_wide(src)
+        else:
+            for j, f in enumerate(plan.output_formats):
+                d = fc - f.frac_bits
+                L.append(f"    y[{j}] = " + (f"vq_exact_shr64({src}[{j}], {d});" if d else f"{src}[{j}];"))
         L.append("}")
         L.append("")
         return "\n".join(L)
 
     def testbench(self) -> str:
         plan, top = self.plan, self.top
+        xl, yl = self.x_limbs, self.y_limbs
+        wide_io = bool(xl or yl)
+        tok_size = max(512, 10 * max(xl, yl) + 16)
+        if xl:
+            read = [f"            if (!mantissa) {top}_ref_quantize_input(k, strtod(tok, 0), x[k]);",
+                    f"            else if (!vq_w_from_dec(x[k], {xl}, tok)) {{",
+                    "                fprintf(stderr, \"%s: '%s' is not an integer mantissa\\n\", files[0], tok);",
+                    "                return 2;",
+                    "            }"]
+            call = f"        {top}_ref((const vq_limb (*)[{xl}])x, y);"
+        else:
+            read = [f"            x[k] = mantissa ? (int64_t)strtoll(tok, 0, 10) : {top}_ref_quantize_input(k, strtod(tok, 0));"]
+            call = f"        {top}_ref(x, y);"
+        if yl:
+            show = [f"            vq_w_to_dec(y[j], {yl}, ys);",
+                    f"            if (real_out) printf(\"%s%.17g\", j ? \" \" : \"\", ldexp(vq_w_to_double(y[j], {yl}), -OUT_F[j]));",
+                    "            else printf(\"%s%s\", j ? \" \" : \"\", ys);",
+                    "            if (check) {",
+                    *compare_expected_lines("next_token(ex, tok, sizeof tok)", "tok", "ys", decimal=True)]
+        else:
+            show = ["            if (real_out) printf(\"%s%.17g\", j ? \" \" : \"\", ldexp((double)y[j], -OUT_F[j]));",
+                    "            else printf(\"%s%lld\", j ? \" \" : \"\", (long long)y[j]);",
+                    "            if (check) {",
+                    *compare_expected_lines("next_token(ex, tok, sizeof tok)", "tok", "(long long)y[j]")]
+        decls = [f"    {'vq_limb' if xl else 'int64_t'} x[{plan.n_in}]{f'[{xl}]' if xl else ''};",
+                 f"    {'vq_limb' if yl else 'int64_t'} y[{plan.n_out}]{f'[{yl}]' if yl else ''};"]
+        if not wide_io:
+            decls = [f"    int64_t x[{plan.n_in}], y[{plan.n_out}];"]
+        if yl:
+            decls.append(f"    char ys[{10 * yl + 2}];")
+        lib = []
+        if wide_io:
+            lib = ["#if defined(__GNUC__)", "#define VQ_HELPER static __attribute__((unused))", "#else",
+                   "#define VQ_HELPER static", "#endif", "", *wide_library(self.rounding, max(xl, yl))]
         return "\n".join([
             "/*", *(f" * {l}".rstrip() for l in plan.header_lines), " *",
             " * Driver of the C reference, same interface as the HLS testbench:",
             " * usage: ref_tb [-m] [-r] [INPUTS [EXPECTED]]  (defaults: tb_inputs.txt, tb_expected.txt if present)",
+            *([" * Mantissas wider than 64 bits are read and printed in decimal, whatever their width."] if wide_io else []),
             " */",
             "#include <math.h>", "#include <stdio.h>", "#include <stdlib.h>", "#include <string.h>",
             f'#include "{top}_ref.h"', "",
+            *lib,
             f"static const int OUT_F[{plan.n_out}] = {{{', '.join(str(f.frac_bits) for f in plan.output_formats)}}};",
             "",
             "/* next whitespace/comma separated token; '#' starts a comment; 0 at the end of the file */",
@@ -352,8 +657,8 @@ class CEmitter:
             "    const char* files[2] = {0, 0};",
             "    FILE* in;",
             "    FILE* ex = 0;",
-            "    char tok[512];",
-            f"    int64_t x[{plan.n_in}], y[{plan.n_out}];",
+            f"    char tok[{tok_size}];",
+            *decls,
             "    long samples = 0, mismatches = 0;",
             "    for (a = 1; a < argc; a++) {",
             "        if (!strcmp(argv[a], \"-m\")) mantissa = 1;",
@@ -375,14 +680,11 @@ class CEmitter:
             "                if (k) { fprintf(stderr, \"incomplete sample at the end of %s\\n\", files[0]); return 2; }",
             "                goto done;",
             "            }",
-            f"            x[k] = mantissa ? (int64_t)strtoll(tok, 0, 10) : {top}_ref_quantize_input(k, strtod(tok, 0));",
+            *read,
             "        }",
-            f"        {top}_ref(x, y);",
+            call,
             f"        for (j = 0; j < {plan.n_out}; j++) {{",
-            "            if (real_out) printf(\"%s%.17g\", j ? \" \" : \"\", ldexp((double)y[j], -OUT_F[j]));",
-            "            else printf(\"%s%lld\", j ? \" \" : \"\", (long long)y[j]);",
-            "            if (check) {",
-            *compare_expected_lines("next_token(ex, tok, sizeof tok)", "tok", "(long long)y[j]"),
+            *show,
             "    fclose(in);",
             "    if (check) {",
             "        fclose(ex);",

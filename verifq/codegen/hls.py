@@ -5,10 +5,16 @@ onto `ap_fixed<W, I, Q, O>` as follows (Q = AP_TRN for truncation, AP_RND for
 round-to-nearest with ties up; O = AP_WRAP or AP_SAT):
 
 * weights and biases are constants of their own formats: `ap_fixed` arrays
-  with exact decimal literals (every value is k * 2^-F with |k| < 2^53, so
-  the double literal and its conversion are exact), or, for large networks,
+  with exact decimal literals (used only when every value of the array is
+  exactly a double, so the literal and its conversion are exact), or, for
+  large networks and for any array with a value a double cannot hold,
   integer arrays of the mantissas k whose bits are copied into the
-  `ap_fixed` type where used (`HlsOptions.constants`; same values);
+  `ap_fixed` type where used (`HlsOptions.constants`; same values); a
+  mantissa wider than 64 bits is stored as 64-bit limbs (two's complement,
+  least significant first), each copied into its bit range, so constants of
+  any width are exact;
+* types wider than ap_types' default limit of 1024 bits raise AP_INT_MAX_W
+  in the generated header (before ap_fixed.h is included);
 * `acc_t acc = b[j];` casts the bias into the accumulator: rounding with Q
   when the bias has more fractional bits, then O;
 * `acc_t p = w[j][k] * x[k]; acc += p;`: the ap_fixed product is exact
@@ -38,7 +44,27 @@ from dataclasses import dataclass
 
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding, ap_mode_names
 from ..network.ir import Activation
-from .emit import CodePlan, LayerPlan, NeuronGroup, c_int_type, compare_expected_lines, dyadic_literal, type_name, wrap_list
+from .emit import (
+    AP_INT_DEFAULT_MAX_W,
+    HLS_LIMB_BITS,
+    CodePlan,
+    LayerPlan,
+    NeuronGroup,
+    c_int_type,
+    compare_expected_lines,
+    double_exact,
+    dyadic_literal,
+    fits_int64,
+    fits_int64_storage,
+    format_limbs,
+    hex_limb,
+    limb_count,
+    limbs_of,
+    signed_bits_of,
+    type_name,
+    wide_library,
+    wrap_list,
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +105,9 @@ class HlsEmitter:
         self.q, self.o = ap_mode_names(self.rounding, self.overflow)
         self.top = plan.top
         self.mantissa = self._use_mantissa()
+        self.kind: dict[str, str] = {}  # constant array -> "typed" | "mantissa" | "limbs"
+        self.wide_out = not all(fits_int64_storage(f) for f in plan.output_formats)
+        self.y_limbs = max(map(format_limbs, plan.output_formats)) if self.wide_out else 0
         self.widened: dict[tuple[FixedFormat, FixedFormat], FixedFormat] = {}
         for lp in plan.layers:
             for g in lp.groups:
@@ -89,6 +118,26 @@ class HlsEmitter:
             self._widen(plan.input_carrier, f)
         for f in plan.output_formats:
             self._widen(plan.result_carrier, f)
+        self.constant_lines = self._constants()  # decides self.kind of every constant array
+
+    def max_ap_width(self) -> int:
+        """The widest ap type the generated code and testbench use (typedefs, products, bit copies)."""
+        plan = self.plan
+        widths = [f.width for f in plan.all_formats()] + [f.width for f in self.widened.values()]
+        for lp in plan.layers:
+            for g in lp.groups:
+                widths.append(product_format(g.weight, lp.in_carrier).width)
+                widths.append(g.pre.width + 2)
+                if g.lut is not None:
+                    widths.append(signed_bits_of([g.lut.lo]))
+        widths += [32 * format_limbs(f) for f in plan.design.inputs]
+        widths.append(32 * self.y_limbs)
+        return max(widths) + 1
+
+    def ap_int_max_w(self) -> int | None:
+        """AP_INT_MAX_W the design needs (a multiple of 1024), or None when ap_types' default will do."""
+        w = self.max_ap_width()
+        return None if w <= AP_INT_DEFAULT_MAX_W else -(-w // 1024) * 1024
 
     # ap_fixed's C model asserts ("Attempting to read bit beyond MSB") when a cast with AP_RND drops
     # more fractional bits than the source has bits; the value is then first sign-extended (exactly)
@@ -139,7 +188,17 @@ class HlsEmitter:
     def header(self) -> str:
         plan, top = self.plan, self.top
         guard = f"VERIFQ_{top.upper()}_H"
-        lines = [_comment_block(plan.header_lines), f"#ifndef {guard}", f"#define {guard}", "", '#include <stdint.h>', '#include "ap_fixed.h"', ""]
+        lines = [_comment_block(plan.header_lines), f"#ifndef {guard}", f"#define {guard}", "", '#include <stdint.h>']
+        max_w = self.ap_int_max_w()
+        if max_w is not None:
+            lines += [f"// Some types of this design are wider than ap_types' default limit of {AP_INT_DEFAULT_MAX_W} bits:",
+                      "// AP_INT_MAX_W must be set before the first include of ap_int.h / ap_fixed.h.",
+                      "#ifndef AP_INT_MAX_W",
+                      f"#define AP_INT_MAX_W {max_w}",
+                      f"#elif AP_INT_MAX_W < {max_w}",
+                      f"#error \"this design needs AP_INT_MAX_W >= {max_w}: define it before including ap_fixed.h (e.g. -DAP_INT_MAX_W={max_w})\"",
+                      "#endif"]
+        lines += ['#include "ap_fixed.h"', ""]
         lines.append(f"// One typedef per format; every type uses the proven modes {self.q} and {self.o}.")
         roles_by_fmt = self._typedef_roles()
         for mid in self.widened.values():
@@ -177,10 +236,19 @@ class HlsEmitter:
         return count > TYPED_CONSTANTS_LIMIT
 
     def _const_array(self, name: str, fmt: FixedFormat, dims: list[int], rows: list[list[int]], note: str) -> list[str]:
-        """A constant array of mantissas at fmt's grid: ap_fixed-typed, or plain integers."""
+        """A constant array of mantissas at fmt's grid: ap_fixed-typed (exact decimal literals, only when
+        every value is a double), plain integers, or 64-bit limbs of mantissas wider than 64 bits."""
         shape = "".join(f"[{d}]" for d in dims)
         flat = [v for r in rows for v in r]
-        if self.mantissa:
+        kind = "mantissa" if self.mantissa else "typed"
+        if kind == "typed" and not all(double_exact(v, fmt.frac_bits) for v in flat):
+            kind = "mantissa"
+        if kind == "mantissa" and not fits_int64(min(flat), max(flat)):
+            kind = "limbs"
+        self.kind[name] = kind
+        if kind == "limbs":
+            return self._limb_array(name, fmt, dims, rows, note)
+        if kind == "mantissa":
             ct = c_int_type(min(flat), max(flat))
             head = f"static const {ct} {name}{shape} = {{  // {note}; mantissas of {fmt}: value = m * 2^{-fmt.frac_bits}"
             fmt_item = str
@@ -195,13 +263,52 @@ class HlsEmitter:
         out.append("};")
         return out
 
+    def _limb_array(self, name: str, fmt: FixedFormat, dims: list[int], rows: list[list[int]], note: str) -> list[str]:
+        """Mantissas wider than 64 bits: the W-bit two's complement of each as 64-bit limbs."""
+        n = limb_count(fmt.width, HLS_LIMB_BITS)
+        shape = "".join(f"[{d}]" for d in dims)
+
+        def item(v: int) -> str:
+            return "{" + ", ".join(hex_limb(u, HLS_LIMB_BITS) for u in limbs_of(v % (1 << fmt.width), n, HLS_LIMB_BITS)) + "}"
+
+        out = [f"static const uint64_t {name}{shape}[{n}] = {{  // {note}; mantissas of {fmt} (value = m * 2^{-fmt.frac_bits}): "
+               f"the {fmt.width} bits of m as {n} 64-bit limbs, least significant first"]
+        if len(dims) == 2:
+            out.append(",\n".join("    {" + ", ".join(item(v) for v in r) + "}" for r in rows))
+        else:
+            out.append(wrap_list([item(v) for v in rows[0]], "    "))
+        out.append("};")
+        return out
+
     def _get(self, name: str, index: str, fmt: FixedFormat, var: str, indent: str) -> list[str]:
         """Declare `var` of fmt's type holding the constant name[index]."""
-        if not self.mantissa:
+        kind = self.kind[name]
+        if kind == "typed":
             return [f"{indent}{self.t(fmt)} {var} = {name}{index};"]
-        it = "ap_int" if fmt.signed else "ap_uint"
-        return [f"{indent}{self.t(fmt)} {var};",
-                f"{indent}{var}.range({fmt.width - 1}, 0) = {it}<{fmt.width}>({name}{index});  // exact bit copy"]
+        if kind == "mantissa":
+            it = "ap_int" if fmt.signed else "ap_uint"
+            return [f"{indent}{self.t(fmt)} {var};",
+                    f"{indent}{var}.range({fmt.width - 1}, 0) = {it}<{fmt.width}>({name}{index});  // exact bit copy"]
+        out = [f"{indent}{self.t(fmt)} {var};"]
+        out += self._bit_copy(var, fmt.width, f"{name}{index}", indent)
+        return out
+
+    @staticmethod
+    def _bit_copy(var: str, width: int, limbs: str, indent: str) -> list[str]:
+        """var's bits width-1..0 from the 64-bit limbs limbs[0], limbs[1], ..."""
+        n = limb_count(width, HLS_LIMB_BITS)
+        out = [f"{indent}{var}.range({min(64 * i + 63, width - 1)}, {64 * i}) = {limbs}[{i}];" for i in range(n)]
+        out[-1] += "  // exact bit copy"
+        return out
+
+    def _bits_literal(self, var: str, value: int, indent: str) -> list[str]:
+        """Declare ap_int `var` holding a constant wider than 64 bits, set from its bits."""
+        w = signed_bits_of([value])
+        n = limb_count(w, HLS_LIMB_BITS)
+        limbs = limbs_of(value % (1 << w), n, HLS_LIMB_BITS)
+        out = [f"{indent}ap_int<{w}> {var};  // {value}"]
+        out += [f"{indent}{var}.range({min(64 * i + 63, w - 1)}, {64 * i}) = {hex_limb(u, HLS_LIMB_BITS)};" for i, u in enumerate(limbs)]
+        return out
 
     def _constants(self) -> list[str]:
         out = []
@@ -236,7 +343,7 @@ class HlsEmitter:
         idx = f"{g.neurons[0]} + j" if g.contiguous else f"n{g.name}[j]"
         if g.contiguous and g.neurons[0] == 0:
             idx = "j"
-        if self.mantissa:
+        if self.kind[f"b{g.name}"] != "typed":
             L += self._get(f"b{g.name}", "[j]", g.bias, "b", "        ")
             L.append(f"        {acc_t} acc = {self.cast_src('b', g.bias, g.accum)};  // bias first (cast: {self.q}, {self.o})")
         else:
@@ -245,7 +352,7 @@ class HlsEmitter:
         L.append(f"        {g.name}_dot: for (int k = 0; k < {lp.n_in}; k++) {{")
         if self.opt.unroll is not None and not self.opt.pipeline_top and self.opt.pipeline_ii is None:
             L.append("#pragma HLS UNROLL" if self.opt.unroll == 0 else f"#pragma HLS UNROLL factor={self.opt.unroll}")
-        if self.mantissa:
+        if self.kind[f"w{g.name}"] != "typed":
             L += self._get(f"w{g.name}", "[j][k]", g.weight, "w", "            ")
             prod = self.cast_src(f"w * {src}[k]", product_format(g.weight, lp.in_carrier), g.accum)
         else:
@@ -265,11 +372,16 @@ class HlsEmitter:
             w = g.pre.width
             it = "ap_int" if g.pre.signed else "ap_uint"
             L.append(f"        {it}<{w}> m = v.range({w - 1}, 0);  // mantissa of v")
-            L.append(
-                f"        int i = m < {lut.lo}LL ? 0 : m > {lut.hi}LL ? {len(lut.values) - 1} : (int)(m - {lut.lo}LL).to_int64();"
-            )
+            if -(1 << 63) < lut.lo and lut.hi < (1 << 63):
+                L.append(
+                    f"        int i = m < {lut.lo}LL ? 0 : m > {lut.hi}LL ? {len(lut.values) - 1} : (int)(m - {lut.lo}LL).to_int64();"
+                )
+            else:
+                L += self._bits_literal("lo", lut.lo, "        ")
+                L.append(f"        ap_int<{w + 2}> d = m - lo;")
+                L.append(f"        int i = d < 0 ? 0 : d > {len(lut.values) - 1} ? {len(lut.values) - 1} : (int)d.to_int64();")
             L += self._get(f"t{g.name}", "[i]", lut.entry, "a", "        ")
-            L[-1] += f"  // ideal {act.value} table" if not self.mantissa else ""
+            L[-1] += f"  // ideal {act.value} table" if self.kind[f"t{g.name}"] == "typed" else ""
         L.append(f"        {out_t} o = a;  // output format ({self.o})")
         L.append(f"        {dst}[{idx}] = o;")
         L.append("    }")
@@ -278,7 +390,7 @@ class HlsEmitter:
     def source(self) -> str:
         plan, top = self.plan, self.top
         L = [_comment_block(plan.header_lines), f'#include "{top}.h"', ""]
-        L += self._constants()
+        L += self.constant_lines
         L.append(f"void {top}(const {top}_input_t x[{plan.n_in}], {top}_result_t y[{plan.n_out}]) {{")
         if self.opt.io == "parallel":
             L += [
@@ -350,6 +462,14 @@ class HlsEmitter:
              "    }",
              "    return !tok.empty();",
              "}", ""]
+        wide_in = any(f.width > 64 for f in in_fmts)
+        if wide_in or self.wide_out:
+            L[L.index("#include <cstdio>"):L.index("#include <cstdio>")] = [
+                "// Mantissas wider than 64 bits are read and printed in decimal, whatever their width."]
+            L += ["#include <math.h>",
+                  "#if defined(__GNUC__)", "#define VQ_HELPER static __attribute__((unused))", "#else",
+                  "#define VQ_HELPER static", "#endif", "",
+                  *wide_library(self.rounding, max([self.y_limbs] + [format_limbs(f) for f in in_fmts])), ""]
         # one reader per distinct input format
         readers = {}
         for f in in_fmts:
@@ -359,9 +479,20 @@ class HlsEmitter:
             readers[f] = name
             it = "ap_int" if f.signed else "ap_uint"
             L += [f"static {top}_input_t {name}(const std::string& tok, bool mantissa) {{",
-                  f"    {self.t(f)} v;",
-                  f"    if (mantissa) {{ {it}<{f.width}> m = (long long)strtoll(tok.c_str(), 0, 10); v.range({f.width - 1}, 0) = m; }}",
-                  "    else v = strtod(tok.c_str(), 0);  // rounding and overflow of the input format",
+                  f"    {self.t(f)} v;"]
+            if f.width > 64:
+                nl = format_limbs(f)
+                L += ["    if (mantissa) {  // decimal text, any width: the low W bits of its two's complement",
+                      f"        vq_limb l[{nl}];",
+                      f"        if (!vq_w_from_dec(l, {nl}, tok.c_str())) {{ fprintf(stderr, \"'%s' is not an integer mantissa\\n\", tok.c_str()); exit(2); }}",
+                      f"        ap_int<{32 * nl}> t;",
+                      f"        for (int i = 0; i < {nl}; i++) t.range(32 * i + 31, 32 * i) = l[i];",
+                      f"        {it}<{f.width}> m = t;",
+                      f"        v.range({f.width - 1}, 0) = m;",
+                      "    }"]
+            else:
+                L.append(f"    if (mantissa) {{ {it}<{f.width}> m = (long long)strtoll(tok.c_str(), 0, 10); v.range({f.width - 1}, 0) = m; }}")
+            L += ["    else v = strtod(tok.c_str(), 0);  // rounding and overflow of the input format",
                   "    return v;", "}", ""]
         L += ["int main(int argc, char** argv) {",
               "    bool mantissa = false, real_out = false;",
@@ -397,17 +528,26 @@ class HlsEmitter:
                 L.append(f"            case {k}: x[k] = {readers[f]}(tok, mantissa); break;")
             L.append("            }")
         L += ["        }",
-              f"        {top}(x, y);",
-              f"        long long m[{plan.n_out}];"]
+              f"        {top}(x, y);"]
+        yl = self.y_limbs
+        if yl:
+            L.append(f"        char m[{plan.n_out}][{10 * yl + 2}];  // decimal text of each output mantissa")
+        else:
+            L.append(f"        long long m[{plan.n_out}];")
         for j, f in enumerate(out_fmts):
             it = "ap_int" if f.signed else "ap_uint"
             yj = self.cast_src(f"y[{j}]", plan.result_carrier, f)
-            L.append(f"        {{ {self.t(f)} o = {yj}; {it}<{f.width}> r = o.range({f.width - 1}, 0); m[{j}] = (long long)r.to_int64(); }}")
+            if yl:
+                L.append(f"        {{ {self.t(f)} o = {yj}; {it}<{f.width}> r = o.range({f.width - 1}, 0); ap_int<{32 * yl}> t = r; "
+                         f"vq_limb l[{yl}]; for (int i = 0; i < {yl}; i++) l[i] = (vq_limb)t.range(32 * i + 31, 32 * i).to_uint(); "
+                         f"vq_w_to_dec(l, {yl}, m[{j}]); }}")
+            else:
+                L.append(f"        {{ {self.t(f)} o = {yj}; {it}<{f.width}> r = o.range({f.width - 1}, 0); m[{j}] = (long long)r.to_int64(); }}")
         L += [f"        for (int j = 0; j < {plan.n_out}; j++) {{",
               "            if (real_out) printf(\"%s%.17g\", j ? \" \" : \"\", y[j].to_double());",
-              "            else printf(\"%s%lld\", j ? \" \" : \"\", m[j]);",
+              f"            else printf(\"%s{'%s' if yl else '%lld'}\", j ? \" \" : \"\", m[j]);",
               "            if (check) {",
-              *compare_expected_lines("next_token(exp_in, tok)", "tok.c_str()", "m[j]"),
+              *compare_expected_lines("next_token(exp_in, tok)", "tok.c_str()", "m[j]", decimal=bool(yl)),
               "    if (check) {",
               "        fprintf(stderr, \"%ld samples, %ld output mismatches against %s\\n\", samples, mismatches, files[1]);",
               "        return mismatches ? 1 : 0;",
