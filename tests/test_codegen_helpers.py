@@ -131,7 +131,7 @@ def raw_domain(net: Network, meta: dict) -> tuple[tuple[Fraction, Fraction], ...
 def make_problem(net: Network, domain, design: Design | None = None, name: str = "test") -> Problem:
     impl = Implementation(rounding=design.rounding if design else Rounding.TRUNCATE,
                           overflow=design.overflow if design else Overflow.WRAP,
-                          inputs_fixed=design.inputs_fixed if design else False, max_word=256)
+                          inputs_fixed=design.inputs_fixed if design else False, max_word=1024)
     return Problem(f"{name}.nnspec", net, tuple(domain), (None,) * net.n_outputs, True, impl, design)
 
 

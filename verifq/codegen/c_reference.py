@@ -120,7 +120,7 @@ class CEmitter:
                 ql = lp.ql
                 consts_fit = all(fits_int64(int(ql.weight_mant[j].min()), int(ql.weight_mant[j].max())) for j in g.neurons)
                 if g.lut is not None:
-                    consts_fit = consts_fit and fits_int64(min(g.lut.values), max(g.lut.values))
+                    consts_fit = consts_fit and fits_int64(int(min(g.lut.values)), int(max(g.lut.values)))
                 narrow_io = not self.store_limbs[lp.index - 1] and not self.store_limbs[lp.index]
                 if need <= SAFE64 and consts_fit and narrow_io:
                     self.kinds[key] = "64"
@@ -132,6 +132,7 @@ class CEmitter:
         self.need128 = "128" in self.kinds.values()
         self.max_limbs = max([0, self.x_limbs, self.y_limbs, self.q_limbs, *self.store_limbs.values(), *self.limbs.values()])
         self.need_wide = self.max_limbs > 0
+        self.compact_tables = any(g.lut is not None and g.lut.compact for lp in plan.layers for g in lp.groups)
         self.const_limbs: dict[str, int] = {}  # constant arrays kept as limbs: name -> limbs per value
 
     # ------------------------------------------------------------------ helpers
@@ -207,7 +208,9 @@ class CEmitter:
                     L.append(f"static const int N{g.name}[{len(g.neurons)}] = {{")
                     L.append(wrap_list([str(n) for n in g.neurons], "    "))
                     L.append("};")
-                if g.lut is not None:
+                if g.lut is not None and g.lut.compact:
+                    L += self._compact_table(lp, g)
+                elif g.lut is not None:
                     vals = list(g.lut.values)
                     note = f"{lp.activation.value}(v) rounded to nearest at 2^-{g.output.frac_bits}, v mantissa {g.lut.lo} + i"
                     if fits_int64(min(vals), max(vals)):
@@ -220,6 +223,28 @@ class CEmitter:
                         L += self._limb_array(f"T{g.name}", [len(vals)], [vals], note)
                 L.append("")
         return L
+
+    def _compact_table(self, lp: LayerPlan, g: NeuronGroup) -> list[str]:
+        lut = g.lut
+        bases, words = lut.blocks()
+        note = (f"{lp.activation.value}(v) rounded to nearest at 2^-{g.output.frac_bits}, v mantissa {lut.lo} + i, "
+                f"{len(lut.values)} entries, compact: entry i = TB[i / 64] + the number of bits 1..i % 64 set in TD[i / 64]")
+        L = [f"/* {note} */"]
+        if fits_int64(min(bases), max(bases)):
+            L.append(f"static const {c_int_type(min(bases), max(bases))} TB{g.name}[{len(bases)}] = {{")
+            L.append(wrap_list([str(v) for v in bases], "    "))
+            L.append("};")
+        else:
+            L += self._limb_array(f"TB{g.name}", [len(bases)], [bases], "every 64th entry")
+        L.append(f"static const uint64_t TD{g.name}[{len(words)}] = {{  /* bit r: entry 64 b + r is one ulp above entry 64 b + r - 1 */")
+        L.append(wrap_list([f"UINT64_C(0x{w:016x})" for w in words], "    "))
+        L.append("};")
+        return L
+
+    @staticmethod
+    def _compact_steps(name: str, i: str) -> str:
+        """The number of one-ulp steps from entry 64 (i / 64) to entry i of compact table name."""
+        return f"vq_popcount64(TD{name}[{i} >> 6] & ((((uint64_t)1 << ({i} & 63)) - 1) << 1))"
 
     def _limb_array(self, name: str, dims: list[int], rows: list[list[int]], note: str) -> list[str]:
         """A constant array of mantissas as limbs (two's complement, least significant limb first)."""
@@ -297,7 +322,10 @@ class CEmitter:
             L.append(f"            {T} i = v - {self.lit(lut.lo, sfx)};")
             L.append(f"            if (i < 0) i = 0;")
             L.append(f"            if (i > {len(lut.values) - 1}) i = {len(lut.values) - 1};")
-            L.append(f"            v = T{g.name}[(int)i];")
+            if lut.compact:
+                L.append(f"            v = ({T})TB{g.name}[(int)i >> 6] + {self._compact_steps(g.name, '(int)i')};")
+            else:
+                L.append(f"            v = T{g.name}[(int)i];")
             L.append("        }")
         if sat:
             L.append(f"        v = vq_clamp{sfx}(v, {self.lit(o_fmt.min_int, sfx)}, {self.lit(o_fmt.max_int, sfx)});  /* output format {o_fmt} */")
@@ -363,7 +391,12 @@ class CEmitter:
                 L.append(f"            vq_w_load(p, {n}, lo, {lo_l});")
             L.append(f"            vq_w_sub(acc, p, {n});")
             L.append(f"            i = vq_w_index(acc, {n}, {len(lut.values) - 1});")
-            L.append("            " + self._load("acc", n, f"T{g.name}", "[i]"))
+            if lut.compact:
+                L.append("            " + self._load("acc", n, f"TB{g.name}", "[i >> 6]"))
+                L.append(f"            vq_w_set_i64(p, {n}, {self._compact_steps(g.name, 'i')});")
+                L.append(f"            vq_w_add(acc, p, {n});")
+            else:
+                L.append("            " + self._load("acc", n, f"T{g.name}", "[i]"))
             L.append("        }")
         ow = f"{o_fmt.width}, {int(o_fmt.signed)}"
         L.append(f"        vq_w_{'sat' if sat else 'wrap'}(acc, {n}, {ow});  /* output format {o_fmt} */")
@@ -554,6 +587,14 @@ class CEmitter:
             L += self._helpers("128")
         if self.need_wide:
             L += wide_library(self.rounding, self.max_limbs)
+        if self.compact_tables:
+            L += ["/* the number of set bits of x (compact lookup tables) */",
+                  "VQ_HELPER int vq_popcount64(uint64_t x) {",
+                  "    x = x - ((x >> 1) & UINT64_C(0x5555555555555555));",
+                  "    x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));",
+                  "    x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);",
+                  "    return (int)((x * UINT64_C(0x0101010101010101)) >> 56);",
+                  "}", ""]
         L += self._constants()
         L += self._quantize_input()
         L.append(self._ref_signature() + " {")

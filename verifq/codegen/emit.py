@@ -18,7 +18,12 @@ Both generators (HLS C++ in `hls.py`, the integer C reference in
   to nearest can carry), so that rounding never overflows.
 * tanh/sigmoid groups get a lookup table over the proven range of the
   rounded pre-activation, with entries `exact_activation_rounded` (the ideal
-  table of the semantics).
+  table of the semantics). A table of more than COMPACT_TABLE_ABOVE entries
+  is stored compactly and exactly: tanh and sigmoid have slopes of at most 1
+  and the input and output grids are the same, so consecutive entries differ
+  by 0 or 1 ulp; the table keeps every 64th entry and one bit per entry
+  (entry i = base[i / 64] + the number of set bits 1..i%64 of word[i / 64]).
+  The one limit left is MAX_TABLE_ENTRIES per table.
 """
 
 from __future__ import annotations
@@ -28,15 +33,20 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from ..errors import UserError
-from ..fixedpoint.activation import exact_activation_rounded
+from ..fixedpoint.activation import _float_fn, exact_activation_rounded
 from ..fixedpoint.design import Design
 from ..fixedpoint.format import FixedFormat, Rounding, narrowest_format, shift_round
 from ..fixedpoint.quantize import QuantizedLayer, QuantizedNetwork
 from ..network.ir import Activation
 from ..numeric.rational import ceil_scaled, floor_scaled
 
-DEFAULT_LUT_LIMIT = 65536  # entries per lookup table (one table per neuron format group)
+DEFAULT_LUT_LIMIT = 65536  # entries of a full lookup table (one table per neuron format group); beyond: compact
+COMPACT_TABLE_ABOVE = DEFAULT_LUT_LIMIT
+MAX_TABLE_ENTRIES = 1 << 24  # the largest table code generation emits (compact: 1 bit per entry, ~2 MiB of ROM)
+TABLE_BLOCK = 64  # entries per base value of a compact table (one 64-bit word of increments)
 LIMB_BITS = 32  # limbs of the C reference's multi-limb integers (uint32_t, products in uint64_t)
 HLS_LIMB_BITS = 64  # limbs of HLS constants wider than 64 bits, copied into ap_fixed bit ranges
 AP_INT_DEFAULT_MAX_W = 1024  # ap_types' default AP_INT_MAX_W
@@ -411,32 +421,46 @@ def sha256_text(text: str) -> str:
 
 def wrap_list(items: list[str], indent: str, width: int = 100) -> str:
     """Comma-separated items on lines of at most ~width characters."""
-    lines, cur = [], ""
+    lines, cur, cur_len = [], [], len(indent)
     for it in items:
-        piece = it + ", "
-        if cur and len(indent) + len(cur) + len(piece) > width:
-            lines.append(indent + cur.rstrip())
-            cur = ""
-        cur += piece
+        if cur and cur_len + len(it) + 2 > width:
+            lines.append(indent + ", ".join(cur) + ",")
+            cur, cur_len = [], len(indent)
+        cur.append(it)
+        cur_len += len(it) + 2
     if cur:
-        lines.append(indent + cur.rstrip().rstrip(","))
+        lines.append(indent + ", ".join(cur))
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- the plan
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Lut:
     """Ideal lookup table of a tanh/sigmoid group: entry i is f at mantissa lo + i (grid 2^-F_o)."""
 
     lo: int
-    values: tuple[int, ...]
+    values: tuple[int, ...] | np.ndarray
     entry: FixedFormat  # holds every entry exactly (F_o fractional bits)
+    compact: bool = False  # stored as `blocks()` (large tables)
 
     @property
     def hi(self) -> int:
         return self.lo + len(self.values) - 1
+
+    def blocks(self) -> tuple[list[int], list[int]]:
+        """The compact form: the entry at every TABLE_BLOCK-th index, and per block a 64-bit word whose
+        bit r (1..63) is entry (64 b + r) - entry (64 b + r - 1), which is 0 or 1."""
+        v = np.asarray(self.values)
+        n = len(v)
+        nb = -(-n // TABLE_BLOCK)
+        d = np.zeros(nb * TABLE_BLOCK, dtype=np.uint64)
+        d[1:n] = np.diff(v).astype(np.uint64)
+        d = d.reshape(nb, TABLE_BLOCK)
+        d[:, 0] = 0
+        words = np.bitwise_or.reduce(d << np.arange(TABLE_BLOCK, dtype=np.uint64)[None, :], axis=1)
+        return [int(b) for b in v[::TABLE_BLOCK]], [int(w) for w in words]
 
 
 @dataclass(frozen=True)
@@ -529,7 +553,37 @@ def pre_activation_format(accum: FixedFormat, out_frac: int, rounding: Rounding)
     return narrowest_format(min(lo, 0), max(hi, 0), out_frac)
 
 
-def _lut(act: Activation, layer_index: int, neurons, frac: int, pre: FixedFormat, analysis, lut_limit: int) -> Lut:
+_TABLE_CHUNK = 1 << 20
+
+
+def activation_table(act: Activation, lo: int, hi: int, frac: int) -> np.ndarray:
+    """[exact_activation_rounded(act, m, frac) for m in lo..hi], the same values, computed fast: f in
+    float64 over whole chunks, and the scalar exact decision only for entries whose float value lies
+    near a rounding boundary. Far from a boundary (more than 2^(frac-40) ulps, against float errors
+    of a few 2^(frac-52)) the vectorized and the scalar float values round alike, which is what
+    `exact_activation_rounded` returns there."""
+    n = hi - lo + 1
+    if frac > 60 or max(abs(lo), abs(hi)) >= 1 << 53:
+        out = np.empty(n, dtype=object)
+        for i in range(n):
+            out[i] = exact_activation_rounded(act, lo + i, frac)
+        return out
+    out = np.empty(n, dtype=np.int64)
+    margin = 2.0 ** (frac - 40) + 1e-6
+    for start in range(0, n, _TABLE_CHUNK):
+        m = np.arange(lo + start, lo + min(n, start + _TABLE_CHUNK), dtype=np.int64)
+        with np.errstate(over="ignore"):
+            t = _float_fn(act, np.ldexp(m.astype(np.float64), -frac)) * 2.0**frac + 0.5
+        low = np.floor(t)
+        decided = np.minimum(t - low, low + 1.0 - t) > margin
+        chunk = low.astype(np.int64)
+        for i in np.nonzero(~decided)[0]:
+            chunk[i] = exact_activation_rounded(act, int(m[i]), frac)
+        out[start:start + len(m)] = chunk
+    return out
+
+
+def _lut(act: Activation, layer_index: int, neurons, frac: int, pre: FixedFormat, analysis, lut_limit: int | None) -> Lut:
     lo_m, hi_m = None, None
     for j in neurons:
         lo_v, hi_v = analysis.rounded_preactivation_range(layer_index, j)
@@ -541,24 +595,33 @@ def _lut(act: Activation, layer_index: int, neurons, frac: int, pre: FixedFormat
     if hi_m < lo_m:  # empty range (cannot happen for a sound analysis): one entry
         hi_m = lo_m
     size = hi_m - lo_m + 1
-    if size > lut_limit:
+    limit = MAX_TABLE_ENTRIES if lut_limit is None else min(lut_limit, MAX_TABLE_ENTRIES)
+    if size > limit:
         rng = f"[{float(Fraction(lo_m) * Fraction(2) ** -frac):.6g}, {float(Fraction(hi_m) * Fraction(2) ** -frac):.6g}]"
         bits_fewer = 0
-        while (size >> bits_fewer) > lut_limit:
+        while (size >> bits_fewer) > limit:
             bits_fewer += 1
+        which = (f"more than the limit of {limit}" if lut_limit is not None and lut_limit <= MAX_TABLE_ENTRIES else
+                 f"more than the {MAX_TABLE_ENTRIES} entries (2^24) of the largest table code generation emits")
         raise UserError(
             f"layer {layer_index}: the {act.value} lookup table over the proven pre-activation range {rng} "
-            f"at {frac} fractional bits needs {size} entries, more than the limit of {lut_limit}",
+            f"at {frac} fractional bits needs {size} entries, {which}",
             hint=f"give layer {layer_index}'s output format fewer fractional bits (each bit fewer halves the table; "
-            f"about {bits_fewer} fewer needed), or raise the limit with --lut-limit",
+            f"about {bits_fewer} fewer needed)" + (", or raise the limit with --lut-limit" if lut_limit is not None else ""),
         )
-    values = tuple(exact_activation_rounded(act, m, frac) for m in range(lo_m, hi_m + 1))
-    entry = narrowest_format(min(values), max(values), frac)
-    return Lut(lo_m, values, entry)
+    values = activation_table(act, lo_m, hi_m, frac)
+    lo_v, hi_v = int(values.min()), int(values.max())
+    entry = narrowest_format(min(lo_v, hi_v), max(lo_v, hi_v), frac)
+    compact = size > COMPACT_TABLE_ABOVE and bool(np.isin(np.diff(values), (0, 1)).all())
+    if not compact:
+        values = tuple(int(v) for v in values)
+    return Lut(lo_m, values, entry, compact)
 
 
-def build_plan(qnet: QuantizedNetwork, analysis, *, top: str, proved: bool, header_lines=(), lut_limit: int = DEFAULT_LUT_LIMIT) -> CodePlan:
-    """Lay out the generated computation for a quantized network (see the module docstring)."""
+def build_plan(qnet: QuantizedNetwork, analysis, *, top: str, proved: bool, header_lines=(),
+               lut_limit: int | None = None) -> CodePlan:
+    """Lay out the generated computation for a quantized network (see the module docstring).
+    `lut_limit`: the user's largest table (entries), refused beyond; None: up to MAX_TABLE_ENTRIES."""
     design = qnet.design
     rounding = design.rounding
     in_carrier = join_formats(design.inputs)

@@ -118,7 +118,14 @@ class HlsEmitter:
             self._widen(plan.input_carrier, f)
         for f in plan.output_formats:
             self._widen(plan.result_carrier, f)
-        self.constant_lines = self._constants()  # decides self.kind of every constant array
+        self._constant_lines: list[str] | None = None
+
+    @property
+    def constant_lines(self) -> list[str]:
+        """The constant arrays (deciding self.kind of each)."""
+        if self._constant_lines is None:
+            self._constant_lines = self._constants()
+        return self._constant_lines
 
     def max_ap_width(self) -> int:
         """The widest ap type the generated code and testbench use (typedefs, products, bit copies)."""
@@ -235,12 +242,13 @@ class HlsEmitter:
             count += sum(len(g.lut.values) for g in lp.groups if g.lut is not None)
         return count > TYPED_CONSTANTS_LIMIT
 
-    def _const_array(self, name: str, fmt: FixedFormat, dims: list[int], rows: list[list[int]], note: str) -> list[str]:
+    def _const_array(self, name: str, fmt: FixedFormat, dims: list[int], rows: list[list[int]], note: str,
+                     mantissas: bool = False) -> list[str]:
         """A constant array of mantissas at fmt's grid: ap_fixed-typed (exact decimal literals, only when
         every value is a double), plain integers, or 64-bit limbs of mantissas wider than 64 bits."""
         shape = "".join(f"[{d}]" for d in dims)
         flat = [v for r in rows for v in r]
-        kind = "mantissa" if self.mantissa else "typed"
+        kind = "mantissa" if self.mantissa or mantissas else "typed"
         if kind == "typed" and not all(double_exact(v, fmt.frac_bits) for v in flat):
             kind = "mantissa"
         if kind == "mantissa" and not fits_int64(min(flat), max(flat)):
@@ -323,7 +331,16 @@ class HlsEmitter:
                     out.append(f"static const int n{g.name}[{len(g.neurons)}] = {{  // neuron indices")
                     out.append(wrap_list([str(n) for n in g.neurons], "    "))
                     out.append("};")
-                if g.lut is not None:
+                if g.lut is not None and g.lut.compact:
+                    fo = g.output.frac_bits
+                    bases, words = g.lut.blocks()
+                    note = (f"{lp.activation.value}(v) rounded to nearest at 2^-{fo}, for v = (mantissa {g.lut.lo} + i) * 2^-{fo}, "
+                            f"{len(g.lut.values)} entries, compact: entry i = tb[i / 64] + the number of bits 1..i % 64 set in td[i / 64]")
+                    out += self._const_array(f"tb{g.name}", g.lut.entry, [len(bases)], [bases], note, mantissas=True)
+                    out.append(f"static const uint64_t td{g.name}[{len(words)}] = {{  // bit r: entry 64 b + r is one ulp above entry 64 b + r - 1")
+                    out.append(wrap_list([hex_limb(w, HLS_LIMB_BITS) for w in words], "    "))
+                    out.append("};")
+                elif g.lut is not None:
                     fo = g.output.frac_bits
                     note = (f"{lp.activation.value}(v) rounded to nearest at 2^-{fo}, "
                             f"for v = (mantissa {g.lut.lo} + i) * 2^-{fo}")
@@ -380,8 +397,26 @@ class HlsEmitter:
                 L += self._bits_literal("lo", lut.lo, "        ")
                 L.append(f"        ap_int<{w + 2}> d = m - lo;")
                 L.append(f"        int i = d < 0 ? 0 : d > {len(lut.values) - 1} ? {len(lut.values) - 1} : (int)d.to_int64();")
-            L += self._get(f"t{g.name}", "[i]", lut.entry, "a", "        ")
-            L[-1] += f"  // ideal {act.value} table" if self.kind[f"t{g.name}"] == "typed" else ""
+            if lut.compact:
+                e = lut.entry
+                et = "ap_int" if e.signed else "ap_uint"
+                L.append(f"        ap_uint<64> dl = td{g.name}[i >> 6];  // one bit per entry")
+                L.append("        int c = 0;")
+                L.append(f"        {g.name}_steps: for (int r = 1; r < 64; r++) {{")
+                L.append("#pragma HLS UNROLL")
+                L.append("            if (r <= (i & 63) && dl[r]) c++;")
+                L.append("        }")
+                if self.kind[f"tb{g.name}"] == "limbs":
+                    L.append(f"        {et}<{e.width}> mb;")
+                    L += self._bit_copy("mb", e.width, f"tb{g.name}[i >> 6]", "        ")
+                else:
+                    L.append(f"        {et}<{e.width}> mb = {et}<{e.width}>(tb{g.name}[i >> 6]);")
+                L.append("        mb += c;  // the entry's mantissa (no overflow: the entry format holds every entry)")
+                L.append(f"        {self.t(e)} a;")
+                L.append(f"        a.range({e.width - 1}, 0) = mb;  // ideal {act.value} table")
+            else:
+                L += self._get(f"t{g.name}", "[i]", lut.entry, "a", "        ")
+                L[-1] += f"  // ideal {act.value} table" if self.kind[f"t{g.name}"] == "typed" else ""
         L.append(f"        {out_t} o = a;  // output format ({self.o})")
         L.append(f"        {dst}[{idx}] = o;")
         L.append("    }")
@@ -389,8 +424,9 @@ class HlsEmitter:
 
     def source(self) -> str:
         plan, top = self.plan, self.top
+        constants = self.constant_lines
         L = [_comment_block(plan.header_lines), f'#include "{top}.h"', ""]
-        L += self.constant_lines
+        L += constants
         L.append(f"void {top}(const {top}_input_t x[{plan.n_in}], {top}_result_t y[{plan.n_out}]) {{")
         if self.opt.io == "parallel":
             L += [

@@ -18,7 +18,7 @@ from ..fixedpoint.design import Design
 from ..fixedpoint.format import Overflow, Rounding, ap_mode_names
 from ..fixedpoint.simulator import quantize_inputs, simulate
 from .c_reference import generate_c_reference
-from .emit import DEFAULT_LUT_LIMIT, build_plan, double_exact, dyadic_literal, sanitize_identifier, sha256_text
+from .emit import build_plan, double_exact, dyadic_literal, sanitize_identifier, sha256_text
 from .hls import HlsOptions, generate_hls, hls_tcl
 from .hls4ml_config import hls4ml_config_json
 
@@ -87,8 +87,7 @@ def generate_project(
     label = spec_label or Path(problem.spec_path).name
     lines = header_lines(problem, design, analysis, not analysis.proved, label)
     say(f"laying out the code of {net.name}")
-    plan = build_plan(qnet, analysis, top=top, proved=analysis.proved, header_lines=lines,
-                      lut_limit=lut_limit or DEFAULT_LUT_LIMIT)
+    plan = build_plan(qnet, analysis, top=top, proved=analysis.proved, header_lines=lines, lut_limit=lut_limit)
     files: dict[str, str] = {}
     say("writing HLS C++, the C reference and the hls4ml configuration")
     files.update(generate_hls(plan, hls_options or HlsOptions()))
