@@ -64,13 +64,28 @@ def spec_copy(spec: Path, word: int | None, work: Path) -> Path:
     return out
 
 
+TIME = "/usr/bin/time"
+
+
 def run(cmd, cwd=None, timeout=None):
+    """(wall seconds, CPU seconds of the child (user + system; None without /usr/bin/time), result)."""
+    wrap = os.path.exists(TIME)
+    full = [TIME, "-f", "VQTIME %U %S"] + list(cmd) if wrap else list(cmd)
     t = time.perf_counter()
     try:
-        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(full, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
-        return time.perf_counter() - t, subprocess.CompletedProcess(cmd, 124, e.stdout or "", f"timeout after {timeout} s")
-    return time.perf_counter() - t, r
+        return time.perf_counter() - t, None, subprocess.CompletedProcess(cmd, 124, e.stdout or "", f"timeout after {timeout} s")
+    wall, cpu = time.perf_counter() - t, None
+    if wrap:
+        lines = r.stderr.splitlines()
+        for i in range(len(lines) - 1, -1, -1):
+            if lines[i].startswith("VQTIME "):
+                u, sy = lines[i].split()[1:3]
+                cpu = float(u) + float(sy)
+                r = subprocess.CompletedProcess(r.args, r.returncode, r.stdout, "\n".join(lines[:i] + lines[i + 1:]))
+                break
+    return wall, cpu, r
 
 
 def design_stats(spec: Path, formats: Path) -> dict:
@@ -99,8 +114,8 @@ def case(spec: Path, word: int | None, gran: str, args, apdir: Path) -> dict:
     flog = work / "synth" / f"{label}.log"
     fjson.parent.mkdir(parents=True, exist_ok=True)
     if args.resynth or not flog.exists():
-        t, r = run([sys.executable, "-m", "verifq.cli.main", "synth", str(sp), "--granularity", gran, "-o", str(fjson),
-                    "--quiet"], cwd=ROOT, timeout=args.synth_timeout)
+        t, _, r = run([sys.executable, "-m", "verifq.cli.main", "synth", str(sp), "--granularity", gran, "-o", str(fjson),
+                       "--quiet"], cwd=ROOT, timeout=args.synth_timeout)
         flog.write_text(json.dumps({"rc": r.returncode, "seconds": t, "stdout": r.stdout[-4000:], "stderr": r.stderr[-4000:]}))
     log = json.loads(flog.read_text())
     row["synth_s"] = round(log["seconds"], 2)
@@ -113,9 +128,9 @@ def case(spec: Path, word: int | None, gran: str, args, apdir: Path) -> dict:
     out = work / "code" / label
     if out.exists():
         subprocess.run(["rm", "-rf", str(out)])
-    t, r = run([sys.executable, "-m", "verifq.cli.main", "codegen", str(sp), "--formats", str(fjson), "-o", str(out),
-                "--tb-samples", str(args.samples), "--quiet"], cwd=ROOT)
-    row["codegen_s"] = round(t, 2)
+    t, cpu, r = run([sys.executable, "-m", "verifq.cli.main", "codegen", str(sp), "--formats", str(fjson), "-o", str(out),
+                     "--tb-samples", str(args.samples), "--quiet"], cwd=ROOT)
+    row["codegen_s"], row["codegen_cpu"] = round(t, 2), cpu
     if r.returncode != 0:
         row["status"] = "CODEGEN REFUSED"
         row["detail"] = (r.stderr.strip().splitlines() or [""])[0][:300]
@@ -124,17 +139,17 @@ def case(spec: Path, word: int | None, gran: str, args, apdir: Path) -> dict:
         row["status"] = "generated"
         return row
     top = next(p.name[: -len("_ref.c")] for p in out.glob("*_ref.c"))
-    src = (out / f"{top}.cpp").read_text() + (out / f"{top}.h").read_text()
-    row["hls_wide_ints"] = "AP_INT_MAX_W" in src or "limbs" in src
+    ref = (out / f"{top}_ref.c").read_text()
+    row["tables"] = "compact" if "vq_popcount64" in ref else ("full" if "table */" in ref else "")
     row["c_path"] = ",".join(k for k, pat in (("64", "int64_t acc"), ("128", "vq_i128 acc"), ("128", "vq_u128 sum"),
                                                ("limbs", "vq_limb acc"))
-                             if pat in (out / f"{top}_ref.c").read_text())
+                             if pat in ref)
     row["c_path"] = ",".join(dict.fromkeys(row["c_path"].split(","))) if row["c_path"] else "64"
-    t1, r1 = run(["g++", "-O1", "-std=c++11", "-w", "-isystem", str(apdir), "-o", str(out / "csim"),
-                  str(out / f"{top}.cpp"), str(out / f"{top}_tb.cpp")])
-    t2, r2 = run(["gcc", "-O1", "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-o", str(out / "reftb"),
-                  str(out / f"{top}_ref.c"), str(out / f"{top}_ref_tb.c"), "-lm"])
-    row["gxx_s"], row["gcc_s"] = round(t1, 2), round(t2, 2)
+    t1, c1, r1 = run(["g++", "-O1", "-std=c++11", "-w", "-isystem", str(apdir), "-o", str(out / "csim"),
+                      str(out / f"{top}.cpp"), str(out / f"{top}_tb.cpp")])
+    t2, c2, r2 = run(["gcc", "-O1", "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-o", str(out / "reftb"),
+                      str(out / f"{top}_ref.c"), str(out / f"{top}_ref_tb.c"), "-lm"])
+    row["gxx_s"], row["gcc_s"], row["gxx_cpu"], row["gcc_cpu"] = round(t1, 2), round(t2, 2), c1, c2
     if r1.returncode or r2.returncode:
         row["status"] = "COMPILE FAILED"
         row["detail"] = (r1.stderr.strip()[-300:] + " | " + r2.stderr.strip()[-300:])
@@ -143,7 +158,7 @@ def case(spec: Path, word: int | None, gran: str, args, apdir: Path) -> dict:
     samples = None
     ok = True
     for exe in ("csim", "reftb"):
-        _, s = run([str(out / exe)], cwd=out)
+        _, _, s = run([str(out / exe)], cwd=out)
         m = re.search(r"(\d+) samples, (\d+) output mismatches", s.stderr)
         if m is None:
             ok = False
@@ -161,8 +176,16 @@ def case(spec: Path, word: int | None, gran: str, args, apdir: Path) -> dict:
     return row
 
 
-COLUMNS = ["spec", "word", "granularity", "status", "synth_s", "max_width", "const_bits", "codegen_s", "gxx_s", "gcc_s",
-           "c_path", "samples", "mismatches", "detail"]
+COLUMNS = ["spec", "word", "granularity", "status", "synth_s", "max_width", "const_bits", "codegen_cpu", "codegen_s",
+           "gxx_cpu", "gxx_s", "gcc_cpu", "gcc_s", "c_path", "tables", "samples", "mismatches", "detail"]
+
+
+def _t(r: dict, key: str) -> str:
+    """CPU seconds (wall seconds) of a step, as a table cell."""
+    cpu, wall = r.get(key + "_cpu"), r.get(key + "_s")
+    if wall is None:
+        return ""
+    return f"{cpu:.1f} ({wall:.1f})" if cpu is not None else f"({wall:.1f})"
 
 
 def write_results(rows: list[dict], path_md: Path, meta: dict) -> None:
@@ -177,40 +200,54 @@ def write_results(rows: list[dict], path_md: Path, meta: dict) -> None:
     failed = [r for r in rows if r.get("status") in ("COMPILE FAILED", "MISMATCH")]
     infeasible = [r for r in rows if r.get("status") == "infeasible"]
     other = [r for r in rows if r not in built + refused + failed + infeasible]
-    wide = [r for r in built if r.get("const_bits", 0) > 53]
+    wide = [r for r in built if (r.get("const_bits") or 0) > 53]
     limbs = [r for r in built if "limbs" in str(r.get("c_path", ""))]
+    compact = [r for r in built if r.get("tables") == "compact"]
+    words = sorted({str(r["word"]) for r in rows})
     md = ["# Every synthesized design can be built (`benchmarks/codegen_wide.py`)", "",
           f"Run on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {meta['gxx']}; "
-          f"load average before the run {meta['load']:.1f} (other jobs share the machine, so times are upper bounds); "
-          f"{meta['jobs']} cases in parallel.", "",
+          f"load average {meta['load']:.1f} before the run and {os.getloadavg()[0]:.1f} after it (other jobs share the "
+          f"machine: wall times are upper bounds, CPU times are what the steps cost); {meta['jobs']} cases in parallel.", "",
           f"For each of the {meta['n_specs']} specs in `specs/` at its own word limit (`max word = 32`, the default) and at "
-          "`max word = 64`, per layer and per neuron: `verifq synth SPEC --granularity G -o F.json`, then "
-          f"`verifq codegen SPEC --formats F.json -o DIR --tb-samples {meta['samples']}`, then g++ -O1 of the HLS C++ "
-          "testbench (ap_types headers from hls4ml, no precompiled header) and gcc -O1 -std=c99 -pedantic -Werror of the "
-          "C reference, then both testbenches on the generated samples against the bit-exact simulator's outputs "
-          "(`tb_expected.txt`). Every step is a fresh process.", "",
+          "`max word = 64` (a copy of the spec), per layer and per neuron: `verifq synth SPEC --granularity G -o F.json`, "
+          f"then `verifq codegen SPEC --formats F.json -o DIR --tb-samples {meta['samples']}`, then g++ -O1 of the HLS C++ "
+          "and its testbench (ap_types headers from hls4ml, no precompiled header) and gcc -O1 -std=c99 -Wall -Wextra "
+          "-pedantic -Werror of the C reference and its testbench, then both testbenches on the generated samples "
+          "against the bit-exact simulator's outputs (`tb_expected.txt`, which `verifq codegen` computes with "
+          "`verifq.fixedpoint.simulator`). Every step is a fresh process.", "",
           "## Summary", "",
-          f"- cases: {len(rows)}; synthesized: {len(rows) - len(infeasible) - len([r for r in other if 'synth' in r.get('status', '')])}; "
-          f"infeasible for synthesis: {len(infeasible)}",
-          f"- **refused by codegen: {len(refused)}**; failed to compile or mismatched: {len(failed)}; other: {len(other)}",
-          f"- built and bit-exact: {len(built)} (HLS C++ and C reference; "
+          f"- cases: {len(rows)} ({meta['n_specs']} specs x {len(words)} word limits x 2 granularities); "
+          f"infeasible for synthesis: {len(infeasible)}; synthesized: {len(rows) - len(infeasible) - len(other)}",
+          f"- **refused by codegen: {len(refused)}**; failed to compile or mismatched: {len(failed)}; other errors: {len(other)}",
+          f"- built and bit-exact: {len(built)} (HLS C++ and C reference, "
           f"{sum(r.get('samples') or 0 for r in built)} samples per testbench in total, "
-          f"{sum(r.get('mismatches') or 0 for r in built)} mismatches)",
-          f"- designs with constants wider than 53 bits: {len(wide)}; C reference on the multi-limb path: {len(limbs)}",
+          f"{sum(r.get('mismatches') or 0 for r in built)} output mismatches)",
+          f"- designs with constants wider than 53 bits: {len(wide)}; C reference with multi-limb groups: {len(limbs)}; "
+          f"with compact tanh/sigmoid tables (more than 65,536 entries): {len(compact)}",
           ]
     if built:
         def tot(k):
             return sum(r.get(k) or 0 for r in built)
-        md.append(f"- total codegen {tot('codegen_s'):.0f} s, g++ {tot('gxx_s'):.0f} s, gcc {tot('gcc_s'):.0f} s; "
-                  f"slowest codegen {max(r['codegen_s'] for r in built):.1f} s, slowest g++ {max(r['gxx_s'] for r in built):.1f} s")
+
+        slow_cg = max(built, key=lambda r: r.get("codegen_cpu") or r["codegen_s"])
+        slow_cc = max(built, key=lambda r: r.get("gxx_cpu") or r["gxx_s"])
+        md.append(f"- CPU time in total: codegen {tot('codegen_cpu'):.0f} s, g++ {tot('gxx_cpu'):.0f} s, gcc {tot('gcc_cpu'):.0f} s; "
+                  f"slowest codegen {_t(slow_cg, 'codegen')} s ({slow_cg['spec']}, {slow_cg['word']}, {slow_cg['granularity']}), "
+                  f"slowest g++ {_t(slow_cc, 'gxx')} s ({slow_cc['spec']}, {slow_cc['word']}, {slow_cc['granularity']})")
     md += ["", "## Per case", "",
-           "| spec | word | granularity | status | synth s | widest format | widest constant (bits) | codegen s | g++ -O1 s | gcc -O1 s | C path | samples | mismatches |",
-           "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+           "Times are CPU seconds (wall seconds in parentheses). C path: the integer widths the C reference's neuron "
+           "groups compute in (64: int64_t, 128: __int128, limbs: multi-limb words). Tables: the tanh/sigmoid lookup "
+           "tables (compact: more than 65,536 entries, stored as every 64th entry plus one bit per entry).", "",
+           "| spec | word | granularity | status | synth s | widest format | widest constant (bits) | codegen s | g++ -O1 s | gcc -O1 s | C path | tables | samples | mismatches |",
+           "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|"]
     for r in rows:
-        md.append("| " + " | ".join(str(r.get(k, "")) if r.get(k) is not None else "" for k in COLUMNS[:-1]) + " |")
+        cells = [r.get("spec"), r.get("word"), r.get("granularity"), r.get("status"), r.get("synth_s"), r.get("max_width"),
+                 r.get("const_bits"), _t(r, "codegen"), _t(r, "gxx"), _t(r, "gcc"), r.get("c_path"), r.get("tables"),
+                 r.get("samples"), r.get("mismatches")]
+        md.append("| " + " | ".join("" if c is None else str(c) for c in cells) + " |")
     notes = [r for r in rows if r.get("detail")]
     if notes:
-        md += ["", "## Details (refusals, infeasible synthesis, failures)", ""]
+        md += ["", "## Details (infeasible synthesis, refusals, failures)", ""]
         md += [f"- {r['spec']} / {r['word']} / {r['granularity']}: {r['status']}: {r['detail']}" for r in notes]
     md.append("")
     path_md.write_text("\n".join(md))

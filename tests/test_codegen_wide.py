@@ -48,15 +48,8 @@ from test_codegen_helpers import (
 )
 from verifq.cli.main import main
 from verifq.codegen.c_reference import generate_c_reference
-from verifq.codegen.emit import (
-    COMPACT_TABLE_ABOVE,
-    MAX_TABLE_ENTRIES,
-    Lut,
-    activation_table,
-    build_plan,
-    double_exact,
-    limbs_of,
-)
+from verifq.codegen.emit import COMPACT_TABLE_ABOVE, MAX_TABLE_ENTRIES, Lut, activation_table, build_plan
+from verifq.codegen.limbs import double_exact, limbs_of
 from verifq.codegen.hls import HlsEmitter, HlsOptions
 from verifq.codegen.project import generate_project
 from verifq.errors import UserError

@@ -46,14 +46,18 @@ from ..fixedpoint.format import FixedFormat, Overflow, Rounding, ap_mode_names
 from ..network.ir import Activation
 from .emit import (
     AP_INT_DEFAULT_MAX_W,
-    HLS_LIMB_BITS,
     CodePlan,
     LayerPlan,
     NeuronGroup,
     c_int_type,
     compare_expected_lines,
-    double_exact,
     dyadic_literal,
+    type_name,
+    wrap_list,
+)
+from .limbs import (
+    HLS_LIMB_BITS,
+    double_exact,
     fits_int64,
     fits_int64_storage,
     format_limbs,
@@ -61,9 +65,7 @@ from .emit import (
     limb_count,
     limbs_of,
     signed_bits_of,
-    type_name,
     wide_library,
-    wrap_list,
 )
 
 

@@ -18,7 +18,8 @@ from ..fixedpoint.design import Design
 from ..fixedpoint.format import Overflow, Rounding, ap_mode_names
 from ..fixedpoint.simulator import quantize_inputs, simulate
 from .c_reference import generate_c_reference
-from .emit import build_plan, double_exact, dyadic_literal, sanitize_identifier, sha256_text
+from .emit import build_plan, dyadic_literal, sanitize_identifier, sha256_text
+from .limbs import double_exact
 from .hls import HlsOptions, generate_hls, hls_tcl
 from .hls4ml_config import hls4ml_config_json
 
