@@ -5,8 +5,8 @@ returns can be emitted, compiled and run bit-exact.
   limbs copied into ap_fixed bit ranges), values and intermediates beyond 64
   and 126 bits (the C reference's multi-limb path), inputs and outputs wider
   than 64 bits (decimal testbench I/O), formats beyond ap_types' default
-  1024 bits (AP_INT_MAX_W), and compact tanh/sigmoid tables beyond 65,536
-  entries;
+  1024 bits (AP_INT_MAX_W), compact tanh/sigmoid tables beyond 65,536
+  entries, and tables whose mantissas do not fit 64 bits;
 * the default run compiles (g++ with the ap_types headers; gcc -std=c99
   -pedantic -Werror with the undefined-behaviour sanitizer) and co-simulates
   a synthesized design with 62-bit constants at `max word = 64` (the issue's
@@ -137,6 +137,57 @@ def test_synthesized_wide_design_is_emitted_compiled_and_bit_exact(tmp_path, bou
     write_rows(out / "in.txt", float_rows(x))
     write_rows(out / "exp.txt", sim.outputs)
     check_testbenches(out, "tiny", out / "in.txt", out / "exp.txt", mantissa=False)
+
+
+FAR_TANH = """
+network n {
+  input 2
+  dense tanh   weights [[0.3, -0.7], [0, 0]]  bias [0.125, 1.5]
+  dense linear weights [[0.6, 0.9]]            bias [0.1]
+}
+input x[2]
+domain {
+  x[0] in [-1, 1]
+  x[1] in [-0.5, 0.75]
+}
+require error <= 1e-3 on all outputs
+implementation {
+  rounding = nearest
+  overflow = saturate
+  max word = 128
+}
+formats {
+  default                 = fixed<100, 8>
+  input                   = fixed<70, 2>
+  layer 1 accum           = fixed<120, 6>
+  layer 1 neuron 0 output = fixed<18, 2>
+  layer 1 neuron 1 output = fixed<82, 2>
+  layer 2 output          = fixed<90, 4>
+}
+"""
+
+
+@needs_tools
+def test_tanh_tables_compact_and_far_from_zero(tmp_path):
+    """Neuron 0: a 94k-entry table (compact); neuron 1 (constant pre-activation 1.5 at 80 fractional
+    bits): a one-entry table whose first mantissa needs 82 bits; 92-bit weights."""
+    spec = tmp_path / "far.nnspec"
+    spec.write_text(FAR_TANH)
+    out = tmp_path / "code"
+    assert main(["codegen", str(spec), "-o", str(out), "--quiet"]) == 0
+    src, ref = (out / "n.cpp").read_text(), (out / "n_ref.c").read_text()
+    assert "one bit per entry" in src and "ap_int<82> lo;" in src
+    assert "vq_popcount64(TDL1_G0" in ref and "static const vq_limb lo[3]" in ref
+    problem = load_spec(spec)
+    from verifq.analysis.prove import analyse
+
+    analysis = analyse(problem, problem.design)
+    assert analysis.proved
+    x = cosim_inputs(problem, problem.design, 300)
+    mant, _ = quantize_inputs(analysis.qnet, x)
+    write_rows(out / "in.txt", float_rows(x))
+    write_rows(out / "exp.txt", simulate(analysis.qnet, np.asarray(mant)).outputs)
+    check_testbenches(out, "n", out / "in.txt", out / "exp.txt", mantissa=False)
 
 
 # --------------------------------------------------------------------------- handmade wide designs
