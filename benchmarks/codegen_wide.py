@@ -19,7 +19,9 @@ mismatches. Writes benchmarks/results/codegen_wide.md (and .csv).
 
 Synthesis results are cached in the work folder (default
 /tmp/verifq_codegen_wide), so a re-run after a code generator change only
-redoes codegen and compilation (`--resynth` to redo synthesis too).
+redoes codegen and compilation (`--resynth` to redo synthesis too); each
+case's row is kept there too, and `--reuse` takes the rows of earlier runs
+(e.g. to add cases to a table).
 """
 
 from __future__ import annotations
@@ -49,19 +51,37 @@ def ap_types() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
 
 
-def spec_copy(spec: Path, word: int | None, work: Path) -> Path:
-    """The spec itself (word None), or a copy with `max word = word` (network paths made absolute)."""
-    if word is None:
+# designs beyond the shared specs' own requirements (`--extra`): tighter error bounds, so that synthesis
+# returns constants wider than a double's 53 bits (the C reference then needs its multi-limb path)
+EXTRA = [
+    (SPECS / "aster_ACC7NN.nnspec", 64, "1e-7"),
+    (SPECS / "aster_ACC7NN.nnspec", 64, "1e-9"),
+    (ROOT / "examples" / "01_inline_tiny" / "tiny.nnspec", 64, "1e-17"),
+    (ROOT / "examples" / "01_inline_tiny" / "tiny.nnspec", 128, "1e-20"),
+]
+
+
+def spec_copy(spec: Path, word: int | None, work: Path, bound: str | None = None) -> Path:
+    """The spec itself (word None), or a copy with `max word = word` (and every error bound `bound`;
+    network paths made absolute)."""
+    if word is None and bound is None:
         return spec
     text = spec.read_text()
-    text, n = re.subn(r"max word\s*=\s*\d+", f"max word = {word}", text)
-    if n == 0:
-        text = re.sub(r"implementation\s*\{", f"implementation {{\n  max word = {word}", text, count=1)
+    if word is not None:
+        text, n = re.subn(r"max word\s*=\s*\d+", f"max word = {word}", text)
+        if n == 0:
+            text = re.sub(r"implementation\s*\{", f"implementation {{\n  max word = {word}", text, count=1)
+    if bound is not None:
+        text = re.sub(r"require error <= [0-9.eE+-]+", f"require error <= {bound}", text)
     text = re.sub(r'load\s+"([^"]+)"', lambda m: f'load "{(spec.parent / m.group(1)).resolve()}"', text)
-    out = work / "specs" / f"{spec.stem}.w{word}.nnspec"
+    out = work / "specs" / f"{spec.stem}.w{word}{'.e' + bound if bound else ''}.nnspec"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out
+
+
+def case_label(spec: Path, word: int | None, gran: str, bound: str | None = None) -> str:
+    return f"{spec.stem}.{'w' + str(word) if word else 'default'}{'.e' + bound if bound else ''}.{gran}"
 
 
 TIME = "/usr/bin/time"
@@ -83,7 +103,8 @@ def run(cmd, cwd=None, timeout=None):
             if lines[i].startswith("VQTIME "):
                 u, sy = lines[i].split()[1:3]
                 cpu = float(u) + float(sy)
-                r = subprocess.CompletedProcess(r.args, r.returncode, r.stdout, "\n".join(lines[:i] + lines[i + 1:]))
+                rest = [x for x in lines[:i] if not x.startswith("Command exited with non-zero status")]
+                r = subprocess.CompletedProcess(r.args, r.returncode, r.stdout, "\n".join(rest + lines[i + 1:]))
                 break
     return wall, cpu, r
 
@@ -105,11 +126,11 @@ def design_stats(spec: Path, formats: Path) -> dict:
     return {"max_width": max(widths), "const_bits": const_bits}
 
 
-def case(spec: Path, word: int | None, gran: str, args, apdir: Path) -> dict:
+def case(spec: Path, word: int | None, gran: str, args, apdir: Path, bound: str | None = None) -> dict:
     work = Path(args.work)
-    label = f"{spec.stem}.{'w' + str(word) if word else 'default'}.{gran}"
-    row = {"spec": spec.stem, "word": word or "default", "granularity": gran}
-    sp = spec_copy(spec, word, work)
+    label = case_label(spec, word, gran, bound)
+    row = {"spec": spec.stem + (f" (error <= {bound})" if bound else ""), "word": word or "default", "granularity": gran}
+    sp = spec_copy(spec, word, work, bound)
     fjson = work / "synth" / f"{label}.json"
     flog = work / "synth" / f"{label}.log"
     fjson.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +161,7 @@ def case(spec: Path, word: int | None, gran: str, args, apdir: Path) -> dict:
         return row
     top = next(p.name[: -len("_ref.c")] for p in out.glob("*_ref.c"))
     ref = (out / f"{top}_ref.c").read_text()
-    row["tables"] = "compact" if "vq_popcount64" in ref else ("full" if "table */" in ref else "")
+    row["tables"] = "compact" if "vq_popcount64(TD" in ref else ("full" if re.search(r"ideal (tanh|sigmoid) table", ref) else "")
     row["c_path"] = ",".join(k for k, pat in (("64", "int64_t acc"), ("128", "vq_i128 acc"), ("128", "vq_u128 sum"),
                                                ("limbs", "vq_limb acc"))
                              if pat in ref)
@@ -188,13 +209,18 @@ def _t(r: dict, key: str) -> str:
     return f"{cpu:.1f} ({wall:.1f})" if cpu is not None else f"({wall:.1f})"
 
 
-def write_results(rows: list[dict], path_md: Path, meta: dict) -> None:
-    path_csv = path_md.with_suffix(".csv")
-    with path_csv.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
+def _table(rows: list[dict]) -> list[str]:
+    out = ["| spec | word | granularity | status | synth s | widest format | widest constant (bits) | codegen s | g++ -O1 s | gcc -O1 s | C path | tables | samples | mismatches |",
+           "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|"]
+    for r in rows:
+        cells = [r.get("spec"), r.get("word"), r.get("granularity"), r.get("status"), r.get("synth_s"), r.get("max_width"),
+                 r.get("const_bits"), _t(r, "codegen"), _t(r, "gxx"), _t(r, "gcc"), r.get("c_path"), r.get("tables"),
+                 r.get("samples"), r.get("mismatches")]
+        out.append("| " + " | ".join("" if c is None else str(c) for c in cells) + " |")
+    return out
+
+
+def _summary(rows: list[dict]) -> list[str]:
     built = [r for r in rows if r.get("status") == "bit-exact"]
     refused = [r for r in rows if r.get("status") == "CODEGEN REFUSED"]
     failed = [r for r in rows if r.get("status") in ("COMPILE FAILED", "MISMATCH")]
@@ -203,7 +229,33 @@ def write_results(rows: list[dict], path_md: Path, meta: dict) -> None:
     wide = [r for r in built if (r.get("const_bits") or 0) > 53]
     limbs = [r for r in built if "limbs" in str(r.get("c_path", ""))]
     compact = [r for r in built if r.get("tables") == "compact"]
-    words = sorted({str(r["word"]) for r in rows})
+    md = [f"- cases: {len(rows)}; infeasible for synthesis: {len(infeasible)}; synthesized: {len(rows) - len(infeasible) - len(other)}",
+          f"- **refused by codegen: {len(refused)}**; failed to compile or mismatched: {len(failed)}; other errors: {len(other)}",
+          f"- built and bit-exact: {len(built)} (HLS C++ and C reference, "
+          f"{sum(r.get('samples') or 0 for r in built)} samples per testbench in total, "
+          f"{sum(r.get('mismatches') or 0 for r in built)} output mismatches)",
+          f"- designs with constants wider than 53 bits: {len(wide)}; C reference with multi-limb groups: {len(limbs)}; "
+          f"with compact tanh/sigmoid tables (more than 65,536 entries): {len(compact)}"]
+    if built:
+        def tot(k):
+            return sum(r.get(k) or 0 for r in built)
+
+        slow_cg = max(built, key=lambda r: r.get("codegen_cpu") or r["codegen_s"])
+        slow_cc = max(built, key=lambda r: r.get("gxx_cpu") or r["gxx_s"])
+        md.append(f"- CPU time in total: codegen {tot('codegen_cpu'):.0f} s, g++ {tot('gxx_cpu'):.0f} s, gcc {tot('gcc_cpu'):.0f} s; "
+                  f"slowest codegen {_t(slow_cg, 'codegen')} s ({slow_cg['spec']}, {slow_cg['word']}, {slow_cg['granularity']}), "
+                  f"slowest g++ {_t(slow_cc, 'gxx')} s ({slow_cc['spec']}, {slow_cc['word']}, {slow_cc['granularity']})")
+    return md
+
+
+def write_results(rows: list[dict], path_md: Path, meta: dict) -> None:
+    path_csv = path_md.with_suffix(".csv")
+    with path_csv.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow(r)
+    shared, extra = rows[: meta["n_shared"]], rows[meta["n_shared"]:]
     md = ["# Every synthesized design can be built (`benchmarks/codegen_wide.py`)", "",
           f"Run on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {meta['gxx']}; "
           f"load average {meta['load']:.1f} before the run and {os.getloadavg()[0]:.1f} after it (other jobs share the "
@@ -215,39 +267,23 @@ def write_results(rows: list[dict], path_md: Path, meta: dict) -> None:
           "-pedantic -Werror of the C reference and its testbench, then both testbenches on the generated samples "
           "against the bit-exact simulator's outputs (`tb_expected.txt`, which `verifq codegen` computes with "
           "`verifq.fixedpoint.simulator`). Every step is a fresh process.", "",
-          "## Summary", "",
-          f"- cases: {len(rows)} ({meta['n_specs']} specs x {len(words)} word limits x 2 granularities); "
-          f"infeasible for synthesis: {len(infeasible)}; synthesized: {len(rows) - len(infeasible) - len(other)}",
-          f"- **refused by codegen: {len(refused)}**; failed to compile or mismatched: {len(failed)}; other errors: {len(other)}",
-          f"- built and bit-exact: {len(built)} (HLS C++ and C reference, "
-          f"{sum(r.get('samples') or 0 for r in built)} samples per testbench in total, "
-          f"{sum(r.get('mismatches') or 0 for r in built)} output mismatches)",
-          f"- designs with constants wider than 53 bits: {len(wide)}; C reference with multi-limb groups: {len(limbs)}; "
-          f"with compact tanh/sigmoid tables (more than 65,536 entries): {len(compact)}",
-          ]
-    if built:
-        def tot(k):
-            return sum(r.get(k) or 0 for r in built)
-
-        slow_cg = max(built, key=lambda r: r.get("codegen_cpu") or r["codegen_s"])
-        slow_cc = max(built, key=lambda r: r.get("gxx_cpu") or r["gxx_s"])
-        md.append(f"- CPU time in total: codegen {tot('codegen_cpu'):.0f} s, g++ {tot('gxx_cpu'):.0f} s, gcc {tot('gcc_cpu'):.0f} s; "
-                  f"slowest codegen {_t(slow_cg, 'codegen')} s ({slow_cg['spec']}, {slow_cg['word']}, {slow_cg['granularity']}), "
-                  f"slowest g++ {_t(slow_cc, 'gxx')} s ({slow_cc['spec']}, {slow_cc['word']}, {slow_cc['granularity']})")
-    md += ["", "## Per case", "",
-           "Times are CPU seconds (wall seconds in parentheses). C path: the integer widths the C reference's neuron "
-           "groups compute in (64: int64_t, 128: __int128, limbs: multi-limb words). Tables: the tanh/sigmoid lookup "
-           "tables (compact: more than 65,536 entries, stored as every 64th entry plus one bit per entry).", "",
-           "| spec | word | granularity | status | synth s | widest format | widest constant (bits) | codegen s | g++ -O1 s | gcc -O1 s | C path | tables | samples | mismatches |",
-           "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|"]
-    for r in rows:
-        cells = [r.get("spec"), r.get("word"), r.get("granularity"), r.get("status"), r.get("synth_s"), r.get("max_width"),
-                 r.get("const_bits"), _t(r, "codegen"), _t(r, "gxx"), _t(r, "gcc"), r.get("c_path"), r.get("tables"),
-                 r.get("samples"), r.get("mismatches")]
-        md.append("| " + " | ".join("" if c is None else str(c) for c in cells) + " |")
+          "Times are CPU seconds (wall seconds in parentheses). C path: the integer widths the C reference's neuron "
+          "groups compute in (64: int64_t, 128: __int128, limbs: multi-limb words). Tables: the tanh/sigmoid lookup "
+          "tables (compact: more than 65,536 entries, stored as every 64th entry plus one bit per entry).", ""]
+    if shared:
+        md += ["## Shared specs: summary", "", *_summary(shared), ""]
+    if extra:
+        md += ["## Beyond the shared specs", "",
+               "The same path for specs with tighter error bounds than the shared specs require (a copy of the spec "
+               "with every `require error` bound replaced), so that synthesis returns constants wider than a double's "
+               "53 bits, up to the C reference's multi-limb path (before this generator, codegen refused every "
+               "constant wider than 53 bits, every stored value wider than 64 bits and every intermediate beyond "
+               "126 bits).", "", *_summary(extra), "", *_table(extra), ""]
+    if shared:
+        md += ["## Shared specs: per case", "", *_table(shared), ""]
     notes = [r for r in rows if r.get("detail")]
     if notes:
-        md += ["", "## Details (infeasible synthesis, refusals, failures)", ""]
+        md += ["## Details (infeasible synthesis, refusals, failures)", ""]
         md += [f"- {r['spec']} / {r['word']} / {r['granularity']}: {r['status']}: {r['detail']}" for r in notes]
     md.append("")
     path_md.write_text("\n".join(md))
@@ -262,6 +298,9 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=200, help="testbench samples per design")
     ap.add_argument("--work", default="/tmp/verifq_codegen_wide")
     ap.add_argument("--resynth", action="store_true")
+    ap.add_argument("--extra", action="store_true", help="also the EXTRA cases (tighter bounds: constants beyond 53 bits)")
+    ap.add_argument("--no-shared", action="store_true", help="only the EXTRA cases")
+    ap.add_argument("--reuse", action="store_true", help="take each case's row from an earlier run (work/rows) when there is one")
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the executables")
     ap.add_argument("--synth-timeout", type=float, default=1800)
@@ -273,24 +312,33 @@ def main() -> None:
         specs = [s for s in specs if any(o in s.name for o in args.only)]
     words = [None if w == "default" else int(w) for w in args.words.split(",")]
     grans = args.granularities.split(",")
-    cases = [(s, w, g) for s in specs for w in words for g in grans]
+    cases = [] if args.no_shared else [(s, w, g, None) for s in specs for w in words for g in grans]
+    if args.extra:
+        cases += [(s, w, g, b) for s, w, b in EXTRA for g in grans]
     meta = {"load": os.getloadavg()[0], "jobs": args.jobs, "n_specs": len(specs), "samples": args.samples,
             "gxx": subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout.splitlines()[0]}
     Path(args.work).mkdir(parents=True, exist_ok=True)
     rows: list[dict | None] = [None] * len(cases)
 
     def one(i):
-        s, w, g = cases[i]
-        try:
-            r = case(s, w, g, args, apdir)
-        except Exception as e:  # noqa: BLE001 -- recorded in the table
-            r = {"spec": s.stem, "word": w or "default", "granularity": g, "status": "ERROR", "detail": repr(e)[:300]}
+        s, w, g, b = cases[i]
+        saved = Path(args.work) / "rows" / f"{case_label(s, w, g, b)}.json"
+        if args.reuse and saved.exists():
+            r = json.loads(saved.read_text())
+        else:
+            try:
+                r = case(s, w, g, args, apdir, b)
+            except Exception as e:  # noqa: BLE001 -- recorded in the table
+                r = {"spec": s.stem, "word": w or "default", "granularity": g, "status": "ERROR", "detail": repr(e)[:300]}
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.write_text(json.dumps(r))
         rows[i] = r
         print(f"[{sum(x is not None for x in rows)}/{len(cases)}] {r['spec']} {r['word']} {r['granularity']}: {r['status']}"
               + (f" ({r.get('detail')})" if r.get("detail") and r["status"] != "infeasible" else ""), flush=True)
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
         list(ex.map(one, range(len(cases))))
+    meta["n_shared"] = 0 if args.no_shared else len(specs) * len(words) * len(grans)
     write_results([r for r in rows if r is not None], Path(args.out), meta)
     print(f"wrote {args.out}")
 
