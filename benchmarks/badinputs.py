@@ -76,7 +76,7 @@ def render(outcomes: list[H.Outcome], python: str, seconds: float, fast: bool) -
         f"| tracebacks | {c['traceback']} |",
         f"| partial outputs | {c['partial_output']} |",
         f"| replaced input/special files | {c['replaced_file']} |",
-        f"| silently accepted (exit 0 where an error was expected) | {c['silently_accepted']} |",
+        f"| silently accepted (exit 0 where an error was expected, or a forbidden output written) | {c['silently_accepted']} |",
         f"| other wrong exit code | {c['wrong_exit']} |",
         f"| hangs (killed at the time limit) | {c['timeout']} |",
         f"| message does not name the file/option | {c['unnamed_message']} |",
@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="do not write the results file")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every failing case's output")
     ap.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    ap.add_argument("--messages", type=Path, metavar="FILE",
+                    help="also write every case's exit code and first message line (TSV), to review the messages")
     args = ap.parse_args(argv)
 
     cases = H.load_cases(fast=args.fast, pattern=args.match, families=args.family)
@@ -159,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
             by_cat[cat] += 1
     print(f"{c['total']} cases in {seconds:.1f} s: {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped; "
           + ", ".join(f"{k} {v}" for k, v in by_cat.items()))
+    if args.messages:
+        rows = ["id\texit\tstatus\tmessage"]
+        for o in outcomes:
+            status = "ok" if o.ok else ("skipped" if o.skipped else ",".join(o.categories))
+            rows.append(f"{o.case.id}\t{o.returncode}\t{status}\t{_cell(_first_message(o), 300)}")
+        args.messages.write_text("\n".join(rows) + "\n", encoding="utf-8")
     if not args.no_write:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(render(outcomes, python, seconds, args.fast), encoding="utf-8")

@@ -20,7 +20,7 @@ from pathlib import Path
 from verifq.certificate.checker import check_file
 from verifq.certificate.writer import write_certificate
 from verifq.language import load_spec
-from verifq.synthesis.synthesize import SynthOptions, synthesize
+from verifq.synthesis import SynthOptions, synthesize
 
 HERE = Path(__file__).resolve().parent
 

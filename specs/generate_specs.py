@@ -67,7 +67,11 @@ def spec_for(path: Path, rel_path: str) -> str:
     else:
         lines += [f"  x[{i}] in [{lo}, {hi}]" for i, (lo, hi) in enumerate(texts)]
     lines += ["}", "", f"require error <= {bound} on all outputs", "require no overflow", "",
-              "implementation {", "  rounding = truncate", "  overflow = wrap", "  max word = 32", "}", ""]
+              "implementation {", "  rounding = truncate", "  overflow = wrap", "  max word = 32"]
+    if "tanh" in meta["activations"] or "sigmoid" in meta["activations"]:
+        # hls4ml's tables: bucket width and entry rounding alone exceed 1e-3 with a few thousand entries
+        lines.append("  max table size = 65536  # tanh/sigmoid lookup tables synthesis may choose")
+    lines += ["}", ""]
     return "\n".join(lines)
 
 

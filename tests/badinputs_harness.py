@@ -43,10 +43,12 @@ these; they are built in the order given):
   always matches the checker under test), JSON-patchable like a JSON fixture
   when "patch" or "raw" is given; {"generated": RECIPE, "tree": DIR} copies a
   whole folder it wrote (generated code);
-* {"special": "dir" | "fifo" | "chardev" | "symlink", "target": T}: a folder, a FIFO,
+* {"special": "dir" | "fifo" | "chardev" | "symlink" | "hardlink", "target": T}: a folder, a FIFO,
   a private character device equal to /dev/null (major 1, minor 3; the real
   /dev/null is never handed to the tool, since a tool that replaces its output
-  file would destroy it when run as root), or a symbolic link to T.
+  file would destroy it when run as root), a symbolic link to T, or a second
+  name (hard link) of the case's file T; {"special": "delete"} removes what an
+  earlier entry made (one file of a generated tree).
 
 Expectations (`expect`):
 
@@ -57,7 +59,10 @@ Expectations (`expect`):
 * "caret": the message has `FILE:LINE:COL: error:` and a caret line;
   "loc": an exact `FILE:LINE:COL` the message must start with;
 * "stdout_json": stdout is empty or exactly one JSON document;
-* "absent": paths that must not exist afterwards; "kinds": {path: kind} the
+* "absent": paths that must not exist afterwards (after a successful run too:
+  reported as a partial output); "forbidden": paths whose existence shows
+  that a bad input was accepted (e.g. code whose top function is called
+  `int`), reported as silently accepted; "kinds": {path: kind} the
   file type each path must have afterwards (file, dir, symlink, fifo, chardev);
 * "may_change": paths a successful run may rewrite (an output that existed);
 * "writes_on": non-zero exit codes after which new files are legitimate
@@ -94,7 +99,7 @@ CORPUS = REPO / "tests" / "badinputs"
 CASES_DIR = CORPUS / "cases"
 FIXTURES = CORPUS / "fixtures"
 
-DEFAULT_TIMEOUT = 60.0
+DEFAULT_TIMEOUT = 180.0  # a hang detector only: far above any case on a loaded machine
 
 # problem categories, in the order they are reported
 CATEGORIES = {
@@ -313,7 +318,8 @@ def build_onnx(desc: dict, folder: Path) -> bytes:
     {"inputs": [{"name": "x", "shape": [1, 2], "dtype": "float"}],   # a dim may be a string (symbolic)
      "outputs": [{"name": "y", "shape": [1, 1]}],
      "initializers": [{"name": "W1", "dims": [2, 2], "values": [...], "dtype": "float",
-                       "external": "w.bin"}],   # "external": stored as external data (file written unless "missing")
+                       "external": "w.bin"}],   # "external": stored as external data (file written unless "missing",
+                                                # cut to "external_bytes"); "declared_dims": dims that disagree with the data
      "nodes": [{"op": "MatMul", "inputs": ["x", "W1"], "outputs": ["h"], "attrs": {...}, "domain": ""}],
      "opset": 13, "ir_version": 8, "check": false}
     Values may be "NaN", "Infinity", "-Infinity".
@@ -336,8 +342,12 @@ def build_onnx(desc: dict, folder: Path) -> bytes:
         else:
             np_type = {"float": np.float32, "double": np.float64, "int64": np.int64, "int32": np.int32,
                        "float16": np.float16, "bool": np.bool_}[dtype]
-            arr = np.array(values, dtype=np_type).reshape(t["dims"])
+            with np.errstate(over="ignore"):
+                arr = np.array(values, dtype=np_type).reshape(t["dims"])
             tensor = numpy_helper.from_array(arr, t["name"])
+        if "declared_dims" in t:  # dims that disagree with the data held
+            del tensor.dims[:]
+            tensor.dims.extend(t["declared_dims"])
         if t.get("external"):
             raw = tensor.raw_data or numpy_helper.to_array(tensor).tobytes()
             tensor.ClearField("float_data")
@@ -376,6 +386,13 @@ def build_file(rel: str, spec: Any, folder: Path) -> None:
             os.mkfifo(path)
         elif kind == "symlink":
             os.symlink(spec["target"], path)
+        elif kind == "delete":  # remove what an earlier entry made (e.g. one file of a generated tree)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        elif kind == "hardlink":
+            os.link(folder / spec["target"], path)
         elif kind == "chardev":
             try:
                 os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
@@ -520,20 +537,16 @@ class Outcome:
 
 
 def default_python() -> str:
-    """The interpreter that runs verifq: $VERIFQ_PYTHON, else /work/venv's, else this one."""
-    env = os.environ.get("VERIFQ_PYTHON")
-    if env:
-        return env
-    venv = Path("/work/venv/bin/python")
-    return str(venv) if venv.exists() else sys.executable
+    """The interpreter that runs verifq: $VERIFQ_PYTHON, else this one."""
+    return os.environ.get("VERIFQ_PYTHON") or sys.executable
 
 
-def _env(scratch: Path) -> dict[str, str]:
+def _env(scratch: Path, mpl: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("VERIFQ_DEBUG", None)
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["MPLCONFIGDIR"] = str(scratch / "mplconfig")
+    env["MPLCONFIGDIR"] = str(mpl or scratch / "mplconfig")  # shared within a run: the font cache is built once
     env["PYTHONIOENCODING"] = "utf-8"
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
@@ -555,6 +568,7 @@ def run_case(case: Case, python: str | None = None, workroot: Path | None = None
     folder = root / "case"
     scratch = root / "scratch"
     scratch.mkdir()
+    env = _env(scratch, (workroot / "mplconfig") if workroot is not None else None)
     try:
         try:
             materialize(case, folder)
@@ -569,19 +583,19 @@ def run_case(case: Case, python: str | None = None, workroot: Path | None = None
             if case.stdout == "closed":
                 r, w = os.pipe()
                 os.close(r)  # a reader that went away before verifq wrote anything
-                proc = subprocess.Popen(cmd, cwd=folder, env=_env(scratch), stdin=subprocess.DEVNULL, stdout=w,
+                proc = subprocess.Popen(cmd, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=w,
                                         stderr=err, start_new_session=True)
                 os.close(w)
                 stdout_text = ""
             elif case.stdout == "head1":
-                proc = subprocess.Popen(cmd, cwd=folder, env=_env(scratch), stdin=subprocess.DEVNULL,
+                proc = subprocess.Popen(cmd, cwd=folder, env=env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=err, start_new_session=True)
                 first = proc.stdout.readline()  # `head -1`: one line, then the reader goes away
                 proc.stdout.close()
                 stdout_text = first.decode("utf-8", "replace")
             else:
                 with open(out_path, "wb") as out:
-                    proc = subprocess.Popen(cmd, cwd=folder, env=_env(scratch), stdin=subprocess.DEVNULL,
+                    proc = subprocess.Popen(cmd, cwd=folder, env=env, stdin=subprocess.DEVNULL,
                                             stdout=out, stderr=err, start_new_session=True)
                     try:
                         proc.wait(timeout=case.timeout)
@@ -674,6 +688,9 @@ def classify(case: Case, o: Outcome, before: dict[str, Entry], after: dict[str, 
         elif (a.ino != b.ino or a.sha != b.sha or a.rdev != b.rdev) and (failed or p not in may_change):
             what = "rewritten" if a.sha != b.sha else "replaced by a copy (new inode)"
             problems.append(("replaced_file", f"{p} {what}"))
+    for p in exp.get("forbidden", []):
+        if p in after and p not in before:
+            problems.append(("silently_accepted", f"{p} was written"))
     for p, kind in exp.get("kinds", {}).items():
         a = after.get(p)
         if a is None or a.kind != kind:

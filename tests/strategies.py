@@ -8,6 +8,7 @@ from fractions import Fraction
 from hypothesis import strategies as st
 
 from verifq.fixedpoint.design import Design, LayerFormats
+from verifq.fixedpoint.tables import TableSpec
 from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding
 from verifq.network.ir import Activation, DenseLayer, Network
 from verifq.problem import Implementation, Problem
@@ -37,6 +38,16 @@ def draw_box(draw, n_in: int, min_width: int = 0) -> tuple:
 
 
 @st.composite
+def tables(draw):
+    """A tanh/sigmoid lookup table (hls4ml's kind: sizes, entry formats and modes), or the ideal table (None)."""
+    if draw(st.integers(0, 3)) == 0:
+        return None
+    f = draw(st.integers(3, 16))
+    return TableSpec(draw(st.sampled_from([4, 16, 100, 256, 1024])), FixedFormat(f + 2, 2),
+                     draw(st.sampled_from(list(Rounding))), draw(st.sampled_from(list(Overflow))))
+
+
+@st.composite
 def quantized_problems(draw, max_layers: int = 3, acts=ACTIVATIONS):
     """(problem, design): a random network, box, rounding and overflow mode, real or fixed inputs,
     and per-neuron formats with 2..14 fractional bits (no error requirement)."""
@@ -61,6 +72,7 @@ def quantized_problems(draw, max_layers: int = 3, acts=ACTIVATIONS):
         lf.append(LayerFormats(
             tuple(fmt(2) for _ in range(n)), tuple(fmt() for _ in range(n)),
             tuple(fmt(6) for _ in range(n)), tuple(fmt() for _ in range(n)),
+            draw(tables()) if layer.activation.value in ("tanh", "sigmoid") else None,
         ))
     design = Design(inputs, tuple(lf), rounding, overflow, fixed_inputs)
     problem = Problem("random.nnspec", net, box, (None,) * net.n_outputs, True,

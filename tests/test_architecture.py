@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "verifq"
 
 # stage -> rank: a module may import from its own stage and from stages of a lower rank only
 STAGES = {
-    "core": 0,  # verifq/__init__.py, errors.py, outputs.py
+    "core": -1,  # verifq/__init__.py, errors.py, inputs.py, outputs.py, progress.py: every stage may use these
     "numeric": 0,
     "solvers": 0,
     "network": 1,
@@ -44,7 +44,7 @@ def _module_name(path: Path) -> str:
 
 def _stage(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in ("errors", "outputs"):
+    if len(parts) == 1 or parts[1] in ("errors", "inputs", "outputs", "progress"):
         return "core"
     return parts[1]
 

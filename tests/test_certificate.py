@@ -20,11 +20,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from strategies import draw_box, draw_network
+from strategies import draw_box, draw_network, tables
 from test_certificate_cases import CASES, NETWORKS, ROOT, analysis_of, certificate_of
 from verifq.analysis.prove import analyse
 from verifq.certificate import checker, checker_core
 from verifq.certificate.writer import CertificateError, build_certificate, dumps, write_certificate
+from verifq.certificate.writer import problem_content
 from verifq.cli.main import main as cli_main
 from verifq.errors import UserError
 from verifq.fixedpoint.design import Design, LayerFormats
@@ -226,7 +227,7 @@ def test_problem_content_matches_writer():
     for name in CASES:
         a = analysis_of(name)
         cert = certificate_of(name)
-        content = checker.problem_content(a.problem, a.design)
+        content = problem_content(a.problem, a.design)
         for key in ("domain", "requirements", "implementation", "formats"):
             assert content[key] == cert[key], key
         assert checker.sha256_of(content["network"]) == cert["network"]["sha256"]
@@ -355,7 +356,8 @@ def random_problems(draw):
     lf = [LayerFormats(tuple(fmt(2, 5) for _ in range(l.n_out)), tuple(fmt(3, 5) for _ in range(l.n_out)),
                        tuple(fmt(8, 12) for _ in range(l.n_out)),
                        tuple(fmt(5, 9, l.activation in (Activation.LINEAR, Activation.TANH) or draw(st.booleans()))
-                             for _ in range(l.n_out))) for l in layers]
+                             for _ in range(l.n_out)),
+                       draw(tables()) if l.activation in (Activation.TANH, Activation.SIGMOID) else None) for l in layers]
     design = Design(tuple(fmt(3, 6) for _ in range(n_in)), tuple(lf), rounding, overflow, fixed)
     bounds = tuple(draw(st.sampled_from([None, Fraction(1, 2), Fraction(5)])) for _ in range(prev))
     return Problem("random", net, tuple(box), bounds, True, Implementation(rounding, overflow, fixed), design)

@@ -9,6 +9,7 @@ formats. Shared by the other test_certificate*.py modules.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -17,10 +18,11 @@ import pytest
 
 from verifq.analysis.prove import analyse
 from verifq.certificate.writer import build_certificate
-from verifq.fixedpoint.design import Design, LayerFormats
+from verifq.fixedpoint.design import ConstantRule, Design, LayerFormats
 from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding
 from verifq.network.ir import Activation, DenseLayer, Network
-from verifq.problem import Implementation, Problem
+from verifq.fixedpoint.tables import TableSpec
+from verifq.problem import SMOOTH, Implementation, Problem
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ROOT / "specs" / "networks"
@@ -123,6 +125,27 @@ def _inline_small_magnitudes():
     return problem(net, box, "1/1000", d)
 
 
+def _with_tables(design: Design, net: Network, table: TableSpec) -> Design:
+    return design.with_tables([table if l.activation in SMOOTH else None for l in net.layers])
+
+
+def _tanh_hls4ml_table():
+    """hls4ml's tanh table (1,024 entries in its default table_t, AP_TRN) and its constant rule."""
+    net, box = load_json_network("reachnn_1_tanh.json")
+    d = uniform(net, fx(20, 4), fx(20, 4), fx(40, 12), fx(20, 6), inp=fx(20, 6))
+    d = _with_tables(d, net, TableSpec(1024, fx(18, 8), Rounding.TRUNCATE, Overflow.WRAP))
+    d = replace(d, weight_rule=ConstantRule.HLS4ML_NEAREST, bias_rule=ConstantRule.HLS4ML_NEAREST)
+    return problem(net, box, "3/10", d)
+
+
+def _sigmoid_rounded_table():
+    """A large sigmoid table with entries rounded to nearest, saturating arithmetic."""
+    net, box = load_json_network("reachnn_1_sigmoid.json")
+    d = uniform(net, fx(28, 8), fx(28, 8), fx(56, 16), fx(28, 8), rounding=Rounding.NEAREST, overflow=Overflow.SATURATE)
+    d = _with_tables(d, net, TableSpec(16384, fx(20, 2), Rounding.NEAREST, Overflow.SATURATE))
+    return problem(net, box, "1/20", d)
+
+
 CASES = {
     "acc3_truncate_wrap": _acc3,
     "testnn_nearest_saturate_unsigned": _testnn_saturate_unsigned,
@@ -132,6 +155,8 @@ CASES = {
     "normalized_vcas": _normalized,
     "mixed_per_neuron": _mixed_per_neuron,
     "inline_small_magnitudes": _inline_small_magnitudes,
+    "tanh_hls4ml_table": _tanh_hls4ml_table,
+    "sigmoid_rounded_table": _sigmoid_rounded_table,
 }
 
 

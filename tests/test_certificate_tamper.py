@@ -46,6 +46,8 @@ import pytest
 
 from test_certificate_cases import CASES, analysis_of, certificate_of
 from verifq.certificate import checker
+from verifq.certificate.measure import simulate_certificate
+from verifq.certificate.writer import problem_content
 
 MARGIN = Fraction(1, 1 << 100)
 CLAIM_STEP = {"pre_lo": "ranges", "pre_hi": "ranges", "post_lo": "ranges", "post_hi": "ranges",
@@ -122,7 +124,7 @@ def network_box(c: dict):
 def mutations(case: str, rng: random.Random) -> list[Mutation]:
     base = certificate_of(case)
     a = analysis_of(case)
-    spec = checker.problem_content(a.problem, a.design)
+    spec = problem_content(a.problem, a.design)
     layers = base["network"]["content"]["layers"]
     nl = len(layers)
     out: list[Mutation] = []
@@ -385,6 +387,22 @@ def test_mutations_that_keep_the_claims_true_are_accepted(results):
     assert len(benign) >= 5 * len(CASES) - 4
     rejected = [b for b in benign if b[2] != "VALID"]
     assert not rejected, rejected[:5]
+
+
+def test_every_accepted_mutation_is_harmless_in_bit_exact_simulation(results):
+    """What the checker accepts must still be true of the arithmetic: the simulator, run on the
+    accepted certificate's own network, design and domain, never exceeds its stated bounds or
+    its requirements and never overflows."""
+    accepted = [m for m, v, _ in results if v == "VALID"]
+    assert len(results) >= 500 and len(accepted) >= 5 * len(CASES) - 4
+    for m in accepted:
+        sim = simulate_certificate(m.cert, samples=30, seed=len(m.what))
+        assert sim.overflows == 0, (m.case, m.what)
+        for o, worst in enumerate(sim.max_error):
+            stated = q(m.cert["verdict"]["output_error_bounds"][o])
+            required = m.cert["requirements"]["max_error"][o]
+            assert worst <= stated, (m.case, m.what, o, float(worst), float(stated))
+            assert required is None or worst <= q(required), (m.case, m.what, o)
 
 
 def test_every_single_claim_number_matters():

@@ -9,7 +9,7 @@ import pytest
 
 from test_synthesis_helpers import problem
 from verifq.synthesis.context import Context
-from verifq.synthesis.milp import ModelConfig, SynthesisModel
+from verifq.synthesis.model import ModelConfig, SynthesisModel
 from verifq.solvers import GUROBI_SIZE_LIMIT, LinearModel, SolveOptions, gurobi_available, solve
 
 GUROBI_OK, GUROBI_WHY = gurobi_available()

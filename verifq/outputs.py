@@ -76,8 +76,9 @@ def check_outputs(outputs, inputs=()) -> None:
 
 
 def input_files(problem, *paths) -> list[str]:
-    """The files a command reads: the spec, the network file it loads, and `paths`."""
+    """The files a command reads: the spec, the network and domain files it loads, and `paths`."""
     out = [problem.spec_path] if getattr(problem, "spec_path", None) else []
+    out += list(getattr(problem, "sources", ()))
     source = getattr(problem.network, "source", None)
     if source and os.path.isfile(source):
         out.append(source)

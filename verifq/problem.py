@@ -12,7 +12,10 @@ from fractions import Fraction
 
 from .fixedpoint.design import Design
 from .fixedpoint.format import FixedFormat, Overflow, Rounding
-from .network.ir import Network
+from .fixedpoint.tables import DEFAULT_TABLE_FORMAT, DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE, TableSpec
+from .network.ir import Activation, Network
+
+SMOOTH = (Activation.TANH, Activation.SIGMOID)  # the activations computed by a lookup table
 
 
 class Granularity(str, Enum):
@@ -31,6 +34,14 @@ class CostModel(str, Enum):
 OPERAND_ROLES = ("input", "weight", "output")  # `widths = {...}` restricts multiplier operands
 
 
+class TableKind(str, Enum):
+    """How tanh/sigmoid are computed: a lookup table as hls4ml builds it, or (explicit option) the ideal
+    table: the exact value rounded to nearest for every input grid point (no hardware builds it)."""
+
+    HLS4ML = "hls4ml"
+    IDEAL = "ideal"
+
+
 @dataclass(frozen=True)
 class Implementation:
     rounding: Rounding = Rounding.TRUNCATE
@@ -41,6 +52,20 @@ class Implementation:
     allowed_widths: tuple[int, ...] | None = None  # allowed weight/activation widths
     # the format inputs arrive in when inputs_fixed (also needed when synthesizing)
     input_format: FixedFormat | None = None
+    tables: TableKind = TableKind.HLS4ML  # tanh/sigmoid lookup tables
+    table_size: int = DEFAULT_TABLE_SIZE  # entries of a table (when the design does not say)
+    table_rounding: Rounding = Rounding.TRUNCATE  # how table entries are rounded (hls4ml's table_t: AP_TRN)
+    max_table_size: int = MAX_TABLE_SIZE  # synthesis: the largest table it may choose
+
+    def table(self, entry: FixedFormat | None = None, size: int | None = None) -> TableSpec | None:
+        """The lookup table of a tanh/sigmoid layer with these settings (None: the ideal table)."""
+        if self.tables is TableKind.IDEAL:
+            return None
+        return TableSpec(size or self.table_size, entry or DEFAULT_TABLE_FORMAT, self.table_rounding, self.overflow)
+
+    def with_tables(self, network: Network, design: Design, entry: FixedFormat | None = None) -> Design:
+        """`design` with this implementation's table on every tanh/sigmoid layer."""
+        return design.with_tables([self.table(entry) if l.activation in SMOOTH else None for l in network.layers])
 
     @property
     def accumulator_cap(self) -> int:
@@ -79,8 +104,9 @@ class Implementation:
     def uniform_design(self, network: Network, fmt: FixedFormat, accum: FixedFormat | None = None) -> Design:
         """`fmt` for every stored value (accumulators `accum` if given) with this implementation's
         modes; inputs in the implementation's input format when they arrive in fixed point."""
-        return Design.uniform([l.n_out for l in network.layers], network.n_inputs, fmt, self.rounding, self.overflow,
-                              self.inputs_fixed, self.input_format if self.inputs_fixed else None, accum)
+        return self.with_tables(network, Design.uniform(
+            [l.n_out for l in network.layers], network.n_inputs, fmt, self.rounding, self.overflow,
+            self.inputs_fixed, self.input_format if self.inputs_fixed else None, accum))
 
     def fit_width(self, width: int) -> int | None:
         """The smallest usable operand width >= width (an allowed width when the spec restricts
@@ -118,3 +144,4 @@ class Problem:
     implementation: Implementation
     design: Design | None
     synthesis: SynthesisOptions = field(default_factory=SynthesisOptions)
+    sources: tuple[str, ...] = ()  # the files the spec read (network, domain): outputs may not replace them

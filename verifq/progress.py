@@ -17,6 +17,11 @@ def say(message: str) -> None:
         _sink(message)
 
 
+def active() -> bool:
+    """True when someone watches (solver banners go to stderr then, else nowhere)."""
+    return _sink is not None
+
+
 def set_sink(sink: Callable[[str], None] | None) -> None:
     global _sink
     _sink = sink

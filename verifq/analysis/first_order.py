@@ -54,7 +54,7 @@ arithmetic and check that the claimed interval contains it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
@@ -67,6 +67,7 @@ from .intervals import LayerRanges
 from ..numeric.scaled import PRECISION
 from .roundoff import LayerErrors, quantized_output_range
 from .smooth import derivative_bounds
+from .table_error import table_bound
 
 ONE = 1 << PRECISION
 # backward passes for hidden layers cost about rows * n_l * n_{l-1} big-int
@@ -198,7 +199,7 @@ def _design_terms(ql: QuantizedLayer, in_frac: np.ndarray, rounding: Rounding) -
                 prod += cnt * rounding_error_bound(fw[j] + fx, fa, rounding)
         pl[j], ph[j] = _round_interval(prod, rounding)
         ol[j], oh[j] = _round_interval(rounding_error_bound(fa, fo, rounding), rounding)
-        if smooth:
+        if smooth and ql.formats.table is None:  # the ideal table (a real table: `table_post_terms`)
             h = scaled.up(rounding_error_bound(None, fo, Rounding.NEAREST))
             sl[j], sh[j] = -h, h
     w_int, w_abs, f_max = aligned_weights(ql)
@@ -228,6 +229,13 @@ def saturation_bounds(ql: QuantizedLayer, in_frac: np.ndarray, xq_lo: np.ndarray
     xq_abs = np.where(-xq_lo > xq_hi, -xq_lo, xq_hi)
     s = scaled.shift_up(t.w_abs.dot(xq_abs), t.f_max)
     return (t.b_eff_abs + s + (-t.prod_lo)).astype(object)
+
+
+def table_post_terms(ql: QuantizedLayer, v_lo: np.ndarray, v_hi: np.ndarray, rounding: Rounding):
+    """The signed table errors (output - f(v)) of a tanh/sigmoid layer for v in [v_lo, v_hi] (per neuron)."""
+    bounds = [table_bound(ql.activation, ql.formats.table, int(f), rounding, int(a), int(b))
+              for f, a, b in zip(ql.output_frac, v_lo, v_hi)]
+    return scaled.obj([b.err_lo for b in bounds]), scaled.obj([b.err_hi for b in bounds])
 
 
 def input_error_interval(qnet: QuantizedNetwork, err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -443,6 +451,9 @@ def propagate_errors(qnet: QuantizedNetwork, ranges: list[LayerRanges], x_lo: np
         rb = backward(R_lo, R_hi, below, d_in, max_depth=max_depth)
         dacc_lo, dacc_hi = rb.lo + lt.acc_lo, rb.hi + lt.acc_hi
         dpre_lo, dpre_hi = dacc_lo + lt.out_lo, dacc_hi + lt.out_hi
+        if ql.formats.table is not None:  # the table's own error over the rounded pre-activation's range
+            lt = replace(lt, **dict(zip(("post_lo", "post_hi"), table_post_terms(
+                ql, rng.pre_lo + dpre_lo, rng.pre_hi + dpre_hi, design.rounding))))
         s_lo, s_hi = slope_interval(ql.activation, rng.pre_lo, rng.pre_hi, dpre_lo, dpre_hi)
         o_lo, o_hi = imul_diag(dpre_lo[None, :], dpre_hi[None, :], s_lo, s_hi)
         dout_lo, dout_hi = o_lo[0] + lt.post_lo, o_hi[0] + lt.post_hi
@@ -452,7 +463,7 @@ def propagate_errors(qnet: QuantizedNetwork, ranges: list[LayerRanges], x_lo: np
             acc_lo, acc_hi = -sat, sat.copy()
         else:
             acc_lo, acc_hi = rng.pre_lo + dacc_lo, rng.pre_hi + dacc_hi
-        out_lo, out_hi = quantized_output_range(ql, rng.pre_lo + dpre_lo, rng.pre_hi + dpre_hi)
+        out_lo, out_hi = quantized_output_range(ql, rng.pre_lo + dpre_lo, rng.pre_hi + dpre_hi, design.rounding)
         worst = int(np.argmax([int(v) for v in err_out])) if ql.n_out else 0
         parts = {
             "propagated": max(-int(rb.lo[worst]), int(rb.hi[worst])),
@@ -551,6 +562,17 @@ def output_sensitivities(a) -> Sensitivities:
     return Sensitivities(tuple(pre), tuple(post), inputs)
 
 
+def _lookup_units(analysis, la, ql) -> np.ndarray:
+    """Per neuron, the lookup error in units of 2^-F_o: 1/2 for the ideal table; a table's own error
+    (over the analysed rounded pre-activation range) otherwise."""
+    if ql.formats.table is None:
+        return np.full(ql.n_out, 0.5)
+    lo, hi = la.ranges.pre_lo - la.errors.err_pre, la.ranges.pre_hi + la.errors.err_pre
+    lo_e, hi_e = table_post_terms(ql, lo, hi, analysis.design.rounding)
+    mag = [max(-int(a), int(b)) for a, b in zip(lo_e, hi_e)]
+    return np.array([np.nextafter(scaled.to_float(m) * 2.0 ** int(f), np.inf) for m, f in zip(mag, ql.output_frac)])
+
+
 def knapsack_terms(analysis, sens: Sensitivities | None = None) -> list[dict]:
     """Per output o: {role: coefficient array} with, for every design of the
     validity class of `Sensitivities`,
@@ -563,7 +585,7 @@ def knapsack_terms(analysis, sens: Sensitivities | None = None) -> list[dict]:
       ("bias_align", pos)  -> F_a:  g_pre * u   (only when F_b > F_a)
       ("product", pos)     -> F_a:  g_pre * nnz_j * u   (only when some F_w + F_x > F_a)
       ("output", pos)      -> F_o:  g_pre * u   (rounding acc -> output: <= u 2^-F_o)
-      ("lookup", pos)      -> F_o:  g_post / 2   (tanh/sigmoid layers)
+      ("lookup", pos)      -> F_o:  g_post / 2 (ideal table), g_post * (table error) 2^F_o (a table)
       ("input", None)      -> F_in of input k:  g_in * u   (real inputs only)
     with u = 1 for truncation and 1/2 for round-to-nearest. Weights are always
     rounded to nearest (|w~ - w| <= 2^-(F_w+1)); max|x_k| is the real range of
@@ -581,6 +603,7 @@ def knapsack_terms(analysis, sens: Sensitivities | None = None) -> list[dict]:
         x_abs_sums.append(np.nextafter(float(np.sum(x_abs)) * (1 + 1e-12), np.inf))
         lo, hi = la.ranges.post_lo, la.ranges.post_hi
     up = lambda v: np.nextafter(v * (1 + 4e-16), np.inf)  # noqa: E731  (each product: one rounding)
+    lookup_units = [_lookup_units(analysis, la, ql) for la, ql in zip(analysis.layers, analysis.qnet.layers)]
     for o in range(sens.inputs.shape[0]):
         terms: dict = {}
         for pos, (ql, g, gp) in enumerate(zip(analysis.qnet.layers, pre, post)):
@@ -591,7 +614,7 @@ def knapsack_terms(analysis, sens: Sensitivities | None = None) -> list[dict]:
             terms[("product", pos)] = up(g[o] * nnz * u)
             terms[("output", pos)] = up(g[o] * u)
             if ql.activation in (Activation.TANH, Activation.SIGMOID):
-                terms[("lookup", pos)] = up(gp[o] / 2)
+                terms[("lookup", pos)] = up(gp[o] * lookup_units[pos])
         if not analysis.design.inputs_fixed:
             terms[("input", None)] = up(g_in[o] * u)
         out.append(terms)

@@ -11,7 +11,8 @@ so  E_acc_j = |b_eff_j - b_j| + sum_k |w~_jk| e_k + sum_k |w~_jk - w_jk| max|x_k
 errors -- never signed sums). Rounding the sum to the output grid adds
 r_out_j; the activation then multiplies by its Lipschitz constant (ReLU: 1,
 and 0 when both the real and the quantized pre-activation are provably
-<= 0), and tanh/sigmoid add their lookup error (half an output ulp).
+<= 0), and tanh/sigmoid add their lookup error (the table's, table_error.py,
+over the rounded pre-activation's range; half an output ulp for the ideal table).
 
 These bounds hold as long as no stored value overflows, which is checked
 separately on the ranges widened by these bounds (`prove.py`).
@@ -30,6 +31,7 @@ from ..network.ir import Activation
 from ..numeric import scaled
 from .intervals import LayerRanges, activation_bounds
 from .smooth import smooth_down, smooth_up
+from .table_error import table_bound
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,7 +127,12 @@ def layer_errors(
         elif ql.activation is Activation.LINEAR:
             e_out = e_pre
         else:
-            act_extra = scaled.up(rounding_error_bound(None, fo, Rounding.NEAREST))
+            if ql.formats.table is None:  # the ideal table: half an output ulp
+                act_extra = scaled.up(rounding_error_bound(None, fo, Rounding.NEAREST))
+            else:
+                tb = table_bound(ql.activation, ql.formats.table, fo, rounding,
+                                 int(ranges.pre_lo[j] - e_pre), int(ranges.pre_hi[j] + e_pre))
+                act_extra = max(-tb.err_lo, tb.err_hi, 0)
             lip = ql.activation.lipschitz
             e_out = scaled.up(lip * scaled.to_fraction(e_pre)) + act_extra
         err_acc[j], err_pre[j], err_out[j] = e_acc, e_pre, e_out
@@ -147,14 +154,18 @@ def layer_errors(
         acc_lo, acc_hi = -sat_bound, sat_bound.copy()
     else:
         acc_lo, acc_hi = ranges.pre_lo - err_acc, ranges.pre_hi + err_acc
-    out_lo, out_hi = quantized_output_range(ql, ranges.pre_lo - err_pre, ranges.pre_hi + err_pre)
+    out_lo, out_hi = quantized_output_range(ql, ranges.pre_lo - err_pre, ranges.pre_hi + err_pre, rounding)
     return LayerErrors(err_acc, err_pre, err_out, acc_lo, acc_hi, out_lo, out_hi, parts_worst)
 
 
-def quantized_output_range(ql: QuantizedLayer, v_lo: np.ndarray, v_hi: np.ndarray):
+def quantized_output_range(ql: QuantizedLayer, v_lo: np.ndarray, v_hi: np.ndarray, rounding: Rounding):
     """Range of the stored output given the range of the rounded pre-activation."""
     if ql.activation in (Activation.RELU, Activation.LINEAR):
         return activation_bounds(ql.activation, v_lo, v_hi)
+    if ql.formats.table is not None:
+        bounds = [table_bound(ql.activation, ql.formats.table, int(f), rounding, int(a), int(b))
+                  for f, a, b in zip(ql.output_frac, v_lo, v_hi)]
+        return scaled.obj([b.out_lo for b in bounds]), scaled.obj([b.out_hi for b in bounds])
     half_ulp = [scaled.up(rounding_error_bound(None, int(f), Rounding.NEAREST)) for f in ql.output_frac]
     lo = scaled.obj([smooth_down(ql.activation, v) - h for v, h in zip(v_lo, half_ulp)])
     hi = scaled.obj([smooth_up(ql.activation, v) + h for v, h in zip(v_hi, half_ulp)])

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from ..outputs import write_text_atomic
+from . import checker
+from .writer import problem_content
 from ..errors import Location, UserError
 
 
@@ -35,3 +37,18 @@ def update_certificate(cert_path, hashes: dict[str, str], doc: dict | None = Non
     doc = read_certificate_for_update(cert_path) if doc is None else doc
     doc["generated_code"] = {name: hashes[name] for name in sorted(hashes)}
     write_text_atomic(Path(cert_path), json.dumps(doc, indent=2) + "\n")
+
+
+def check_certificate_matches(doc: dict, cert_path, problem, design) -> None:
+    """The certificate must be about this problem and this design, or the code it binds would not be
+    the code it proves (a UserError otherwise, before anything is written)."""
+    content = problem_content(problem, design)
+    net_sha = checker.sha256_of(content["network"])
+    problem_sha = checker.sha256_of(checker.problem_hash_input(net_sha, content["domain"], content["requirements"],
+                                                               content["implementation"]))
+    if doc.get("problem_sha256") != problem_sha:
+        raise UserError("the certificate is about another problem (network, domain, requirements or implementation)",
+                        Location(str(cert_path)), hint="pass the certificate that `verifq prove --cert` wrote for this spec")
+    if doc.get("formats") != content["formats"]:
+        raise UserError("the certificate certifies other formats than the design code is generated for",
+                        Location(str(cert_path)), hint="pass the same --formats file (or spec formats) the certificate was made for")

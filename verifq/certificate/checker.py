@@ -34,7 +34,8 @@ Semantics (the same as verifq/fixedpoint/design.py): weights and biases are
 rounded to nearest (ties up) into their formats; the bias is aligned to the
 accumulator with the design's rounding mode; products are exact and rounded
 to the accumulator's grid when finer; the sum is rounded to the output grid,
-the activation applied (tanh/sigmoid as an ideal lookup table, error <= half
+the activation applied (tanh/sigmoid: the lookup table the certificate lists, entries and
+all (checker_core.Table), or the ideal lookup table, error <= half
 an output ulp). Truncation = floor, nearest = floor(x + ulp/2).
 """
 
@@ -50,13 +51,15 @@ from pathlib import Path
 
 try:
     from . import checker_tight as tight  # the tight rules (symbolic ranges, first-order errors)
-    from .checker_core import (Fmt, Invalid, Malformed, act_bounds, common_denominator, get, get_list, get_rats, pow2,
-                               product_rounding, rat, round_to_grid, rounding_bound, show, shift_round)
+    from .checker_core import (CONSTANT_RULES, HALF_RANGE, Fmt, Invalid, Malformed, Table, act_bounds, common_denominator,
+                               constant_mantissa, get, get_list, get_rats, pow2, product_rounding, rat, round_to_grid,
+                               rounding_bound, show, shift_round)
 except ImportError:  # run as a script: python checker.py CERT (checker_core.py, checker_tight.py next to it)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import checker_tight as tight
-    from checker_core import (Fmt, Invalid, Malformed, act_bounds, common_denominator, get, get_list, get_rats, pow2,
-                              product_rounding, rat, round_to_grid, rounding_bound, show, shift_round)
+    from checker_core import (CONSTANT_RULES, HALF_RANGE, Fmt, Invalid, Malformed, Table, act_bounds, common_denominator,
+                              constant_mantissa, get, get_list, get_rats, pow2, product_rounding, rat, round_to_grid,
+                              rounding_bound, show, shift_round)
 
 FORMAT_NAME = "verifq-certificate"
 SCHEMA_VERSION = 1
@@ -101,12 +104,26 @@ def network_content(net) -> dict:
     return {"layers": layers, "input_normalization": nc}
 
 
-def design_content(design) -> dict:
-    return {"inputs": [format_text(f) for f in design.inputs],
-            "layers": [{r: [format_text(f) for f in getattr(lf, r)] for r in ROLES} for lf in design.layers]}
+def design_content(design, table_entries=None) -> dict:
+    """Formats (and lookup tables, constant rules when not the defaults) of a verifq Design.
+    table_entries(L, table): the entry mantissas of layer L's table (needed when a layer has one)."""
+    layers = []
+    for L, lf in enumerate(design.layers):
+        d = {r: [format_text(f) for f in getattr(lf, r)] for r in ROLES}
+        table = getattr(lf, "table", None)
+        if table is not None:
+            d["table"] = {"size": table.size, "entry": format_text(table.entry), "rounding": _enum(table.rounding),
+                          "overflow": _enum(table.overflow), "entries": [int(e) for e in table_entries(L, table)]}
+        layers.append(d)
+    out = {"inputs": [format_text(f) for f in design.inputs], "layers": layers}
+    for key in ("weight_rule", "bias_rule"):
+        rule = _enum(getattr(design, key, "nearest"))
+        if rule != "nearest":
+            out[key] = rule
+    return out
 
 
-def problem_content(problem, design=None) -> dict:
+def problem_content(problem, design=None, table_entries=None) -> dict:
     """Network, domain, requirements, implementation (and formats) of a verifq Problem.
 
     Duck-typed, so the checker needs no verifq import. `design` (default: the
@@ -125,7 +142,7 @@ def problem_content(problem, design=None) -> dict:
                            "inputs_fixed": bool(modes.inputs_fixed), "max_word": impl.max_word,
                            "max_accumulator": impl.max_accumulator,
                            "allowed_widths": None if widths is None else sorted(int(w) for w in widths)},
-        "formats": None if design is None else design_content(design),
+        "formats": None if design is None else design_content(design, table_entries),
     }
 
 
@@ -189,6 +206,8 @@ def canonical_network(layers: list[Layer], norm) -> dict:
 
 def read_certificate(path) -> dict:
     try:
+        if Path(path).exists() and not Path(path).is_file():  # a FIFO would block forever
+            raise Malformed(f"cannot read the certificate file: {path} is not a regular file")
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise Malformed(f"cannot read the certificate file: {getattr(exc, 'strerror', None) or exc}") from None
@@ -230,6 +249,7 @@ class Checker:
     def run(self) -> None:
         self._schema()
         self._hashes()
+        self._tables_fit()
         if self.spec_content is not None:
             self._spec()
         self._limits()
@@ -276,6 +296,12 @@ class Checker:
         self.fmts = [{r: [Fmt(t, f"formats.layers[{L}].{r}[{j}]")
                           for j, t in enumerate(get_list(d, r, f"formats.layers[{L}]", self.layers[L].n_out))]
                       for r in ROLES} for L, d in enumerate(fl)]
+        self.tables = [None if d.get("table", "ideal") == "ideal" else Table(d["table"], self.layers[L].act,
+                                                                              f"formats.layers[{L}].table")
+                       for L, d in enumerate(fl)]
+        self.constant_rules = {key: fm.get(key, "nearest") for key in ("weight_rule", "bias_rule")}
+        if any(r not in CONSTANT_RULES for r in self.constant_rules.values()):
+            raise Malformed(f"formats: constant rules are one of {', '.join(CONSTANT_RULES)}")
         cl = get(c, "claims", "certificate", dict)
         ci = get(cl, "inputs", "claims", dict)
         self.in_rules = (get(ci, "range_rule", "claims.inputs", str), get(ci, "error_rule", "claims.inputs", str))
@@ -298,6 +324,11 @@ class Checker:
         params = sum(L.n_in * L.n_out + L.n_out for L in self.layers)
         self.ok("schema", f"schema {SCHEMA_VERSION}, {len(self.layers)} layers, {params} parameters")
 
+    def _tables_fit(self) -> None:
+        for L, table in enumerate(self.tables):
+            if table is not None and table.act not in HALF_RANGE:
+                raise Invalid("formats", f"layer {L + 1} is {table.act}: only tanh/sigmoid layers have a lookup table")
+
     def _hashes(self) -> None:
         c = self.cert
         content = canonical_network(self.layers, self.norm)
@@ -310,9 +341,14 @@ class Checker:
                "no_overflow": c["requirements"]["no_overflow"]}
         impl = {"rounding": self.rounding, "overflow": self.overflow, "inputs_fixed": self.inputs_fixed,
                 "max_word": self.max_word, "max_accumulator": self.max_acc, "allowed_widths": self.widths}
+        layers = [{r: [f.text for f in d[r]] for r in ROLES} for d in self.fmts]
+        for d, table in zip(layers, self.tables):
+            if table is not None:
+                d["table"] = table.content()
+        formats = {"inputs": [f.text for f in self.in_fmt], "layers": layers}
+        formats.update({k: v for k, v in self.constant_rules.items() if v != "nearest"})
         self.content = {"network": content, "domain": domain, "requirements": req, "implementation": impl,
-                        "formats": {"inputs": [f.text for f in self.in_fmt],
-                                    "layers": [{r: [f.text for f in d[r]] for r in ROLES} for d in self.fmts]}}
+                        "formats": formats}
         for step, want, obj in (("problem hash", self.problem_sha, problem_hash_input(h, domain, req, impl)),
                                 ("design hash", self.design_sha, design_hash_input(self.content["formats"], impl, self.formats_source))):
             got = sha256_of(obj)
@@ -413,9 +449,9 @@ class Checker:
         else:
             tight.ranges(self, L, name, layer, cl, prev)
         if rules["error_rule"] == "l1_local":
-            self._errors(name, layer, fm, cl, prev, mants, beff)
+            self._errors(name, L, layer, fm, cl, prev, mants, beff)
         else:  # first_order: the l1 bounds E1 only intersect; the signed intervals are checked (and wrap sums)
-            tight.errors(self, L, name, layer, fm, cl, prev, mants, beff, self._errors(name, layer, fm, cl, prev, mants, beff, False))
+            tight.errors(self, L, name, layer, fm, cl, prev, mants, beff, self._errors(name, L, layer, fm, cl, prev, mants, beff, False))
         if rules["error_rule"] == "l1_local" or self.overflow == "saturate":
             self._accum(name, L, layer, fm, cl, prev, mants, beff)
         for j in range(layer.n_out):
@@ -433,7 +469,9 @@ class Checker:
         for j in range(layer.n_out):
             fw, fb, fa = fm["weight"][j], fm["bias"][j], fm["accum"][j]
             F = fw.frac
-            if F >= 0:
+            if self.constant_rules["weight_rule"] != "nearest":
+                m = [constant_mantissa(w, F, self.constant_rules["weight_rule"]) for w in layer.weights[j]]
+            elif F >= 0:
                 m = [((n << (F + 1)) + d) // (2 * d) for n in layer.wn[j]]
             else:
                 d2 = d << -F
@@ -442,7 +480,7 @@ class Checker:
                 k = next(k for k, v in enumerate(m) if not fw.min_int <= v <= fw.max_int)
                 raise Invalid(f"{name} constants", f"neuron {j}: weight {k} = {show(layer.weights[j][k])} rounds to "
                                                    f"{show(m[k] * pow2(-F))}, outside {fw.text}")
-            mb = round_to_grid(layer.bias[j], fb.frac, True)
+            mb = constant_mantissa(layer.bias[j], fb.frac, self.constant_rules["bias_rule"])
             if not fb.min_int <= mb <= fb.max_int:
                 raise Invalid(f"{name} constants", f"neuron {j}: bias {show(layer.bias[j])} rounds outside {fb.text}")
             mants.append(m)
@@ -469,10 +507,10 @@ class Checker:
                                     f"does not contain {layer.act}(pre) [{show(plo)}, {show(phi)}]")
         self.ok(step, f"{layer.n_out} neurons: pre and post ranges contain the interval images of the claimed inputs")
 
-    def _errors(self, name, layer: Layer, fm, cl, prev, mants, beff, check=True):
+    def _errors(self, name, L_index, layer: Layer, fm, cl, prev, mants, beff, check=True):
         """E_acc_j = sum_k |w~_jk| e_k + sum_k |w~_jk - w_jk| max|x_k| + |b_eff_j - b_j| + sum_k r_jk;
-        E_pre = E_acc + r_out; E_out = Lip * E_pre (+ half ulp for tanh/sigmoid; 0 for a ReLU whose
-        real and quantized pre-activations are <= 0)."""
+        E_pre = E_acc + r_out; E_out = Lip * E_pre (+ the lookup's error for tanh/sigmoid, `lookup`;
+        0 for a ReLU whose real and quantized pre-activations are <= 0)."""
         step = f"{name} errors"
         x_lo, x_hi, e_in, _, _, in_frac = prev
         es, de = common_denominator(e_in)
@@ -493,8 +531,11 @@ class Checker:
             derived = prop + wq + bq + pr
             if not check:  # the l1 bounds (E_acc, E_pre, E_out) from the claimed inputs, for first_order
                 ep = derived + rounding_bound(fa, fo, self.nearest)
-                e1.append((derived, ep, LIPSCHITZ[layer.act] * ep + pow2(-fo - 1) if layer.act in ("tanh", "sigmoid")
-                           else 0 if layer.act == "relu" and cl["pre_hi"][j] + ep <= 0 else ep))
+                if layer.act in ("tanh", "sigmoid"):
+                    lk = self.lookup(L_index, j, fo, cl["pre_lo"][j] - ep, cl["pre_hi"][j] + ep)
+                    e1.append((derived, ep, LIPSCHITZ[layer.act] * ep + max(-lk[0], lk[1])))
+                else:
+                    e1.append((derived, ep, 0 if layer.act == "relu" and cl["pre_hi"][j] + ep <= 0 else ep))
                 continue
             if cl["err_acc"][j] < derived:
                 raise Invalid(step, f"neuron {j}: claimed accumulator error {show(cl['err_acc'][j])} is below the derived "
@@ -504,11 +545,10 @@ class Checker:
                 raise Invalid(step, f"neuron {j}: claimed rounded-sum error {show(cl['err_pre'][j])} is below "
                                     f"{show(cl['err_acc'][j] + ro)} (accumulator error + output rounding {show(ro)})")
             e_pre, pre_lo, pre_hi = cl["err_pre"][j], cl["pre_lo"][j], cl["pre_hi"][j]
-            half = pow2(-fo - 1)
             if layer.act in ("tanh", "sigmoid"):
-                e_out, extra = LIPSCHITZ[layer.act] * e_pre + half, half
-                olo = act_bounds(layer.act, pre_lo - e_pre, False) - half
-                ohi = act_bounds(layer.act, pre_hi + e_pre, True) + half
+                err_lo, err_hi, olo, ohi = self.lookup(L_index, j, fo, pre_lo - e_pre, pre_hi + e_pre)
+                extra = max(-err_lo, err_hi)
+                e_out = LIPSCHITZ[layer.act] * e_pre + extra
             else:
                 e_out, extra = (0 if layer.act == "relu" and pre_hi + e_pre <= 0 else e_pre), 0
                 olo = act_bounds(layer.act, pre_lo - e_pre, False)
@@ -524,6 +564,23 @@ class Checker:
             return e1
         self.details.append(parts)
         self.ok(step, f"{layer.n_out} neurons: error bounds follow from the claimed inputs (rule l1_local)")
+
+    def lookup(self, L: int, j: int, out_frac: int, v_lo: Fraction, v_hi: Fraction):
+        """(error lo, error hi, output lo, output hi) of neuron j's tanh/sigmoid lookup (layer L, 0-based)
+        for every rounded pre-activation v in [v_lo, v_hi]: the layer's table (checker_core.Table), or
+        the ideal table (the exact value rounded to nearest: error within half an output ulp)."""
+        act, table = self.layers[L].act, self.tables[L]
+        if table is None:
+            half = pow2(-out_frac - 1)
+            return -half, half, act_bounds(act, v_lo, False) - half, act_bounds(act, v_hi, True) + half
+        cache = self.tight_state.setdefault("act_bounds", {})
+
+        def f(x, upper):
+            if (act, x, upper) not in cache:
+                cache[(act, x, upper)] = act_bounds(act, x, upper)
+            return cache[(act, x, upper)]
+
+        return table.bound(out_frac, self.nearest, v_lo, v_hi, f)
 
     def _accum(self, name, L, layer: Layer, fm, cl, prev, mants, beff):
         step = f"{name} accumulator"
@@ -630,7 +687,7 @@ def check_file(path, *, spec_content: dict | None = None, code_dir=None, check_c
     except Invalid as exc:
         code, line = 1, f"INVALID: {exc.step}: {exc.message}"
     except (RecursionError, MemoryError, ValueError, TypeError, KeyError, IndexError, ZeroDivisionError) as exc:
-        code, line = 2, f"INVALID: malformed certificate: {type(exc).__name__}: {exc}"
+        code, line = 2, f"INVALID: malformed certificate {path}: {type(exc).__name__}: {str(exc)[:200]}"
     if verbose and ch is not None:
         for step, detail in ch.log:
             print(f"  ok  {step}: {detail}", file=out)

@@ -29,10 +29,15 @@ _RAT = re.compile(r"-?[0-9]+(/[0-9]+)?\Z")
 _FMT = re.compile(r"(u?)fixed<(-?[0-9]+),(-?[0-9]+)>\Z")
 
 
+MAX_DIGITS = 4000  # characters of one number in a certificate (Python's int() refuses more than 4300 digits)
+
+
 def rat(v, where: str) -> Fraction:
     """An exact rational: a JSON integer or a string "p/q" / "p" (never a float)."""
     if type(v) is int:
         return Fraction(v)
+    if type(v) is str and len(v) > MAX_DIGITS:
+        raise Malformed(f"{where}: a number of {len(v)} characters (at most {MAX_DIGITS})")
     if type(v) is str and _RAT.match(v):
         p, _, q = v.partition("/")
         if q and int(q) == 0:
@@ -181,3 +186,80 @@ def product_rounding(m: list[int], fw: int, in_frac: list[int], fa: int, nearest
     for fx, n in counts.items():
         total += n * rounding_bound(fw + fx, fa, nearest)
     return total
+
+
+# ---------------------------------------------------------------- lookup tables (verifq/fixedpoint/tables.py)
+HALF_RANGE = {"sigmoid": 8, "tanh": 4}  # a table covers [-R, R)
+CONSTANT_RULES = ("nearest", "hls4ml_nearest", "hls4ml_truncate")
+
+
+class Table:
+    """A tanh/sigmoid lookup table: `size` entries (mantissas at entry.frac) over [-R, R)."""
+
+    __slots__ = ("act", "size", "entry", "rounding", "overflow", "entries")
+
+    def __init__(self, d, act: str, where: str):
+        self.act = act  # a table on a relu/linear layer is refused after the hashes (Checker._tables_fit)
+        self.size = get(d, "size", where, int)
+        if not 2 <= self.size <= 1 << 20:
+            raise Malformed(f"{where}.size: {self.size} is not 2..{1 << 20}")
+        self.entry = Fmt(get(d, "entry", where, str), f"{where}.entry")
+        self.rounding = get(d, "rounding", where, str)
+        self.overflow = get(d, "overflow", where, str)
+        if self.rounding not in ("truncate", "nearest") or self.overflow not in ("wrap", "saturate"):
+            raise Malformed(f"{where}: rounding truncate|nearest, overflow wrap|saturate")
+        self.entries = get_list(d, "entries", where, self.size)
+        for i, e in enumerate(self.entries):
+            if type(e) is not int or not self.entry.min_int <= e <= self.entry.max_int:
+                raise Malformed(f"{where}.entries[{i}]: not a mantissa of {self.entry.text}")
+
+    def content(self) -> dict:
+        return {"size": self.size, "entry": self.entry.text, "rounding": self.rounding, "overflow": self.overflow,
+                "entries": list(self.entries)}
+
+    def index(self, x: Fraction) -> int:
+        """trunc0(x N / D) + floor(R N / D), clamped to [0, N-1] (D = 2R)."""
+        r = HALF_RANGE[self.act]
+        q = x * self.size / (2 * r)
+        k = q.numerator // q.denominator if q >= 0 else -((-q.numerator) // q.denominator)
+        return min(max(k + (r * self.size) // (2 * r), 0), self.size - 1)
+
+    def bucket(self, i: int):
+        """The closure [lo, hi] of the inputs with index i (None: unbounded)."""
+        r = HALF_RANGE[self.act]
+        u, c = Fraction(2 * r, self.size), (r * self.size) // (2 * r)
+        lower = lambda k: k * u if k >= 1 else -u if k == 0 else (k - 1) * u  # noqa: E731
+        upper = lambda k: (k + 1) * u if k >= 0 else k * u  # noqa: E731
+        return (None if i == 0 else lower(i - c)), (None if i == self.size - 1 else upper(i - c))
+
+    def bound(self, out_frac: int, nearest: bool, v_lo: Fraction, v_hi: Fraction, f):
+        """(error lo, error hi, output lo, output hi) of the table's output (cast to 2^-out_frac) against
+        act(v), for every v in [v_lo, v_hi]; f(x, upper) bounds act rigorously (monotone increasing)."""
+        limit = (Fraction(-1) if self.act == "tanh" else Fraction(0), Fraction(1))
+        i_lo, i_hi = self.index(v_lo), self.index(v_hi)
+        e_lo = e_hi = o_lo = o_hi = None
+        for i in range(i_lo, i_hi + 1):
+            out = shift_round(self.entries[i], self.entry.frac - out_frac, nearest) * pow2(-out_frac)
+            lo, hi = self.bucket(i)
+            p = v_lo if i == i_lo else lo
+            q = v_hi if i == i_hi else hi
+            a = out - (limit[1] if q is None else f(q, True))
+            b = out - (limit[0] if p is None else f(p, False))
+            e_lo = a if e_lo is None else min(e_lo, a)
+            e_hi = b if e_hi is None else max(e_hi, b)
+            o_lo = out if o_lo is None else min(o_lo, out)
+            o_hi = out if o_hi is None else max(o_hi, out)
+        return e_lo, e_hi, o_lo, o_hi
+
+
+def constant_mantissa(value: Fraction, frac: int, rule: str) -> int:
+    """A weight or bias's mantissa at 2^-frac: nearest (ties up), or hls4ml's rule (printed with max(0, F)
+    decimals, ties to the even digit, read as the nearest double, cast with AP_RND / AP_TRN)."""
+    if rule == "nearest":
+        return round_to_grid(value, frac, True)
+    digits = max(0, frac)
+    t = value * 10 ** digits
+    q, r = divmod(t.numerator, t.denominator)
+    if 2 * r > t.denominator or (2 * r == t.denominator and q % 2 == 1):
+        q += 1
+    return round_to_grid(Fraction(float(Fraction(q, 10 ** digits))), frac, rule == "hls4ml_nearest")

@@ -258,7 +258,9 @@ def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
         _contains(C, step, j, "rounded-sum", d["d_pre_lo"][j], d["d_pre_hi"][j], dl, dh, cl["err_pre"][j])
         zl, zh = cl["pre_lo"][j], cl["pre_hi"][j]
         vl, vh = zl + d["d_pre_lo"][j], zh + d["d_pre_hi"][j]
-        half = C.pow2(-fm["output"][j].frac - 1) if smooth else 0  # the lookup's rounding
+        post_lo = post_hi = 0
+        if smooth:  # the lookup's error over the rounded pre-activation's range (a table, or the ideal one)
+            post_lo, post_hi, olo, ohi = ch.lookup(L, j, fm["output"][j].frac, vl, vh)
         if smooth:  # the hinted slope interval must contain act' on the hull of z and v~
             s = (hs["slope_lo"][j], hs["slope_hi"][j])
             dlo, dhi = _dbounds(ch, layer.act, min(zl, vl), max(zh, vh))
@@ -274,12 +276,13 @@ def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
             s = (0, 1)
         s_lo.append(Fraction(s[0]))
         s_hi.append(Fraction(s[1]))
-        post.append((-half, half))
+        post.append((post_lo, post_hi))
         p_lo, p_hi = d["d_pre_lo"][j], d["d_pre_hi"][j]
-        dl = max(min(s[0] * p_lo, s[1] * p_lo) - half, -e_out)
-        dh = min(max(s[0] * p_hi, s[1] * p_hi) + half, e_out)
+        dl = max(min(s[0] * p_lo, s[1] * p_lo) + post_lo, -e_out)
+        dh = min(max(s[0] * p_hi, s[1] * p_hi) + post_hi, e_out)
         _contains(C, step, j, "output", d["d_out_lo"][j], d["d_out_hi"][j], dl, dh, cl["err_out"][j])
-        olo, ohi = C.act_bounds(layer.act, vl, False) - half, C.act_bounds(layer.act, vh, True) + half
+        if not smooth:
+            olo, ohi = C.act_bounds(layer.act, vl, False), C.act_bounds(layer.act, vh, True)
         if cl["out_lo"][j] > olo or cl["out_hi"][j] < ohi:
             raise C.Invalid(step, f"neuron {j}: claimed output range [{C.show(cl['out_lo'][j])}, {C.show(cl['out_hi'][j])}] "
                                   f"does not contain [{C.show(olo)}, {C.show(ohi)}]")

@@ -28,6 +28,7 @@ from pathlib import Path
 from ..outputs import make_folder, write_bytes_atomic, write_text_atomic
 from ..progress import say
 from . import checker
+from .writer import problem_content
 from .measure import Simulation, recorded_simulation, simulate_certificate
 
 ROLES = checker.ROLES
@@ -270,7 +271,6 @@ def _statement(ch: checker.Checker) -> str:
 
 def _assumptions(ch: checker.Checker, cert: dict) -> list[str]:
     rules = sorted({(r["range_rule"], r["error_rule"], r["accum_rule"]) for r in ch.rules})
-    acts = sorted({L.act for L in ch.layers})
     items = [
         "Semantics (verifq's README, verifq/fixedpoint/design.py): weights and biases are rounded to nearest (ties "
         "up) once, offline; products are exact and rounded to the accumulator's grid only where it is coarser; the "
@@ -285,9 +285,21 @@ def _assumptions(ch: checker.Checker, cert: dict) -> list[str]:
         "and C reference (tested bit for bit against verifq's simulator). Other builds (e.g. hls4ml from a precision "
         "configuration) are covered only as far as their arithmetic is this one.",
     ]
-    if any(a in ("tanh", "sigmoid") for a in acts):
-        items.insert(1, "tanh/sigmoid: an ideal lookup table (the exact value rounded to nearest on the output grid, "
-                        "error at most half an output ulp), as verifq's generated code builds it.")
+    table_items = []
+    for L, (layer, table) in enumerate(zip(ch.layers, ch.tables), start=1):
+        if layer.act not in ("tanh", "sigmoid"):
+            continue
+        if table is None:
+            table_items.append(f"layer {L} {layer.act}: the ideal lookup table (the exact value rounded to nearest on the "
+                            "output grid, error at most half an output ulp: an explicit option, no hardware builds it).")
+        else:
+            table_items.append(f"layer {L} {layer.act}: a lookup table of {table.size} entries in {table.entry.text} "
+                            f"({table.rounding}, {table.overflow}) built as hls4ml 1.3.0 builds it (entries listed in the "
+                            "certificate and checked); its error is part of the bound.")
+    items[1:1] = table_items
+    if any(r != "nearest" for r in ch.constant_rules.values()):
+        items.insert(1, "Constants follow hls4ml's rule " + ", ".join(f"{k} {v}" for k, v in ch.constant_rules.items())
+                     + " (printed decimals read back as doubles, cast with the type's mode).")
     if ch.norm is not None:
         items.append("Input normalization: the network first maps x to (clip(x, clip_lo, clip_hi) - mean) / range; "
                      "the domain is in raw units, the input formats hold the normalized values (both columns below).")
@@ -408,7 +420,7 @@ def build_report(cert_path, out_dir, *, spec_path=None, samples: int | None = No
     if spec_path is not None:
         from ..language import load_spec
 
-        spec_content = checker.problem_content(load_spec(spec_path))
+        spec_content = problem_content(load_spec(spec_path))
         spec_text = Path(spec_path).read_text(encoding="utf-8-sig")
     base = (Path(code_dir) if code_dir is not None else cert_path.parent) if check_code else None
     ch, verdict = None, "VALID"

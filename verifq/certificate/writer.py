@@ -23,6 +23,7 @@ from .. import __version__
 from ..analysis.methods import ErrorMethod, RangeMethod
 from ..analysis.prove import analyse
 from ..outputs import write_text_atomic
+from ..fixedpoint.tables import table_entries
 from ..numeric.scaled import PRECISION
 from . import checker, checker_tight
 
@@ -40,6 +41,15 @@ def _q(n) -> str:
 
 def _qs(values) -> list[str]:
     return [_q(v) for v in values]
+
+
+def problem_content(problem, design=None) -> dict:
+    """The checker's canonical content of a problem and design, lookup-table entries included
+    (computed here, as verifq's semantics defines them: the checker itself takes them as given)."""
+    def entries(L, table):
+        return table_entries(problem.network.layers[L].activation, table)
+
+    return checker.problem_content(problem, design, entries)
 
 
 def build_certificate(
@@ -65,7 +75,7 @@ def build_certificate(
     analysis, note = certifiable_analysis(analysis)
     problem, design = analysis.problem, analysis.design
     range_rule, error_rule = methods(analysis)
-    content = checker.problem_content(problem, design)
+    content = problem_content(problem, design)
     net_sha = checker.sha256_of(content["network"])
     impl = content["implementation"]
     problem_sha = checker.sha256_of(

@@ -8,6 +8,8 @@ exactly that spec's network, domain, requirements and options.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..certificate import checker
 
 
@@ -33,10 +35,13 @@ def run(args) -> int:
 
     if args.code is not None and args.no_code:
         raise UserError("--code and --no-code contradict each other", hint="pass one of them")
+    if args.code is not None and not args.no_code and Path(args.code).exists() and not Path(args.code).is_dir():
+        raise UserError(f"--code: {args.code} is a file, not a folder", hint="give the folder of the generated code")
     spec_content = None
     if args.spec:
         from ..language import load_spec
+        from ..certificate.writer import problem_content
 
-        spec_content = checker.problem_content(load_spec(args.spec))
+        spec_content = problem_content(load_spec(args.spec))
     return checker.check_file(args.certificate, spec_content=spec_content, code_dir=args.code,
                               check_code=not args.no_code, verbose=args.verbose)

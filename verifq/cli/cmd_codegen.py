@@ -63,7 +63,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..analysis.prove import analyse
-    from ..certificate.bindings import read_certificate_for_update, update_certificate
+    from ..certificate.bindings import check_certificate_matches, read_certificate_for_update, update_certificate
     from ..certificate.writer import file_sha256
     from ..codegen.hls import HlsOptions
     from ..codegen.project import generate_project
@@ -76,6 +76,7 @@ def run(args) -> int:
     if args.cert is not None:
         check_outputs([(args.cert, "--cert")], input_files(problem, args.formats))
         cert_doc = read_certificate_for_update(args.cert)
+        check_certificate_matches(cert_doc, args.cert, problem, design)
     analysis = analyse(problem, design)
     if not analysis.proved:
         out = sys.stderr
@@ -95,7 +96,9 @@ def run(args) -> int:
             raise UserError(f"{name} must be at least {lo}, not {v}")
     options = HlsOptions(pipeline_ii=args.pipeline_ii, pipeline_top=args.pipeline_top, unroll=args.unroll, io=args.io,
                          constants=args.constants)
-    names = [s.strip() for s in args.layer_names.split(",")] if args.layer_names else None
+    names = [s.strip() for s in args.layer_names.split(",")] if args.layer_names is not None else None
+    if names is not None and not all(names):
+        raise UserError("--layer-names: an empty name", hint="give one name per layer, separated by commas")
     if names is not None and len(names) != len(problem.network.layers):
         raise UserError(f"--layer-names gives {len(names)} names for {len(problem.network.layers)} layers")
     hashes = generate_project(problem, design, analysis, args.output, top=args.top, hls_options=options,

@@ -13,6 +13,10 @@ from ..outputs import write_text_atomic
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 
 
+MAX_SPLIT = 1 << 16  # boxes of an input splitting
+MAX_SAMPLES = 10**7  # inputs of the counterexample search
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "prove",
@@ -56,8 +60,12 @@ def run(args) -> int:
 
     problem, design = load_problem_and_design(args.spec, args.formats, args.uniform)
     check_outputs([(args.json, "--json"), (args.cert, "--cert")], input_files(problem, args.formats))
-    if args.split < 1:
-        raise UserError("--split needs a number of boxes >= 1", hint="e.g. --split 64")
+    if not 1 <= args.split <= MAX_SPLIT:
+        raise UserError(f"--split needs a number of boxes from 1 to {MAX_SPLIT}, not {args.split}", hint="e.g. --split 64")
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        raise UserError(f"--samples needs a number of inputs from 1 to {MAX_SAMPLES}, not {args.samples}")
+    if not 0 <= args.seed < 2**32:
+        raise UserError(f"--seed needs a number from 0 to 2^32 - 1, not {args.seed}")
     say(f"analysing {problem.network.name} ({problem.network.parameter_count} parameters): ranges {args.ranges}, "
         f"errors {args.errors}" + (f", up to {args.split} boxes" if args.split > 1 else ""))
     analysis = analyse(problem, design, range_method=args.ranges, error_method=args.errors, split=args.split)
@@ -69,7 +77,7 @@ def run(args) -> int:
     if args.exact_error is not None:
         from ..analysis.exact_error import exact_error_bracket
 
-        if not args.exact_error > 0:
+        if not 0 < args.exact_error < 1e9:
             raise UserError("--exact-error needs a positive amount of work", hint="e.g. --exact-error 20 (million Z3 resource units)")
         say("bracketing the true worst-case error with Z3")
         exact = exact_error_bracket(analysis, int(args.exact_error * 1_000_000))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..certificate import checker
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, Location, UserError
 
@@ -36,6 +38,9 @@ def run(args) -> int:
         raise UserError("--code and --no-code contradict each other", hint="pass one of them")
     if args.samples is not None and args.samples < 1:
         raise UserError(f"--samples must be at least 1, not {args.samples}")
+    if args.code is not None and not Path(args.code).is_dir():
+        raise UserError(f"--code: {args.code} is not a folder", Location(str(args.code)),
+                        hint="give the folder of the generated code the certificate binds")
     check_output(args.output, "-o", directory=True)
     try:
         written = build_report(args.certificate, args.output, spec_path=args.spec, samples=args.samples, seed=args.seed,

@@ -39,8 +39,12 @@ def register(sub) -> None:
                    help="cost to minimise (default: the spec's, else total_bits); all four are reported")
     p.add_argument("--solver", choices=list(BACKENDS),
                    help="MILP solver (default highs; gurobi falls back to highs when its licence is too small)")
+    p.add_argument("--node-limit", type=int, metavar="N",
+                   help="branch-and-bound nodes per MILP solve (default 5000): a deterministic limit, the same "
+                   "answer on any machine; the best solution found is used")
     p.add_argument("--time-limit", type=float, metavar="SECONDS",
-                   help="time limit per MILP solve (default: the spec's, else 60 s); the best solution found is used")
+                   help="time limit per MILP solve, a safety net (default: the spec's, else 600 s); if it stops a "
+                   "solve first, the result depends on the machine and the run says so")
     p.add_argument("--gap", type=float, default=0.01, metavar="REL", help="relative optimality gap target (default 0.01)")
     p.add_argument("--exact", action="store_true",
                    help="tight per-neuron ranges by MILP for small ReLU networks (fewer integer bits); "
@@ -62,15 +66,17 @@ def run(args) -> int:
 
     problem = load_spec(Path(args.spec))
     check_outputs([(args.output, "-o"), (args.json, "--json"), (args.cert, "--cert")], input_files(problem))
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise UserError("--time-limit must be positive")
-    if not 0 <= args.gap < 1:
+    if args.time_limit is not None and not 0 < args.time_limit < 1e9:
+        raise UserError(f"--time-limit must be a positive number of seconds, not {args.time_limit}")
+    if args.node_limit is not None and args.node_limit < 1:
+        raise UserError("--node-limit must be at least 1")
+    if not 0 <= args.gap < 1:  # (NaN fails this too)
         raise UserError("--gap must be in [0, 1)")
     from ..progress import say as progress
 
     opts = SynthOptions.from_spec(
         problem.synthesis, method=args.method, granularity=args.granularity, cost=args.cost, solver=args.solver,
-        time_limit=args.time_limit, mip_gap=args.gap, exact_ranges=args.exact, progress=progress,
+        time_limit=args.time_limit, node_limit=args.node_limit, mip_gap=args.gap, exact_ranges=args.exact, progress=progress,
     )
     if problem.design is not None:
         progress("the spec gives formats; synth ignores them and chooses its own")

@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
+        parser.print_usage(sys.stderr)
+        print("error: no command given (prove, synth, check, report, codegen); verifq --help lists them",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     progress.set_sink(None if args.quiet else progress.stderr_sink())
     try:

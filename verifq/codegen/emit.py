@@ -141,9 +141,19 @@ def compare_expected_lines(next_token: str, token: str, value: str, *, decimal: 
 
 def sanitize_identifier(name: str) -> str:
     ident = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "network"
-    if ident[0].isdigit():
+    if ident[0].isdigit() or ident in C_RESERVED:
         ident = "nn_" + ident
     return ident
+
+
+# C/C++ keywords and names the generated code or its libraries use: a top function may not be one
+C_RESERVED = frozenset("""alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t
+char8_t class compl concept const consteval constexpr constinit const_cast continue co_await co_return co_yield
+decltype default delete do double dynamic_cast else enum explicit export extern false float for friend goto if inline
+int long main mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public register
+reinterpret_cast requires restrict return short signed sizeof static static_assert static_cast struct switch template
+this thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t while xor
+xor_eq abs exit free malloc printf""".split())
 
 
 def sha256_text(text: str) -> str:

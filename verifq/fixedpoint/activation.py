@@ -1,7 +1,7 @@
 """Activation functions on mantissas, as the hardware computes them.
 
-ReLU and identity are exact. tanh and sigmoid are modelled as an ideal lookup
-table: the output is the input's exact function value rounded to nearest on
+ReLU and identity are exact. tanh and sigmoid are a lookup table as hls4ml
+builds it (tables.py), or, as an explicit option, the ideal lookup table: the output is the input's exact function value rounded to nearest on
 the output grid (same fractional bits as the rounded pre-activation), so the
 implementation error is at most half an output ulp. The simulator decides
 each rounding exactly: float64 first, and where the value lies too close to
@@ -18,16 +18,21 @@ import numpy as np
 
 from ..network.ir import Activation
 from .format import Rounding
+from .tables import TableSpec, lookup
 
 _DECIDE_MARGIN = 1e-9  # in output ulps; float64 tanh is far more accurate than this
 
 
-def activation_mantissas(act: Activation, v: np.ndarray, frac: np.ndarray, rounding: Rounding) -> np.ndarray:
-    """Apply `act` to mantissas v (N, n) at fractional bits `frac` (n,); same grid out."""
+def activation_mantissas(act: Activation, v: np.ndarray, frac: np.ndarray, rounding: Rounding,
+                         table: TableSpec | None = None) -> np.ndarray:
+    """Apply `act` to mantissas v (N, n) at fractional bits `frac` (n,); same grid out.
+    tanh/sigmoid: the layer's lookup table (tables.py), or the ideal table when `table` is None."""
     if act is Activation.LINEAR:
         return v
     if act is Activation.RELU:
         return np.maximum(v, 0) if v.dtype != object else np.where(v > 0, v, 0).astype(object)
+    if table is not None:
+        return lookup(act, table, v, np.asarray(frac), rounding)
     return _smooth_lookup(act, v, np.asarray(frac))
 
 

@@ -24,9 +24,11 @@ for analysis, simulator, checker and generated code):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import Enum
 
 from .format import FixedFormat, Overflow, Rounding
+from .tables import TableSpec
 
 ROLES = ("weight", "bias", "accum", "output")  # the stored values of a neuron, in this order everywhere
 
@@ -39,13 +41,34 @@ class LayerFormats:
     bias: tuple[FixedFormat, ...]
     accum: tuple[FixedFormat, ...]
     output: tuple[FixedFormat, ...]
+    # tanh/sigmoid layers: the lookup table (tables.py); None: the ideal table (the exact value rounded to
+    # nearest on the output grid, an explicit option: no hardware builds it)
+    table: TableSpec | None = None
 
     @staticmethod
-    def uniform(n: int, weight: FixedFormat, bias: FixedFormat, accum: FixedFormat, output: FixedFormat) -> "LayerFormats":
-        return LayerFormats((weight,) * n, (bias,) * n, (accum,) * n, (output,) * n)
+    def uniform(n: int, weight: FixedFormat, bias: FixedFormat, accum: FixedFormat, output: FixedFormat,
+                table: TableSpec | None = None) -> "LayerFormats":
+        return LayerFormats((weight,) * n, (bias,) * n, (accum,) * n, (output,) * n, table)
 
     def roles(self):
         return tuple((role, getattr(self, role)) for role in ROLES)
+
+
+class ConstantRule(str, Enum):
+    """How a weight or bias becomes its constant.
+
+    NEAREST: round to nearest, ties up, on the exact value (verifq's rule).
+    HLS4ML_NEAREST / HLS4ML_TRUNCATE: what hls4ml builds from a float weight v and a type with
+    F fractional bits and quantization AP_RND / AP_TRN: v printed with max(0, F) decimals
+    (correctly rounded, ties to the even digit), read back as a double, cast with that mode.
+    """
+
+    NEAREST = "nearest"
+    HLS4ML_NEAREST = "hls4ml_nearest"
+    HLS4ML_TRUNCATE = "hls4ml_truncate"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -62,6 +85,8 @@ class Design:
     rounding: Rounding = Rounding.TRUNCATE
     overflow: Overflow = Overflow.WRAP
     inputs_fixed: bool = False
+    weight_rule: ConstantRule = ConstantRule.NEAREST
+    bias_rule: ConstantRule = ConstantRule.NEAREST
 
     @staticmethod
     def uniform(layer_sizes, n_inputs: int, fmt: FixedFormat, rounding: Rounding, overflow: Overflow,
@@ -71,6 +96,10 @@ class Design:
         optionally apart. The one builder of uniform designs."""
         layers = tuple(LayerFormats.uniform(n, fmt, fmt, accum or fmt, fmt) for n in layer_sizes)
         return Design((input_fmt or fmt,) * n_inputs, layers, rounding, overflow, inputs_fixed)
+
+    def with_tables(self, tables) -> "Design":
+        """The design with tables[i] (a TableSpec or None) as layer i's lookup table."""
+        return replace(self, layers=tuple(replace(lf, table=tb) for lf, tb in zip(self.layers, tables)))
 
     def describe_layer(self, index: int) -> dict[str, str]:
         """Compact summary: the format of each role, or 'mixed (n formats)'."""

@@ -42,9 +42,12 @@ from typing import Any
 
 from ..outputs import write_text_atomic
 from ..errors import Location, UserError
+from ..inputs import read_text
 from ..network.ir import Network
-from .design import ROLES, Design, LayerFormats
+from ..network.ir import Activation
+from .design import ROLES, ConstantRule, Design, LayerFormats
 from .format import FixedFormat, Overflow, Rounding, parse_format
+from .tables import TableSpec
 
 FORMAT_NAME = "verifq-formats"
 VERSION = 1
@@ -63,11 +66,41 @@ def design_to_json(design: Design, network: Network | None = None) -> dict:
     doc["overflow"] = design.overflow.value
     doc["inputs_fixed"] = bool(design.inputs_fixed)
     doc["inputs"] = _compact(design.inputs)
-    doc["layers"] = [
-        {"layer": i, **{role: _compact(fmts) for role, fmts in lf.roles()}}
-        for i, lf in enumerate(design.layers, start=1)
-    ]
+    if design.weight_rule is not ConstantRule.NEAREST or design.bias_rule is not ConstantRule.NEAREST:
+        doc["weight_rule"], doc["bias_rule"] = design.weight_rule.value, design.bias_rule.value
+    doc["layers"] = []
+    for i, lf in enumerate(design.layers, start=1):
+        entry = {"layer": i, **{role: _compact(fmts) for role, fmts in lf.roles()}}
+        if network is None or network.layers[i - 1].activation in (Activation.TANH, Activation.SIGMOID):
+            entry["table"] = table_to_json(lf.table)
+        doc["layers"].append(entry)
     return doc
+
+
+def table_to_json(table: TableSpec | None):
+    """A lookup table as the formats file writes it ("ideal": the ideal table)."""
+    if table is None:
+        return "ideal"
+    return {"size": table.size, "entry": str(table.entry), "rounding": table.rounding.value,
+            "overflow": table.overflow.value}
+
+
+def table_from_json(value: Any, where: str) -> TableSpec | None:
+    if value == "ideal":
+        return None
+    if not isinstance(value, dict) or set(value) - {"size", "entry", "rounding", "overflow"} or "size" not in value \
+            or "entry" not in value:
+        raise UserError(f"{where}: a table is \"ideal\" or {{\"size\": N, \"entry\": \"fixed<W,I>\", "
+                        f"\"rounding\": ..., \"overflow\": ...}}")
+    size = value["size"]
+    if type(size) is not int or not 2 <= size <= 1 << 20:
+        raise UserError(f"{where}: table size must be a whole number from 2 to {1 << 20}, not {json.dumps(size)[:20]}")
+    try:
+        rounding = Rounding(value.get("rounding", Rounding.TRUNCATE.value))
+        overflow = Overflow(value.get("overflow", Overflow.WRAP.value))
+    except ValueError:
+        raise UserError(f"{where}: table rounding is truncate or nearest, overflow wrap or saturate") from None
+    return TableSpec(size, parse_format(value["entry"], f"{where} entry"), rounding, overflow)
 
 
 def _expand(value: Any, n: int, where: str) -> tuple[FixedFormat, ...]:
@@ -79,8 +112,9 @@ def _expand(value: Any, n: int, where: str) -> tuple[FixedFormat, ...]:
     return (parse_format(value, where),) * n
 
 
-def design_from_json(doc: Any, network: Network, source: str = "formats file") -> Design:
-    """Read a formats document for `network`; UserError when it does not fit the network."""
+def design_from_json(doc: Any, network: Network, source: str = "formats file", implementation=None) -> Design:
+    """Read a formats document for `network`; UserError when it does not fit the network. A tanh/sigmoid
+    layer without a "table" gets `implementation`'s table (the ideal one without an implementation)."""
     if not isinstance(doc, dict):
         raise UserError(f"{source}: a formats file holds one JSON object")
     kind = doc.get("format", FORMAT_NAME)
@@ -88,7 +122,7 @@ def design_from_json(doc: Any, network: Network, source: str = "formats file") -
         raise UserError(f"{source}: 'format' is {kind!r}, not {FORMAT_NAME!r}")
     version = doc.get("version", VERSION)
     if version != VERSION:
-        raise UserError(f"{source}: version {version} is not supported (this verifq reads version {VERSION})")
+        raise UserError(f"{source}: version {version!r} is not supported (this verifq reads version {VERSION})")
     try:
         rounding = Rounding(doc.get("rounding", Rounding.TRUNCATE.value))
     except ValueError:
@@ -127,8 +161,21 @@ def design_from_json(doc: Any, network: Network, source: str = "formats file") -
         missing = [r for r in ROLES if r not in entry]
         if missing:
             raise UserError(f"{where}: no {', '.join(missing)} format")
-        layers.append(LayerFormats(*(_expand(entry[r], layer.n_out, f"{where} {r}") for r in ROLES)))
-    return Design(tuple(inputs), tuple(layers), rounding, overflow, fixed)
+        table = None
+        if layer.activation in (Activation.TANH, Activation.SIGMOID):
+            if "table" in entry:
+                table = table_from_json(entry["table"], f"{where} table")
+            elif implementation is not None:
+                table = implementation.table()
+        layers.append(LayerFormats(*(_expand(entry[r], layer.n_out, f"{where} {r}") for r in ROLES), table=table))
+    rules = []
+    for key in ("weight_rule", "bias_rule"):
+        try:
+            rules.append(ConstantRule(doc.get(key, ConstantRule.NEAREST.value)))
+        except ValueError:
+            raise UserError(f"{source}: unknown {key} {doc.get(key)!r}",
+                            hint=", ".join(r.value for r in ConstantRule)) from None
+    return Design(tuple(inputs), tuple(layers), rounding, overflow, fixed, *rules)
 
 
 def save_design(path: str | Path, design: Design, network: Network | None = None, extra: dict | None = None) -> None:
@@ -139,16 +186,13 @@ def save_design(path: str | Path, design: Design, network: Network | None = None
     write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
 
 
-def load_design(path: str | Path, network: Network) -> Design:
+def load_design(path: str | Path, network: Network, implementation=None) -> Design:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"formats file '{path}' not found", Location(str(path))) from None
-    except OSError as exc:
-        raise UserError(f"cannot read formats file '{path}': {exc.strerror or exc}", Location(str(path))) from None
+    text = read_text(path, kind="formats file")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"invalid JSON: {exc.msg}", Location(str(path), exc.lineno, exc.colno)) from None
-    return design_from_json(doc, network, str(path))
+    except (ValueError, RecursionError) as exc:  # a number too long for int(), nesting too deep
+        raise UserError(f"not a formats file: {type(exc).__name__}: {str(exc)[:100]}", Location(str(path))) from None
+    return design_from_json(doc, network, str(path), implementation)

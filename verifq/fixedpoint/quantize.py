@@ -2,7 +2,8 @@
 of a network under a design, computed once and shared by the simulator, the
 analysis and code generation (so all three use the very same constants).
 
-Weights and biases are rounded to nearest (ties up) into their formats; the
+Weights and biases are rounded into their formats by the design's constant rules (verifq's: to
+nearest, ties up; hls4ml's: see design.ConstantRule); the
 bias is then aligned to the accumulator with the design's rounding mode
 (exact when the accumulator has at least the bias's fractional bits).
 """
@@ -10,13 +11,14 @@ bias is then aligned to the accumulator with the design's rounding mode
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cached_property
 
 import numpy as np
 
 from ..network.ir import Activation, Network
-from .design import Design, LayerFormats
-from .format import Rounding, shift_round
+from .design import ConstantRule, Design, LayerFormats
+from .format import Rounding, quantize_exact, shift_round
 from ..numeric.rational import RationalArray, floor_div_pow2
 
 
@@ -80,12 +82,32 @@ def quantize_network(network: Network, design: Design) -> QuantizedNetwork:
         bam = np.empty(layer.n_out, dtype=object)
         for j in range(layer.n_out):
             fw = fmts.weight[j].frac_bits
-            wm[j, :] = floor_div_pow2(weights.num[j, :], weights.den, fw, nearest=True)
+            if design.weight_rule is ConstantRule.NEAREST:
+                wm[j, :] = floor_div_pow2(weights.num[j, :], weights.den, fw, nearest=True)
+            else:
+                wm[j, :] = [constant_mantissa(w, fw, design.weight_rule) for w in layer.weights[j]]
             fb = fmts.bias[j].frac_bits
-            bm[j] = floor_div_pow2(bias.num[j], bias.den, fb, nearest=True)
+            bm[j] = constant_mantissa(layer.bias[j], fb, design.bias_rule)
             bam[j] = shift_round(int(bm[j]), fb - fmts.accum[j].frac_bits, design.rounding)
         layers.append(QuantizedLayer(pos + 1, fmts, layer.activation, weights, bias, wm, bm, bam))
     return QuantizedNetwork(network, design, tuple(layers))
+
+
+def constant_mantissa(value: Fraction, frac: int, rule: ConstantRule) -> int:
+    """The mantissa (at 2^-frac) of a weight or bias under `rule` (design.ConstantRule)."""
+    value = Fraction(value)
+    if rule is ConstantRule.NEAREST:
+        return floor_div_pow2(value.numerator, value.denominator, frac, nearest=True)
+    # hls4ml: '{:.Nf}'.format(v) (exact value, N = max(0, F) decimals, ties to the even digit), parsed
+    # as a double (correctly rounded), cast with the type's quantization mode
+    digits = max(0, frac)
+    t = value * 10**digits
+    q, r = divmod(t.numerator, t.denominator)
+    if 2 * r > t.denominator or (2 * r == t.denominator and q % 2 == 1):
+        q += 1
+    parsed = Fraction(float(Fraction(q, 10**digits)))
+    mode = Rounding.NEAREST if rule is ConstantRule.HLS4ML_NEAREST else Rounding.TRUNCATE
+    return quantize_exact(parsed, frac, mode)
 
 
 def rounding_is_nearest(rounding: Rounding) -> bool:

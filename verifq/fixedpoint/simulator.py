@@ -183,7 +183,7 @@ def simulate_layer(qlayer: QuantizedLayer, x: np.ndarray, in_frac: np.ndarray, d
         acc, o = apply_overflow(acc, acc_fmts, overflow)
         over_acc |= o
     v = shift_round_array(acc, (qlayer.accum_frac - qlayer.output_frac)[None, :], rounding)
-    v = activation_mantissas(qlayer.activation, v, qlayer.output_frac, rounding)
+    v = activation_mantissas(qlayer.activation, v, qlayer.output_frac, rounding, qlayer.formats.table)
     y, o = apply_overflow(v, qlayer.formats.output, overflow)
     return y, over_acc, o
 

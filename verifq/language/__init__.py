@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import Location, UserError
+from ..inputs import read_text
 from .elaborate import elaborate
 from .parser import parse_ast
 from ..problem import CostModel, Granularity, Implementation, Problem, SynthesisOptions
@@ -21,19 +22,13 @@ __all__ = [
 
 def parse_spec_text(text: str, path: str | Path = "<spec>") -> Problem:
     """Elaborate spec `text`; `path` names it in messages and anchors relative file paths."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # CR-only line ends (old Mac) are line ends too
     return elaborate(parse_ast(text, str(path)))
 
 
 def load_spec(path: str | Path) -> Problem:
     """Read and elaborate a `.nnspec` file (paths in messages are shown as given)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the spec
-    except FileNotFoundError:
-        raise UserError(f"spec file not found: {path}", Location(str(path))) from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"spec file is not UTF-8 text (byte {exc.start})", Location(str(path))) from None
-    except OSError as exc:
-        raise UserError(f"cannot read spec file: {exc.strerror or exc}", Location(str(path))) from None
+    text = read_text(path, kind="spec file")
     return parse_spec_text(text, path)
 
 
@@ -51,7 +46,7 @@ def load_problem_and_design(spec: str | Path, formats: str | Path | None = None,
     if uniform is not None:
         design = problem.implementation.uniform_design(problem.network, parse_format(uniform, "--uniform"))
     elif formats is not None:
-        design = load_design(Path(formats), problem.network)
+        design = load_design(Path(formats), problem.network, problem.implementation)
         impl = problem.implementation
         for what, mine, theirs in (("rounding", impl.rounding.value, design.rounding.value),
                                    ("overflow", impl.overflow.value, design.overflow.value),

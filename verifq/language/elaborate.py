@@ -19,16 +19,20 @@ from ..solvers import BACKENDS
 from ..fixedpoint.design import ROLES, Design, LayerFormats
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding
 from ..network.ir import Activation, DenseLayer, Network, validate_network
+from .formats import FormatResolver, _line_of
 from .parser import (
     ArrayLit, DenseDef, DomainBlock, DomainFile, FormatLit, FormatsBlock, FormatTarget, ImplementationBlock,
     IntSet, Minimize, Name, NetworkInline, NetworkLoad, Num, RequireError, RequireNoOverflow, Setting,
     SpecAst, Str, SynthesisBlock, UseNetwork, VectorDecl, VectorRef,
 )
-from ..problem import CostModel, Granularity, Implementation, Problem, SynthesisOptions
+from ..fixedpoint.tables import DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE
+from ..problem import SMOOTH, CostModel, Granularity, Implementation, Problem, SynthesisOptions, TableKind
 
-FORMAT_ROLES = ("default", "input") + ROLES
+FORMAT_ROLES = ("default", "input") + ROLES + ("table",)
 FORMAT_KINDS = {"fixed": True, "ap_fixed": True, "ufixed": False, "ap_ufixed": False}
-IMPLEMENTATION_KEYS = ("rounding", "overflow", "inputs", "max word", "max accumulator", "widths")
+IMPLEMENTATION_KEYS = ("rounding", "overflow", "inputs", "max word", "max accumulator", "widths", "tables",
+                       "table size", "table rounding", "max table size")
+MAX_TABLE_LIMIT = 1 << 20  # entries of a lookup table the language accepts
 SYNTHESIS_KEYS = ("granularity", "cost", "solver", "time limit")
 SOLVERS = tuple(BACKENDS)
 MINIMIZE_FORMS = {"uniform": Granularity.UNIFORM, "per layer": Granularity.LAYER, "per neuron": Granularity.NEURON}
@@ -70,8 +74,9 @@ def fraction(num: Num) -> Fraction:
         raise UserError(f"number {text} is out of range", num.loc, f"exponents are limited to ±{MAX_EXPONENT}")
     value = Fraction(text)
     if abs(value) >= MAX_MAGNITUDE:
-        raise UserError(f"number {text} is too large for any fixed-point format", num.loc,
-                        f"formats have at most {MAX_INTEGER_BITS} integer bits: |x| < 2^{MAX_INTEGER_BITS - 1}")
+        raise UserError(f"number {text} is out of range", num.loc,
+                        f"numbers in a spec must be below 2^{MAX_INTEGER_BITS - 1} in magnitude "
+                        f"(no fixed-point format holds more: at most {MAX_INTEGER_BITS} integer bits)")
     return value
 
 
@@ -103,10 +108,6 @@ def plural(n: int, word: str) -> str:
     if n == 1:
         return f"{n} {word}"
     return f"{n} {word}es" if word.endswith("s") else f"{n} {word}s"
-
-
-def _line_of(loc: Location) -> str:
-    return f"line {loc.line}" if loc.line is not None else "elsewhere"
 
 
 def _single(items: Sequence, what: str):
@@ -172,6 +173,7 @@ class _Elaborator:
         self.output_name = "y"
         self.network_name = ""  # as the spec calls it (a loaded Network keeps its file's name)
         self.domain_locs: list[Location] = []  # the entry giving each input its interval
+        self.sources: list[str] = []  # every file the spec reads (network, domain)
 
     def _all(self, *kinds) -> list:
         return [s for s in self.statements if isinstance(s, kinds)]
@@ -195,10 +197,16 @@ class _Elaborator:
             implementation=implementation,
             design=design,
             synthesis=synthesis,
+            sources=tuple(self.sources),
         )
 
     # -- files -------------------------------------------------------------
     def _resolve(self, path: Str, what: str) -> Path:
+        resolved = self._resolve_path(path, what)
+        self.sources.append(str(resolved))
+        return resolved
+
+    def _resolve_path(self, path: Str, what: str) -> Path:
         """A path from the spec, relative to the spec file's directory; it must be a readable file."""
         if not path.value.strip():
             raise UserError(f"empty {what} path", path.loc, 'write the file name between the quotes, e.g. "net.onnx"')
@@ -391,6 +399,8 @@ class _Elaborator:
         widths = None
         if "widths" in s:
             widths = self._widths(s["widths"], max_word)
+        max_table = _int_setting(s.get("max table size"), 2, MAX_TABLE_LIMIT, MAX_TABLE_SIZE)
+        table_size = _int_setting(s.get("table size"), 2, max_table, min(DEFAULT_TABLE_SIZE, max_table))
         impl = Implementation(
             rounding=_enum_setting(s.get("rounding"), Rounding, Rounding.TRUNCATE),
             overflow=_enum_setting(s.get("overflow"), Overflow, Overflow.WRAP),
@@ -399,6 +409,10 @@ class _Elaborator:
             max_accumulator=max_acc,
             allowed_widths=widths,
             input_format=input_format,
+            tables=_enum_setting(s.get("tables"), TableKind, TableKind.HLS4ML),
+            table_size=table_size,
+            table_rounding=_enum_setting(s.get("table rounding"), Rounding, Rounding.TRUNCATE),
+            max_table_size=max_table,
         )
         return impl, s
 
@@ -611,6 +625,9 @@ class _Elaborator:
                                 f"{plural(n_layers, 'layer')}", t.layer.loc, hint)
             if role == "input":
                 raise UserError("the input format is not per layer", t.role.loc, "write `input = fixed<W, I>`")
+        if t.neuron is not None and role == "table":
+            raise UserError("a lookup table is per layer, not per neuron", t.neuron.loc,
+                            f"write `layer {layer} table = fixed<W, I>`")
         if t.neuron is not None:
             n_out = net.layers[layer - 1].n_out
             hint = f"neurons are numbered from 0; layer {layer} has {plural(n_out, 'neuron')}"
@@ -635,13 +652,14 @@ class _Elaborator:
                 raise UserError("duplicate format", entry.target.loc,
                                 f"the same target already has a format on {_line_of(given[key][1])}")
             given[key] = (self._format(entry.fmt, impl.max_word), entry.fmt.loc)
-        resolver = _FormatResolver(given, impl, block.loc, self.input_name)
+        resolver = FormatResolver(given, impl, block.loc, self.input_name)
 
         input_fmt = resolver.input_format(impl_settings.get("inputs"))
         layers = []
         for index, layer in enumerate(net.layers, start=1):
             per_role = {role: resolver.layer_role(index, layer.n_out, role) for role in ROLES}
-            layers.append(LayerFormats(**per_role))
+            table = impl.table(resolver.layer_table(index)) if layer.activation in SMOOTH else None
+            layers.append(LayerFormats(**per_role, table=table))
         return Design(
             inputs=(input_fmt,) * net.n_inputs,
             layers=tuple(layers),
@@ -649,67 +667,3 @@ class _Elaborator:
             overflow=impl.overflow,
             inputs_fixed=impl.inputs_fixed,
         )
-
-
-class _FormatResolver:
-    """Applies the precedence of format entries and the implementation limits.
-
-    For neuron j of layer L and role r the first entry found wins:
-    `layer L neuron j r`, `layer L neuron j default`, `layer L r`,
-    `layer L default`, `r`, `default`.
-    """
-
-    def __init__(self, given, impl: Implementation, block_loc: Location, input_name: str):
-        self.given = given
-        self.impl = impl
-        self.block_loc = block_loc
-        self.input_name = input_name
-        self.checked: set[tuple[str, Location]] = set()
-
-    def _check(self, fmt: FixedFormat, loc: Location, role: str) -> FixedFormat:
-        if (role, loc) in self.checked:
-            return fmt
-        self.checked.add((role, loc))
-        impl = self.impl
-        bad = impl.format_limit_violation(fmt, role)
-        if bad and bad[0] == "max accumulator":
-            raise UserError(f"{fmt} is used for accumulators but is wider than max accumulator = "
-                            f"{impl.max_accumulator}", loc, "use a narrower accum format or raise `max accumulator`")
-        if bad and bad[0] == "widths":
-            allowed = ", ".join(map(str, impl.allowed_widths))
-            raise UserError(f"{fmt} is used for {role} values but its width {fmt.width} is not an allowed width",
-                            loc, f"the implementation block allows widths {{{allowed}}}")
-        return fmt
-
-    def input_format(self, setting: Setting | None) -> FixedFormat:
-        impl_fmt = self.impl.input_format
-        block_input = self.given.get((None, None, "input"))
-        if impl_fmt is not None:
-            if block_input is not None and block_input[0] != impl_fmt:
-                raise UserError(f"conflicting input formats: {block_input[0]} here but {impl_fmt} in the "
-                                "implementation block", block_input[1],
-                                f"`inputs = {impl_fmt}` on {_line_of(setting.loc)} already sets the input format; "
-                                "give it once")
-            return self._check(impl_fmt, setting.value.loc, "input")
-        found = block_input or self.given.get((None, None, "default"))
-        if found is None:
-            raise UserError(f"no format for the inputs {self.input_name}", self.block_loc,
-                            "add `input = fixed<W, I>` or `default = fixed<W, I>` to the formats block")
-        return self._check(found[0], found[1], "input")
-
-    def _lookup(self, layer: int, neuron: int, role: str):
-        for key in ((layer, neuron, role), (layer, neuron, "default"), (layer, None, role), (layer, None, "default"),
-                    (None, None, role), (None, None, "default")):
-            if key in self.given:
-                return self.given[key]
-        return None
-
-    def layer_role(self, layer: int, n_out: int, role: str) -> tuple[FixedFormat, ...]:
-        found = [self._lookup(layer, j, role) for j in range(n_out)]
-        missing = [j for j, f in enumerate(found) if f is None]
-        if missing:
-            where = f"layer {layer}" if len(missing) == n_out else f"layer {layer} neuron {missing[0]}"
-            raise UserError(f"no {role} format for {where}", self.block_loc,
-                            f"add `{role} = fixed<W, I>`, `layer {layer} {role} = fixed<W, I>` or "
-                            "`default = fixed<W, I>` to the formats block")
-        return tuple(self._check(fmt, loc, role) for fmt, loc in found)

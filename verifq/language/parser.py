@@ -8,6 +8,8 @@ errors are turned into `UserError`s with the expected tokens spelt in words.
 
 from __future__ import annotations
 
+import re
+
 import difflib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -411,8 +413,28 @@ def _hint(expected: set[str], got: str | None = None) -> str:
     return hint
 
 
+def _glued_word(text: str, pos: int, path: str):
+    """When the error is inside a word (`require errors`: the keyword `error` matched, `s` did
+    not), the whole word and its location; else None."""
+    word = re.compile(r"[A-Za-z0-9_]")
+    if not (0 < pos < len(text)) or not word.match(text[pos]) or not word.match(text[pos - 1]):
+        return None
+    start, end = pos, pos
+    while start > 0 and word.match(text[start - 1]):
+        start -= 1
+    while end < len(text) and word.match(text[end]):
+        end += 1
+    line = text.count("\n", 0, start) + 1
+    col = start - (text.rfind("\n", 0, start) + 1) + 1
+    return text[start:end], Location(path, line, col, col + end - start)
+
+
 def _syntax_error(exc: UnexpectedInput, path: str, text: str) -> UserError:
     expected = _expected(exc)
+    pos = exc.token.start_pos if isinstance(exc, UnexpectedToken) else getattr(exc, "pos_in_stream", None)
+    glued = _glued_word(text, pos, path) if isinstance(pos, int) else None
+    if glued is not None:
+        return UserError(f"syntax error: unexpected '{glued[0]}'", glued[1], _hint(expected))
     if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
         tok = exc.token
         end = tok.end_column if tok.end_line == tok.line else None

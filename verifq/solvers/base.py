@@ -56,6 +56,7 @@ class SolveResult:
     seconds: float
     messages: list[str] = field(default_factory=list)
     time_limited: bool = False  # the wall-clock limit stopped it (the answer depends on the machine)
+    node_limited: bool = False  # the node limit stopped it (deterministic)
     row_duals: np.ndarray | None = None  # LP solves with want_duals
     dual_ray: np.ndarray | None = None  # infeasible LPs with want_duals, when the solver has one
 
@@ -69,13 +70,15 @@ class SolveResult:
             return f"{self.solver}: optimal within the gap target{g}"
         if self.status == SolveStatus.FEASIBLE:
             g = f"{100 * self.gap:.2f}%" if self.gap is not None and math.isfinite(self.gap) else "unknown"
-            if self.seconds is not None and self.time_limited:
+            if self.time_limited:
                 return f"{self.solver}: time limit reached, best solution found so far (gap {g})"
+            if self.node_limited:
+                return f"{self.solver}: node limit reached, best solution found (gap {g})"
             return f"{self.solver}: feasible solution, gap {g} above the target"
         if self.status == SolveStatus.INFEASIBLE:
             return f"{self.solver}: model infeasible"
         if self.status == SolveStatus.NO_SOLUTION:
-            return f"{self.solver}: time limit reached before any solution was found"
+            return f"{self.solver}: {'node' if self.node_limited else 'time'} limit reached before any solution was found"
         return f"{self.solver}: {self.status}"
 
 

@@ -121,7 +121,7 @@ def solve_gurobi(model: LinearModel, opts: SolveOptions) -> SolveResult:
     else:
         status = SolveStatus.FEASIBLE if has else SolveStatus.ERROR
     res = SolveResult(status, xv, obj, bound, relative_gap(obj, bound) if integ.any() else 0.0, "gurobi", secs,
-                      time_limited=st == GRB.TIME_LIMIT)
+                      time_limited=st == GRB.TIME_LIMIT, node_limited=st == GRB.NODE_LIMIT)
     g.dispose()
     env.dispose()
     return res

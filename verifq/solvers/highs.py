@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from .. import progress
 from .base import Backend, SolveOptions, SolveResult, SolveStatus, relative_gap
 from .model import LinearModel
 
@@ -49,7 +50,8 @@ class HighsBackend(Backend):
         res = SolveResult(status, x, obj, bound, relative_gap(obj, bound) if mip else 0.0, self.name, secs,
                           [] if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE, SolveStatus.INFEASIBLE)
                           else [f"HiGHS status: {h.modelStatusToString(st)}"],
-                          limited and st == highspy.HighsModelStatus.kTimeLimit)
+                          limited and st == highspy.HighsModelStatus.kTimeLimit,
+                          limited and st != highspy.HighsModelStatus.kTimeLimit)
         if opts.want_duals and not mip:
             if status == SolveStatus.OPTIMAL:
                 res.row_duals = np.asarray(solution.row_dual, dtype=float)
@@ -76,13 +78,16 @@ def _new_highs():
         saved = os.dup(1)
     except OSError:  # no usable stdout: nothing to protect
         return highspy.Highs()
+    sink = 2 if progress.active() else os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(2, 1)
+        os.dup2(sink, 1)
         h = highspy.Highs()
         _flush_c_stdout()
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+        if sink != 2:
+            os.close(sink)
     return h
 
 

@@ -8,6 +8,8 @@
   the widened ranges permit). Its certified error is reported as the smallest
   achievable bound when a request is infeasible, and it is the fallback
   design when the MILP finds nothing.
+* `reference`: the per-neuron `max_precision` design and its analysis,
+  computed once per `Context` and kept in `ctx.reference`.
 (The sound Aster-style per-layer scheme is an MILP configuration: see
 `synthesize.py`, method "aster".)
 """
@@ -64,9 +66,9 @@ def uniform_search(ctx: Context) -> tuple[Design | None, Analysis | None, list[s
         for i in range(i0, i0 + 4):
             if i > w + 40:
                 break
-            a = ctx.analyse(ctx.problem.implementation.uniform_design(ctx.problem.network, FixedFormat(w, i)))
+            a = ctx.analyse(ctx.problem.implementation.uniform_design(ctx.problem.network, FixedFormat(w, i)).with_tables(ctx.tables))
             if not any(v.kind != "error" for v in a.violations):
-                best = getattr(ctx, "uniform_best", None)
+                best = ctx.uniform_best
                 if best is None or max(a.output_errors) < max(best.output_errors):
                     ctx.uniform_best = a
             if a.proved:
@@ -84,7 +86,7 @@ def uniform_search(ctx: Context) -> tuple[Design | None, Analysis | None, list[s
     eps = [float(b) for b in ctx.problem.max_error if b is not None]
     guess_idx = len(widths) - 1
     probe_w = next((w for w in widths if w >= i0 + 12), widths[-1])
-    a0 = ctx.analyse(ctx.problem.implementation.uniform_design(ctx.problem.network, FixedFormat(probe_w, i0 + 1)))
+    a0 = ctx.analyse(ctx.problem.implementation.uniform_design(ctx.problem.network, FixedFormat(probe_w, i0 + 1)).with_tables(ctx.tables))
     if eps and not any(v.kind != "error" for v in a0.violations):
         ratio = max(float(e) / b for e, b in zip(a0.output_errors, ctx.problem.max_error) if b is not None)
         if ratio > 0:
@@ -109,6 +111,15 @@ def uniform_search(ctx: Context) -> tuple[Design | None, Analysis | None, list[s
 
 
 # ------------------------------------------------------------------------------------------------
+def reference(ctx: Context, with_design: bool = False):
+    """The analysis of the most precise per-neuron design the limits allow (computed once,
+    kept in `ctx.reference`): the smallest certifiable bounds, and the analysis's backward-pass
+    depths. With `with_design`: (design, analysis)."""
+    if ctx.reference is None:
+        ctx.reference = max_precision(ctx, "neuron")
+    return ctx.reference if with_design else ctx.reference[1]
+
+
 def max_precision(ctx: Context, granularity: str = "neuron", rounds: int = 16) -> tuple[Design, Analysis]:
     """The most precise design the limits allow (integer bits grown until no overflow)."""
     problem = ctx.problem
@@ -205,7 +216,7 @@ def max_precision(ctx: Context, granularity: str = "neuron", rounds: int = 16) -
                     bf[j] = FixedFormat(wb, wb - fa)
                     af[j] = FixedFormat(max(1, fa + ia), max(1, fa + ia) - fa)
                     of[j] = FixedFormat(wo, wo - fo, signed_out)
-            layers.append(LayerFormats(tuple(wf), tuple(bf), tuple(af), tuple(of)))
+            layers.append(LayerFormats(tuple(wf), tuple(bf), tuple(af), tuple(of), ctx.tables[pos] if ctx.tables else None))
         return Design(tuple(inputs), tuple(layers), impl.rounding, impl.overflow, impl.inputs_fixed)
 
     design = build()

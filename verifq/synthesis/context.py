@@ -1,6 +1,7 @@
 """What every synthesis method shares: the problem, the real ranges (which do
 not depend on the formats), the analysed input box, exact-analysis calls
-(every call counted and timed)."""
+(every call counted and timed), and the results of the searches in
+`baselines.py` that several methods reuse (kept here, computed there)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from ..fixedpoint.design import Design
 from ..fixedpoint.format import FixedFormat
 from ..problem import Problem
 from .cost import Costs, design_costs, nonzero_masks
+from .tables import working_tables
 
 
 def probe_design(problem: Problem) -> Design:
     """Any design with the problem's modes (ranges do not depend on the formats)."""
-    return problem.implementation.uniform_design(problem.network, FixedFormat(48, 24))
+    return problem.implementation.uniform_design(problem.network, FixedFormat(48, 24)).with_tables(
+        working_tables(problem))
 
 
 @dataclass
@@ -31,9 +34,15 @@ class Context:
     masks: list
     range_method: str | None = None  # None: the analysis's default; "milp": exact ranges (--exact)
     progress: object = None
+    box: object = None  # the analysed input box (for the range report)
     analyses: int = 0
     analysis_seconds: float = 0.0
     log: list = field(default_factory=list)
+    # set by baselines.py: the most precise per-neuron design and its analysis (computed once),
+    # and the best single-format analysis without overflow found by the uniform search
+    reference: tuple[Design, Analysis] | None = None
+    uniform_best: Analysis | None = None
+    tables: tuple = ()  # per layer: the working lookup table of a tanh/sigmoid layer (tables.py)
 
     @staticmethod
     def create(problem: Problem, range_method: str | None = None, progress=None) -> "Context":
@@ -42,10 +51,8 @@ class Context:
         kw = {} if range_method is None else {"range_method": range_method}
         probe = analyse(problem, probe_design(problem), **kw)
         ranges = [la.ranges for la in probe.layers]
-        ctx = Context(problem, ranges, probe.input_lo, probe.input_hi, nonzero_masks(problem.network),
-                      range_method, progress)
-        ctx.box = probe.box
-        return ctx
+        return Context(problem, ranges, probe.input_lo, probe.input_hi, nonzero_masks(problem.network),
+                       range_method, progress, probe.box, tables=working_tables(problem))
 
     def analyse(self, design: Design) -> Analysis:
         t = time.perf_counter()
@@ -56,15 +63,6 @@ class Context:
         self.analyses += 1
         self.analysis_seconds += time.perf_counter() - t
         return a
-
-    def reference(self, with_design: bool = False):
-        """The analysis of the most precise per-neuron design the limits allow (computed once):
-        the smallest certifiable bounds, and the analysis's backward-pass depths."""
-        if getattr(self, "_reference", None) is None:
-            from .baselines import max_precision
-
-            self._reference = max_precision(self, "neuron")
-        return self._reference if with_design else self._reference[1]
 
     def costs(self, design: Design) -> Costs:
         return design_costs(self.problem.network, design, self.masks)

@@ -6,7 +6,8 @@ and nz(j) = {k : w_jk != 0} the nonzero *real* weights of neuron j:
 * ``total_bits`` (Aster-compatible: the sum of the widths of every stored
   value of the quantized network):
   sum over inputs k of W(input k)
-  + sum over neurons j of [ n_in * W(weight_j) + W(bias_j) + W(accum_j) + W(output_j) ].
+  + sum over neurons j of [ n_in * W(weight_j) + W(bias_j) + W(accum_j) + W(output_j) ]
+  + the memory of every tanh/sigmoid lookup table (entries x entry width).
   Every weight counts (also zero weights: they are stored in a dense layer).
 * ``weight_bits`` (weight memory): sum over neurons j of n_in * W(weight_j) + W(bias_j).
 * ``multiplier_area``: sum over neurons j and k in nz(j) of W(weight_j) * W(x_k),
@@ -49,6 +50,7 @@ class Costs:
     weight_bits: int
     multiplier_area: int
     dsp: int
+    table_bits: int = 0  # tanh/sigmoid lookup-table memory (entries x entry width), part of total_bits
 
     def get(self, model: CostModel) -> int:
         return {
@@ -64,6 +66,7 @@ class Costs:
             "weight_bits": self.weight_bits,
             "multiplier_area": self.multiplier_area,
             "dsp": self.dsp,
+            **({"table_bits": self.table_bits} if self.table_bits else {}),
         }
 
 
@@ -98,4 +101,5 @@ def design_costs(network: Network, design: Design, masks: list[np.ndarray] | Non
                 pairs[key] = pairs.get(key, 0) + int(c)
         dsp += sum(dsp_slices(a, b) * c for (a, b), c in pairs.items())
         x_w = wo
-    return Costs(int(total), int(weight_bits), int(area), int(dsp))
+    tables = sum(lf.table.memory_bits for lf in design.layers if lf.table is not None)
+    return Costs(int(total + tables), int(weight_bits), int(area), int(dsp), int(tables))

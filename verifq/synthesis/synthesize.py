@@ -36,15 +36,17 @@ import numpy as np
 from ..analysis.prove import Analysis
 from ..fixedpoint.design import Design
 from ..fixedpoint.format import integer_bits
-from ..problem import CostModel, Granularity, Problem, SynthesisOptions
+from ..problem import SMOOTH, CostModel, Granularity, Problem, SynthesisOptions, TableKind
 from . import baselines
 from .context import Context
+from .tables import shrink_tables
 from .cost import COST_LABELS, Costs
-from .milp import ModelConfig, SynthesisModel
+from .model import Choices, ModelConfig, SynthesisModel
 from ..solvers import SolveOptions, SolveResult, solve
 
 METHODS = ("milp", "uniform", "aster")
-DEFAULT_TIME_LIMIT = 60.0
+DEFAULT_NODE_LIMIT = 5_000  # branch-and-bound nodes per MILP solve: the deterministic limit
+DEFAULT_TIME_LIMIT = 600.0  # seconds per MILP solve: only a safety net (its expiry is reported; results then vary)
 
 
 @dataclass
@@ -55,7 +57,8 @@ class SynthOptions:
     granularity: Granularity | str | None = None
     cost: CostModel | str | None = None
     solver: str | None = None
-    time_limit: float | None = None  # seconds per MILP solve
+    time_limit: float | None = None  # seconds per MILP solve (a safety net; the node limit decides)
+    node_limit: int | None = DEFAULT_NODE_LIMIT  # branch-and-bound nodes per MILP solve (deterministic)
     mip_gap: float = 0.01
     exact_ranges: bool = False  # tight per-neuron ranges by MILP (small networks)
     seeds: tuple = ()  # designs to keep as candidates (e.g. a per-layer result for a per-neuron run)
@@ -119,7 +122,7 @@ class SynthesisResult:
 
 
 # ----------------------------------------------------------------------------------------- repair
-def _fix_overflows(model: SynthesisModel, choices: dict, a: Analysis, notes: list[str]) -> bool:
+def _fix_overflows(model: SynthesisModel, choices: Choices, a: Analysis, notes: list[str]) -> bool:
     """One more integer bit (at least as many as the violation needs) where a value overflows."""
     changed = False
     done = set()
@@ -128,21 +131,19 @@ def _fix_overflows(model: SynthesisModel, choices: dict, a: Analysis, notes: lis
         if v.kind == "error":
             continue
         if v.role in ("accum", "output"):
-            ld = model.layers[v.layer - 1]
-            gi = int(ld.agroup[v.neuron] if v.role == "accum" else ld.ogroup[v.neuron])
+            gi = model.group_of(v.role, v.layer, v.neuron)
             if gi in done:
                 continue
             done.add(gi)
-            g = model.groups[gi]
             fmts = design.layers[v.layer - 1]
             fmt = (fmts.accum if v.role == "accum" else fmts.output)[v.neuron]
             f = fmt.frac_bits
             need = integer_bits(v.value_lo, v.value_hi, f, fmt.signed)
             new_i = max(need, fmt.integer_bits + 1)
-            choices["I"][gi] = choices["I"].get(gi, 0) + new_i - fmt.integer_bits
-            cap = model.cap_of(g)
+            choices.extra_int[gi] = choices.extra_int.get(gi, 0) + new_i - fmt.integer_bits
+            cap = model.cap_of(gi)
             if f + new_i > cap:
-                choices["F"][g.fvar] = cap - new_i
+                choices.frac[model.variable_of(gi)] = cap - new_i
                 notes.append(f"layer {v.layer} {v.role}: {new_i} integer bits needed; fractional bits lowered to {cap - new_i}")
             else:
                 notes.append(f"layer {v.layer} neuron {v.neuron} {v.role}: integer bits {fmt.integer_bits} -> {new_i}")
@@ -152,20 +153,15 @@ def _fix_overflows(model: SynthesisModel, choices: dict, a: Analysis, notes: lis
             if key in done:
                 continue
             done.add(key)
-            if v.role == "input":
-                gi = int(model.input_group[v.neuron])
-            elif v.role == "weight":
-                gi = int(model.layers[v.layer - 1].wgroup[v.neuron])
-            else:  # bias
-                gi = int(model.layers[v.layer - 1].agroup[v.neuron])
+            gi = model.input_group_of(v.neuron) if v.role == "input" else model.group_of(v.role, v.layer, v.neuron)
             xk = (v.role, gi)
-            choices["X"][xk] = choices["X"].get(xk, 0) + 1
+            choices.extra_width[xk] = choices.extra_width.get(xk, 0) + 1
             notes.append(f"{v.role} of layer {v.layer} neuron {v.neuron}: one more integer bit")
             changed = True
     return changed
 
 
-def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[str], max_steps: int = 2000) -> bool:
+def _fix_errors(model: SynthesisModel, choices: Choices, a: Analysis, notes: list[str], max_steps: int = 2000) -> bool:
     """Greedy: add fractional bits where the model says they cut the violated output errors most per bit.
 
     The model's bound is scaled to the exact analysis's (ratio per output), so
@@ -176,7 +172,7 @@ def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[s
     scale = np.where(err > 0, actual / np.maximum(err, 1e-300), 1.0)
     scale = np.maximum(scale, 1.0)
     target = eps / scale * (1 - 1e-6)
-    if not model._extra and not model.ck_coef:
+    if not model.has_coupled_terms:
         bumped = _fix_errors_fast(model, choices, target, max_steps)
         if bumped:
             notes.append(f"{bumped} fractional bit{'s' * (bumped != 1)} added where output bounds were missed")
@@ -188,8 +184,8 @@ def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[s
         if not viol.any():
             break
         best, best_score, best_state = None, 0.0, None
-        for fi in range(len(model.fvars)):
-            f = choices["F"][fi]
+        for fi in range(model.n_variables):
+            f = choices.frac[fi]
             nh = model.step_delta(choices, fi, +1, hl)
             if nh is None:
                 continue
@@ -205,7 +201,7 @@ def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[s
                 best, best_score, best_state = fi, score, (new, nh)
         if best is None:
             break
-        choices["F"][best] += 1
+        choices.frac[best] += 1
         err, hl = best_state
         bumped += 1
     if bumped:
@@ -213,10 +209,10 @@ def _fix_errors(model: SynthesisModel, choices: dict, a: Analysis, notes: list[s
     return bumped > 0
 
 
-def _fix_errors_fast(model: SynthesisModel, choices: dict, target: np.ndarray, max_steps: int) -> int:
+def _fix_errors_fast(model: SynthesisModel, choices: Choices, target: np.ndarray, max_steps: int) -> int:
     """`_fix_errors` for models whose rows are plain sums over the variables (vectorised)."""
-    F = choices["F"]
-    nf = len(model.fvars)
+    F = choices.frac
+    nf = model.n_variables
     n_o = len(model.outputs)
     outs = np.array(model.outputs, dtype=np.int64)
     tgt = target[outs]
@@ -227,15 +223,13 @@ def _fix_errors_fast(model: SynthesisModel, choices: dict, target: np.ndarray, m
     cost = np.full(nf, np.inf)
 
     def column(fi):
-        t0 = model._index(fi, F[fi])
-        t1 = model._index(fi, F[fi] + 1)
-        if t0 is None or t1 is None:
+        step = model.output_step(fi, F[fi])
+        if step is None:
             DH[:, fi] = 0.0
             DL[:, fi] = 0.0
             cost[fi] = np.inf
             return
-        DH[:, fi] = model._H[fi][:n_o, t1] - model._H[fi][:n_o, t0]
-        DL[:, fi] = model._L[fi][:n_o, t1] - model._L[fi][:n_o, t0]
+        DH[:, fi], DL[:, fi] = step
         cost[fi] = model.step_cost(fi, F[fi], F[fi] + 1)
 
     for fi in range(nf):
@@ -263,10 +257,9 @@ def _fix_errors_fast(model: SynthesisModel, choices: dict, target: np.ndarray, m
     return bumped
 
 
-def repair(ctx: Context, model: SynthesisModel, choices: dict, max_rounds: int = 40):
+def repair(ctx: Context, model: SynthesisModel, choices: Choices, max_rounds: int = 40):
     """Re-analyse exactly and fix until proved; returns (design, analysis, notes)."""
     notes: list[str] = []
-    choices.setdefault("X", {})
     a = None
     for _ in range(max_rounds):
         design = model.design_from_choices(choices)
@@ -285,26 +278,17 @@ def repair(ctx: Context, model: SynthesisModel, choices: dict, max_rounds: int =
     return None, a, notes
 
 
-def _bump_all(model: SynthesisModel, choices: dict, notes: list[str]) -> bool:
+def _bump_all(model: SynthesisModel, choices: Choices, notes: list[str]) -> bool:
     """Last resort when the model sees nothing left to gain: one more fractional bit for every
     variable whose widths allow it (roughly halves every error term)."""
     bumped = 0
-    for fi, fv in enumerate(model.fvars):
-        f = choices["F"][fi] + 1
-        ok = True
-        for gi, g in enumerate(model.groups):
-            if g.fvar != fi:
-                continue
-            w, i = model.group_width(g, f)
-            extra = choices["I"].get(gi, 0) if g.kind in ("accum", "output") else choices["X"].get((g.kind, gi), 0)
-            if w + extra > model.cap_of(g):
-                ok = False
-                break
-        if ok:
-            choices["F"][fi] = f
+    for fi in range(model.n_variables):
+        f = choices.frac[fi] + 1
+        if model.fits_caps(fi, f, choices):
+            choices.frac[fi] = f
             bumped += 1
     if bumped:
-        notes.append(f"one more fractional bit for {bumped} of {len(model.fvars)} format groups")
+        notes.append(f"one more fractional bit for {bumped} of {model.n_variables} format groups")
     return bumped > 0
 
 
@@ -352,7 +336,7 @@ def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, so
         plan.append((0, "reference", "reference"))
     for widen, sd, cal in plan:
         if sd == "reference":
-            sd, cal = ctx.reference(with_design=True)
+            sd, cal = baselines.reference(ctx, with_design=True)
             if not cal.proved:
                 break
         c = replace(cfg, domain_widen=widen, seed=sd)
@@ -369,7 +353,7 @@ def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, so
         initial, lp_bound, off = _prepare(model, lm, sd, time_limit)
         if off:
             ctx.say(f"{label}: {off} candidates far from the LP relaxation switched off")
-        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial))
+        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial, node_limit=opts.node_limit))
         if off and res.has_solution and lp_bound is not None:
             # the relaxation of the full model is the honest lower bound
             res.bound = min(res.bound if res.bound is not None else lp_bound, lp_bound)
@@ -382,6 +366,11 @@ def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, so
         for msg in res.messages:
             ctx.say(msg)
         ctx.say(f"{label}: {res.describe()} in {res.seconds:.2f} s")
+        if res.time_limited:
+            note = (f"{label}: the time limit (a safety net) stopped the solver before its node limit: this "
+                    "result depends on the machine's speed and load")
+            attempt.messages.append(note)
+            ctx.say(note)
         if res.has_solution or res.status != "infeasible":
             break
     if res is not None and res.has_solution:
@@ -418,7 +407,7 @@ def _refine(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solv
     cost_model = cfg.cost
     for k in range(rounds):
         a = attempt.analysis
-        err, _ = model.evaluate(model.choices_from_design(attempt.design) or {"F": [int(fv.cands[0]) for fv in model.fvars]})
+        err, _ = model.evaluate(model.choices_from_design(attempt.design) or model.least_precise_choices())
         actual = np.array([float(e) for e in a.output_errors])
         scale = {}
         for o, e in enumerate(model.eps):
@@ -436,7 +425,7 @@ def _refine(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solv
             return
         lm = m2.build()
         initial, _, _ = _prepare(m2, lm, attempt.design, time_limit)
-        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial))
+        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial, node_limit=opts.node_limit))
         if not res.has_solution:
             return
         design, a2, notes = repair(ctx, m2, m2.choices_from_solution(res.x))
@@ -458,7 +447,7 @@ def choose_checkpoints(ctx: Context) -> tuple:
     as the analysis does, instead of propagating first-order terms through the whole network."""
     if len(ctx.problem.network.layers) < 3:
         return ()
-    ref = ctx.reference()
+    ref = baselines.reference(ctx)
     er = getattr(ref, "error_result", None)
     hints = getattr(er, "hints", None)
     if not hints:
@@ -549,7 +538,7 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
     if gran == "uniform":
         attempts.append(_run_uniform(ctx))
     elif method == "aster":
-        cfg = ModelConfig("layer", tied=True, exact_accumulation=False, cost=cost_model, checkpoints=ckpts)  # products rounded, as Aster
+        cfg = ModelConfig("layer", tied=True, exact_accumulation=False, cost=cost_model, checkpoints=ckpts, tables=ctx.tables)  # products rounded, as Aster
         attempts.append(_run_milp(ctx, cfg, "aster (sound, per layer)", options, solver, time_limit))
     else:
         exact = cost_model is not CostModel.TOTAL_BITS
@@ -558,13 +547,13 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
             # the caller already has a per-layer (or coarser) design: seed the per-neuron run with it
             layer_att = min(given, key=lambda at: ctx.costs(at.design).get(cost_model))
         else:
-            layer_att = _run_milp(ctx, ModelConfig("layer", cost=cost_model, exact_accumulation=exact, checkpoints=ckpts),
+            layer_att = _run_milp(ctx, ModelConfig("layer", cost=cost_model, exact_accumulation=exact, checkpoints=ckpts, tables=ctx.tables),
                                   "per-layer", options, solver, time_limit)
             attempts.append(layer_att)
         if gran == "neuron":
             seed = layer_att.design if layer_att.design is not None else None
             # per neuron: the fast full-depth knapsack, calibrated on the per-layer design's exact analysis
-            attempts.append(_run_milp(ctx, ModelConfig("neuron", cost=cost_model, exact_accumulation=exact), "per-neuron",
+            attempts.append(_run_milp(ctx, ModelConfig("neuron", cost=cost_model, exact_accumulation=exact, tables=ctx.tables), "per-neuron",
                                       options, solver, time_limit, seed=seed,
                                       calibrate=layer_att.analysis if (seed is not None and options.calibrate) else None))
 
@@ -575,8 +564,8 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
     if not proved:
         # nothing proved: either the request is infeasible within the limits, or the model failed
         ref_gran = "layer" if gran == "layer" else "neuron"
-        ref_design, ref = baselines.max_precision(ctx, ref_gran) if ref_gran == "layer" else ctx.reference(with_design=True)
-        if gran == "uniform" and getattr(ctx, "uniform_best", None) is not None:
+        ref_design, ref = baselines.max_precision(ctx, ref_gran) if ref_gran == "layer" else baselines.reference(ctx, with_design=True)
+        if gran == "uniform" and ctx.uniform_best is not None:
             ref_design, ref = ctx.uniform_best.design, ctx.uniform_best
         if ref.proved and gran != "uniform":
             att = Attempt("max-precision fallback", ref_design, ref)
@@ -586,7 +575,7 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
             proved = [att]
             messages += att.messages
         else:
-            finest = ctx.reference()
+            finest = baselines.reference(ctx)
             reason = _infeasible_reason(ctx, ref, gran, finest)
             return SynthesisResult(
                 problem, method, gran, cost_model, False, None, None, None, "none",
@@ -598,6 +587,13 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
     scored = [(ctx.costs(at.design), at) for at in proved]
     scored.sort(key=lambda ca: (ca[0].get(cost_model), ca[0].total_bits, _rank(ca[1], primary)))
     costs, best = scored[0]
+    if any(lf.table is not None for lf in best.design.layers):
+        design, analysis = shrink_tables(ctx, best.design, best.analysis)
+        if design is not best.design:
+            best.design, best.analysis = design, analysis
+            costs = ctx.costs(design)
+            ctx.say("tables: " + "; ".join(f"layer {i} {lf.table}" for i, lf in enumerate(design.layers, 1)
+                                           if lf.table is not None))
     if best not in primary[-1:] and primary and primary[-1].design is not None:
         messages.append(f"kept the {best.label} design: it costs no more than the {primary[-1].label} result "
                         f"({COST_LABELS[cost_model]} {costs.get(cost_model)} vs {ctx.costs(primary[-1].design).get(cost_model)})")
@@ -626,6 +622,9 @@ def _infeasible_reason(ctx: Context, ref: Analysis, gran: str, finest: Analysis)
         limits.append(f"max accumulator {impl.max_accumulator}")
     if impl.allowed_widths:
         limits.append("widths {" + ", ".join(map(str, impl.allowed_widths)) + "}")
+    if impl.tables is TableKind.HLS4ML and any(l.activation in SMOOTH for l in ctx.problem.network.layers):
+        limits.append(f"max table size {impl.max_table_size} (tanh/sigmoid lookup tables: a larger "
+                      "`max table size` may help)")
     lim = ", ".join(limits)
     over = [v for v in ref.violations if v.kind != "error"]
     if over:

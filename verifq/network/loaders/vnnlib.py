@@ -16,6 +16,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from ...errors import Location, UserError
+from ...numeric.rational import show
+from ..ir import MAX_MAGNITUDE
 from ._common import exact_decimal, offset_location
 
 _HINT = "a VNN-LIB input box is (declare-const X_i Real) plus (assert (<= X_i hi)) and (assert (>= X_i lo)) for each input"
@@ -79,6 +81,14 @@ class _Parser:
 
 def parse_vnnlib_box(text: str, path: Path, n_inputs: int) -> Box:
     """The box [lo_i, hi_i] for X_0 .. X_{n_inputs-1}; every input needs both bounds."""
+    try:
+        return _parse_box(text, path, n_inputs)
+    except RecursionError:
+        raise UserError("the VNN-LIB file is nested too deeply to be a box", Location(str(path)),
+                        hint="write the bounds as a flat (and ...) or as separate asserts") from None
+
+
+def _parse_box(text: str, path: Path, n_inputs: int) -> Box:
     p = _Parser(text, path)
     declared: dict[int, _Atom] = {}
     lower: dict[int, tuple[Fraction, object]] = {}
@@ -120,6 +130,10 @@ def parse_vnnlib_box(text: str, path: Path, n_inputs: int) -> Box:
                 p.at(max(lower[i][1], upper[i][1], key=lambda n: n.offset)),
                 hint="check the signs and the order of the two bounds",
             )
+        for v, (_, node) in ((lo, lower[i]), (hi, upper[i])):
+            if abs(v) >= MAX_MAGNITUDE:
+                raise UserError(f"input X_{i}: the bound {_show(v)} is too large for any fixed-point format",
+                                p.at(node), hint="fixed-point formats hold |x| < 2^1023")
         box.append((lo, hi))
     return tuple(box)
 
@@ -240,4 +254,4 @@ class _Bounds:
 
 
 def _show(v: Fraction) -> str:
-    return str(v) if v.denominator == 1 else f"{float(v):.10g}"
+    return str(v) if v.denominator == 1 and abs(v) < 10**15 else show(v, 10)
