@@ -155,6 +155,7 @@ implementation {
   rounding = nearest
   overflow = saturate
   max word = 128
+  tables = ideal
 }
 formats {
   default                 = fixed<100, 8>

@@ -35,7 +35,8 @@ from __future__ import annotations
 
 from ..fixedpoint.format import Overflow, Rounding, handle_overflow
 from ..network.ir import Activation
-from .emit import CodePlan, LayerPlan, NeuronGroup, c_int_literal, c_int_type, compare_expected_lines, wrap_list
+from .emit import (CodePlan, LayerPlan, NeuronGroup, c_int_literal, c_int_type, compare_expected_lines, hls4ml_index_lines,
+                   table_note, wrap_list)
 from .c_wide import SAFE64, SAFE128, CWideParts, group_int_bits, wide_group_bits
 from .limbs import fits_int64, fits_int64_storage, format_limbs, limb_count, wide_library
 
@@ -77,7 +78,9 @@ class CEmitter(CWideParts):
                 else:
                     self.kinds[key] = "w"
                     self.limbs[key] = limb_count(wide_group_bits(lp, g))
-        self.need128 = "128" in self.kinds.values()
+        self.need128 = "128" in self.kinds.values() or any(
+            g.lut is not None and g.lut.index is not None and g.lut.index.product_bits > 63
+            for lp in plan.layers for g in lp.groups)
         self.max_limbs = max([0, self.x_limbs, self.y_limbs, self.q_limbs, *self.store_limbs.values(), *self.limbs.values()])
         self.need_wide = self.max_limbs > 0
         self.compact_tables = any(g.lut is not None and g.lut.compact for lp in plan.layers for g in lp.groups)
@@ -160,7 +163,7 @@ class CEmitter(CWideParts):
                     L += self._compact_table(lp, g)
                 elif g.lut is not None:
                     vals = list(g.lut.values)
-                    note = f"{lp.activation.value}(v) rounded to nearest at 2^-{g.output.frac_bits}, v mantissa {g.lut.lo} + i"
+                    note = table_note(lp.activation, g, self.rounding)
                     if fits_int64(min(vals), max(vals)):
                         lt = c_int_type(min(vals), max(vals))
                         L.append(f"/* {note} */")
@@ -237,11 +240,18 @@ class CEmitter(CWideParts):
         else:
             L.append(f"        {T} v = acc;")
         act = lp.activation
+        lut = g.lut
         if act is Activation.RELU:
             L.append("        if (v < 0) v = 0;")
-        elif act in (Activation.TANH, Activation.SIGMOID):
-            lut = g.lut
-            assert lut is not None
+        elif lut is not None and lut.index is not None:
+            b = self.lit(lut.index.bound, sfx)
+            L.append(f"        {{ /* hls4ml's {act.value} table {lut.table} */")
+            L.append(f"            int64_t m = v < -{b} ? -{c_int_literal(lut.index.bound)} : v > {b} ? "
+                     f"{c_int_literal(lut.index.bound)} : (int64_t)v;")
+            L += hls4ml_index_lines(lut, "            ")
+            L.append(f"            v = T{g.name}[i];")
+            L.append("        }")
+        elif lut is not None:
             L.append(f"        {{ /* ideal {act.value} table */")
             L.append(f"            {T} i = v - {self.lit(lut.lo, sfx)};")
             L.append(f"            if (i < 0) i = 0;")

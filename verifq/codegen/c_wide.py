@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..fixedpoint.format import FixedFormat, Overflow
 from ..network.ir import Activation
-from .emit import LayerPlan, NeuronGroup, c_int_literal, wrap_list
+from .emit import LayerPlan, NeuronGroup, c_int_literal, hls4ml_index_lines, wrap_list
 from .limbs import hex_limb, limb_count, limbs_of, signed_bits_of, fits_int64
 
 SAFE64 = 62
@@ -115,6 +115,15 @@ class CWideParts:
         act = lp.activation
         if act is Activation.RELU:
             L.append(f"        if (vq_w_isneg(acc, {n})) vq_w_zero(acc, {n});")
+        elif g.lut is not None and g.lut.index is not None:
+            lut, b = g.lut, c_int_literal(g.lut.index.bound)
+            L.append(f"        {{ /* hls4ml's {act.value} table {lut.table} */")
+            L.append(f"            int64_t m = vq_w_fits(acc, {n}, 62) ? vq_w_to_i64(acc, {n}) : vq_w_isneg(acc, {n}) ? -{b} : {b};")
+            L.append(f"            if (m < -{b}) m = -{b};")
+            L.append(f"            if (m > {b}) m = {b};")
+            L += hls4ml_index_lines(lut, "            ")
+            L.append("            " + self._load("acc", n, f"T{g.name}", "[i]"))
+            L.append("        }")
         elif act in (Activation.TANH, Activation.SIGMOID):
             lut = g.lut
             assert lut is not None

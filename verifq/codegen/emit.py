@@ -16,9 +16,12 @@ Both generators (HLS C++ in `hls.py`, the integer C reference in
 * the rounded pre-activation of a group is held in `pre`: the accumulator's
   range at the output's fractional bits (one integer bit more when rounding
   to nearest can carry), so that rounding never overflows.
-* tanh/sigmoid groups get a lookup table over the proven range of the
-  rounded pre-activation, with entries `exact_activation_rounded` (the ideal
-  table of the semantics). A table of more than COMPACT_TABLE_ABOVE entries
+* tanh/sigmoid groups get the design's lookup table. hls4ml's table (the
+  default, `fixedpoint/tables.py`): its N entries, each cast into the
+  output's grid with the design's rounding, indexed as hls4ml indexes them
+  (`HlsIndex`). The ideal table (`tables = ideal`): one entry per grid point
+  of the proven range of the rounded pre-activation, with entries
+  `exact_activation_rounded`. An ideal table of more than COMPACT_TABLE_ABOVE entries
   is stored compactly and exactly: tanh and sigmoid have slopes of at most 1
   and the input and output grids are the same, so consecutive entries differ
   by 0 or 1 ulp; the table keeps every 64th entry and one bit per entry
@@ -40,6 +43,7 @@ from ..fixedpoint.activation import _float_fn, exact_activation_rounded
 from ..fixedpoint.design import Design
 from ..fixedpoint.format import FixedFormat, Rounding, narrowest_format, shift_round
 from ..fixedpoint.quantize import QuantizedLayer, QuantizedNetwork
+from ..fixedpoint.tables import HALF_RANGE, TableSpec, output_mantissa, table_entries
 from ..network.ir import Activation
 from ..numeric.rational import ceil_scaled, floor_scaled
 
@@ -177,14 +181,56 @@ def wrap_list(items: list[str], indent: str, width: int = 100) -> str:
 # --------------------------------------------------------------------------- the plan
 
 
+@dataclass(frozen=True)
+class HlsIndex:
+    """hls4ml's table index of a pre-activation x = m 2^-F (fixedpoint/tables.table_index):
+    i = trunc0(x N / D) + offset clamped to [0, N-1], computed on integers as
+    q = trunc0(m * scale / 2^shift) with scale = N 2^max(0, -F) and shift = log2(D) + max(0, F).
+    m may first be clamped to [-bound, bound] (|x| >= D: the index is 0 or N-1 either way), so
+    the product has at most `product_bits` bits."""
+
+    size: int
+    up: int  # max(0, -F)
+    shift: int
+    offset: int
+    bound: int
+
+    @staticmethod
+    def of(act: Activation, size: int, frac: int) -> "HlsIndex":
+        d = 2 * HALF_RANGE[act]
+        assert d & (d - 1) == 0
+        bound = d << frac if frac >= 0 else max(1, -(-d // (1 << -frac)))
+        return HlsIndex(size, max(0, -frac), d.bit_length() - 1 + max(0, frac), (HALF_RANGE[act] * size) // d, bound)
+
+    @property
+    def scale(self) -> int:
+        return self.size << self.up
+
+    @property
+    def product_bits(self) -> int:
+        """Signed bits of m * scale for |m| <= bound."""
+        return (self.bound * self.scale).bit_length() + 1
+
+    def index(self, m: int) -> int:
+        """The index, as the generated code computes it (tested against tables.table_index)."""
+        m = max(-self.bound, min(self.bound, m))
+        num = m * self.scale
+        q = num >> self.shift if num >= 0 else -((-num) >> self.shift)
+        return max(0, min(self.size - 1, q + self.offset))
+
+
 @dataclass(frozen=True, eq=False)
 class Lut:
-    """Ideal lookup table of a tanh/sigmoid group: entry i is f at mantissa lo + i (grid 2^-F_o)."""
+    """Lookup table of a tanh/sigmoid group, its values at the output's grid 2^-F_o. Ideal
+    (`index` None): value i is f at mantissa lo + i. hls4ml's (`index` set): value i is entry i of
+    the design's table cast to 2^-F_o with the design's rounding."""
 
     lo: int
     values: tuple[int, ...] | np.ndarray
-    entry: FixedFormat  # holds every entry exactly (F_o fractional bits)
-    compact: bool = False  # stored as `blocks()` (large tables)
+    entry: FixedFormat  # holds every value exactly (F_o fractional bits)
+    compact: bool = False  # stored as `blocks()` (large ideal tables)
+    index: HlsIndex | None = None
+    table: TableSpec | None = None  # hls4ml's: the design's table (size, entry format, modes)
 
     @property
     def hi(self) -> int:
@@ -359,6 +405,48 @@ def _lut(act: Activation, layer_index: int, neurons, frac: int, pre: FixedFormat
     return Lut(lo_m, values, entry, compact)
 
 
+MAX_INDEX_PRODUCT_BITS = 126  # hls4ml table index products are computed in int64_t or __int128
+
+
+def _hls4ml_lut(act: Activation, layer_index: int, table: TableSpec, frac: int, rounding: Rounding) -> Lut:
+    index = HlsIndex.of(act, table.size, frac)
+    if index.product_bits > MAX_INDEX_PRODUCT_BITS or index.bound >= 1 << 62:
+        raise UserError(
+            f"layer {layer_index}: the {act.value} table's index of a pre-activation with {frac} fractional bits "
+            f"needs {index.product_bits}-bit products, more than the {MAX_INDEX_PRODUCT_BITS} the generated code computes with",
+            hint=f"give layer {layer_index}'s output format fewer fractional bits (a table of {table.size} entries "
+            f"cannot tell apart inputs closer than {2 * HALF_RANGE[act]}/{table.size})",
+        )
+    values = tuple(output_mantissa(e, table, frac, rounding) for e in table_entries(act, table))
+    entry = narrowest_format(min(values + (0,)), max(values + (0,)), frac)
+    return Lut(0, values, entry, False, index, table)
+
+
+def table_note(act: Activation, g: "NeuronGroup", rounding: Rounding) -> str:
+    """The comment above a group's table in the generated code."""
+    lut, fo = g.lut, g.output.frac_bits
+    if lut.index is None:
+        return f"{act.value}(v) rounded to nearest at 2^-{fo}, for v = (mantissa {lut.lo} + i) * 2^-{fo}"
+    return (f"hls4ml's {act.value} table {lut.table}: entry i (for x = {2 * HALF_RANGE[act]} (i - N/2) / N, "
+            f"N = {lut.table.size}) cast to 2^-{fo} ({rounding.value}); index trunc0(x N / {2 * HALF_RANGE[act]}) + "
+            f"{lut.index.offset}, clamped")
+
+
+def hls4ml_index_lines(lut: Lut, indent: str) -> list[str]:
+    """C lines computing `long i`, the hls4ml table index of the int64_t mantissa `m` (|m| <= bound)."""
+    ix = lut.index
+    it = "int64_t" if ix.product_bits <= 63 else "vq_i128"
+    up = f" * (({it})1 << {ix.up})" if ix.up else ""
+    lines = [f"{indent}{it} num = ({it})m * {ix.size}{up};"]
+    if ix.shift:
+        lines.append(f"{indent}{it} q = num >= 0 ? num >> {ix.shift} : -((-num) >> {ix.shift});  /* toward zero */")
+    else:
+        lines.append(f"{indent}{it} q = num;")
+    last = ix.size - 1
+    lines.append(f"{indent}long i = q < -{ix.offset} ? 0 : q > {last - ix.offset} ? {last} : (long)(q + {ix.offset});")
+    return lines
+
+
 def build_plan(qnet: QuantizedNetwork, analysis, *, top: str, proved: bool, header_lines=(),
                lut_limit: int | None = None) -> CodePlan:
     """Lay out the generated computation for a quantized network (see the module docstring).
@@ -379,7 +467,9 @@ def build_plan(qnet: QuantizedNetwork, analysis, *, top: str, proved: bool, head
             w, b, a, o = key
             pre = pre_activation_format(a, o.frac_bits, rounding)
             lut = None
-            if ql.activation in (Activation.TANH, Activation.SIGMOID):
+            if ql.activation in (Activation.TANH, Activation.SIGMOID) and f.table is not None:
+                lut = _hls4ml_lut(ql.activation, ql.index, f.table, o.frac_bits, rounding)
+            elif ql.activation in (Activation.TANH, Activation.SIGMOID):
                 lut = _lut(ql.activation, ql.index, neurons, o.frac_bits, pre, analysis, lut_limit)
             groups.append(NeuronGroup(ql.index, gid, tuple(neurons), w, b, a, o, pre, lut))
         out_carrier = join_formats(f.output)

@@ -26,8 +26,10 @@ round-to-nearest with ties up; O = AP_WRAP or AP_SAT):
 * `pre_t v = acc;` rounds the sum to the output's fractional bits with Q;
   pre_t has the accumulator's range (plus a carry bit for AP_RND), so this
   cast never overflows;
-* the activation works on v: ReLU `v > 0 ? v : 0`, identity, or the ideal
-  lookup table for tanh/sigmoid indexed by v's mantissa;
+* the activation works on v: ReLU `v > 0 ? v : 0`, identity, or for
+  tanh/sigmoid the design's lookup table: hls4ml's (N entries indexed by
+  trunc0(x N / D) + N/2, clamped, computed exactly on v's mantissa), or the
+  ideal table indexed by v's mantissa;
 * `out_t o = a;` applies the output's overflow mode (same fractional bits,
   so no rounding); the value is then stored in the layer's array (its
   element type holds every neuron's format exactly).
@@ -52,6 +54,7 @@ from .emit import (
     c_int_type,
     compare_expected_lines,
     dyadic_literal,
+    table_note,
     type_name,
     wrap_list,
 )
@@ -67,6 +70,12 @@ from .limbs import (
     signed_bits_of,
     wide_library,
 )
+
+
+def index_product_width(g: NeuronGroup) -> int:
+    """Bits of the hls4ml table index product m * N * 2^up of a group's pre-activation mantissa m."""
+    ix = g.lut.index
+    return g.pre.width + 1 + ix.size.bit_length() + ix.up + 1
 
 
 @dataclass(frozen=True)
@@ -137,7 +146,9 @@ class HlsEmitter:
             for g in lp.groups:
                 widths.append(product_format(g.weight, lp.in_carrier).width)
                 widths.append(g.pre.width + 2)
-                if g.lut is not None:
+                if g.lut is not None and g.lut.index is not None:
+                    widths.append(index_product_width(g) + 2)
+                elif g.lut is not None:
                     widths.append(signed_bits_of([g.lut.lo]))
         widths += [32 * format_limbs(f) for f in plan.design.inputs]
         widths.append(32 * self.y_limbs)
@@ -343,9 +354,7 @@ class HlsEmitter:
                     out.append(wrap_list([hex_limb(w, HLS_LIMB_BITS) for w in words], "    "))
                     out.append("};")
                 elif g.lut is not None:
-                    fo = g.output.frac_bits
-                    note = (f"{lp.activation.value}(v) rounded to nearest at 2^-{fo}, "
-                            f"for v = (mantissa {g.lut.lo} + i) * 2^-{fo}")
+                    note = table_note(lp.activation, g, self.plan.design.rounding)
                     out += self._const_array(f"t{g.name}", g.lut.entry, [len(g.lut.values)], [list(g.lut.values)], note)
                 out.append("")
         return out
@@ -385,6 +394,22 @@ class HlsEmitter:
             L.append(f"        {pre_t} a = v > 0 ? v : {pre_t}(0);")
         elif act is Activation.LINEAR:
             L.append(f"        {pre_t} a = v;")
+        elif g.lut is not None and g.lut.index is not None:
+            lut, ix = g.lut, g.lut.index
+            w, wn = g.pre.width, index_product_width(g)
+            it = "ap_int" if g.pre.signed else "ap_uint"
+            L.append(f"        {it}<{w}> m = v.range({w - 1}, 0);  // mantissa of v")
+            L.append(f"        ap_int<{wn}> num = m;")
+            L.append(f"        num = num * {ix.size};" + (f"\n        num <<= {ix.up};" if ix.up else ""))
+            if ix.shift:
+                L.append(f"        ap_int<{wn}> q = num >= 0 ? ap_int<{wn}>(num >> {ix.shift}) : ap_int<{wn}>(-((-num) >> {ix.shift}));"
+                         "  // toward zero")
+            else:
+                L.append(f"        ap_int<{wn}> q = num;")
+            last = ix.size - 1
+            L.append(f"        int i = q < -{ix.offset} ? 0 : q > {last - ix.offset} ? {last} : (int)(q + {ix.offset}).to_int64();")
+            L += self._get(f"t{g.name}", "[i]", lut.entry, "a", "        ")
+            L[-1] += f"  // hls4ml's {act.value} table" if self.kind[f"t{g.name}"] == "typed" else ""
         else:
             lut = g.lut
             assert lut is not None
