@@ -55,7 +55,8 @@ def register(subparsers) -> None:
     p.add_argument("--constants", choices=("auto", "typed", "mantissa"), default="auto",
                    help="weights as ap_fixed constant arrays (typed), or integer mantissa arrays bit-copied into "
                    "ap_fixed where used (mantissa: compiles fast for large networks); auto: typed up to 4096 constants")
-    p.add_argument("--lut-limit", type=int, default=None, metavar="N", help="largest tanh/sigmoid table (default 65536 entries)")
+    p.add_argument("--lut-limit", type=int, default=None, metavar="N", help="largest ideal tanh/sigmoid table (`tables = ideal`; default: full up to 65536 entries, compact "
+                   "beyond); hls4ml tables (the default) are emitted at the design's table size")
     p.add_argument("--tb-samples", type=int, default=64, metavar="N", help="sample inputs in tb_inputs.txt (default 64)")
     p.set_defaults(func=run)
 
