@@ -119,7 +119,7 @@ def run_job(job: str, n: int, work: Path) -> dict:
 def markdown(rows: list[dict], n: int, wall: float) -> str:
     md = ["# hls4ml 1.3.0 built from verifq's configuration: bit-exact round trips", "",
           f"`python benchmarks/hls4ml_roundtrip.py --n {n}` on {platform.machine()} ({os.cpu_count()} cores, shared; "
-          f"wall times), {wall / 60:.1f} min in all. Each network: its float32 ONNX model, `verifq synth` (bound "
+          f"wall times; this run {wall / 60:.1f} min, rows of an earlier run reused with --reuse). Each network: its float32 ONNX model, `verifq synth` (bound "
           "of the spec, 1e-3; where no design with tables of up to 65,536 entries reaches it, twice the smallest "
           "certifiable bound), `verifq hls4ml` (configuration; a per-neuron design is joined per layer and proved "
           "again), hls4ml's ONNX frontend, or Keras 3 (torch backend) for a `.keras` copy of the same float32 model (Vivado backend, io_parallel, Latency), `compile()` with g++, "
