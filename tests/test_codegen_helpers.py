@@ -27,7 +27,7 @@ from verifq.codegen.emit import join_formats
 from verifq.fixedpoint.format import narrowest_format as format_for_range
 from verifq.fixedpoint.design import Design, LayerFormats
 from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding
-from verifq.network.ir import Network
+from verifq.network.ir import Activation, Network
 from verifq.network.loaders import load_benchmark_json
 from verifq.problem import Implementation, Problem
 
@@ -131,7 +131,7 @@ def raw_domain(net: Network, meta: dict) -> tuple[tuple[Fraction, Fraction], ...
 def make_problem(net: Network, domain, design: Design | None = None, name: str = "test") -> Problem:
     impl = Implementation(rounding=design.rounding if design else Rounding.TRUNCATE,
                           overflow=design.overflow if design else Overflow.WRAP,
-                          inputs_fixed=design.inputs_fixed if design else False, max_word=256)
+                          inputs_fixed=design.inputs_fixed if design else False, max_word=1024)
     return Problem(f"{name}.nnspec", net, tuple(domain), (None,) * net.n_outputs, True, impl, design)
 
 
@@ -156,14 +156,24 @@ def grid_domain(domain, frac_in: int):
     return tuple(out)
 
 
+def with_table(design: Design, net: Network, table) -> Design:
+    """The design with `table` on every tanh/sigmoid layer (None: unchanged, the ideal table)."""
+    if table is None:
+        return design
+    return design.with_tables([table if l.activation in (Activation.TANH, Activation.SIGMOID) else None
+                               for l in net.layers])
+
+
 def auto_design(net: Network, domain, *, fw, fb=None, fa, fo, fin: int, rounding=Rounding.TRUNCATE,
-                overflow=Overflow.WRAP, inputs_fixed=False, per_neuron=False, acc_extra=0, neuron_classes=None):
+                overflow=Overflow.WRAP, inputs_fixed=False, per_neuron=False, acc_extra=0, neuron_classes=None,
+                table=None):
     """A design proved free of overflow: given fractional bits, integer bits from the analysed ranges.
 
     fw/fb/fa/fo: an int or a function (layer 1-based, neuron) -> fractional bits. With
     per_neuron=False every neuron of a layer gets the layer's join of formats; with per_neuron and
     neuron_classes=k, neurons j with equal j mod k share the join of their formats (k groups per layer,
-    interleaved), otherwise every neuron keeps its own formats.
+    interleaved), otherwise every neuron keeps its own formats. table: the TableSpec of every tanh/sigmoid
+    layer (None: the ideal table).
     Returns (problem, design, analysis).
     """
     fw, fa, fo = _as_fn(fw), _as_fn(fa), _as_fn(fo)
@@ -177,7 +187,7 @@ def auto_design(net: Network, domain, *, fw, fb=None, fa, fo, fin: int, rounding
             return tuple(FixedFormat(big + fn(i, j), big) for j in range(layer.n_out))
         layers0.append(LayerFormats(f(fw), f(fb), f(fa), f(fo)))
     inputs0 = (FixedFormat(big + fin, big),) * net.n_inputs
-    d0 = Design(inputs0, tuple(layers0), rounding, overflow, inputs_fixed)
+    d0 = with_table(Design(inputs0, tuple(layers0), rounding, overflow, inputs_fixed), net, table)
     p0 = make_problem(net, domain, d0)
     a0 = analyse(p0, d0)
     qn = a0.qnet
@@ -210,7 +220,7 @@ def auto_design(net: Network, domain, *, fw, fb=None, fa, fo, fin: int, rounding
             k = neuron_classes
             roles = {r: [join_formats(v[j % k::k]) for j in range(ql.n_out)] for r, v in roles.items()}
         layers.append(LayerFormats(*(tuple(roles[r]) for r in ("weight", "bias", "accum", "output"))))
-    design = Design((in_fmt,) * net.n_inputs, tuple(layers), rounding, overflow, inputs_fixed)
+    design = with_table(Design((in_fmt,) * net.n_inputs, tuple(layers), rounding, overflow, inputs_fixed), net, table)
     problem = make_problem(net, domain, design)
     analysis = analyse(problem, design)
     assert analysis.proved, [c.describe() for c in analysis.violations[:3]]

@@ -25,14 +25,19 @@ bisections) and checks every leaf's claims with the single-box rules.
 
 from __future__ import annotations
 
+import copyreg
 import heapq
+import io
+import pickle
 import time
 from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
 
+from ..engine import Engine, SerialEngine
 from ..errors import UserError
+from ..fixedpoint.quantize import QuantizedLayer, QuantizedNetwork
 from ..numeric import scaled
 from ..progress import say
 from .box import analyse_box
@@ -91,58 +96,175 @@ def _halves(problem, design, d: int):
     return (lo, mid), (mid, hi)
 
 
+class _Context:
+    """What every box task needs (shared once per worker): the problem, the design, the methods."""
+
+    def __init__(self, problem, design, methods: dict):
+        self.problem, self.design, self.methods = problem, design, methods
+
+
+def _analyse_part(ctx: _Context, domain, pack: bool):
+    """The analysis of the sub-box `domain` (None: no representable input in it); when it travels
+    back from another process, packed (`_pack`) and with its bisection plan (`_plan`)."""
+    sub = replace(ctx.problem, domain=domain)
+    try:
+        a = analyse_box(sub, ctx.design, **ctx.methods)
+    except UserError:
+        return None  # fixed-point inputs (normalized): no representable input in this half
+    if not pack:
+        return a
+    return _pack(a, ctx), _plan(a, ctx.design, ctx.problem.domain)  # its bisection, decided here, off the main process
+
+
+_LOADING: list = []  # while a leaf is unpacked: {name: this process's shared object}
+
+
+def _shared_part(name):
+    return _LOADING[-1][name]
+
+
+def _pack(a, ctx: _Context) -> bytes:
+    """A leaf analysis pickled without what every leaf shares (the network, the design, the
+    quantized network and its layers, equal in every leaf): those travel as names, and `_unpack`
+    puts back the receiving process's own. (Reducers per class, not `persistent_id`, which
+    would be called for every integer.)"""
+    net, design = ctx.problem.network, ctx.design
+
+    def by_name(obj, name):
+        return (_shared_part, (name,)) if name else obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = dict(copyreg.dispatch_table)
+    pickler.dispatch_table[type(net)] = lambda o: by_name(o, "network" if o is net else None)
+    pickler.dispatch_table[type(design)] = lambda o: by_name(o, "design" if o is design else None)
+    pickler.dispatch_table[QuantizedNetwork] = lambda o: by_name(o, "qnet")
+    pickler.dispatch_table[QuantizedLayer] = lambda o: by_name(o, f"qlayer{o.index}")
+    pickler.dump(a)
+    return buf.getvalue()
+
+
+def _unpack(data: bytes, problem, design, qnet):
+    names = {"network": problem.network, "design": design, "qnet": qnet}
+    names.update({f"qlayer{ql.index}": ql for ql in qnet.layers})
+    _LOADING.append(names)
+    try:
+        return pickle.loads(data)
+    finally:
+        _LOADING.pop()
+
+
+def _plan(leaf, design, orig):
+    """How the leaf is bisected: (dimension, its two halves), or None when it cannot be."""
+    for d in _dim_order(leaf, orig):
+        parts = _halves(leaf.problem, design, d)
+        if parts is not None:
+            return d, parts
+    return None
+
+
+def _top(heap, k: int):
+    """The k first entries of the heap in pop order, without popping (best-first over its tree)."""
+    out, frontier = [], [(heap[0], 0)] if heap else []
+    while frontier and len(out) < k:
+        entry, i = heapq.heappop(frontier)
+        out.append(entry)
+        for c in (2 * i + 1, 2 * i + 2):
+            if c < len(heap):
+                heapq.heappush(frontier, (heap[c], c))
+    return out
+
+
 def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None, time_budget: float | None = None,
-                  **methods):
+                  engine: Engine | None = None, **methods):
     """Analysis of `design` on an adaptive partition of the domain into at most
     `max_leaves` boxes; returns the combined `Analysis` (field `leaves`: the
     leaf analyses, whose `problem.domain` is the leaf box).
 
     goal: "prove" (stop as soon as every leaf is proved; the default when the
     problem has an error requirement) or "tighten" (use the whole budget).
-    time_budget: stop splitting after this many seconds (the result stays sound).
+    `max_leaves` is the work limit: the partition, and so the result, is the same
+    on every machine. time_budget: stop splitting after this many seconds
+    (the result stays sound, but depends on the machine's speed; for
+    benchmarks only, the command line never sets it).
+    engine (verifq/engine.py): where the sub-boxes are analysed. The partition
+    is decided in one fixed order (always bisect the worst leaf, as if alone);
+    an engine with several slots analyses the halves of the next few worst
+    leaves ahead of time, so the result is identical, bit for bit, whatever the
+    engine and however many processes it has.
     `methods`: range_method / error_method passed to each leaf's `analyse`.
     """
     t_end = None if time_budget is None else time.time() + time_budget
     if goal is None:
         goal = "prove" if any(b is not None for b in problem.max_error) else "tighten"
+    engine = engine or SerialEngine()
     root = analyse_box(problem, design, **methods)
     orig = problem.domain
     heap = [(-_score(root), 0, root)]
     count = 1
     attempts = 0
-    while len(heap) < max_leaves and attempts < 4 * max_leaves:
-        if goal == "prove" and all(a.proved for _, _, a in heap):
-            break
-        if t_end is not None and time.time() > t_end:
-            break
-        if heap[0][0] == 0:
-            break  # every leaf has error bound 0 and no violation: nothing to tighten
-        attempts += 1
-        neg, order, leaf = heap[0]
-        parts = None
-        for d in _dim_order(leaf, orig):
-            parts = _halves(leaf.problem, design, d)
-            if parts is not None:
+    ctx = _Context(problem, design, methods)
+    pack = not isinstance(engine, SerialEngine)
+    shared = engine.share(ctx)
+    submitted: dict = {}  # creation order of a leaf -> (dimension, its halves' task handles), or None: no split
+
+    def submit(entry):
+        neg, order, leaf = entry
+        if order not in submitted:
+            plan = plans.pop(order) if order in plans else _plan(leaf, design, orig)
+            if plan is None:
+                submitted[order] = None
+            else:
+                box = leaf.problem.domain
+                d, parts = plan
+                submitted[order] = (d, [engine.submit(_analyse_part, shared, box[:d] + (part,) + box[d + 1:], pack)
+                                        for part in parts])
+        return submitted[order]
+
+    plans: dict = {}  # creation order of a leaf -> its bisection plan, when a worker made it
+
+    def unpack(r):
+        if isinstance(r, tuple):
+            a = _unpack(r[0], problem, design, root.qnet)
+            return a, r[1]
+        return r, None
+
+    try:
+        while len(heap) < max_leaves and attempts < 4 * max_leaves:
+            if goal == "prove" and all(a.proved for _, _, a in heap):
                 break
-        if parts is None:
-            break  # the worst leaf cannot be split: more leaves elsewhere would not lower the maximum
-        heapq.heappop(heap)
-        box = leaf.problem.domain
-        children = []
-        for part in parts:
-            sub = replace(problem, domain=box[:d] + (part,) + box[d + 1:])
-            try:
-                children.append(analyse_box(sub, design, **methods))
-            except UserError:
-                continue  # fixed-point inputs (normalized): no representable input in this half
-        if not children:  # cannot happen (the leaf has representable inputs); keep the leaf
-            heapq.heappush(heap, (neg, order, leaf))
-            break
-        if len(heap) % 8 == 0:
-            say(f"input splitting: {len(heap) + len(children)} boxes (at most {max_leaves})")
-        for a in children:
-            count += 1
-            heapq.heappush(heap, (-_score(a), count, a))
+            if t_end is not None and time.time() > t_end:
+                break
+            if heap[0][0] == 0:
+                break  # every leaf has error bound 0 and no violation: nothing to tighten
+            attempts += 1
+            # ahead of time: the halves of the next worst leaves (the ones this loop would split next
+            # if their children do not overtake them); never more than the splits left
+            for entry in _top(heap, min(engine.slots, max_leaves - len(heap))):
+                if entry[0] == 0 or (goal == "prove" and entry[2].proved):
+                    break
+                submit(entry)
+            neg, order, leaf = heap[0]
+            plan = submit(heap[0])
+            if plan is None:
+                break  # the worst leaf cannot be split: more leaves elsewhere would not lower the maximum
+            heapq.heappop(heap)
+            d, handles = submitted.pop(order)
+            children = [c for c in (unpack(engine.result(h)) for h in handles) if c[0] is not None]
+            if not children:  # cannot happen (the leaf has representable inputs); keep the leaf
+                heapq.heappush(heap, (neg, order, leaf))
+                break
+            for a, plan in children:
+                count += 1
+                if plan is not None:
+                    plans[count] = plan
+                heapq.heappush(heap, (-_score(a), count, a))
+            if len(heap) % 8 == 0:  # anytime: the partition so far is a sound analysis already
+                bound = max(min(max(a.output_errors[o] for _, _, a in heap), root.output_errors[o])
+                            for o in range(len(root.output_errors)))
+                say(f"input splitting: {len(heap)} boxes (at most {max_leaves}), error bound so far {float(bound):.4g}")
+    finally:
+        engine.cancel([h for plan in submitted.values() if plan is not None for h in plan[1]])
     leaves = [a for _, _, a in sorted(heap, key=lambda e: e[1])]
     if len(leaves) == 1 and leaves[0] is root:
         return root

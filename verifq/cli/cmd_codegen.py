@@ -1,5 +1,5 @@
-"""`verifq codegen SPEC -o DIR`: HLS C++, a C reference, an hls4ml
-configuration and a testbench for a proven design.
+"""`verifq codegen SPEC -o DIR`: HLS C++, a C reference, a testbench and (for a network
+loaded from ONNX) the hls4ml configuration of `verifq hls4ml` for a proven design.
 
 The design comes from the spec's formats block or from `--formats` (the
 JSON written by `verifq synth`). It is re-analysed first: code is only
@@ -24,7 +24,9 @@ generated files (TOP defaults to the network's name):
   TOP_ref.h/.c          portable C99 integer reference, bit-exact with the HLS code
   TOP_ref_tb.c          driver of the C reference (same interface as the testbench)
   tb_inputs.txt         sample inputs from the domain; tb_expected.txt: the bit-exact outputs
-  hls4ml_config.json    per-layer hls4ml precisions for the same formats
+  hls4ml_config.json    only when the spec loads its network from an ONNX or .keras file: the
+                        hls4ml 1.3.0 configuration `verifq hls4ml` writes for that model, under
+                        which hls4ml computes the proved design bit for bit (see `verifq hls4ml -h`)
   run_hls.tcl, Makefile Vitis HLS script; g++/gcc build of the testbenches
   manifest.json         sha256 of every file
 """
@@ -35,7 +37,8 @@ def register(subparsers) -> None:
         "codegen",
         help="generate HLS C++ and a bit-exact C reference for a proven design",
         description="Generate HLS C++ (ap_fixed) and a portable C reference whose arithmetic is exactly the "
-        "proven arithmetic, testbenches with bit-exact expected outputs, and an hls4ml precision configuration.",
+        "proven arithmetic, testbenches with bit-exact expected outputs, and (for ONNX/.keras networks) the hls4ml configuration of "
+        "`verifq hls4ml`.",
         epilog=CODEGEN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -52,9 +55,9 @@ def register(subparsers) -> None:
     p.add_argument("--constants", choices=("auto", "typed", "mantissa"), default="auto",
                    help="weights as ap_fixed constant arrays (typed), or integer mantissa arrays bit-copied into "
                    "ap_fixed where used (mantissa: compiles fast for large networks); auto: typed up to 4096 constants")
-    p.add_argument("--lut-limit", type=int, default=None, metavar="N", help="largest tanh/sigmoid table (default 65536 entries)")
+    p.add_argument("--lut-limit", type=int, default=None, metavar="N", help="largest ideal tanh/sigmoid table (`tables = ideal`; default: full up to 65536 entries, compact "
+                   "beyond); hls4ml tables (the default) are emitted at the design's table size")
     p.add_argument("--tb-samples", type=int, default=64, metavar="N", help="sample inputs in tb_inputs.txt (default 64)")
-    p.add_argument("--layer-names", metavar="A,B,...", help="layer names for hls4ml_config.json (default dense, dense_1, ...)")
     p.set_defaults(func=run)
 
 
@@ -96,17 +99,16 @@ def run(args) -> int:
             raise UserError(f"{name} must be at least {lo}, not {v}")
     options = HlsOptions(pipeline_ii=args.pipeline_ii, pipeline_top=args.pipeline_top, unroll=args.unroll, io=args.io,
                          constants=args.constants)
-    names = [s.strip() for s in args.layer_names.split(",")] if args.layer_names is not None else None
-    if names is not None and not all(names):
-        raise UserError("--layer-names: an empty name", hint="give one name per layer, separated by commas")
-    if names is not None and len(names) != len(problem.network.layers):
-        raise UserError(f"--layer-names gives {len(names)} names for {len(problem.network.layers)} layers")
+    hls4ml_status: list = []
     hashes = generate_project(problem, design, analysis, args.output, top=args.top, hls_options=options,
-                              lut_limit=args.lut_limit, tb_samples=args.tb_samples, layer_names=names)
+                              lut_limit=args.lut_limit, tb_samples=args.tb_samples, hls4ml_status=hls4ml_status)
     if args.cert:  # bind every file, the manifest too (so a binding deleted later is noticed)
         update_certificate(args.cert, {**hashes, "manifest.json": file_sha256(Path(args.output) / "manifest.json")}, cert_doc)
     verdict = "proved" if analysis.proved else "UNVERIFIED"
     print(f"verifq codegen: {len(hashes) + 1} files in {args.output} ({verdict} design; manifest.json lists their sha256)")
+    if "hls4ml_config.json" not in hashes:
+        print(f"no hls4ml_config.json: {hls4ml_status[0] if hls4ml_status else 'not written'} "
+              "(`verifq hls4ml MODEL --spec SPEC -o CONFIG` configures hls4ml for the model you convert)")
     if args.cert:
         print(f"recorded the generated files' sha256 in {args.cert}")
     return EXIT_PROVED

@@ -1,6 +1,8 @@
-"""`verifq prove SPEC`: prove the spec's formats (or a formats file) meet its
+"""`verifq prove SPEC...`: prove the spec's formats (or a formats file) meet its
 requirements, or say precisely where and why not, with a concrete input when
-one can be found. Exit 0 proved, 1 violated, 2 bad input."""
+one can be found. Exit 0 proved, 1 violated, 2 bad input. Several specs run as
+a batch (analysis/batch.py: a verdict per spec, the worst exit code); --jobs /
+--ray choose where the work runs (verifq/engine.py), never what it gives."""
 
 from __future__ import annotations
 
@@ -8,13 +10,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..certificate.accumulators import prove_quantized
 from ..analysis.methods import DEFAULT_ERROR_METHOD, DEFAULT_RANGE_METHOD, ErrorMethod, RangeMethod
+from ..errors import UserError
 from ..outputs import write_text_atomic
-from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
-
-MAX_SPLIT = 1 << 16  # boxes of an input splitting
-MAX_SAMPLES = 10**7  # inputs of the counterexample search
 
 
 def register(sub) -> None:
@@ -25,11 +23,12 @@ def register(sub) -> None:
         "every value's range, every neuron's roundoff-error bound, every overflow. "
         "On failure, name the layer/neuron/output and search for a concrete counterexample.",
     )
-    p.add_argument("spec", help="the .nnspec file")
+    p.add_argument("spec", nargs="+", help="the .nnspec file; several (e.g. specs/*.nnspec) run as a batch: a verdict "
+                   "line per spec, --json one document with an entry per spec, exit code the worst of them")
     p.add_argument("--formats", metavar="FILE", help="formats file written by `verifq synth -o` (overrides the spec's formats)")
     p.add_argument("--uniform", metavar="FORMAT", help="prove one format for every value instead of the spec's, e.g. 'fixed<16,6>' (hls4ml's default)")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-' for stdout)")
-    p.add_argument("--cert", metavar="FILE", help="write a certificate when the proof succeeds")
+    p.add_argument("--cert", metavar="FILE", help="write a certificate when the proof succeeds (one spec only)")
     p.add_argument("--samples", type=int, default=4000, help="random inputs tried when looking for a counterexample (default 4000)")
     p.add_argument("--no-search", action="store_true", help="do not look for a counterexample when the proof fails")
     p.add_argument("--seed", type=int, default=0, help="seed of the counterexample search (default 0: deterministic)")
@@ -37,7 +36,9 @@ def register(sub) -> None:
                    help="range analysis: symbolic (default: DeepPoly back-substitution intersected with intervals), "
                         "interval, or milp (exact per-neuron ranges by a verified MILP; small ReLU networks)")
     p.add_argument("--errors", choices=[m.value for m in ErrorMethod], default=DEFAULT_ERROR_METHOD.value,
-                   help="error analysis: first_order (default: backward sensitivities) or l1_local (per-neuron l1 rule)")
+                   help="error analysis: first_order (default: backward sensitivities), l1_local (per-neuron l1 rule) or "
+                        "differential (symbolic bounds on the difference q(x) - f(x), intersected with first_order; "
+                        "tighter on deep networks; the checker re-derives it with symbolic ranges)")
     p.add_argument("--split", type=int, default=1, metavar="N",
                    help="analyse on an adaptive partition of the domain into at most N boxes (tighter, slower; "
                         "the checker re-derives such claims only if the unsplit analysis also proves, see the note)")
@@ -46,56 +47,54 @@ def register(sub) -> None:
                         "deterministic count, a few million per second; small ReLU/linear networks whose design cannot "
                         "overflow): an interval [reached, impossible above] per output, the reached value replayed by the "
                         "bit-exact simulator; a measurement of tightness, not part of the proof")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="analyse the boxes of --split (without "
+                   "--split: the specs of a batch) on N local processes (default 1: this one; 0: one per core)")
+    p.add_argument("--ray", metavar="ADDRESS", help="... on a Ray cluster instead (pip install 'verifq[ray]'): "
+                   "'local' starts a private instance, 'auto' or ray://HOST:PORT joins one; results are identical")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..analysis.prove import analyse
-    from ..analysis.report import prove_json, prove_text
-    from ..analysis.search import find_counterexample
-    from ..language import load_problem_and_design
-    from ..progress import say
-    from ..outputs import check_outputs, input_files
+    from ..analysis.batch import ProveOptions, batch_report, prove_batch, prove_spec
+    from ..engine import make_engine
+    from ..language import load_problem_and_design as load
+    from ..outputs import check_outputs
 
-    problem, design = load_problem_and_design(args.spec, args.formats, args.uniform)
-    if problem.quantized is not None:  # an already-quantized (QONNX) network: certificate/accumulators.py
-        return prove_quantized(args, problem)
-    check_outputs([(args.json, "--json"), (args.cert, "--cert")], input_files(problem, args.formats))
-    if not 1 <= args.split <= MAX_SPLIT:
-        raise UserError(f"--split needs a number of boxes from 1 to {MAX_SPLIT}, not {args.split}", hint="e.g. --split 64")
-    if not 1 <= args.samples <= MAX_SAMPLES:
-        raise UserError(f"--samples needs a number of inputs from 1 to {MAX_SAMPLES}, not {args.samples}")
-    if not 0 <= args.seed < 2**32:
-        raise UserError(f"--seed needs a number from 0 to 2^32 - 1, not {args.seed}")
-    say(f"analysing {problem.network.name} ({problem.network.parameter_count} parameters): ranges {args.ranges}, "
-        f"errors {args.errors}" + (f", up to {args.split} boxes" if args.split > 1 else ""))
-    analysis = analyse(problem, design, range_method=args.ranges, error_method=args.errors, split=args.split)
-    cex = None
-    if not analysis.proved and not args.no_search:
-        say(f"not proved ({len(analysis.violations)} failed checks); searching a counterexample")
-        cex = find_counterexample(analysis, samples=args.samples, seed=args.seed)
-    exact = None
-    if args.exact_error is not None:
-        from ..analysis.exact_error import exact_error_bracket
-
-        if not 0 < args.exact_error < 1e9:
-            raise UserError("--exact-error needs a positive amount of work", hint="e.g. --exact-error 20 (million Z3 resource units)")
-        say("bracketing the true worst-case error with Z3")
-        exact = exact_error_bracket(analysis, int(args.exact_error * 1_000_000))
-    text = prove_text(analysis, cex, not args.no_search, exact)
+    options = ProveOptions(args.formats, args.uniform, args.ranges, args.errors, args.split, args.samples,
+                           not args.no_search, args.seed, args.exact_error)
+    options.check()
     human = sys.stderr if args.json == "-" else sys.stdout  # `--json -`: stdout carries the JSON alone
-    print("\n".join(text), file=human)
-    if analysis.proved and args.cert:
+    if len(args.spec) == 1:
+        problem, _ = load(args.spec[0], args.formats, args.uniform)
+        if problem.quantized is not None:  # an already-quantized (QONNX) network: certificate/accumulators.py
+            from ..certificate.accumulators import prove_quantized
+
+            return prove_quantized(args, problem)
+    with make_engine(args.jobs, args.ray) as engine:
+        if len(args.spec) == 1:
+            out = prove_spec(options, args.spec[0], load, engine, [(args.json, "--json"), (args.cert, "--cert")])
+            lines, document, code = out.text, out.doc, out.code
+        else:
+            if args.cert:
+                raise UserError(f"--cert writes one certificate: give one spec, not {len(args.spec)}",
+                                hint="run `verifq prove SPEC --cert FILE` for each spec")
+            check_outputs([(args.json, "--json")], [*args.spec, *([args.formats] if args.formats else [])])
+            outcomes = prove_batch(options, args.spec, load, engine)
+            for out in outcomes:
+                if out.error:
+                    print(out.error, file=sys.stderr)
+            lines, document, code = batch_report(outcomes)
+    print("\n".join(lines), file=human)
+    if len(args.spec) == 1 and out.analysis.proved and args.cert:
         from ..certificate.writer import write_certificate
 
-        doc = write_certificate(Path(args.cert), analysis)
-        print(f"certificate written to {args.cert}", file=human)
-        if doc["analysis"].get("note"):
-            print(f"  note: {doc['analysis']['note']}", file=human)
+        doc = write_certificate(Path(args.cert), out.analysis)
+        print(f"certificate written to {args.cert}" + (f"\n  note: {doc['analysis']['note']}"
+                                                       if doc["analysis"].get("note") else ""), file=human)
     if args.json:
-        out = json.dumps(prove_json(args.spec, analysis, cex, exact), indent=2) + "\n"
+        text = json.dumps(document, indent=2) + "\n"
         if args.json == "-":
-            sys.stdout.write(out)
+            sys.stdout.write(text)
         else:
-            write_text_atomic(args.json, out)
-    return EXIT_PROVED if analysis.proved else EXIT_VIOLATED
+            write_text_atomic(args.json, text)
+    return code

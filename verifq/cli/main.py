@@ -19,7 +19,7 @@ from ..errors import EXIT_BAD_INPUT, EXIT_INTERNAL, UserError
 
 EXIT_BROKEN_PIPE = 141  # as a shell reports a process ended by SIGPIPE
 
-COMMANDS = ("prove", "synth", "check", "report", "codegen")
+COMMANDS = ("prove", "synth", "check", "report", "codegen", "hls4ml")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_usage(sys.stderr)
-        print("error: no command given (prove, synth, check, report, codegen); verifq --help lists them",
+        print("error: no command given (prove, synth, check, report, codegen, hls4ml); verifq --help lists them",
               file=sys.stderr)
         return EXIT_BAD_INPUT
     progress.set_sink(None if args.quiet else progress.stderr_sink())

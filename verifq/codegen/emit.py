@@ -16,9 +16,17 @@ Both generators (HLS C++ in `hls.py`, the integer C reference in
 * the rounded pre-activation of a group is held in `pre`: the accumulator's
   range at the output's fractional bits (one integer bit more when rounding
   to nearest can carry), so that rounding never overflows.
-* tanh/sigmoid groups get a lookup table over the proven range of the
-  rounded pre-activation, with entries `exact_activation_rounded` (the ideal
-  table of the semantics).
+* tanh/sigmoid groups get the design's lookup table. hls4ml's table (the
+  default, `fixedpoint/tables.py`): its N entries, each cast into the
+  output's grid with the design's rounding, indexed as hls4ml indexes them
+  (`HlsIndex`). The ideal table (`tables = ideal`): one entry per grid point
+  of the proven range of the rounded pre-activation, with entries
+  `exact_activation_rounded`. An ideal table of more than COMPACT_TABLE_ABOVE entries
+  is stored compactly and exactly: tanh and sigmoid have slopes of at most 1
+  and the input and output grids are the same, so consecutive entries differ
+  by 0 or 1 ulp; the table keeps every 64th entry and one bit per entry
+  (entry i = base[i / 64] + the number of set bits 1..i%64 of word[i / 64]).
+  The one limit left is MAX_TABLE_ENTRIES per table.
 """
 
 from __future__ import annotations
@@ -28,17 +36,22 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from ..errors import UserError
-from ..fixedpoint.activation import exact_activation_rounded
+from ..fixedpoint.activation import _float_fn, exact_activation_rounded
 from ..fixedpoint.design import Design
 from ..fixedpoint.format import FixedFormat, Rounding, narrowest_format, shift_round
 from ..fixedpoint.quantize import QuantizedLayer, QuantizedNetwork
+from ..fixedpoint.tables import HALF_RANGE, TableSpec, output_mantissa, table_entries
 from ..network.ir import Activation
 from ..numeric.rational import ceil_scaled, floor_scaled
 
-DEFAULT_LUT_LIMIT = 65536  # entries per lookup table (one table per neuron format group)
-MAX_STORED_BITS = 63  # inputs, outputs and layer values must fit int64 mantissas in the C reference
-MAX_CONSTANT_BITS = 53  # weights, biases, table entries are written as exact double literals
+DEFAULT_LUT_LIMIT = 65536  # entries of a full lookup table (one table per neuron format group); beyond: compact
+COMPACT_TABLE_ABOVE = DEFAULT_LUT_LIMIT
+MAX_TABLE_ENTRIES = 1 << 24  # the largest table code generation emits (compact: 1 bit per entry, ~2 MiB of ROM)
+TABLE_BLOCK = 64  # entries per base value of a compact table (one 64-bit word of increments)
+AP_INT_DEFAULT_MAX_W = 1024  # ap_types' default AP_INT_MAX_W
 
 
 # --------------------------------------------------------------------------- formats
@@ -76,7 +89,7 @@ def type_name(fmt: FixedFormat) -> str:
 
 
 def dyadic_literal(mant: int, frac: int) -> str:
-    """The exact decimal text of mant * 2^-frac (a C/C++ double literal, exact when |mant| < 2^53)."""
+    """The exact decimal text of mant * 2^-frac (a C/C++ double literal, exact when `double_exact`)."""
     mant = int(mant)
     if mant == 0:
         return "0.0"
@@ -89,15 +102,6 @@ def dyadic_literal(mant: int, frac: int) -> str:
     ipart, fpart = digits[:-frac], digits[-frac:].rstrip("0")
     text = f"{ipart}.{fpart or '0'}"
     return f"-{text}" if neg else text
-
-
-def check_constant(mant: int, what: str) -> None:
-    if abs(int(mant)) >= 1 << MAX_CONSTANT_BITS:
-        raise UserError(
-            f"{what} has a {abs(int(mant)).bit_length()}-bit mantissa; code generation writes constants "
-            f"as exact double literals, which hold at most {MAX_CONSTANT_BITS} bits",
-            hint="use a format with at most 53 bits for weights and biases",
-        )
 
 
 def c_int_type(lo: int, hi: int) -> str:
@@ -118,13 +122,15 @@ def c_int_literal(v: int) -> str:
     return f"INT64_C({v})"
 
 
-def compare_expected_lines(next_token: str, token: str, value: str) -> list[str]:
+def compare_expected_lines(next_token: str, token: str, value: str, *, decimal: bool = False) -> list[str]:
     """The testbenches' comparison of output j with the expected mantissa (C and C++ alike:
-    `next_token` reads the next expected token into `token`; `value` is the computed mantissa)."""
+    `next_token` reads the next expected token into `token`; `value` is the computed mantissa, a
+    long long, or with `decimal` its canonical decimal text (outputs wider than 64 bits))."""
+    differs = f"!vq_dec_same({value}, {token})" if decimal else f"strtoll({token}, 0, 10) != {value}"
     return [
         f"                if (!{next_token}) {{ fprintf(stderr, \"%s has fewer samples\\n\", files[1]); return 2; }}",
-        f"                if (strtoll({token}, 0, 10) != {value}) {{",
-        f"                    if (mismatches < 10) fprintf(stderr, \"sample %ld output %d: got %lld, expected %s\\n\", "
+        f"                if ({differs}) {{",
+        f"                    if (mismatches < 10) fprintf(stderr, \"sample %ld output %d: got {'%s' if decimal else '%lld'}, expected %s\\n\", "
         f"samples, j, {value}, {token});",
         "                    mismatches++;",
         "                }",
@@ -160,15 +166,15 @@ def sha256_text(text: str) -> str:
 
 def wrap_list(items: list[str], indent: str, width: int = 100) -> str:
     """Comma-separated items on lines of at most ~width characters."""
-    lines, cur = [], ""
+    lines, cur, cur_len = [], [], len(indent)
     for it in items:
-        piece = it + ", "
-        if cur and len(indent) + len(cur) + len(piece) > width:
-            lines.append(indent + cur.rstrip())
-            cur = ""
-        cur += piece
+        if cur and cur_len + len(it) + 2 > width:
+            lines.append(indent + ", ".join(cur) + ",")
+            cur, cur_len = [], len(indent)
+        cur.append(it)
+        cur_len += len(it) + 2
     if cur:
-        lines.append(indent + cur.rstrip().rstrip(","))
+        lines.append(indent + ", ".join(cur))
     return "\n".join(lines)
 
 
@@ -176,16 +182,72 @@ def wrap_list(items: list[str], indent: str, width: int = 100) -> str:
 
 
 @dataclass(frozen=True)
+class HlsIndex:
+    """hls4ml's table index of a pre-activation x = m 2^-F (fixedpoint/tables.table_index):
+    i = trunc0(x N / D) + offset clamped to [0, N-1], computed on integers as
+    q = trunc0(m * scale / 2^shift) with scale = N 2^max(0, -F) and shift = log2(D) + max(0, F).
+    m may first be clamped to [-bound, bound] (|x| >= D: the index is 0 or N-1 either way), so
+    the product has at most `product_bits` bits."""
+
+    size: int
+    up: int  # max(0, -F)
+    shift: int
+    offset: int
+    bound: int
+
+    @staticmethod
+    def of(act: Activation, size: int, frac: int) -> "HlsIndex":
+        d = 2 * HALF_RANGE[act]
+        assert d & (d - 1) == 0
+        bound = d << frac if frac >= 0 else max(1, -(-d // (1 << -frac)))
+        return HlsIndex(size, max(0, -frac), d.bit_length() - 1 + max(0, frac), (HALF_RANGE[act] * size) // d, bound)
+
+    @property
+    def scale(self) -> int:
+        return self.size << self.up
+
+    @property
+    def product_bits(self) -> int:
+        """Signed bits of m * scale for |m| <= bound."""
+        return (self.bound * self.scale).bit_length() + 1
+
+    def index(self, m: int) -> int:
+        """The index, as the generated code computes it (tested against tables.table_index)."""
+        m = max(-self.bound, min(self.bound, m))
+        num = m * self.scale
+        q = num >> self.shift if num >= 0 else -((-num) >> self.shift)
+        return max(0, min(self.size - 1, q + self.offset))
+
+
+@dataclass(frozen=True, eq=False)
 class Lut:
-    """Ideal lookup table of a tanh/sigmoid group: entry i is f at mantissa lo + i (grid 2^-F_o)."""
+    """Lookup table of a tanh/sigmoid group, its values at the output's grid 2^-F_o. Ideal
+    (`index` None): value i is f at mantissa lo + i. hls4ml's (`index` set): value i is entry i of
+    the design's table cast to 2^-F_o with the design's rounding."""
 
     lo: int
-    values: tuple[int, ...]
-    entry: FixedFormat  # holds every entry exactly (F_o fractional bits)
+    values: tuple[int, ...] | np.ndarray
+    entry: FixedFormat  # holds every value exactly (F_o fractional bits)
+    compact: bool = False  # stored as `blocks()` (large ideal tables)
+    index: HlsIndex | None = None
+    table: TableSpec | None = None  # hls4ml's: the design's table (size, entry format, modes)
 
     @property
     def hi(self) -> int:
         return self.lo + len(self.values) - 1
+
+    def blocks(self) -> tuple[list[int], list[int]]:
+        """The compact form: the entry at every TABLE_BLOCK-th index, and per block a 64-bit word whose
+        bit r (1..63) is entry (64 b + r) - entry (64 b + r - 1), which is 0 or 1."""
+        v = np.asarray(self.values)
+        n = len(v)
+        nb = -(-n // TABLE_BLOCK)
+        d = np.zeros(nb * TABLE_BLOCK, dtype=np.uint64)
+        d[1:n] = np.diff(v).astype(np.uint64)
+        d = d.reshape(nb, TABLE_BLOCK)
+        d[:, 0] = 0
+        words = np.bitwise_or.reduce(d << np.arange(TABLE_BLOCK, dtype=np.uint64)[None, :], axis=1)
+        return [int(b) for b in v[::TABLE_BLOCK]], [int(w) for w in words]
 
 
 @dataclass(frozen=True)
@@ -278,7 +340,37 @@ def pre_activation_format(accum: FixedFormat, out_frac: int, rounding: Rounding)
     return narrowest_format(min(lo, 0), max(hi, 0), out_frac)
 
 
-def _lut(act: Activation, layer_index: int, neurons, frac: int, pre: FixedFormat, analysis, lut_limit: int) -> Lut:
+_TABLE_CHUNK = 1 << 20
+
+
+def activation_table(act: Activation, lo: int, hi: int, frac: int) -> np.ndarray:
+    """[exact_activation_rounded(act, m, frac) for m in lo..hi], the same values, computed fast: f in
+    float64 over whole chunks, and the scalar exact decision only for entries whose float value lies
+    near a rounding boundary. Far from a boundary (more than 2^(frac-40) ulps, against float errors
+    of a few 2^(frac-52)) the vectorized and the scalar float values round alike, which is what
+    `exact_activation_rounded` returns there."""
+    n = hi - lo + 1
+    if frac > 60 or max(abs(lo), abs(hi)) >= 1 << 53:
+        out = np.empty(n, dtype=object)
+        for i in range(n):
+            out[i] = exact_activation_rounded(act, lo + i, frac)
+        return out
+    out = np.empty(n, dtype=np.int64)
+    margin = 2.0 ** (frac - 40) + 1e-6
+    for start in range(0, n, _TABLE_CHUNK):
+        m = np.arange(lo + start, lo + min(n, start + _TABLE_CHUNK), dtype=np.int64)
+        with np.errstate(over="ignore"):
+            t = _float_fn(act, np.ldexp(m.astype(np.float64), -frac)) * 2.0**frac + 0.5
+        low = np.floor(t)
+        decided = np.minimum(t - low, low + 1.0 - t) > margin
+        chunk = low.astype(np.int64)
+        for i in np.nonzero(~decided)[0]:
+            chunk[i] = exact_activation_rounded(act, int(m[i]), frac)
+        out[start:start + len(m)] = chunk
+    return out
+
+
+def _lut(act: Activation, layer_index: int, neurons, frac: int, pre: FixedFormat, analysis, lut_limit: int | None) -> Lut:
     lo_m, hi_m = None, None
     for j in neurons:
         lo_v, hi_v = analysis.rounded_preactivation_range(layer_index, j)
@@ -290,29 +382,77 @@ def _lut(act: Activation, layer_index: int, neurons, frac: int, pre: FixedFormat
     if hi_m < lo_m:  # empty range (cannot happen for a sound analysis): one entry
         hi_m = lo_m
     size = hi_m - lo_m + 1
-    if size > lut_limit:
+    limit = MAX_TABLE_ENTRIES if lut_limit is None else min(lut_limit, MAX_TABLE_ENTRIES)
+    if size > limit:
         rng = f"[{float(Fraction(lo_m) * Fraction(2) ** -frac):.6g}, {float(Fraction(hi_m) * Fraction(2) ** -frac):.6g}]"
         bits_fewer = 0
-        while (size >> bits_fewer) > lut_limit:
+        while (size >> bits_fewer) > limit:
             bits_fewer += 1
+        which = (f"more than the limit of {limit}" if lut_limit is not None and lut_limit <= MAX_TABLE_ENTRIES else
+                 f"more than the {MAX_TABLE_ENTRIES} entries (2^24) of the largest table code generation emits")
         raise UserError(
             f"layer {layer_index}: the {act.value} lookup table over the proven pre-activation range {rng} "
-            f"at {frac} fractional bits needs {size} entries, more than the limit of {lut_limit}",
+            f"at {frac} fractional bits needs {size} entries, {which}",
             hint=f"give layer {layer_index}'s output format fewer fractional bits (each bit fewer halves the table; "
-            f"about {bits_fewer} fewer needed), or raise the limit with --lut-limit",
+            f"about {bits_fewer} fewer needed)" + (", or raise the limit with --lut-limit" if lut_limit is not None else ""),
         )
-    values = tuple(exact_activation_rounded(act, m, frac) for m in range(lo_m, hi_m + 1))
-    entry = narrowest_format(min(values), max(values), frac)
-    for v in (min(values), max(values)):
-        check_constant(v, f"layer {layer_index} {act.value} table entry")
-    return Lut(lo_m, values, entry)
+    values = activation_table(act, lo_m, hi_m, frac)
+    lo_v, hi_v = int(values.min()), int(values.max())
+    entry = narrowest_format(min(lo_v, hi_v), max(lo_v, hi_v), frac)
+    compact = size > COMPACT_TABLE_ABOVE and bool(np.isin(np.diff(values), (0, 1)).all())
+    if not compact:
+        values = tuple(int(v) for v in values)
+    return Lut(lo_m, values, entry, compact)
 
 
-def build_plan(qnet: QuantizedNetwork, analysis, *, top: str, proved: bool, header_lines=(), lut_limit: int = DEFAULT_LUT_LIMIT) -> CodePlan:
-    """Lay out the generated computation for a quantized network (see the module docstring)."""
+MAX_INDEX_PRODUCT_BITS = 126  # hls4ml table index products are computed in int64_t or __int128
+
+
+def _hls4ml_lut(act: Activation, layer_index: int, table: TableSpec, frac: int, rounding: Rounding) -> Lut:
+    index = HlsIndex.of(act, table.size, frac)
+    if index.product_bits > MAX_INDEX_PRODUCT_BITS or index.bound >= 1 << 62:
+        raise UserError(
+            f"layer {layer_index}: the {act.value} table's index of a pre-activation with {frac} fractional bits "
+            f"needs {index.product_bits}-bit products, more than the {MAX_INDEX_PRODUCT_BITS} the generated code computes with",
+            hint=f"give layer {layer_index}'s output format fewer fractional bits (a table of {table.size} entries "
+            f"cannot tell apart inputs closer than {2 * HALF_RANGE[act]}/{table.size})",
+        )
+    values = tuple(output_mantissa(e, table, frac, rounding) for e in table_entries(act, table))
+    entry = narrowest_format(min(values + (0,)), max(values + (0,)), frac)
+    return Lut(0, values, entry, False, index, table)
+
+
+def table_note(act: Activation, g: "NeuronGroup", rounding: Rounding) -> str:
+    """The comment above a group's table in the generated code."""
+    lut, fo = g.lut, g.output.frac_bits
+    if lut.index is None:
+        return f"{act.value}(v) rounded to nearest at 2^-{fo}, for v = (mantissa {lut.lo} + i) * 2^-{fo}"
+    return (f"hls4ml's {act.value} table {lut.table}: entry i (for x = {2 * HALF_RANGE[act]} (i - N/2) / N, "
+            f"N = {lut.table.size}) cast to 2^-{fo} ({rounding.value}); index trunc0(x N / {2 * HALF_RANGE[act]}) + "
+            f"{lut.index.offset}, clamped")
+
+
+def hls4ml_index_lines(lut: Lut, indent: str) -> list[str]:
+    """C lines computing `long i`, the hls4ml table index of the int64_t mantissa `m` (|m| <= bound)."""
+    ix = lut.index
+    it = "int64_t" if ix.product_bits <= 63 else "vq_i128"
+    up = f" * (({it})1 << {ix.up})" if ix.up else ""
+    lines = [f"{indent}{it} num = ({it})m * {ix.size}{up};"]
+    if ix.shift:
+        lines.append(f"{indent}{it} q = num >= 0 ? num >> {ix.shift} : -((-num) >> {ix.shift});  /* toward zero */")
+    else:
+        lines.append(f"{indent}{it} q = num;")
+    last = ix.size - 1
+    lines.append(f"{indent}long i = q < -{ix.offset} ? 0 : q > {last - ix.offset} ? {last} : (long)(q + {ix.offset});")
+    return lines
+
+
+def build_plan(qnet: QuantizedNetwork, analysis, *, top: str, proved: bool, header_lines=(),
+               lut_limit: int | None = None) -> CodePlan:
+    """Lay out the generated computation for a quantized network (see the module docstring).
+    `lut_limit`: the user's largest table (entries), refused beyond; None: up to MAX_TABLE_ENTRIES."""
     design = qnet.design
     rounding = design.rounding
-    _check_storage(design)
     in_carrier = join_formats(design.inputs)
     carrier = in_carrier
     layers = []
@@ -327,34 +467,15 @@ def build_plan(qnet: QuantizedNetwork, analysis, *, top: str, proved: bool, head
             w, b, a, o = key
             pre = pre_activation_format(a, o.frac_bits, rounding)
             lut = None
-            if ql.activation in (Activation.TANH, Activation.SIGMOID):
+            if ql.activation in (Activation.TANH, Activation.SIGMOID) and f.table is not None:
+                lut = _hls4ml_lut(ql.activation, ql.index, f.table, o.frac_bits, rounding)
+            elif ql.activation in (Activation.TANH, Activation.SIGMOID):
                 lut = _lut(ql.activation, ql.index, neurons, o.frac_bits, pre, analysis, lut_limit)
             groups.append(NeuronGroup(ql.index, gid, tuple(neurons), w, b, a, o, pre, lut))
         out_carrier = join_formats(f.output)
         layers.append(LayerPlan(ql.index, ql.activation, ql.n_in, ql.n_out, carrier, out_carrier, tuple(groups), ql))
         carrier = out_carrier
     return CodePlan(top, qnet, design, tuple(layers), in_carrier, proved, tuple(header_lines))
-
-
-def _check_storage(design: Design) -> None:
-    def fits(f: FixedFormat) -> bool:
-        return f.width <= (64 if f.signed else 63)
-
-    for k, f in enumerate(design.inputs):
-        if not fits(f):
-            raise UserError(f"input {k} has format {f}: code generation keeps inputs in 64-bit integers",
-                            hint="use an input format of at most 64 bits")
-    for i, lf in enumerate(design.layers, start=1):
-        for j, f in enumerate(lf.output):
-            if not fits(f):
-                raise UserError(f"layer {i} neuron {j} has output format {f}: code generation keeps layer "
-                                "values in 64-bit integers", hint="use output formats of at most 64 bits")
-    carriers = [join_formats(design.inputs)] + [join_formats(lf.output) for lf in design.layers]
-    for i, c in enumerate(carriers):
-        if not fits(c):
-            where = "the inputs" if i == 0 else f"layer {i}'s outputs"
-            raise UserError(f"the formats of {where} together need a {c.width}-bit common type ({c}), more than 64 bits",
-                            hint="use fewer distinct output formats in that layer (closer fractional and integer bits)")
 
 
 def _check_constants(ql: QuantizedLayer) -> None:
@@ -376,5 +497,3 @@ def _check_constants(ql: QuantizedLayer) -> None:
                 "emitted as code (even with --unverified)",
                 hint="give that layer's biases more integer bits",
             )
-        check_constant(max(abs(lo), abs(hi)), f"layer {ql.index} neuron {j}'s weight")
-        check_constant(b, f"layer {ql.index} neuron {j}'s bias")

@@ -18,9 +18,10 @@ from ..fixedpoint.design import Design
 from ..fixedpoint.format import Overflow, Rounding, ap_mode_names
 from ..fixedpoint.simulator import quantize_inputs, simulate
 from .c_reference import generate_c_reference
-from .emit import DEFAULT_LUT_LIMIT, build_plan, dyadic_literal, sanitize_identifier, sha256_text
+from .emit import build_plan, dyadic_literal, sanitize_identifier, sha256_text
+from .limbs import double_exact
 from .hls import HlsOptions, generate_hls, hls_tcl
-from .hls4ml_config import hls4ml_config_json
+from .hls4ml_config import config_for_spec_network
 
 
 def _short(x: Fraction) -> str:
@@ -78,22 +79,29 @@ def generate_project(
     lut_limit: int | None = None,
     tb_samples: int = 64,
     spec_label: str | None = None,
-    layer_names: list[str] | None = None,
+    hls4ml_status: list | None = None,
 ) -> dict[str, str]:
-    """Write the project into outdir; returns {file name: sha256} of every file but manifest.json."""
+    """Write the project into outdir; returns {file name: sha256} of every file but manifest.json.
+
+    hls4ml_config.json is written when the spec's network is an ONNX/.keras model file and hls4ml can
+    build the proved design (exactly what `verifq hls4ml` writes); `hls4ml_status` (a list) receives
+    why not otherwise."""
     qnet = analysis.qnet
     net = problem.network
     top = sanitize_identifier(top or net.name)
     label = spec_label or Path(problem.spec_path).name
     lines = header_lines(problem, design, analysis, not analysis.proved, label)
     say(f"laying out the code of {net.name}")
-    plan = build_plan(qnet, analysis, top=top, proved=analysis.proved, header_lines=lines,
-                      lut_limit=lut_limit or DEFAULT_LUT_LIMIT)
+    plan = build_plan(qnet, analysis, top=top, proved=analysis.proved, header_lines=lines, lut_limit=lut_limit)
     files: dict[str, str] = {}
     say("writing HLS C++, the C reference and the hls4ml configuration")
     files.update(generate_hls(plan, hls_options or HlsOptions()))
     files.update(generate_c_reference(plan))
-    files["hls4ml_config.json"] = hls4ml_config_json(plan, layer_names)
+    hls4ml_text, why = config_for_spec_network(problem, design, analysis)
+    if hls4ml_text is not None:
+        files["hls4ml_config.json"] = hls4ml_text
+    if hls4ml_status is not None:
+        hls4ml_status.append(why)
     # testbench data: deterministic samples of the domain and their bit-exact outputs
     x = _domain_samples(problem, max(1, tb_samples))
     if design.inputs_fixed:
@@ -138,14 +146,27 @@ def generate_project(
 
 
 def _grid_box(problem, design: Design) -> tuple[list[int], list[int]]:
-    """Mantissa bounds of the grid points of the domain (fixed-point inputs), clipped to the formats."""
+    """Mantissa bounds of the grid points of the domain (fixed-point inputs), clipped to the formats,
+    and moved inward to values that are exactly doubles where the box has such points (tb_inputs.txt
+    holds reals, which the testbenches read with strtod: a format wider than a double's 53 bits has
+    grid points a double cannot hold)."""
     k_lo, k_hi = [], []
     for (a, b), fmt in zip(network_input_box(problem), design.inputs):
         lo_k, hi_k = fmt.grid_range(a, b)
         lo_k, hi_k = max(lo_k, fmt.min_int), min(hi_k, fmt.max_int)
+        hi_k = max(lo_k, hi_k)
+        lo_d, hi_d = _double_inward(lo_k, True), _double_inward(hi_k, False)
+        if lo_d <= hi_d and double_exact(lo_d, fmt.frac_bits) and double_exact(hi_d, fmt.frac_bits):
+            lo_k, hi_k = lo_d, hi_d
         k_lo.append(lo_k)
-        k_hi.append(max(lo_k, hi_k))
+        k_hi.append(hi_k)
     return k_lo, k_hi
+
+
+def _double_inward(m: int, up: bool) -> int:
+    """The nearest integer to m (above it when up, else below) with at most 53 significant bits."""
+    s = max(0, abs(m).bit_length() - 53)
+    return (-((-m) >> s) << s) if up else ((m >> s) << s)
 
 
 def _domain_samples(problem, n: int, seed: int = 0) -> np.ndarray:

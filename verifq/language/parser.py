@@ -429,10 +429,26 @@ def _glued_word(text: str, pos: int, path: str):
     return text[start:end], Location(path, line, col, col + end - start)
 
 
+_NUMBER_LIKE = re.compile(r"[0-9](?:[eE][+-]|[0-9A-Za-z_.])*")
+
+
+def _bad_number(text: str, pos: int, loc: Location) -> UserError:
+    """A word that starts like a number but is none (0x10, 1_000, 1e, 1e-): the whole of it."""
+    start = pos
+    while start > 0 and re.match(r"[A-Za-z0-9_]", text[start - 1]):
+        start -= 1
+    word = _NUMBER_LIKE.match(text, start).group(0)
+    return UserError(f"syntax error: '{word}' is not a number", Location(loc.file, loc.line, loc.column, loc.column + len(word)),
+                     "write numbers in decimal, like 10, -0.5, 2.5e-3 (no hexadecimal, no '_' between digits, "
+                     "an exponent needs digits)")
+
+
 def _syntax_error(exc: UnexpectedInput, path: str, text: str) -> UserError:
     expected = _expected(exc)
     pos = exc.token.start_pos if isinstance(exc, UnexpectedToken) else getattr(exc, "pos_in_stream", None)
     glued = _glued_word(text, pos, path) if isinstance(pos, int) else None
+    if glued is not None and glued[0][0].isdigit():
+        return _bad_number(text, pos, glued[1])
     if glued is not None:
         return UserError(f"syntax error: unexpected '{glued[0]}'", glued[1], _hint(expected))
     if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
