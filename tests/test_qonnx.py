@@ -281,7 +281,9 @@ def test_the_integer_checker_runs_standalone(tmp_path, capsys):
     cert = tmp_path / "q.cert.json"
     assert run(capsys, "prove", spec(tmp_path, 17), "--cert", cert)[0] == 0
     here = Path(__file__).resolve().parent.parent / "verifq" / "certificate"
-    for f in ("checker.py", "checker_core.py", "checker_tight.py", "checker_integer.py"):
+    from verifq.certificate.report import CHECKER_FILES  # the files a report bundles: the checker, whole
+
+    for f in CHECKER_FILES:
         shutil.copy(here / f, tmp_path / f)
     r = subprocess.run([sys.executable, str(tmp_path / "checker.py"), str(cert)], capture_output=True, text=True)
     assert r.returncode == 0 and "VALID" in r.stdout
