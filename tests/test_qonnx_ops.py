@@ -9,49 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qonnx_graph import QD, QonnxGraph as G
 from verifq.analysis.accumulators import analyse_bounds
 from verifq.fixedpoint.integer_net import simulate
 from verifq.network.loaders.qonnx_format import parse_qonnx
 
-QD = "qonnx.custom_op.general"
-
-
-class G:
-    def __init__(self):
-        self.nodes, self.inits, self.n = [], [], 0
-
-    def name(self, base):
-        self.n += 1
-        return f"{base}_{self.n}"
-
-    def const(self, base, arr):
-        import onnx
-
-        nm = self.name(base)
-        self.inits.append(onnx.numpy_helper.from_array(np.asarray(arr, dtype=np.float32), nm))
-        return nm
-
-    def node(self, op, ins, base, domain="", **attrs):
-        from onnx import helper
-
-        out = self.name(base)
-        self.nodes.append(helper.make_node(op, ins, [out], name=self.name(op), domain=domain, **attrs))
-        return out
-
-    def quant(self, x, scale, bits, signed, narrow=False, rounding="ROUND", zp=0.0):
-        return self.node("Quant", [x, self.const("s", scale), self.const("z", zp), self.const("b", float(bits))], "q",
-                         domain=QD, signed=int(signed), narrow=int(narrow), rounding_mode=rounding)
-
-    def save(self, path, out, n_in, n_out, qd_opset=1):
-        import onnx
-        from onnx import TensorProto, helper
-
-        self.nodes.append(helper.make_node("Identity", [out], ["y"], name="out"))
-        graph = helper.make_graph(self.nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n_in])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n_out])], initializer=self.inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QD, qd_opset)])
-        onnx.save(model, str(path))
-        return path
 
 
 def _multithreshold(path):

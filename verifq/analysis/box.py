@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 from fractions import Fraction
 
+import numpy as np
+
 from ..errors import UserError
 from ..fixedpoint.design import Design
 from ..fixedpoint.quantize import quantize_network
@@ -29,6 +31,20 @@ def network_input_box(problem: Problem) -> tuple[tuple[Fraction, Fraction], ...]
     lo = norm.apply(tuple(lo for lo, _ in problem.domain))
     hi = norm.apply(tuple(hi for _, hi in problem.domain))
     return tuple(zip(lo, hi))  # normalization is monotone increasing (range > 0)
+
+
+def float_input_box(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """The input box as float64 bounds that lie inside the exact box (an endpoint that is no double
+    is moved inward), for sampling inputs of the domain."""
+    box = network_input_box(problem)
+    lo = np.array([float(a) for a, _ in box])
+    hi = np.array([float(b) for _, b in box])
+    for i, (a, b) in enumerate(box):
+        if Fraction(lo[i]) < a:
+            lo[i] = np.nextafter(lo[i], np.inf)
+        if Fraction(hi[i]) > b:
+            hi[i] = np.nextafter(hi[i], -np.inf)
+    return lo, np.maximum(lo, hi)
 
 
 def representable_box(box, design: Design):

@@ -21,33 +21,8 @@ import onnx
 from onnx import TensorProto, helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-QD = "qonnx.custom_op.general"
-
-
-class G:
-    def __init__(self):
-        self.nodes, self.inits, self.n = [], [], 0
-
-    def name(self, base):
-        self.n += 1
-        return f"{base}_{self.n}"
-
-    def const(self, base, arr):
-        nm = self.name(base)
-        self.inits.append(onnx.numpy_helper.from_array(np.asarray(arr, dtype=np.float32), nm))
-        return nm
-
-    def node(self, op, inputs, base, domain="", **attrs):
-        out = self.name(base)
-        self.nodes.append(helper.make_node(op, inputs, [out], name=self.name(op), domain=domain, **attrs))
-        return out
-
-    def quant(self, x, scale, bits, signed, narrow, rounding="ROUND", base="q"):
-        s = self.const(base + "_scale", scale)
-        z = self.const(base + "_zeropt", np.zeros_like(np.asarray(scale, dtype=np.float32)))
-        bw = self.const(base + "_bits", float(bits))
-        return self.node("Quant", [x, s, z, bw], base, domain=QD, signed=int(signed), narrow=int(narrow),
-                         rounding_mode=rounding)
+sys.path.insert(0, os.path.join(HERE, "..", ".."))  # tests/: the shared graph builder
+from qonnx_graph import QD, QonnxGraph as G  # noqa: E402
 
 
 def build():
