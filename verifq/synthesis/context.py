@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..numeric import scaled
+from ..analysis.methods import ErrorMethod
 from ..analysis.prove import Analysis, analyse
 from ..fixedpoint.design import Design
 from ..fixedpoint.format import FixedFormat
@@ -33,6 +34,7 @@ class Context:
     x_hi: np.ndarray
     masks: list
     range_method: str | None = None  # None: the analysis's default; "milp": exact ranges (--exact)
+    error_method: str | None = None  # None: the analysis's default (methods.DEFAULT_ERROR_METHOD)
     progress: object = None
     box: object = None  # the analysed input box (for the range report)
     analyses: int = 0
@@ -45,21 +47,23 @@ class Context:
     tables: tuple = ()  # per layer: the working lookup table of a tanh/sigmoid layer (tables.py)
 
     @staticmethod
-    def create(problem: Problem, range_method: str | None = None, progress=None) -> "Context":
+    def create(problem: Problem, range_method: str | None = None, progress=None,
+               error_method: str | None = None) -> "Context":
         """The real ranges come from the exact analysis itself (they do not depend on the
-        formats); with range_method="milp" every analysis uses the rigorous MILP ranges."""
+        formats); with range_method="milp" every analysis uses the rigorous MILP ranges.
+        error_method: the error rule of every exact (re-)analysis (None: the default)."""
         kw = {} if range_method is None else {"range_method": range_method}
-        probe = analyse(problem, probe_design(problem), **kw)
+        probe = analyse(problem, probe_design(problem), **kw, error_method=ErrorMethod.L1_LOCAL)  # ranges only
         ranges = [la.ranges for la in probe.layers]
         return Context(problem, ranges, probe.input_lo, probe.input_hi, nonzero_masks(problem.network),
-                       range_method, progress, probe.box, tables=working_tables(problem))
+                       range_method, error_method, progress, probe.box, tables=working_tables(problem))
 
     def analyse(self, design: Design) -> Analysis:
         t = time.perf_counter()
-        if self.range_method is not None:
-            a = analyse(self.problem, design, range_method=self.range_method)
-        else:
-            a = analyse(self.problem, design)
+        kw = {} if self.range_method is None else {"range_method": self.range_method}
+        if self.error_method is not None:
+            kw["error_method"] = self.error_method
+        a = analyse(self.problem, design, **kw)
         self.analyses += 1
         self.analysis_seconds += time.perf_counter() - t
         return a

@@ -61,6 +61,7 @@ class SynthOptions:
     node_limit: int | None = DEFAULT_NODE_LIMIT  # branch-and-bound nodes per MILP solve (deterministic)
     mip_gap: float = 0.01
     exact_ranges: bool = False  # tight per-neuron ranges by MILP (small networks)
+    error_method: str | None = None  # error rule of the exact (re-)analysis (None: methods.DEFAULT_ERROR_METHOD)
     seeds: tuple = ()  # designs to keep as candidates (e.g. a per-layer result for a per-neuron run)
     progress: Callable[[str], None] | None = None
     threads: int | None = None
@@ -516,7 +517,7 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
         gran = "layer"
 
     range_report = None
-    ctx = Context.create(problem, "milp" if options.exact_ranges else None, options.progress)
+    ctx = Context.create(problem, "milp" if options.exact_ranges else None, options.progress, options.error_method)
     if options.exact_ranges:
         range_report = ctx.range_report()
         for row in range_report["layers"]:
