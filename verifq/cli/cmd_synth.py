@@ -19,6 +19,7 @@ from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 
 
 def register(sub) -> None:
+    from ..analysis.methods import DEFAULT_ERROR_METHOD, ErrorMethod
     from ..problem import CostModel, Granularity
     from ..solvers import BACKENDS
     from ..synthesis.synthesize import METHODS
@@ -50,6 +51,9 @@ def register(sub) -> None:
     p.add_argument("--exact", action="store_true",
                    help="tight per-neuron ranges by MILP for small ReLU networks (fewer integer bits); "
                    "reports how far interval ranges are from them")
+    p.add_argument("--errors", choices=[m.value for m in ErrorMethod], default=DEFAULT_ERROR_METHOD.value,
+                   help="error rule of the exact re-analysis that proves (and repairs) every design: "
+                        f"{DEFAULT_ERROR_METHOD.value} (default), as `prove --errors`")
     p.add_argument("-o", "--output", metavar="FILE", help="write the formats file (JSON, readable by `prove --formats`)")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-' for stdout)")
     p.add_argument("--cert", metavar="FILE", help="write a certificate of the synthesized design (re-checkable with `verifq check`)")
@@ -77,7 +81,8 @@ def run(args) -> int:
     from ..progress import say as progress
     opts = SynthOptions.from_spec(
         problem.synthesis, method=args.method, granularity=args.granularity, cost=args.cost, solver=args.solver,
-        time_limit=args.time_limit, node_limit=args.node_limit, mip_gap=args.gap, exact_ranges=args.exact, progress=progress,
+        time_limit=args.time_limit, node_limit=args.node_limit, mip_gap=args.gap, exact_ranges=args.exact, error_method=args.errors,
+        progress=progress,
     )
     if problem.design is not None:
         progress("the spec gives formats; synth ignores them and chooses its own")
@@ -90,7 +95,7 @@ def run(args) -> int:
             "note": "informative only; `verifq prove --formats` re-derives every bound",
             "method": result.method, "granularity": result.granularity, "costs": result.costs.as_dict(),
             "certified_errors": [str(e) for e in result.analysis.output_errors],
-            "range_method": "milp" if args.exact else "default",
+            "range_method": "milp" if args.exact else "default", "error_method": args.errors,
         }}
         save_design(args.output, result.design, problem.network, extra)
         print(f"formats written to {args.output}", file=human)

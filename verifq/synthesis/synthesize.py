@@ -25,7 +25,6 @@ carries the smallest bound the analysis certifies with max-precision formats.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -33,15 +32,16 @@ from typing import Callable
 
 import numpy as np
 
+from ..analysis.methods import DEFAULT_ERROR_METHOD, ErrorMethod
 from ..analysis.prove import Analysis
 from ..fixedpoint.design import Design
-from ..fixedpoint.format import integer_bits
 from ..problem import SMOOTH, CostModel, Granularity, Problem, SynthesisOptions, TableKind
 from . import baselines
 from .context import Context
+from .repair import repair
 from .tables import shrink_tables
 from .cost import COST_LABELS, Costs
-from .model import Choices, ModelConfig, SynthesisModel
+from .model import ModelConfig, SynthesisModel
 from ..solvers import SolveOptions, SolveResult, solve
 
 METHODS = ("milp", "uniform", "aster")
@@ -65,7 +65,10 @@ class SynthOptions:
     seeds: tuple = ()  # designs to keep as candidates (e.g. a per-layer result for a per-neuron run)
     progress: Callable[[str], None] | None = None
     threads: int | None = None
-    calibrate: bool = False  # scale the per-neuron model's output bounds by its error on the per-layer design
+    calibrate: bool | None = None  # scale the per-neuron model's output bounds by its error on the per-layer design
+    # (None: on with the differential rule, whose bounds the first-order model over-estimates most)
+    recalibrate: int | None = None  # rounds of re-solving calibrated on the last proved design (None: 2 with
+    # the differential rule, else 0)
     seeds_replace_layer: bool = False  # per-neuron: use the given seeds instead of running the per-layer MILP first
     refine: bool = False  # re-solve calibrated on the exact analysis (slopes, per-output scale)
 
@@ -120,177 +123,6 @@ class SynthesisResult:
     def max_certified_error(self) -> Fraction | None:
         errs = self.certified_errors
         return None if not errs else max(errs)
-
-
-# ----------------------------------------------------------------------------------------- repair
-def _fix_overflows(model: SynthesisModel, choices: Choices, a: Analysis, notes: list[str]) -> bool:
-    """One more integer bit (at least as many as the violation needs) where a value overflows."""
-    changed = False
-    done = set()
-    design = a.design
-    for v in a.violations:
-        if v.kind == "error":
-            continue
-        if v.role in ("accum", "output"):
-            gi = model.group_of(v.role, v.layer, v.neuron)
-            if gi in done:
-                continue
-            done.add(gi)
-            fmts = design.layers[v.layer - 1]
-            fmt = (fmts.accum if v.role == "accum" else fmts.output)[v.neuron]
-            f = fmt.frac_bits
-            need = integer_bits(v.value_lo, v.value_hi, f, fmt.signed)
-            new_i = max(need, fmt.integer_bits + 1)
-            choices.extra_int[gi] = choices.extra_int.get(gi, 0) + new_i - fmt.integer_bits
-            cap = model.cap_of(gi)
-            if f + new_i > cap:
-                choices.frac[model.variable_of(gi)] = cap - new_i
-                notes.append(f"layer {v.layer} {v.role}: {new_i} integer bits needed; fractional bits lowered to {cap - new_i}")
-            else:
-                notes.append(f"layer {v.layer} neuron {v.neuron} {v.role}: integer bits {fmt.integer_bits} -> {new_i}")
-            changed = True
-        else:
-            key = (v.role, v.layer, v.neuron)
-            if key in done:
-                continue
-            done.add(key)
-            gi = model.input_group_of(v.neuron) if v.role == "input" else model.group_of(v.role, v.layer, v.neuron)
-            xk = (v.role, gi)
-            choices.extra_width[xk] = choices.extra_width.get(xk, 0) + 1
-            notes.append(f"{v.role} of layer {v.layer} neuron {v.neuron}: one more integer bit")
-            changed = True
-    return changed
-
-
-def _fix_errors(model: SynthesisModel, choices: Choices, a: Analysis, notes: list[str], max_steps: int = 2000) -> bool:
-    """Greedy: add fractional bits where the model says they cut the violated output errors most per bit.
-
-    The model's bound is scaled to the exact analysis's (ratio per output), so
-    the greedy aims at what the exact analysis will certify."""
-    eps = np.array([np.inf if e is None else float(e) for e in model.problem.max_error])
-    actual = np.array([float(e) for e in a.output_errors])
-    err, hl = model.evaluate(choices)
-    scale = np.where(err > 0, actual / np.maximum(err, 1e-300), 1.0)
-    scale = np.maximum(scale, 1.0)
-    target = eps / scale * (1 - 1e-6)
-    if not model.has_coupled_terms:
-        bumped = _fix_errors_fast(model, choices, target, max_steps)
-        if bumped:
-            notes.append(f"{bumped} fractional bit{'s' * (bumped != 1)} added where output bounds were missed")
-        return bumped > 0
-    bumped = 0
-    for _ in range(max_steps):
-        excess = err - target
-        viol = excess > 0
-        if not viol.any():
-            break
-        best, best_score, best_state = None, 0.0, None
-        for fi in range(model.n_variables):
-            f = choices.frac[fi]
-            nh = model.step_delta(choices, fi, +1, hl)
-            if nh is None:
-                continue
-            new = model.output_errors(nh)
-            gain = float(np.sum(np.minimum(np.maximum(err[viol] - new[viol], 0.0), excess[viol]) / excess[viol]))
-            if gain <= 0:
-                continue
-            cost = model.step_cost(fi, f, f + 1)
-            if not math.isfinite(cost):
-                continue
-            score = gain / max(cost, 0.5)
-            if score > best_score:
-                best, best_score, best_state = fi, score, (new, nh)
-        if best is None:
-            break
-        choices.frac[best] += 1
-        err, hl = best_state
-        bumped += 1
-    if bumped:
-        notes.append(f"{bumped} fractional bit{'s' * (bumped != 1)} added where output bounds were missed")
-    return bumped > 0
-
-
-def _fix_errors_fast(model: SynthesisModel, choices: Choices, target: np.ndarray, max_steps: int) -> int:
-    """`_fix_errors` for models whose rows are plain sums over the variables (vectorised)."""
-    F = choices.frac
-    nf = model.n_variables
-    n_o = len(model.outputs)
-    outs = np.array(model.outputs, dtype=np.int64)
-    tgt = target[outs]
-    _, state = model.evaluate(choices)
-    hi, lo = state[0][:n_o].copy(), state[1][:n_o].copy()
-    DH = np.zeros((n_o, nf))
-    DL = np.zeros((n_o, nf))
-    cost = np.full(nf, np.inf)
-
-    def column(fi):
-        step = model.output_step(fi, F[fi])
-        if step is None:
-            DH[:, fi] = 0.0
-            DL[:, fi] = 0.0
-            cost[fi] = np.inf
-            return
-        DH[:, fi], DL[:, fi] = step
-        cost[fi] = model.step_cost(fi, F[fi], F[fi] + 1)
-
-    for fi in range(nf):
-        column(fi)
-    bumped = 0
-    for _ in range(max_steps):
-        err = np.maximum(hi, lo)
-        excess = err - tgt
-        viol = excess > 0
-        if not viol.any():
-            break
-        new = np.maximum(hi[:, None] + DH, lo[:, None] + DL)  # (n_o, nf)
-        dec = np.clip(err[viol][:, None] - new[viol], 0.0, excess[viol][:, None]) / excess[viol][:, None]
-        gain = dec.sum(axis=0)
-        ok = np.isfinite(cost) & (gain > 1e-12)
-        if not ok.any():
-            break
-        score = np.where(ok, gain / np.maximum(cost, 0.5), -1.0)
-        best = int(np.argmax(score))
-        hi = hi + DH[:, best]
-        lo = lo + DL[:, best]
-        F[best] += 1
-        column(best)
-        bumped += 1
-    return bumped
-
-
-def repair(ctx: Context, model: SynthesisModel, choices: Choices, max_rounds: int = 40):
-    """Re-analyse exactly and fix until proved; returns (design, analysis, notes)."""
-    notes: list[str] = []
-    a = None
-    for _ in range(max_rounds):
-        design = model.design_from_choices(choices)
-        a = ctx.analyse(design)
-        if a.proved:
-            return design, a, notes
-        changed = False
-        if any(v.kind != "error" for v in a.violations):
-            changed = _fix_overflows(model, choices, a, notes)
-        elif any(v.kind == "error" for v in a.violations):
-            changed = _fix_errors(model, choices, a, notes)
-            if not changed:
-                changed = _bump_all(model, choices, notes)
-        if not changed:
-            break
-    return None, a, notes
-
-
-def _bump_all(model: SynthesisModel, choices: Choices, notes: list[str]) -> bool:
-    """Last resort when the model sees nothing left to gain: one more fractional bit for every
-    variable whose widths allow it (roughly halves every error term)."""
-    bumped = 0
-    for fi in range(model.n_variables):
-        f = choices.frac[fi] + 1
-        if model.fits_caps(fi, f, choices):
-            choices.frac[fi] = f
-            bumped += 1
-    if bumped:
-        notes.append(f"one more fractional bit for {bumped} of {model.n_variables} format groups")
-    return bumped > 0
 
 
 # ----------------------------------------------------------------------------------------- runs
@@ -383,10 +215,56 @@ def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, so
             ctx.say(f"{label}: {attempt.messages[-1]}")
         elif notes:
             ctx.say(f"{label}: repaired after exact re-analysis ({'; '.join(notes[:3])}{' ...' if len(notes) > 3 else ''})")
-        if design is not None and opts.refine:
+        if design is not None and _recalibrations(ctx, opts):
+            _recalibrate(ctx, cfg, label, opts, solver, time_limit, attempt, _recalibrations(ctx, opts))
+        if attempt.design is not None and opts.refine:
             _refine(ctx, cfg, label, opts, solver, time_limit, attempt, model)
     attempt.seconds = time.perf_counter() - t0
     return attempt
+
+
+def _differential(ctx: Context) -> bool:
+    return ErrorMethod(ctx.error_method or DEFAULT_ERROR_METHOD) is ErrorMethod.DIFFERENTIAL
+
+
+def _calibrates(ctx: Context, opts: SynthOptions) -> bool:
+    return _differential(ctx) if opts.calibrate is None else opts.calibrate
+
+
+def _recalibrations(ctx: Context, opts: SynthOptions) -> int:
+    return (2 if _differential(ctx) else 0) if opts.recalibrate is None else opts.recalibrate
+
+
+def _recalibrate(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solver: str, time_limit: float,
+                 attempt: Attempt, rounds: int) -> None:
+    """Solve again with the model's output bounds scaled by its over-estimate of the exact analysis on
+    the last proved design (`SynthesisModel.calibrate`), while that design leaves slack: the
+    differential rule certifies much less than the first-order model predicts, and the model
+    keeps its relative accuracy between candidates. Every answer is repaired by the exact analysis
+    (so sound whatever the scale); a new design is kept only when it is proved and cheaper."""
+    for _ in range(rounds):
+        a = attempt.analysis
+        slack = [float(e / b) for e, b in zip(a.output_errors, ctx.problem.max_error) if b is not None and b > 0]
+        if not slack or max(slack) > 0.95:
+            return
+        model = SynthesisModel(ctx.problem, ctx.ranges, ctx.x_lo, ctx.x_hi, replace(cfg, seed=attempt.design))
+        lm = model.build()
+        scale = model.calibrate(attempt.design, a)
+        if not scale or max(scale.values()) <= 1.0:
+            return
+        initial, _, _ = _prepare(model, lm, attempt.design, time_limit)
+        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial, node_limit=opts.node_limit))
+        if not res.has_solution:
+            return
+        design, a2, notes = repair(ctx, model, model.choices_from_solution(res.x))
+        if design is None:
+            return
+        old, new = ctx.costs(attempt.design).get(cfg.cost), ctx.costs(design).get(cfg.cost)
+        if new >= old:
+            return
+        ctx.say(f"{label}: re-solved calibrated on the exact analysis (x{max(scale.values()):.2f}), cost {old} -> {new}")
+        attempt.design, attempt.analysis = design, a2
+        attempt.repairs = attempt.repairs + notes
 
 
 def _analysis_slopes(a: Analysis):
@@ -556,7 +434,7 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
             # per neuron: the fast full-depth knapsack, calibrated on the per-layer design's exact analysis
             attempts.append(_run_milp(ctx, ModelConfig("neuron", cost=cost_model, exact_accumulation=exact, tables=ctx.tables), "per-neuron",
                                       options, solver, time_limit, seed=seed,
-                                      calibrate=layer_att.analysis if (seed is not None and options.calibrate) else None))
+                                      calibrate=layer_att.analysis if (seed is not None and _calibrates(ctx, options)) else None))
 
     proved = [at for at in attempts if at.design is not None and at.analysis is not None and at.analysis.proved]
     primary = [at for at in attempts if not at.label.startswith("seed")]
