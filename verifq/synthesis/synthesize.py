@@ -67,7 +67,7 @@ class SynthOptions:
     threads: int | None = None
     calibrate: bool | None = None  # scale the per-neuron model's output bounds by its error on the per-layer design
     # (None: on with the differential rule, whose bounds the first-order model over-estimates most)
-    recalibrate: int | None = None  # rounds of re-solving calibrated on the last proved design (None: 2 with
+    recalibrate: int | None = None  # re-solves calibrated on the last proved design (None: 4 with
     # the differential rule, else 0)
     seeds_replace_layer: bool = False  # per-neuron: use the given seeds instead of running the per-layer MILP first
     refine: bool = False  # re-solve calibrated on the exact analysis (slopes, per-output scale)
@@ -232,39 +232,49 @@ def _calibrates(ctx: Context, opts: SynthOptions) -> bool:
 
 
 def _recalibrations(ctx: Context, opts: SynthOptions) -> int:
-    return (2 if _differential(ctx) else 0) if opts.recalibrate is None else opts.recalibrate
+    return (4 if _differential(ctx) else 0) if opts.recalibrate is None else opts.recalibrate
 
 
 def _recalibrate(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solver: str, time_limit: float,
                  attempt: Attempt, rounds: int) -> None:
     """Solve again with the model's output bounds scaled by its over-estimate of the exact analysis on
-    the last proved design (`SynthesisModel.calibrate`), while that design leaves slack: the
-    differential rule certifies much less than the first-order model predicts, and the model
-    keeps its relative accuracy between candidates. Every answer is repaired by the exact analysis
-    (so sound whatever the scale); a new design is kept only when it is proved and cheaper."""
+    the last proved design (`SynthesisModel.calibrate`; the factor f, or f**t after a failed try: t
+    halves), while that design leaves slack: the differential rule certifies much less than the
+    first-order model predicts. At most `rounds` solves. Every answer is repaired by the exact
+    analysis (so sound whatever the scale); a new design is kept only when it is proved and cheaper."""
+    t = 1.0
     for _ in range(rounds):
         a = attempt.analysis
         slack = [float(e / b) for e, b in zip(a.output_errors, ctx.problem.max_error) if b is not None and b > 0]
-        if not slack or max(slack) > 0.95:
+        if not slack or max(slack) > 0.95 or t < 0.2:
             return
         model = SynthesisModel(ctx.problem, ctx.ranges, ctx.x_lo, ctx.x_hi, replace(cfg, seed=attempt.design))
         lm = model.build()
         scale = model.calibrate(attempt.design, a)
         if not scale or max(scale.values()) <= 1.0:
             return
+        if t < 1.0:  # a gentler scale: as if the analysis certified actual * f**(1 - t)
+            errs = [e * Fraction(scale.get(o, 1.0) ** (1.0 - t)) for o, e in enumerate(a.output_errors)]
+            scale = model.calibrate(attempt.design, _Errors(tuple(errs)))
         initial, _, _ = _prepare(model, lm, attempt.design, time_limit)
         res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial, node_limit=opts.node_limit))
-        if not res.has_solution:
-            return
-        design, a2, notes = repair(ctx, model, model.choices_from_solution(res.x))
-        if design is None:
-            return
-        old, new = ctx.costs(attempt.design).get(cfg.cost), ctx.costs(design).get(cfg.cost)
-        if new >= old:
-            return
+        design, a2, notes = repair(ctx, model, model.choices_from_solution(res.x)) if res.has_solution else (None, None, [])
+        old = ctx.costs(attempt.design).get(cfg.cost)
+        new = None if design is None else ctx.costs(design).get(cfg.cost)
+        if new is None or new >= old:
+            ctx.say(f"{label}: re-solved calibrated on the exact analysis (x{max(scale.values()):.2f}): "
+                    + ("no proved design" if new is None else f"cost {new}, not below {old}")
+                    + (f" after repair ({len(notes)} steps)" if notes else ""))
+            t /= 2
+            continue
         ctx.say(f"{label}: re-solved calibrated on the exact analysis (x{max(scale.values()):.2f}), cost {old} -> {new}")
         attempt.design, attempt.analysis = design, a2
         attempt.repairs = attempt.repairs + notes
+
+
+@dataclass
+class _Errors:
+    output_errors: tuple  # what `SynthesisModel.calibrate` reads of an analysis
 
 
 def _analysis_slopes(a: Analysis):
