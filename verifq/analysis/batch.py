@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..engine import Engine, SerialEngine
 from ..errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_PROVED, EXIT_VIOLATED, UserError
 from ..progress import say
+from .methods import DEFAULT_ERROR_METHOD, DEFAULT_RANGE_METHOD
 
 MAX_SPLIT = 1 << 16  # boxes of an input splitting
 MAX_SAMPLES = 10**7  # inputs of the counterexample search
@@ -31,8 +32,8 @@ class ProveOptions:
 
     formats: str | None = None
     uniform: str | None = None
-    range_method: str = "symbolic"
-    error_method: str = "first_order"
+    range_method: str = DEFAULT_RANGE_METHOD.value
+    error_method: str = DEFAULT_ERROR_METHOD.value
     split: int = 1
     samples: int = 4000
     search: bool = True

@@ -74,11 +74,11 @@ def analyse_box(problem: Problem, design: Design, *, exact_net=None, range_metho
 
     range_method: "symbolic" (default: DeepPoly back-substitution intersected
     with intervals), "interval", or "milp" (small ReLU networks; see
-    `ranges.compute_ranges`). error_method: "first_order" (default:
-    backward interval sensitivities, intersected with the l1 rule),
-    "l1_local" (the simple per-neuron rule alone) or "differential"
-    (differential.py: symbolic bounds on the difference, intersected with
-    first_order; not re-derived by the checker yet). range_result: ranges
+    `ranges.compute_ranges`). error_method: "differential" (default;
+    differential.py: symbolic bounds on the difference, intersected with
+    first_order; re-derived by the checker with symbolic ranges),
+    "first_order" (backward interval sensitivities, intersected with the l1
+    rule) or "l1_local" (the simple per-neuron rule alone). range_result: ranges
     already computed for this problem's network and box (skips the range
     analysis; they are cached per network anyway).
     """

@@ -36,4 +36,4 @@ class ErrorMethod(_Name):
 
 
 DEFAULT_RANGE_METHOD = RangeMethod.SYMBOLIC
-DEFAULT_ERROR_METHOD = ErrorMethod.FIRST_ORDER
+DEFAULT_ERROR_METHOD = ErrorMethod.DIFFERENTIAL  # never looser than first_order; benchmarks/results/synth_differential.md

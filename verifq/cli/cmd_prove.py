@@ -36,9 +36,9 @@ def register(sub) -> None:
                    help="range analysis: symbolic (default: DeepPoly back-substitution intersected with intervals), "
                         "interval, or milp (exact per-neuron ranges by a verified MILP; small ReLU networks)")
     p.add_argument("--errors", choices=[m.value for m in ErrorMethod], default=DEFAULT_ERROR_METHOD.value,
-                   help="error analysis: first_order (default: backward sensitivities), l1_local (per-neuron l1 rule) or "
-                        "differential (symbolic bounds on the difference q(x) - f(x), intersected with first_order; "
-                        "tighter on deep networks; the checker re-derives it with symbolic ranges)")
+                   help="error analysis: differential (default: symbolic bounds on the difference q(x) - f(x), intersected "
+                        "with first_order; tighter on deep networks; the checker re-derives it with symbolic ranges), "
+                        "first_order (backward sensitivities) or l1_local (per-neuron l1 rule)")
     p.add_argument("--split", type=int, default=1, metavar="N",
                    help="analyse on an adaptive partition of the domain into at most N boxes (tighter, slower; "
                         "the checker re-derives such claims only if the unsplit analysis also proves, see the note)")
