@@ -382,7 +382,7 @@ def test_checker_accepts_whatever_the_analysis_proves(problem):
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(random_problems())
 def test_checker_accepts_whatever_the_tight_analysis_proves(problem):
-    """The default analysis (symbolic ranges, first-order errors) on random networks with
+    """The default analysis (symbolic ranges, the differential error rule) on random networks with
     every activation: its own claims are certified and the checker re-derives them."""
     try:
         a = analyse(problem, problem.design)
@@ -391,17 +391,17 @@ def test_checker_accepts_whatever_the_tight_analysis_proves(problem):
         return
     assume(a.proved)
     cert = build_certificate(a)
-    assert cert["analysis"]["certified_with"] == {"range_method": "symbolic", "error_method": "first_order"}
+    assert cert["analysis"]["certified_with"] == {"range_method": "symbolic", "error_method": "differential"}
     checker.check(cert)
 
 
 # ---------------------------------------------------------------- analyses with tighter methods
 def test_default_analysis_is_certified_with_its_tight_rules(tmp_path):
-    """`analyse` defaults to symbolic ranges and first-order errors; the checker re-derives
-    them (checker_tight.py) for ReLU/linear and tanh/sigmoid networks alike."""
+    """`analyse` defaults to symbolic ranges and the differential error rule; the checker
+    re-derives them (checker_tight.py, checker_diff.py) for ReLU/linear and tanh/sigmoid networks alike."""
     for name in ("tanh_product_rounding", "acc3_truncate_wrap"):
         a = analysis_of(name, True)
-        assert (a.range_method, a.error_method) == ("symbolic", "first_order")
+        assert (a.range_method, a.error_method) == ("symbolic", "differential")
         cert = build_certificate(a)
         assert cert["analysis"]["proved_with"] == {"range_method": a.range_method, "error_method": a.error_method}
         assert cert["analysis"]["certified_with"] == cert["analysis"]["proved_with"]

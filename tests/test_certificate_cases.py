@@ -161,12 +161,13 @@ CASES = {
 
 
 @lru_cache(maxsize=None)
-def analysis_of(name: str, default_methods: bool = False):
+def analysis_of(name: str, default_methods: bool = False, error_method: str | None = None):
     """The analysis of case `name` with the rules the checker re-derives (interval
-    ranges, l1_local errors), or with the analysis's default (tighter) methods."""
+    ranges, l1_local errors), or with the analysis's default (tighter) methods
+    (error_method: another error rule with the default ranges)."""
     p = CASES[name]()
     if default_methods:
-        return analyse(p, p.design)
+        return analyse(p, p.design, **({} if error_method is None else {"error_method": error_method}))
     return analyse(p, p.design, range_method="interval", error_method="l1_local")
 
 

@@ -1,6 +1,7 @@
 """Certificates with the tight rules (TIGHT_RULES.md): symbolic ranges and
-first-order errors re-derived by verifq/certificate/checker_tight.py, for the
-default analysis (ReLU, linear, tanh and sigmoid layers: the smooth ones with
+first-order errors (`--errors first_order`: the default error rule is now
+differential, tested in test_certificate_differential.py) re-derived by
+verifq/certificate/checker_tight.py, for the analysis (ReLU, linear, tanh and sigmoid layers: the smooth ones with
 proved relaxation lines and slope intervals); tampered tight claims and hints
 are rejected."""
 
@@ -28,7 +29,7 @@ TINY = Fraction(1, 1 << 100)
 
 
 def tight_cert(name):
-    return build_certificate(analysis_of(name, True))
+    return build_certificate(analysis_of(name, True, error_method="first_order"))
 
 
 def verdict(cert):
@@ -81,7 +82,7 @@ def test_spec_networks(fname, bound):
         pytest.skip("not a ReLU/linear network")
     d = uniform(net, fx(32, 12), fx(32, 12), fx(64, 24), fx(32, 12))
     p = problem(net, box, bound, d)
-    a = analyse(p, d)
+    a = analyse(p, d, error_method="first_order")
     if not a.proved:
         pytest.skip("design does not prove")
     cert = build_certificate(a)
@@ -112,7 +113,7 @@ def _random_problem(seed, hidden=(Activation.RELU,)):
 def test_random_networks(seed, hidden):
     p = _random_problem(seed, hidden)
     try:
-        a = analyse(p, p.design)
+        a = analyse(p, p.design, error_method="first_order")
     except Exception as exc:  # e.g. a fixed-input interval without grid points
         pytest.skip(str(exc))
     if not a.proved:
@@ -265,7 +266,7 @@ def test_weights_with_negative_fractional_bits_are_checked():
                           DenseLayer(((Fraction(4), Fraction(4)),), (Fraction(0),), Activation.LINEAR)))
     box = ((Fraction(-1, 2), Fraction(1, 2)),) * 2
     d = uniform(net, fx(8, 10), fx(8, 10), fx(32, 16), fx(16, 6), inp=fx(12, 4))
-    a = analyse(problem(net, box, "10", d), d)
+    a = analyse(problem(net, box, "10", d), d, error_method="first_order")
     assert a.proved
     cert = build_certificate(a)
     assert cert["analysis"]["certified_with"]["error_method"] == "first_order"

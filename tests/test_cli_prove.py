@@ -111,17 +111,17 @@ def test_analysis_options_order_the_certified_bounds(capsys, tmp_path):
 
 
 def test_split_proves_what_the_unsplit_analysis_cannot_and_its_certificate_says_so(capsys, tmp_path):
-    """8.5e-5 is below the unsplit bound (9.3e-5) but above the split one: the split proof succeeds;
+    """8.5e-5 is below the unsplit first-order bound (9.3e-5) but above the split one: the split proof succeeds;
     its claims are not re-derivable by this checker (and interval/l1 does not prove them either), so the
     CLI prints the certificate's note and `verifq check` rejects it rather than calling it VALID."""
     text = PENDULUM.read_text().replace("require error <= 1e-3", "require error <= 8.5e-5")
     text = text.replace('"../../specs/', f'"{ROOT}/specs/')
     spec = tmp_path / "tight.nnspec"
     spec.write_text(text)
-    code, _, _ = run(capsys, "prove", spec, "--no-search")
+    code, _, _ = run(capsys, "prove", spec, "--no-search", "--errors", "first_order")
     assert code == 1
     cert = tmp_path / "c.json"
-    code, out, _ = run(capsys, "prove", spec, "--split", "16", "--cert", cert)
+    code, out, _ = run(capsys, "prove", spec, "--split", "16", "--cert", cert, "--errors", "first_order")
     assert code == 0, out
     assert "note:" in out and "only" in out
     assert main(["check", str(cert)]) == 1
