@@ -86,8 +86,8 @@ def assert_real_ranges_sound(analysis, n: int = 300, seed: int = 1):
 @given(deep_problems())
 def test_tight_analysis_never_exceeded_by_the_simulator(case):
     problem, design = case
-    a = _analyse(problem, design)  # defaults: symbolic ranges + first-order errors
-    assert a.range_method == "symbolic" and a.error_method == "first_order"
+    a = _analyse(problem, design)  # defaults: symbolic ranges + the differential rule (intersected with first-order)
+    assert a.range_method == "symbolic" and a.error_method == "differential"
     assert_real_ranges_sound(a)
     if a.proved:
         check_layerwise(a, n_random=300)
@@ -264,7 +264,7 @@ def test_hints_are_json_and_name_the_rules():
     from verifq.language.benchmark import problem_from_benchmark
 
     problem = without_error_requirement(problem_from_benchmark(NETWORKS / "aster_SinglePendulumNN.json"))
-    a = analyse(problem, _uniform(problem))
+    a = analyse(problem, _uniform(problem), error_method="first_order")
     h = json.loads(json.dumps(a.hints))
     assert h["range_method"] == "symbolic" and h["error_method"] == "first_order"
     assert len(h["errors"]) == len(a.layers) and h["errors"][0]["error_rule"] == "first_order"
@@ -426,15 +426,15 @@ def test_symbolic_claims_contain_an_independent_exact_rederivation(case):
 
 
 def test_split_proves_what_the_single_box_cannot():
-    """ACC3NN at 1e-3 with 20 fractional bits: one box fails, a few leaves prove it (and it is sound)."""
+    """ACC3NN at 1e-3 with 20 fractional bits: one box fails (first-order errors), a few leaves prove it (and it is sound)."""
     from verifq.analysis.wide import without_limits
     from verifq.language.benchmark import problem_from_benchmark
 
     problem = without_limits(problem_from_benchmark(NETWORKS / "aster_ACC3NN.json"))  # error bound 1e-3 from the file
     design = _uniform(problem, frac=20)
-    single = analyse(problem, design)
+    single = analyse(problem, design, error_method="first_order")
     assert not single.proved and all(v.kind == "error" for v in single.violations)
-    a = analyse(problem, design, split=32)
+    a = analyse(problem, design, split=32, error_method="first_order")
     assert a.proved and 1 < len(a.leaves) <= 32
     assert max(a.output_errors) < max(single.output_errors)
     h = a.hints
