@@ -65,8 +65,7 @@ class SynthOptions:
     seeds: tuple = ()  # designs to keep as candidates (e.g. a per-layer result for a per-neuron run)
     progress: Callable[[str], None] | None = None
     threads: int | None = None
-    calibrate: bool | None = None  # scale the per-neuron model's output bounds by its error on the per-layer design
-    # (None: on with the differential rule, whose bounds the first-order model over-estimates most)
+    calibrate: bool = False  # scale the per-neuron model's output bounds by its error on the per-layer design
     recalibrate: int | None = None  # re-solves calibrated on the last proved design (None: 4 with
     # the differential rule, else 0)
     seeds_replace_layer: bool = False  # per-neuron: use the given seeds instead of running the per-layer MILP first
@@ -225,10 +224,6 @@ def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, so
 
 def _differential(ctx: Context) -> bool:
     return ErrorMethod(ctx.error_method or DEFAULT_ERROR_METHOD) is ErrorMethod.DIFFERENTIAL
-
-
-def _calibrates(ctx: Context, opts: SynthOptions) -> bool:
-    return _differential(ctx) if opts.calibrate is None else opts.calibrate
 
 
 def _recalibrations(ctx: Context, opts: SynthOptions) -> int:
@@ -444,7 +439,7 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
             # per neuron: the fast full-depth knapsack, calibrated on the per-layer design's exact analysis
             attempts.append(_run_milp(ctx, ModelConfig("neuron", cost=cost_model, exact_accumulation=exact, tables=ctx.tables), "per-neuron",
                                       options, solver, time_limit, seed=seed,
-                                      calibrate=layer_att.analysis if (seed is not None and _calibrates(ctx, options)) else None))
+                                      calibrate=layer_att.analysis if (seed is not None and options.calibrate) else None))
 
     proved = [at for at in attempts if at.design is not None and at.analysis is not None and at.analysis.proved]
     primary = [at for at in attempts if not at.label.startswith("seed")]
