@@ -44,7 +44,7 @@ def test_random_designs_never_exceed_the_differential_bound(case):
     except UserError:
         assume(False)
         return
-    b = analyse(problem, design)
+    b = analyse(problem, design, error_method="first_order")
     _le_first_order(a, b)
     if a.proved:
         check_layerwise(a, n_random=300)
@@ -118,7 +118,7 @@ REAL = [
 @pytest.mark.parametrize("name,frac,rounding,overflow,fixed,table", REAL, ids=[r[0] for r in REAL])
 def test_real_networks_never_exceed_the_differential_bound(name, frac, rounding, overflow, fixed, table):
     a = _coarse(name, frac, rounding, overflow, fixed, table)
-    b = analyse(a.problem, a.design)
+    b = analyse(a.problem, a.design, error_method="first_order")
     _le_first_order(a, b)
     check_layerwise(a, n_random=3000)
     obs = check_outputs_with_search(a, n_random=5000)
