@@ -70,6 +70,27 @@ def test_synth_methods_and_options(capsys, tmp_path):
         assert code == 0, (extra, out)
 
 
+def test_synth_error_rule_default_and_first_order(capsys, tmp_path):
+    """synth re-verifies with the differential rule by default (its certificate records it and the
+    checker re-derives it); `--errors first_order` stays available; the cheaper-or-equal design of the
+    default is also proved by `prove` (default rule) from the formats file."""
+    spec = write_spec(tmp_path, "aster_ACC3NN", n=5)
+    bits = {}
+    for rule in ("differential", "first_order"):
+        fmts, cert, res = (tmp_path / f"{rule}.{ext}" for ext in ("formats.json", "cert.json", "json"))
+        argv = ["synth", spec, "--quiet", "--granularity", "neuron", "-o", fmts, "--cert", cert, "--json", res]
+        code, out, err = run(capsys, *(argv if rule == "differential" else argv + ["--errors", rule]))
+        assert code == 0, out + err
+        doc = json.loads(cert.read_text())
+        assert doc["analysis"]["certified_with"] == {"range_method": "symbolic", "error_method": rule}
+        assert run(capsys, "check", cert, "--spec", spec, "--no-code")[0] == 0
+        assert json.loads(fmts.read_text())["synthesis"]["error_method"] == rule
+        bits[rule] = json.loads(res.read_text())["costs"]["total_bits"]
+        code, out, _ = run(capsys, "prove", spec, "--formats", fmts, "--no-search")
+        assert code == 0 and "PROVED" in out
+    assert bits["differential"] < bits["first_order"]
+
+
 def test_infeasible_request_exits_1_with_the_smallest_bound(capsys, tmp_path):
     spec = write_spec(tmp_path, eps="1e-12", word=12)
     res = tmp_path / "r.json"
