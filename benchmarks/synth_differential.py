@@ -105,12 +105,14 @@ def markdown(rows: list[dict], meta: dict) -> str:
     out.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
     key = {(r["network"], r["granularity"], r["errors"]): r for r in rows}
     changes = {"layer": [], "neuron": []}
+    times = {"layer": [], "neuron": []}
     for name in dict.fromkeys(r["network"] for r in rows):
         for gran in ("layer", "neuron"):
             b, a = key.get((name, gran, "first_order")), key.get((name, gran, "differential"))
             if not b or not a:
                 continue
             bb, ab = b["total_bits"], a["total_bits"]
+            times[gran].append(float(a["wall_s"]) / max(float(b["wall_s"]), 1e-3))
             if bb != "" and ab != "":
                 ch = (int(ab) - int(bb)) / int(bb) * 100
                 changes[gran].append((ch, int(a["hidden"]) >= 3))
@@ -128,6 +130,14 @@ def markdown(rows: list[dict], meta: dict) -> str:
             out.append(f"- {gran}, networks with >= 3 hidden layers, both feasible: {len(deep)} networks, "
                        f"median change {med:+.1f}%, mean {sum(deep) / len(deep):+.1f}%, "
                        f"{sum(c <= -10 for c in deep)} at least 10% fewer bits.")
+    for gran, ts in times.items():
+        if ts:
+            ts = sorted(ts)
+            out.append(f"- {gran}: synthesis time after / before: median {ts[len(ts) // 2]:.1f}x, max {ts[-1]:.1f}x "
+                       f"({len(ts)} networks, infeasible ones included).")
+    notes = OUT / "synth_differential_notes.md"
+    if notes.exists():
+        out += ["", notes.read_text().rstrip()]
     return "\n".join(out) + "\n"
 
 
