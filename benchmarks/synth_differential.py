@@ -150,6 +150,8 @@ def main():
     csv_path, md_path = OUT / "synth_differential.csv", OUT / "synth_differential.md"
     rows = []
     if not args.report_only:
+        if args.only and csv_path.exists():  # re-run some networks: keep the others' rows
+            rows = [r for r in csv.DictReader(open(csv_path)) if r["network"] not in args.only]
         for name in args.only or NETWORKS:
             rows += run(name, args.samples)
             with open(csv_path, "w", newline="") as f:

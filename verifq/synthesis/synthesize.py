@@ -67,7 +67,7 @@ class SynthOptions:
     threads: int | None = None
     calibrate: bool = False  # scale the per-neuron model's output bounds by its error on the per-layer design
     recalibrate: int | None = None  # re-solves calibrated on the last proved design (None: 4 with
-    # the differential rule, else 0)
+    # the differential rule and no lookup tables, else 0)
     seeds_replace_layer: bool = False  # per-neuron: use the given seeds instead of running the per-layer MILP first
     refine: bool = False  # re-solve calibrated on the exact analysis (slopes, per-output scale)
 
@@ -227,7 +227,11 @@ def _differential(ctx: Context) -> bool:
 
 
 def _recalibrations(ctx: Context, opts: SynthOptions) -> int:
-    return (4 if _differential(ctx) else 0) if opts.recalibrate is None else opts.recalibrate
+    """Calibrated re-solves: none with lookup tables by default (their shrinking, after the MILP, turns the
+    slack into far more table bits than the re-solves save in formats; synth_differential.md)."""
+    if opts.recalibrate is not None:
+        return opts.recalibrate
+    return 4 if _differential(ctx) and not any(t is not None for t in ctx.tables) else 0
 
 
 def _recalibrate(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solver: str, time_limit: float,
