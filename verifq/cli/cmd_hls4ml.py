@@ -6,7 +6,8 @@ through its ONNX export): the layer names come from it, and its weights must be 
 network's. The design (the spec's formats or `--formats`) is proved first; a per-neuron design,
 or one whose constants hls4ml would print differently, is turned into the design hls4ml can
 build and proved again before anything is written. `--merge` keeps the rest of an existing
-hls4ml configuration (Model settings, ReuseFactor, Trace, ...).
+hls4ml configuration (Model settings, ReuseFactor, Trace, ...). `--check CONFIG` goes the other
+way: it proves or refutes the user's own configuration (codegen/hls4ml_check.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ use it (ONNX; hls4ml's ONNX frontend needs the qonnx-cleaned model):
 Keras 3: hls4ml.converters.convert_from_keras_model(keras.saving.load_model("model.keras"), hls_config=cfg, ...)
 Every output hls4ml's compiled model computes is then bit-exact with verifq's simulator of the
 proved design (tested: io_parallel, Latency strategy, Vivado backend; Vitis shares its kernels).
+
+--check CONFIG: prove or refute YOUR hls4ml configuration (JSON/YAML, e.g. the dict of
+hls4ml.utils.config_from_onnx_model(model, granularity='name') with explicit types) for the spec:
+prints PROVED (exit 0) or NOT PROVED with the failing checks (layer, neuron, margin) and a concrete
+input when one is found (exit 1). A configuration whose arithmetic verifq's semantics does not
+express exactly (mixed AP_TRN/AP_RND or AP_WRAP/AP_SAT on the datapath, 'auto' types, other
+ap_fixed modes, a Dense result on another grid than its activation's, an unknown layer key, ...)
+is refused with exit 2 naming the key.
 """
 
 
@@ -41,7 +50,9 @@ def register(subparsers) -> None:
     p.add_argument("model", help="the model hls4ml converts: .onnx (PyTorch: its torch.onnx.export) or .keras")
     p.add_argument("--spec", required=True, help="the .nnspec whose network is MODEL's (formats unless --formats)")
     p.add_argument("--formats", metavar="FORMATS_JSON", help="design written by `verifq synth` (instead of the spec's formats)")
-    p.add_argument("-o", "--config", required=True, metavar="OUT_JSON", help="the hls4ml configuration to write (JSON)")
+    p.add_argument("-o", "--config", metavar="OUT_JSON", help="the hls4ml configuration to write (JSON)")
+    p.add_argument("--check", metavar="CONFIG", help="prove or refute this existing hls4ml configuration (JSON or "
+                   "YAML) instead of writing one: exit 0 proved, 1 refuted, 2 not checkable")
     p.add_argument("--merge", metavar="CONFIG", help="an existing hls4ml configuration (JSON or YAML) whose other "
                    "settings are kept; its precisions are replaced")
     p.add_argument("--formats-out", metavar="FILE", help="also write the design hls4ml builds (per layer, hls4ml's "
@@ -50,6 +61,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..errors import UserError
+
+    if (args.check is None) == (args.config is None):
+        raise UserError("give either -o OUT_JSON (write verifq's configuration) or --check CONFIG (check yours)")
+    if args.check is not None:
+        if args.formats or args.merge:
+            raise UserError("--check reads the design from CONFIG: --formats and --merge do not apply")
+        return run_check(args)
     from ..codegen.hls4ml_config import NotProved
     from ..codegen.hls4ml_run import configure, read_existing, summary_lines
     from ..language import load_problem_and_design
@@ -75,3 +94,17 @@ def run(args) -> int:
         save_design(formats_out, done.hd.design, problem.network)
     print("\n".join(summary_lines(done, args.config)))
     return EXIT_PROVED
+
+
+def run_check(args) -> int:
+    from ..codegen.hls4ml_check import check_files, report_lines
+    from ..outputs import check_output
+
+    verdict, names, inputs = check_files(args.spec, args.model, args.check)
+    if args.formats_out:
+        from ..fixedpoint.design_io import save_design
+
+        save_design(check_output(args.formats_out, "--formats-out", inputs=inputs), verdict.read.design,
+                    verdict.analysis.problem.network)
+    print("\n".join(report_lines(verdict, names, args.check)))
+    return EXIT_PROVED if verdict.proved else EXIT_VIOLATED
