@@ -1,0 +1,239 @@
+"""`verifq hls4ml MODEL --spec SPEC --check CONFIG`: a user's existing hls4ml configuration read back
+into a verifq design (exactly, or refused with exit 2 naming the key), proved (exit 0) or refuted
+(exit 1, failing checks, a counterexample). Default run: no hls4ml compile; `-m slow` confirms a
+refutation's counterexample with hls4ml's compiled model."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from hls4ml_harness import spec_loading, write_float32_onnx
+from verifq.analysis.prove import analyse
+from verifq.cli.main import main
+from verifq.codegen.hls4ml_check import check_config, parse_type, read_config
+from verifq.codegen.hls4ml_config import hls4ml_config, hls4ml_design
+from verifq.codegen.hls4ml_model import read_model_names
+from verifq.errors import UserError
+from verifq.fixedpoint.format import FixedFormat, Overflow, Rounding
+from verifq.language import load_problem_and_design, load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+PEND_SPEC = ROOT / "examples" / "02_onnx_pendulum" / "pendulum.nnspec"
+PEND_ONNX = ROOT / "specs" / "networks" / "originals" / "Single_Pendulum__controller_single_pendulum.onnx"
+TORA = ROOT / "tests" / "data" / "hls4ml"
+# what hls4ml.utils.config_from_onnx_model(model, granularity='model') returns: ap_fixed<16,6> everywhere
+HLS4ML_DEFAULT = {"Model": {"Precision": {"default": "fixed<16,6>"}, "ReuseFactor": 1, "Strategy": "Latency",
+                            "BramFactor": 1000000000, "TraceOutput": False}}
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def pend_config(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pend") / "cfg.json"
+    assert main(["hls4ml", str(PEND_ONNX), "--spec", str(PEND_SPEC), "-o", str(out), "--quiet"]) == 0
+    return json.loads(out.read_text())
+
+
+def _check(tmp_path, capsys, config, model=PEND_ONNX, spec=PEND_SPEC):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(config))
+    return _run(["hls4ml", str(model), "--spec", str(spec), "--check", str(path), "--quiet"], capsys)
+
+
+# ----------------------------------------------------------------------------- (1) verifq's own config reads back
+def test_tora_sigmoid_config_reads_back_to_the_same_design_and_is_proved():
+    problem, design = load_problem_and_design(TORA / "tora_sigmoid_3x20.nnspec", TORA / "tora_sigmoid_3x20.formats.json")
+    names = read_model_names(TORA / "tora_sigmoid_3x20.onnx", problem.network)
+    hd = hls4ml_design(problem, design, analyse(problem, design), names.frontend)
+    config = json.loads(json.dumps(hls4ml_config(hd.design, problem.network, names)))  # as the file holds it
+    read = read_config(config, names, problem.network)
+    assert read.design == hd.design  # tables, constant rules, modes included
+    verdict = check_config(problem, names, config)
+    assert verdict.proved and verdict.analysis.output_errors == hd.analysis.output_errors
+
+
+def test_pendulum_config_written_then_checked_is_proved(tmp_path, capsys, pend_config):
+    code, out, err = _check(tmp_path, capsys, pend_config)
+    assert code == 0, err
+    assert "PROVED" in out and "NOT PROVED" not in out and "margin" in out
+
+
+# ----------------------------------------------------------------------------- (2) hls4ml's default config
+def _default_md_verdict(network: str) -> str:
+    text = (ROOT / "benchmarks" / "results" / "hls4ml_default.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith(f"| {network} |"))
+    return row.split("|")[3].strip()
+
+
+def test_hls4mls_default_config_is_refuted_as_in_hls4ml_default_md(tmp_path, capsys):
+    spec = ROOT / "specs" / "aster_SmallNN.nnspec"
+    model = write_float32_onnx(load_spec(spec).network, tmp_path / "small.onnx")
+    spec = spec_loading(spec, model, tmp_path / "small.nnspec")
+    code, out, err = _check(tmp_path, capsys, HLS4ML_DEFAULT, model, spec)
+    assert _default_md_verdict("aster_SmallNN") == "VIOLATED"
+    assert code == 1, err
+    assert "NOT PROVED" in out and "weights hls4ml_truncate" in out
+    assert "layer 2, neuron 0: error bound" in out
+    m = re.search(r"counterexample: error ([0-9.e-]+) > 0\.001 on output 0, x = \[", out)
+    assert m and float(m.group(1)) > 1e-3
+
+
+def test_default_config_string_precision_and_yaml(tmp_path, capsys):
+    pytest.importorskip("yaml")
+    spec = ROOT / "specs" / "aster_SmallNN.nnspec"
+    model = write_float32_onnx(load_spec(spec).network, tmp_path / "small.onnx")
+    spec = spec_loading(spec, model, tmp_path / "small.nnspec")
+    path = tmp_path / "cfg.yml"
+    path.write_text("Model:\n  Precision: ap_fixed<16,6>\n  ReuseFactor: 1\n  Strategy: Latency\n")
+    code, out, _ = _run(["hls4ml", str(model), "--spec", str(spec), "--check", str(path), "--quiet"], capsys)
+    assert code == 1 and "NOT PROVED" in out
+
+
+# ----------------------------------------------------------------------------- accepted equivalences, overflow
+def test_relu_with_a_finer_truncated_pre_activation_is_exact(tmp_path, capsys, pend_config):
+    cfg = copy.deepcopy(pend_config)  # Add_0's result (the pre-activation): 4 more fractional bits, floor twice
+    cfg["LayerName"]["Add_0"]["Precision"]["result"] = "ap_fixed<26,6,AP_TRN,AP_WRAP>"
+    code, out, err = _check(tmp_path, capsys, cfg)
+    assert code == 0, err
+    assert "pre-activation fixed<26,6>" in out
+
+
+def test_a_pre_activation_that_overflows_is_refuted(tmp_path, capsys, pend_config):
+    cfg = copy.deepcopy(pend_config)
+    cfg["LayerName"]["Add_0"]["Precision"]["result"] = "ap_fixed<17,1,AP_TRN,AP_WRAP>"
+    code, out, err = _check(tmp_path, capsys, cfg)
+    assert code == 1, err
+    assert "pre-activation range" in out and "LayerName.Add_0.Precision.result" in out
+
+
+def test_model_precision_fills_missing_layer_keys(tmp_path, capsys, pend_config):
+    cfg = copy.deepcopy(pend_config)
+    del cfg["LayerName"]["Relu_1"]  # falls back to Model.Precision, here the same type
+    cfg["Model"]["Precision"] = "ap_fixed<18,2,AP_TRN,AP_WRAP>"
+    code, out, err = _check(tmp_path, capsys, cfg)
+    assert code == 0, err
+    del cfg["Model"]["Precision"]
+    code, _, err = _check(tmp_path, capsys, cfg)
+    assert code == 2 and "Relu_1 -> result" in err
+
+
+# ----------------------------------------------------------------------------- (3) refused: exit 2 naming the key
+@pytest.mark.parametrize("layer, var, value, words", [
+    ("Relu_0", "result", "ap_fixed<18,2,AP_RND,AP_WRAP>", ["LayerName.Relu_0.Precision.result", "one rounding"]),
+    ("MatMul_1", "accum", "ap_fixed<32,2,AP_TRN,AP_SAT>", ["LayerName.MatMul_1.Precision.accum", "overflow mode"]),
+    ("MatMul_0", "weight", "ap_fixed<18,2,AP_RND_CONV>", ["LayerName.MatMul_0.Precision.weight", "AP_RND_CONV"]),
+    ("MatMul_0", "weight", "ap_fixd<18,2>", ["LayerName.MatMul_0.Precision.weight", "ap_fixd<18,2>"]),
+    ("MatMul_0", "accum", "auto", ["LayerName.MatMul_0.Precision.accum", "'auto'"]),
+    ("MatMul_0", "accum", "ap_fixed<32,2,AP_TRN,AP_WRAP,1>", ["saturation bits"]),
+    ("MatMul_2", "weight", "ap_fixed<18,2,AP_TRN,AP_WRAP>", ["LayerName.MatMul_2.Precision.weight", "one rule"]),
+    ("Add_0", "result", "ap_fixed<14,2,AP_TRN,AP_WRAP>", ["LayerName.Add_0.Precision.result", "fewer fractional"]),
+    ("MatMul_0", "result", "ap_fixed<18,2,AP_TRN,AP_WRAP>", ["LayerName.MatMul_0.Precision.result", "exact sum"]),
+    ("Relu_0", "weight", "ap_fixed<18,2>", ["LayerName.Relu_0.Precision.weight"]),
+])
+def test_unexpressible_types_are_refused_naming_the_key(tmp_path, capsys, pend_config, layer, var, value, words):
+    cfg = copy.deepcopy(pend_config)
+    cfg["LayerName"][layer]["Precision"][var] = value
+    code, out, err = _check(tmp_path, capsys, cfg)
+    assert code == 2, (out, err)
+    for w in words:
+        assert w in err, err
+
+
+def test_nearest_double_rounding_is_refused(tmp_path, capsys, pend_config):
+    cfg = json.loads(json.dumps(pend_config).replace("AP_TRN", "AP_RND"))
+    assert _check(tmp_path, capsys, cfg)[0] in (0, 1)  # all nearest: one rounding, checkable
+    cfg["LayerName"]["Add_0"]["Precision"]["result"] = "ap_fixed<26,6,AP_RND,AP_WRAP>"
+    code, _, err = _check(tmp_path, capsys, cfg)
+    assert code == 2 and "LayerName.Add_0.Precision.result" in err and "rounding twice" in err
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda c: c["LayerName"].__setitem__("dense_1", {"Precision": "ap_fixed<16,6>"}), ["'dense_1'", "matches no layer"]),
+    (lambda c: c["LayerName"]["Relu_0"].__setitem__("accum_t", "ap_fixed<16,6>"), ["LayerName.Relu_0.accum_t"]),
+    (lambda c: c.__setitem__("LayerType", {"Dense": {"Precision": "ap_fixed<16,6>"}}), ["LayerType"]),
+    (lambda c: c["Model"].__setitem__("Strategy", "Resource") or c["Model"].__setitem__("Precision", "ap_fixed<16,6,AP_TRN,AP_SAT>")
+     or c["LayerName"].clear(), ["Strategy Resource", "saturate"]),
+    (lambda c: c["Model"].__setitem__("Strategy", "distributed_arithmetic"), ["Model.Strategy"]),
+    (lambda c: c["Model"].__setitem__("BitExact", True), ["Model key 'BitExact'"]),
+    (lambda c: c.__setitem__("SkipOptimizers", ["fuse_biasadd"]), ["'SkipOptimizers'"]),
+])
+def test_unknown_or_unsupported_keys_are_refused(tmp_path, capsys, pend_config, edit, words):
+    cfg = copy.deepcopy(pend_config)
+    edit(cfg)
+    code, out, err = _check(tmp_path, capsys, cfg)
+    assert code == 2, (out, err)
+    for w in words:
+        assert w in err, err
+
+
+def test_sigmoid_table_keys_and_grids(tmp_path, capsys):
+    problem, design = load_problem_and_design(TORA / "tora_sigmoid_3x20.nnspec", TORA / "tora_sigmoid_3x20.formats.json")
+    names = read_model_names(TORA / "tora_sigmoid_3x20.onnx", problem.network)
+    base = json.loads(json.dumps(hls4ml_config(design, problem.network, names)))
+    cfg = copy.deepcopy(base)  # hls4ml's spelling of the table keys, and its defaults when absent
+    cfg["LayerName"]["Sigmoid_0"]["TableSize"] = cfg["LayerName"]["Sigmoid_0"].pop("table_size")
+    del cfg["LayerName"]["Sigmoid_1"]["table_size"], cfg["LayerName"]["Sigmoid_1"]["table_t"]
+    cfg["LayerName"]["Sigmoid_1"]["Precision"]["table"] = "fixed<18,8,TRN,WRAP,0>"  # ignored, as hls4ml does
+    read = read_config(cfg, names, problem.network)
+    assert read.design.layers[0].table.size == design.layers[0].table.size
+    t1 = read.design.layers[1].table
+    assert (t1.size, t1.entry, t1.rounding, t1.overflow) == (1024, FixedFormat(18, 8), Rounding.TRUNCATE, Overflow.WRAP)
+    assert any("Precision.table is ignored" in n for n in read.notes)
+    cfg = copy.deepcopy(base)  # the table is indexed by the Dense result: its grid must be the output's
+    pre = cfg["LayerName"]["Add_1"]["Precision"]["result"]
+    w, i = map(int, re.match(r"ap_fixed<(\d+),(-?\d+)", pre).groups())
+    cfg["LayerName"]["Add_1"]["Precision"]["result"] = f"ap_fixed<{w + 1},{i},AP_TRN,AP_WRAP>"
+    with pytest.raises(UserError, match="Add_1.Precision.result.*sigmoid table"):
+        read_config(cfg, names, problem.network)
+    cfg = copy.deepcopy(base)
+    cfg["LayerName"]["Sigmoid_2"]["table_size"] = "big"
+    with pytest.raises(UserError, match="LayerName.Sigmoid_2.table_size"):
+        read_config(cfg, names, problem.network)
+
+
+def test_type_strings_as_hls4ml_reads_them():
+    assert parse_type("fixed<16,6>", "k").fmt == FixedFormat(16, 6)
+    t = parse_type("ap_ufixed<8,0,AP_RND,AP_SAT>", "k")
+    assert (t.fmt, t.rounding, t.overflow) == (FixedFormat(8, 0, signed=False), Rounding.NEAREST, Overflow.SATURATE)
+    t = parse_type("fixed<18,8,TRN,WRAP,0>", "k")
+    assert (t.rounding, t.overflow) == (Rounding.TRUNCATE, Overflow.WRAP)
+    assert parse_type("ap_int<8>", "k").fmt == FixedFormat(8, 8)
+    for bad in ("float", "ap_fixed<16>", "ap_fixed<16,6,AP_TRN_ZERO>", "ap_fixed<16,6,AP_TRN,AP_SAT_SYM>", 16):
+        with pytest.raises(UserError, match="k: "):
+            parse_type(bad, "k")
+
+
+# ----------------------------------------------------------------------------- (4) slow: hls4ml confirms
+@pytest.mark.slow
+def test_refutation_counterexample_is_confirmed_by_hls4mls_compiled_model(tmp_path):
+    from hls4ml_harness import missing
+
+    if missing() is not None:
+        pytest.skip(missing())
+    import numpy as np
+
+    from verifq.codegen.hls4ml_check import confirm_with_hls4ml
+
+    spec = ROOT / "specs" / "aster_SmallNN.nnspec"
+    model = write_float32_onnx(load_spec(spec).network, tmp_path / "small.onnx")
+    spec = spec_loading(spec, model, tmp_path / "small.nnspec")
+    problem = load_spec(spec)
+    verdict = check_config(problem, read_model_names(model, problem.network), HLS4ML_DEFAULT)
+    cex = verdict.counterexample
+    assert not verdict.proved and cex is not None and cex.kind == "error"
+    x = np.vstack([np.asarray(cex.input_network_units, dtype=np.float64),
+                   np.random.default_rng(0).uniform([-10, -5], [10, 5], size=(300, 2))])
+    r = confirm_with_hls4ml(model, HLS4ML_DEFAULT, x, verdict.analysis, tmp_path / "prj")
+    assert r["bit_exact"]  # hls4ml computes the design verifq read from the configuration
+    err = abs(r["hls4ml"][0, cex.output] - r["real"][0, cex.output])
+    assert err > float(cex.bound) and abs(err - float(cex.observed_error)) < 1e-9
