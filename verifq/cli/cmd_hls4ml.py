@@ -6,8 +6,7 @@ through its ONNX export): the layer names come from it, and its weights must be 
 network's. The design (the spec's formats or `--formats`) is proved first; a per-neuron design,
 or one whose constants hls4ml would print differently, is turned into the design hls4ml can
 build and proved again before anything is written. `--merge` keeps the rest of an existing
-hls4ml configuration (Model settings, ReuseFactor, Trace, ...). `--check CONFIG` goes the other
-way: it proves or refutes the user's own configuration (codegen/hls4ml_check.py).
+hls4ml configuration (Model settings, ReuseFactor, Trace, ...). `--check`: hls4ml_check.py.
 """
 
 from __future__ import annotations
@@ -28,13 +27,10 @@ Keras 3: hls4ml.converters.convert_from_keras_model(keras.saving.load_model("mod
 Every output hls4ml's compiled model computes is then bit-exact with verifq's simulator of the
 proved design (tested: io_parallel, Latency strategy, Vivado backend; Vitis shares its kernels).
 
---check CONFIG: prove or refute YOUR hls4ml configuration (JSON/YAML, e.g. the dict of
-hls4ml.utils.config_from_onnx_model(model, granularity='name') with explicit types) for the spec:
-prints PROVED (exit 0) or NOT PROVED with the failing checks (layer, neuron, margin) and a concrete
-input when one is found (exit 1). A configuration whose arithmetic verifq's semantics does not
-express exactly (mixed AP_TRN/AP_RND or AP_WRAP/AP_SAT on the datapath, 'auto' types, other
-ap_fixed modes, a Dense result on another grid than its activation's, an unknown layer key, ...)
-is refused with exit 2 naming the key.
+--check CONFIG proves (exit 0) or refutes (exit 1: failing checks, a counterexample input) YOUR
+configuration (JSON/YAML, config_from_*_model's dict with explicit types); arithmetic verifq does not
+express exactly (mixed AP_TRN/AP_RND or WRAP/SAT on the datapath, 'auto', other modes, a Dense result
+off its activation's grid, unknown keys) is refused, exit 2, naming the key.
 """
 
 
