@@ -56,7 +56,7 @@ def test_tora_sigmoid_config_reads_back_to_the_same_design_and_is_proved():
     names = read_model_names(TORA / "tora_sigmoid_3x20.onnx", problem.network)
     hd = hls4ml_design(problem, design, analyse(problem, design), names.frontend)
     config = json.loads(json.dumps(hls4ml_config(hd.design, problem.network, names)))  # as the file holds it
-    read = read_config(config, names, problem.network)
+    read = read_config(config, names, problem.network, problem.implementation)
     assert read.design == hd.design  # tables, constant rules, modes included
     verdict = check_config(problem, names, config)
     assert verdict.proved and verdict.analysis.output_errors == hd.analysis.output_errors

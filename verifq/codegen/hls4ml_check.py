@@ -204,9 +204,10 @@ class _Config:
 
 
 # ----------------------------------------------------------------------------- config -> design
-def read_config(config: dict, names: ModelNames, network, inputs_fixed: bool = False) -> ReadConfig:
+def read_config(config: dict, names: ModelNames, network, implementation=None) -> ReadConfig:
     """The verifq design the hls4ml configuration builds for the model (UserError when its arithmetic is
-    not exactly one verifq's semantics expresses)."""
+    not exactly one verifq's semantics expresses). `implementation` (the spec's): inputs are taken as
+    arriving on the input type's grid only when the spec says they arrive in that very format."""
     cfg = _Config(config, names)
     onnx = names.frontend == "onnx"
     notes = [f"LayerName '{n}' (an ONNX constant) is ignored: hls4ml quantizes the weights' floats with the "
@@ -216,6 +217,11 @@ def read_config(config: dict, names: ModelNames, network, inputs_fixed: bool = F
     datapath: list[HType] = []
     inp = cfg.precision(names.input, "result", ("result",))
     datapath.append(inp)
+    inputs_fixed = bool(implementation is not None and implementation.inputs_fixed)
+    if inputs_fixed and implementation.input_format not in (None, inp.fmt):
+        inputs_fixed = False
+        notes.append(f"the spec's inputs arrive in {implementation.input_format}, the configuration's input type is "
+                     f"{inp.fmt}: hls4ml rounds them into it, so they are analysed as real inputs")
     layers, pres, mats, wts, bss = [], [], [], [], []
     for pos, (layer, ln) in enumerate(zip(network.layers, names.layers), start=1):
         dense = ("weight", "bias", "accum", "result")
@@ -345,7 +351,7 @@ def check_config(problem, names: ModelNames, config: dict, *, search: bool = Tru
     from ..progress import say
     from .hls4ml_config import check_buildable
 
-    read = read_config(config, names, problem.network, problem.implementation.inputs_fixed)
+    read = read_config(config, names, problem.network, problem.implementation)
     check_buildable(problem.network, read.design, names.frontend, read.strategy)
     say("analysing the configured design")
     analysis = analyse(problem, read.design)
