@@ -237,3 +237,45 @@ def test_refutation_counterexample_is_confirmed_by_hls4mls_compiled_model(tmp_pa
     assert r["bit_exact"]  # hls4ml computes the design verifq read from the configuration
     err = abs(r["hls4ml"][0, cex.output] - r["real"][0, cex.output])
     assert err > float(cex.bound) and abs(err - float(cex.observed_error)) < 1e-9
+
+
+def _finer_pre(cfg):  # ReLU: Dense results with more fractional bits than the outputs (truncation: exact)
+    cfg["LayerName"]["Add_0"]["Precision"]["result"] = "ap_fixed<26,6,AP_TRN,AP_WRAP>"
+    cfg["LayerName"]["Add_1"]["Precision"]["result"] = "ap_fixed<21,3,AP_TRN,AP_WRAP>"
+
+
+def _model_fallback(cfg):  # missing layer keys take Model.Precision[role] / .default, as hls4ml does
+    del cfg["LayerName"]["Relu_1"], cfg["LayerName"]["global_in"]
+    cfg["Model"]["Precision"] = {"default": "ap_fixed<16,6>", "result": "ap_fixed<18,3>"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["finer_pre", "model_fallback", "tora_default"])
+def test_the_design_read_is_what_hls4ml_computes(tmp_path, case, pend_config):
+    """Every accepted reading, run through hls4ml: its compiled model equals verifq's simulator of the design
+    read from the configuration, bit for bit, on 1,000 domain inputs (and the counterexample when refuted)."""
+    from hls4ml_harness import domain_samples, missing
+
+    if missing() is not None:
+        pytest.skip(missing())
+    import numpy as np
+
+    from verifq.codegen.hls4ml_check import confirm_with_hls4ml
+
+    if case == "tora_default":  # hls4ml's default types and tables (1024 entries, ap_fixed<18,8>) on sigmoids
+        spec, model, cfg = TORA / "tora_sigmoid_3x20.nnspec", TORA / "tora_sigmoid_3x20.onnx", HLS4ML_DEFAULT
+    else:
+        spec, model, cfg = PEND_SPEC, PEND_ONNX, copy.deepcopy(pend_config)
+        {"finer_pre": _finer_pre, "model_fallback": _model_fallback}[case](cfg)
+    problem = load_spec(spec)
+    verdict = check_config(problem, read_model_names(model, problem.network), cfg)
+    assert verdict.proved == (case != "tora_default")
+    x = domain_samples(problem, 1000)
+    if verdict.counterexample is not None:
+        x = np.vstack([np.asarray(verdict.counterexample.input_network_units, dtype=np.float64), x])
+    r = confirm_with_hls4ml(model, cfg, x, verdict.analysis, tmp_path / "prj")
+    assert (r["hls4ml"] == r["simulator"]).all(axis=1).sum() == len(x)
+    err = np.abs(r["hls4ml"] - r["real"]).max(axis=0)
+    assert all(e <= float(b) for e, b in zip(err, verdict.analysis.output_errors))
+    if verdict.counterexample is not None:
+        assert err[verdict.counterexample.output] > float(verdict.counterexample.bound)
