@@ -99,6 +99,24 @@ def test_default_config_string_precision_and_yaml(tmp_path, capsys):
     assert code == 1 and "NOT PROVED" in out
 
 
+def test_hls4mls_own_name_config_with_auto_types(tmp_path, capsys):
+    """What hls4ml.utils.config_from_onnx_model(model, granularity='name') returns for the pendulum: 'auto'
+    accum/result types (sized by hls4ml's infer_precision pass to hold the exact sums), everything else
+    Model.Precision's default fixed<16,6>: refuted, the spec's max word reported apart."""
+    cfg = json.loads((TORA / "pendulum_hls4ml_name_config.json").read_text())
+    code, out, err = _check(tmp_path, capsys, cfg)
+    assert code == 1, err
+    assert "accum fixed<34,14>, pre-activation fixed<36,16>, output fixed<16,6>" in out  # inferred as hls4ml does
+    assert "1 failing check(s):" in out and "layer 3, neuron 0: error bound" in out
+    assert "not part of this verdict" in out and "counterexample: error" in out
+    cfg["Model"]["Precision"]["maximum"] = "fixed<24,8>"
+    code, _, err = _check(tmp_path, capsys, cfg)
+    assert code == 2 and "Model.Precision.maximum" in err and "'auto'" in err
+    del cfg["Model"]["Precision"]
+    code, _, err = _check(tmp_path, capsys, cfg)
+    assert code == 2 and "'auto'" in err and "default" in err
+
+
 # ----------------------------------------------------------------------------- accepted equivalences, overflow
 def test_relu_with_a_finer_truncated_pre_activation_is_exact(tmp_path, capsys, pend_config):
     cfg = copy.deepcopy(pend_config)  # Add_0's result (the pre-activation): 4 more fractional bits, floor twice
@@ -133,7 +151,6 @@ def test_model_precision_fills_missing_layer_keys(tmp_path, capsys, pend_config)
     ("MatMul_1", "accum", "ap_fixed<32,2,AP_TRN,AP_SAT>", ["LayerName.MatMul_1.Precision.accum", "overflow mode"]),
     ("MatMul_0", "weight", "ap_fixed<18,2,AP_RND_CONV>", ["LayerName.MatMul_0.Precision.weight", "AP_RND_CONV"]),
     ("MatMul_0", "weight", "ap_fixd<18,2>", ["LayerName.MatMul_0.Precision.weight", "ap_fixd<18,2>"]),
-    ("MatMul_0", "accum", "auto", ["LayerName.MatMul_0.Precision.accum", "'auto'"]),
     ("MatMul_0", "accum", "ap_fixed<32,2,AP_TRN,AP_WRAP,1>", ["saturation bits"]),
     ("MatMul_2", "weight", "ap_fixed<18,2,AP_TRN,AP_WRAP>", ["LayerName.MatMul_2.Precision.weight", "one rule"]),
     ("Add_0", "result", "ap_fixed<14,2,AP_TRN,AP_WRAP>", ["LayerName.Add_0.Precision.result", "fewer fractional"]),
@@ -188,7 +205,7 @@ def test_sigmoid_table_keys_and_grids(tmp_path, capsys):
     assert read.design.layers[0].table.size == design.layers[0].table.size
     t1 = read.design.layers[1].table
     assert (t1.size, t1.entry, t1.rounding, t1.overflow) == (1024, FixedFormat(18, 8), Rounding.TRUNCATE, Overflow.WRAP)
-    assert any("Precision.table is ignored" in n for n in read.notes)
+    assert any("Precision.table of Sigmoid_1 ignored" in n for n in read.notes)
     cfg = copy.deepcopy(base)  # the table is indexed by the Dense result: its grid must be the output's
     pre = cfg["LayerName"]["Add_1"]["Precision"]["result"]
     w, i = map(int, re.match(r"ap_fixed<(\d+),(-?\d+)", pre).groups())
@@ -250,7 +267,7 @@ def _model_fallback(cfg):  # missing layer keys take Model.Precision[role] / .de
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["finer_pre", "model_fallback", "tora_default"])
+@pytest.mark.parametrize("case", ["finer_pre", "model_fallback", "tora_default", "onnx_auto", "keras_auto"])
 def test_the_design_read_is_what_hls4ml_computes(tmp_path, case, pend_config):
     """Every accepted reading, run through hls4ml: its compiled model equals verifq's simulator of the design
     read from the configuration, bit for bit, on 1,000 domain inputs (and the counterexample when refuted)."""
@@ -264,12 +281,25 @@ def test_the_design_read_is_what_hls4ml_computes(tmp_path, case, pend_config):
 
     if case == "tora_default":  # hls4ml's default types and tables (1024 entries, ap_fixed<18,8>) on sigmoids
         spec, model, cfg = TORA / "tora_sigmoid_3x20.nnspec", TORA / "tora_sigmoid_3x20.onnx", HLS4ML_DEFAULT
+    elif case == "onnx_auto":  # hls4ml's granularity='name' config: 'auto' types inferred as hls4ml infers them
+        spec, model, cfg = PEND_SPEC, PEND_ONNX, json.loads((TORA / "pendulum_hls4ml_name_config.json").read_text())
+    elif case == "keras_auto":
+        import os
+
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        keras = pytest.importorskip("keras")
+        import hls4ml
+
+        from hls4ml_harness import write_keras_model
+
+        spec, model = PEND_SPEC, write_keras_model(load_spec(PEND_SPEC).network, tmp_path / "pend.keras")
+        cfg = hls4ml.utils.config_from_keras_model(keras.saving.load_model(str(model)), granularity="name")
     else:
         spec, model, cfg = PEND_SPEC, PEND_ONNX, copy.deepcopy(pend_config)
         {"finer_pre": _finer_pre, "model_fallback": _model_fallback}[case](cfg)
     problem = load_spec(spec)
     verdict = check_config(problem, read_model_names(model, problem.network), cfg)
-    assert verdict.proved == (case != "tora_default")
+    assert verdict.proved == (case in ("finer_pre", "model_fallback"))
     x = domain_samples(problem, 1000)
     if verdict.counterexample is not None:
         x = np.vstack([np.asarray(verdict.counterexample.input_network_units, dtype=np.float64), x])

@@ -32,6 +32,7 @@ is a UserError naming the key (exit 2), never a guess:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -112,6 +113,33 @@ def parse_type(text, key: str) -> HType:
     return HType(fmt, _ROUND[q], _SAT[o], key)
 
 
+@dataclass(frozen=True)
+class Auto:
+    """A type given as 'auto': hls4ml's infer_precision pass decides it (read_config mirrors that pass)."""
+
+    key: str
+
+
+def _parse(text, key: str) -> "HType | Auto":
+    return Auto(key) if isinstance(text, str) and text.strip().lower() == "auto" else parse_type(text, key)
+
+
+def _dense_auto(x: FixedFormat, w: FixedFormat, b: FixedFormat, n_in: int) -> FixedFormat:
+    """hls4ml 1.3.0 infer_precision `_infer_common_precision` (Dense, infer_no_bias off): the exact sum."""
+    lg = math.ceil(math.log2(n_in))
+    width, ints, signed = w.width + x.width + lg, w.integer_bits + x.integer_bits + lg, w.signed or x.signed
+    frac = width - ints
+    ints = max(ints + (b.signed and not signed), b.integer_bits + (signed and not b.signed)) + 1
+    return FixedFormat(ints + max(frac, b.frac_bits), ints, signed or b.signed)
+
+
+def _apply_alpha_auto(r: FixedFormat, b: FixedFormat) -> FixedFormat:
+    """hls4ml 1.3.0 infer_precision `_infer_bn_precision` with the ApplyAlpha's scale type ap_uint<1>."""
+    s_signed, s_width, s_int = r.signed, r.width + 1, r.integer_bits + 1
+    ints = max(s_int + (b.signed and not s_signed), b.integer_bits + (s_signed and not b.signed)) + 1
+    return FixedFormat(ints + max(s_width - s_int, b.frac_bits), ints, s_signed or b.signed)
+
+
 # ----------------------------------------------------------------------------- hls4ml's lookup
 class _Config:
     def __init__(self, config: dict, names: ModelNames):
@@ -156,7 +184,7 @@ class _Config:
                 if all(p in entry for p in pair):
                     raise UserError(f"LayerName.{name} sets both {pair[0]} and {pair[1]}", hint="keep one")
 
-    def precision(self, layer: str, var: str, allowed: tuple[str, ...]) -> HType:
+    def precision(self, layer: str, var: str, allowed: tuple[str, ...]) -> "HType | Auto":
         entry = self.layers.get(layer) or {}
         prec = entry.get("Precision")
         if isinstance(prec, dict):
@@ -165,21 +193,39 @@ class _Config:
                     raise UserError(f"LayerName.{layer}.Precision.{v} is not a type of this layer verifq can check",
                                     hint=f"its types: {', '.join(allowed)}")
             if var in prec:
-                return parse_type(prec[var], f"LayerName.{layer}.Precision.{var}")
+                return _parse(prec[var], f"LayerName.{layer}.Precision.{var}")
             if "default" in prec:
-                return parse_type(prec["default"], f"LayerName.{layer}.Precision.default")
+                return _parse(prec["default"], f"LayerName.{layer}.Precision.default")
         elif prec is not None:
-            return parse_type(prec, f"LayerName.{layer}.Precision")
+            return _parse(prec, f"LayerName.{layer}.Precision")
         mp = self.model.get("Precision")
         if isinstance(mp, dict):
             if var in mp:
-                return parse_type(mp[var], f"Model.Precision.{var}")
+                return _parse(mp[var], f"Model.Precision.{var}")
             if "default" in mp:
-                return parse_type(mp["default"], "Model.Precision.default")
+                return _parse(mp["default"], "Model.Precision.default")
         elif mp is not None:
-            return parse_type(mp, "Model.Precision")
+            return _parse(mp, "Model.Precision")
         raise UserError(f"no precision for {layer} -> {var}: neither LayerName.{layer}.Precision nor Model.Precision "
                         "sets it (hls4ml stops: 'No precision ... found')", hint=HINT)
+
+    def default(self, auto: "Auto") -> HType:
+        """What hls4ml's infer_precision pass gives an 'auto' type it does not infer: Model.Precision's default."""
+        mp = self.model.get("Precision")
+        text = mp.get("default") if isinstance(mp, dict) else mp
+        if text is None:
+            raise UserError(f"{auto.key} is 'auto' and Model.Precision has no default, which hls4ml then needs",
+                            hint=HINT)
+        t = parse_type(text, "Model.Precision" + (".default" if isinstance(mp, dict) else ""))
+        return HType(t.fmt, t.rounding, t.overflow, f"{auto.key} ('auto': {t.key})")
+
+    def inferred(self, auto: "Auto", fmt: FixedFormat) -> HType:
+        """An 'auto' accum/result that hls4ml's infer_precision pass sizes to hold the exact value."""
+        mp = self.model.get("Precision")
+        if isinstance(mp, dict) and "maximum" in mp:
+            raise UserError(f"{auto.key} is 'auto' and Model.Precision.maximum clips the type hls4ml infers: verifq "
+                            "does not check clipped inferred types", hint=HINT)
+        return HType(fmt, Rounding.TRUNCATE, Overflow.WRAP, f"{auto.key} ('auto': inferred {fmt})")
 
     def strategy(self, layer: str | None = None) -> str:
         entry = self.layers.get(layer) or {} if layer else {}
@@ -210,12 +256,15 @@ def read_config(config: dict, names: ModelNames, network, implementation=None) -
     arriving on the input type's grid only when the spec says they arrive in that very format."""
     cfg = _Config(config, names)
     onnx = names.frontend == "onnx"
-    notes = [f"LayerName '{n}' (an ONNX constant) is ignored: hls4ml quantizes the weights' floats with the "
-             "layer's weight/bias types" for n in cfg.ignored]
+    notes = [f"LayerName {', '.join(cfg.ignored)} (ONNX constants) ignored: hls4ml quantizes the weights' floats "
+             "with the layer's weight/bias types"] if cfg.ignored else []
+    tables_ignored = []
     strategies = {cfg.strategy()} | {cfg.strategy(n) for n in names.keys()}
     strategy = "Resource" if "Resource" in strategies else "Latency"
-    datapath: list[HType] = []
+    datapath: list[HType] = []  # the types whose rounding and overflow modes are the design's
+    exempt: list[HType] = []  # exact casts (no rounding): their overflow mode must still agree
     inp = cfg.precision(names.input, "result", ("result",))
+    inp = cfg.default(inp) if isinstance(inp, Auto) else inp
     datapath.append(inp)
     inputs_fixed = bool(implementation is not None and implementation.inputs_fixed)
     if inputs_fixed and implementation.input_format not in (None, inp.fmt):
@@ -223,20 +272,34 @@ def read_config(config: dict, names: ModelNames, network, implementation=None) -
         notes.append(f"the spec's inputs arrive in {implementation.input_format}, the configuration's input type is "
                      f"{inp.fmt}: hls4ml rounds them into it, so they are analysed as real inputs")
     layers, pres, mats, wts, bss = [], [], [], [], []
+    x = inp  # the type of the layer's input
     for pos, (layer, ln) in enumerate(zip(network.layers, names.layers), start=1):
         dense = ("weight", "bias", "accum", "result")
-        w = cfg.precision(ln.dense, "weight", dense)
+
+        def typed(t):
+            return cfg.default(t) if isinstance(t, Auto) else t
+
+        w = typed(cfg.precision(ln.dense, "weight", dense))
+        dense_b = typed(cfg.precision(ln.dense, "bias", dense))  # ONNX: the Dense's (zero) bias
         acc = cfg.precision(ln.dense, "accum", dense)
         res = cfg.precision(ln.dense, "result", dense)
+        auto_fmt = _dense_auto(x.fmt, w.fmt, dense_b.fmt, layer.n_in)
+        acc = cfg.inferred(acc, auto_fmt) if isinstance(acc, Auto) else acc
+        res = cfg.inferred(res, auto_fmt) if isinstance(res, Auto) else res
         if onnx and ln.bias is not None:
-            b = cfg.precision(ln.bias, "bias", ("bias", "result"))
+            b = typed(cfg.precision(ln.bias, "bias", ("bias", "result")))
             pre = cfg.precision(ln.bias, "result", ("bias", "result"))
+            pre = cfg.inferred(pre, _apply_alpha_auto(res.fmt, b.fmt)) if isinstance(pre, Auto) else pre
             mat = res
         else:
-            b = cfg.precision(ln.dense, "bias", dense)
+            b = dense_b
             pre, mat = res, None
-        datapath += [acc, pre]
+        fa, fb = acc.fmt.frac_bits, b.fmt.frac_bits
+        acc_exact = fa >= w.fmt.frac_bits + x.fmt.frac_bits and fa >= fb  # products and bias land on its grid
+        (exempt if acc_exact else datapath).append(acc)
         linear = layer.activation is Activation.LINEAR
+        pre_exact = not linear and pre.fmt.frac_bits >= fa and fb <= fa  # holds the sum exactly (range: checked)
+        (exempt if pre_exact else datapath).append(pre)
         table = None
         if ln.act is None:
             if not linear:
@@ -245,18 +308,18 @@ def read_config(config: dict, names: ModelNames, network, implementation=None) -
         else:
             if "Precision" in (cfg.layers.get(ln.act) or {}) and isinstance(cfg.layers[ln.act]["Precision"], dict) \
                     and "table" in cfg.layers[ln.act]["Precision"]:
-                notes.append(f"LayerName.{ln.act}.Precision.table is ignored, as hls4ml ignores it (a table type is "
-                             "the layer key table_t)")
+                tables_ignored.append(ln.act)
             if names.frontend == "keras" and ln.act not in cfg.layers and ln.act.startswith(ln.dense + "_"):
                 raise UserError(f"LayerName has no entry '{ln.act}' (the activation hls4ml splits off Dense "
                                 f"'{ln.dense}'): verifq does not guess which types hls4ml gives it",
                                 hint=f"set LayerName.{ln.act}.Precision.result")
-            out = cfg.precision(ln.act, "result", ("result",))
+            out = typed(cfg.precision(ln.act, "result", ("result",)))
             datapath.append(out)
             if layer.activation in SMOOTH:
                 table = cfg.table(ln.act)
         fp, fo = pre.fmt.frac_bits, out.fmt.frac_bits
-        if layer.activation is Activation.RELU and not (fp == fo or (fp > fo and pre.rounding is Rounding.TRUNCATE)):
+        relu_ok = pre_exact or fp == fo or (fp > fo and pre.rounding is Rounding.TRUNCATE)
+        if layer.activation is Activation.RELU and not relu_ok:
             why = "fewer" if fp < fo else "more"
             raise UserError(f"{pre.key} = {pre.fmt} has {why} fractional bits ({fp}) than {out.key} ({fo})"
                             + (" under AP_RND: rounding twice is not rounding once" if fp > fo else
@@ -266,11 +329,11 @@ def read_config(config: dict, names: ModelNames, network, implementation=None) -
             raise UserError(f"{pre.key} = {pre.fmt}: hls4ml indexes the {layer.activation.value} table by the Dense "
                             f"result ({fp} fractional bits), verifq's semantics by the value on the output's grid "
                             f"({out.key}: {fo})", hint="give the Dense result the activation result's fractional bits")
-        if mat is not None and mat.fmt.frac_bits < acc.fmt.frac_bits:
+        if mat is not None and mat.fmt.frac_bits < fa:
             raise UserError(f"{mat.key} = {mat.fmt} has fewer fractional bits than the accumulator ({acc.fmt}): "
                             "the ONNX MatMul result must hold the exact sum (the ApplyAlpha adds the bias and rounds "
                             "once)", hint="give the MatMul layer's result the accum type")
-        if onnx and b.fmt.frac_bits > acc.fmt.frac_bits and not (pre.rounding is Rounding.TRUNCATE and fp <= acc.fmt.frac_bits):
+        if onnx and fb > fa and not (pre.rounding is Rounding.TRUNCATE and fp <= fa):
             raise UserError(f"{b.key} = {b.fmt} has more fractional bits than {acc.key} = {acc.fmt}: hls4ml's ONNX "
                             "frontend adds the bias after the sum and rounds once, verifq's semantics rounds the bias "
                             "into the accumulator first", hint="use a bias type with at most the accumulator's "
@@ -281,12 +344,21 @@ def read_config(config: dict, names: ModelNames, network, implementation=None) -
         mats.append(mat)
         # the stored output: linear -> the pre format itself; else the activation's result
         layers.append(LayerFormats.uniform(layer.n_out, w.fmt, b.fmt, acc.fmt, out.fmt, table))
+        x = out
+    if tables_ignored:
+        notes.append(f"Precision.table of {', '.join(tables_ignored)} ignored, as hls4ml ignores it (a table type is "
+                     "the layer key table_t)")
     q, o = datapath[0].rounding, datapath[0].overflow
     for t in datapath[1:]:
         if t.rounding is not q or t.overflow is not o:
             raise UserError(f"{t.key} rounds/overflows with {_modes(t)}, {datapath[0].key} with {_modes(datapath[0])}: "
                             "verifq's semantics has one rounding and one overflow mode for the whole datapath",
                             hint="give every input, accum and result type the same quantization and overflow modes")
+    for t in exempt:  # exact casts: the rounding mode never acts, an overflow mode might (partial sums)
+        if t.overflow is not o:
+            raise UserError(f"{t.key} overflows with {_modes(t)}, {datapath[0].key} with {_modes(datapath[0])}: "
+                            "verifq's semantics has one overflow mode for the whole datapath",
+                            hint="give every input, accum and result type the same overflow mode")
     rules = {Rounding.TRUNCATE: ConstantRule.HLS4ML_TRUNCATE, Rounding.NEAREST: ConstantRule.HLS4ML_NEAREST}
     for role, types in (("weight", wts), ("bias", bss)):
         for t in types[1:]:
@@ -337,8 +409,9 @@ def extra_checks(analysis, read: ReadConfig) -> list:
 class Verdict:
     read: ReadConfig
     analysis: object
-    violations: tuple  # the analysis' and the extra checks
+    violations: tuple  # the analysis' (limits apart) and the extra checks
     counterexample: object  # search.Counterexample or None
+    limits: tuple = ()  # formats the spec's implementation limits forbid (reported, not part of the verdict)
 
     @property
     def proved(self) -> bool:
@@ -355,14 +428,17 @@ def check_config(problem, names: ModelNames, config: dict, *, search: bool = Tru
     check_buildable(problem.network, read.design, names.frontend, read.strategy)
     say("analysing the configured design")
     analysis = analyse(problem, read.design)
-    violations = tuple(analysis.violations) + tuple(extra_checks(analysis, read))
+    # the spec's implementation limits (max word, ...) bound what synthesis may choose; a configuration
+    # the user already has is judged by the requirements (error, overflow) only, its limits reported apart
+    limits = tuple(c for c in analysis.violations if c.kind == "limit")
+    violations = tuple(c for c in analysis.violations if c.kind != "limit") + tuple(extra_checks(analysis, read))
     cex = None
-    if analysis.violations and search:
+    if len(limits) < len(analysis.violations) and search:
         from ..analysis.search import find_counterexample
 
         say("looking for a counterexample")
         cex = find_counterexample(analysis)
-    return Verdict(read, analysis, violations, cex)
+    return Verdict(read, analysis, violations, cex, limits)
 
 
 def check_files(spec, model, config_path: str):
@@ -391,6 +467,9 @@ def report_lines(v: Verdict, names: ModelNames, config_path: str, limit: int = 1
         lines.append(f"  layer {pos} {ln.dense}: weight {lf.weight[0]}, bias {lf.bias[0]}, accum {lf.accum[0]}, "
                      f"pre-activation {pre.fmt}, output {lf.output[0]}{table}")
     lines += [f"  note: {n}" for n in v.read.notes]
+    if v.limits:
+        lines.append(f"  note: {len(v.limits)} format(s) exceed the spec's implementation limits (a bound on what "
+                     f"synthesis may choose; not part of this verdict), e.g. {v.limits[0].describe()}")
     problem = v.analysis.problem
     for j, e in enumerate(v.analysis.output_errors):
         req = problem.max_error[j] if j < len(problem.max_error) else None
