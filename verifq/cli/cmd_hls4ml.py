@@ -28,9 +28,9 @@ Every output hls4ml's compiled model computes is then bit-exact with verifq's si
 proved design (tested: io_parallel, Latency strategy, Vivado backend; Vitis shares its kernels).
 
 --check CONFIG proves (exit 0) or refutes (exit 1: failing checks, a counterexample input) YOUR
-configuration (JSON/YAML, config_from_*_model's dict with explicit types); arithmetic verifq does not
-express exactly (mixed AP_TRN/AP_RND or WRAP/SAT on the datapath, 'auto', other modes, a Dense result
-off its activation's grid, unknown keys) is refused, exit 2, naming the key.
+configuration (JSON/YAML, e.g. config_from_*_model's dict; 'auto' read as hls4ml infers it); arithmetic
+verifq does not express exactly (mixed AP_TRN/AP_RND or WRAP/SAT on the datapath, other modes, a Dense
+result off its activation's grid, unknown keys) is refused, exit 2, naming the key.
 """
 
 
