@@ -6,21 +6,27 @@ layer's type for a role (`weight`, `bias`, `accum`, `result`) is `LayerName[laye
 else `LayerName[layer].Precision.default` (or the Precision string), else `Model.Precision[role]`,
 `Model.Precision.default` or the `Model.Precision` string; `table_size` / `table_t` (or `TableSize` /
 `TableT`) are layer keys with hls4ml's defaults 1024 and ap_fixed<18,8> (a `table` type under
-Precision is ignored by hls4ml, and here). The types become a verifq design (the recipe of
-`hls4ml_config.py`, read backwards) which verifq's analysis proves or refutes against the spec.
+Precision is ignored by hls4ml, and here). An `auto` type is what hls4ml's infer_precision pass
+makes of it: a Dense accum/result and an ApplyAlpha result hold the exact value (`_dense_auto`,
+`_apply_alpha_auto`, AP_TRN/AP_WRAP), anything else is Model.Precision's default. The types become
+a verifq design (the recipe of `hls4ml_config.py`, read backwards) which verifq's analysis proves or
+refutes against the spec's requirements (its implementation limits are reported, not judged).
 
 Only configurations whose arithmetic verifq's semantics expresses EXACTLY are read; everything else
 is a UserError naming the key (exit 2), never a guess:
 
 * one rounding (AP_TRN / AP_RND) and one overflow mode (AP_WRAP / AP_SAT) for the whole datapath
-  (input result, accum, Dense / ApplyAlpha result, activation result); weight and bias types may
-  differ (their mode only sets the constant rule, HLS4ML_TRUNCATE / HLS4ML_NEAREST, one per role
-  for the whole network); other ap_fixed modes, saturation bits, `auto` types, floats -> refused;
+  (input result, accum, Dense / ApplyAlpha result, activation result; a cast that is exact -- an
+  accum holding every product and the bias, a pre-activation holding the sum -- may have another
+  rounding mode, it never acts); weight and bias types may differ (their mode only sets the
+  constant rule, HLS4ML_TRUNCATE / HLS4ML_NEAREST, one per role for the whole network); other
+  ap_fixed modes, saturation bits, floats, `auto` clipped by Model.Precision.maximum -> refused;
 * the Dense result (pre-activation, format P) must round to the activation's grid exactly as
-  verifq does: linear layers store it as the output; ReLU needs F_P = F_o, or F_P > F_o with
-  truncation (floor to F_P then to F_o is one floor to F_o, and ReLU commutes with both);
-  tanh/sigmoid index their table by P, so F_P = F_o. P must not overflow: that is checked on the
-  analysis' accumulator ranges (an extra "pre-activation" overflow check, part of the verdict);
+  verifq does: linear layers store it as the output; ReLU needs P exact (F_P >= F_accum: the
+  output then rounds once, and ReLU commutes with rounding), F_P = F_o, or F_P > F_o with
+  truncation (floor to F_P then to F_o is one floor to F_o); tanh/sigmoid index their table by P,
+  so F_P = F_o. P must not overflow: that is checked on the analysis' accumulator ranges (an extra
+  "pre-activation" overflow check, part of the verdict);
 * ONNX (MatMul_k = Dense without bias, Add_k = ApplyAlpha adding the bias): the MatMul result R
   must hold the exact sum (F_R >= F_accum; its range is checked like P, on the sum without the
   bias, as is the accumulator itself, which in hls4ml never holds the bias); the bias on the
