@@ -232,7 +232,8 @@ def test_type_strings_as_hls4ml_reads_them():
 
 # ----------------------------------------------------------------------------- (4) slow: hls4ml confirms
 @pytest.mark.slow
-def test_refutation_counterexample_is_confirmed_by_hls4mls_compiled_model(tmp_path):
+@pytest.mark.parametrize("network, kind", [("aster_SmallNN", "error"), ("aster_InvPendulumNN", "overflow")])
+def test_refutation_counterexample_is_confirmed_by_hls4mls_compiled_model(tmp_path, network, kind):
     from hls4ml_harness import missing
 
     if missing() is not None:
@@ -241,19 +242,23 @@ def test_refutation_counterexample_is_confirmed_by_hls4mls_compiled_model(tmp_pa
 
     from verifq.codegen.hls4ml_check import confirm_with_hls4ml
 
-    spec = ROOT / "specs" / "aster_SmallNN.nnspec"
-    model = write_float32_onnx(load_spec(spec).network, tmp_path / "small.onnx")
-    spec = spec_loading(spec, model, tmp_path / "small.nnspec")
+    from hls4ml_harness import domain_samples
+
+    spec = ROOT / "specs" / f"{network}.nnspec"
+    model = write_float32_onnx(load_spec(spec).network, tmp_path / "net.onnx")
+    spec = spec_loading(spec, model, tmp_path / "net.nnspec")
     problem = load_spec(spec)
     verdict = check_config(problem, read_model_names(model, problem.network), HLS4ML_DEFAULT)
     cex = verdict.counterexample
-    assert not verdict.proved and cex is not None and cex.kind == "error"
-    x = np.vstack([np.asarray(cex.input_network_units, dtype=np.float64),
-                   np.random.default_rng(0).uniform([-10, -5], [10, 5], size=(300, 2))])
+    assert not verdict.proved and cex is not None and cex.kind == kind
+    x = np.vstack([np.asarray(cex.input_network_units, dtype=np.float64), domain_samples(problem, 300)])
     r = confirm_with_hls4ml(model, HLS4ML_DEFAULT, x, verdict.analysis, tmp_path / "prj")
-    assert r["bit_exact"]  # hls4ml computes the design verifq read from the configuration
-    err = abs(r["hls4ml"][0, cex.output] - r["real"][0, cex.output])
-    assert err > float(cex.bound) and abs(err - float(cex.observed_error)) < 1e-9
+    assert r["bit_exact"]  # hls4ml computes the design verifq read from the configuration (wrapping included)
+    if kind == "error":
+        err = abs(r["hls4ml"][0, cex.output] - r["real"][0, cex.output])
+        assert err > float(cex.bound) and abs(err - float(cex.observed_error)) < 1e-9
+    else:  # the wrapped value reaches hls4ml's output
+        assert r["overflow"][0] and abs(r["hls4ml"][0] - r["real"][0]).max() > 1
 
 
 def _finer_pre(cfg):  # ReLU: Dense results with more fractional bits than the outputs (truncation: exact)
