@@ -314,3 +314,22 @@ def test_the_design_read_is_what_hls4ml_computes(tmp_path, case, pend_config):
     assert all(e <= float(b) for e, b in zip(err, verdict.analysis.output_errors))
     if verdict.counterexample is not None:
         assert err[verdict.counterexample.output] > float(verdict.counterexample.bound)
+
+
+def test_a_project_config_with_io_stream_is_refused(tmp_path, capsys, pend_config):
+    path = tmp_path / "project.json"
+    path.write_text(json.dumps({"IOType": "io_stream", "Backend": "Vivado", "HLSConfig": pend_config}))
+    code, _, err = _run(["hls4ml", str(PEND_ONNX), "--spec", str(PEND_SPEC), "--check", str(path)], capsys)
+    assert code == 2 and "IOType io_stream" in err
+    path.write_text(json.dumps({"IOType": "io_parallel", "Backend": "Vitis", "HLSConfig": pend_config}))
+    code, out, err = _run(["hls4ml", str(PEND_ONNX), "--spec", str(PEND_SPEC), "--check", str(path), "--quiet"], capsys)
+    assert code == 0, err
+
+
+def test_check_and_write_options_exclude_each_other(tmp_path, capsys, pend_config):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(pend_config))
+    for argv in (["-o", str(tmp_path / "o.json"), "--check", str(path)], [], ["--check", str(path), "--merge", str(path)]):
+        code, _, err = _run(["hls4ml", str(PEND_ONNX), "--spec", str(PEND_SPEC)] + argv, capsys)
+        assert code == 2 and ("--check" in err or "-o" in err), err
+    assert not (tmp_path / "o.json").exists()

@@ -447,6 +447,18 @@ def check_config(problem, names: ModelNames, config: dict, *, search: bool = Tru
     return Verdict(read, analysis, violations, cex, limits)
 
 
+def check_project(project: dict) -> None:
+    """A whole hls4ml project configuration's settings besides HLSConfig: io_parallel, Vivado/Vitis."""
+    io = project.get("IOType", "io_parallel")
+    if str(io).lower() != "io_parallel":
+        raise UserError(f"IOType {io}: verifq checks io_parallel only (io_stream computes in other kernels)",
+                        hint="convert with io_type='io_parallel'")
+    backend = project.get("Backend", "Vivado")
+    if str(backend).lower() not in ("vivado", "vitis"):
+        raise UserError(f"Backend {backend}: verifq checks the Vivado and Vitis backends' kernels only",
+                        hint="use backend='Vivado' or 'Vitis'")
+
+
 def check_files(spec, model, config_path: str):
     """`verifq hls4ml MODEL --spec SPEC --check CONFIG` as a call: (Verdict, ModelNames, the files read)."""
     from ..language import load_spec
@@ -455,7 +467,9 @@ def check_files(spec, model, config_path: str):
     from .hls4ml_run import read_existing
 
     problem = load_spec(spec)
-    config = read_existing(config_path)
+    project: dict = {}
+    config = read_existing(config_path, project)
+    check_project(project)
     names = read_model_names(model, problem.network)
     return check_config(problem, names, config), names, input_files(problem, model, config_path)
 
@@ -466,7 +480,8 @@ def report_lines(v: Verdict, names: ModelNames, config_path: str, limit: int = 1
     d = v.read.design
     head = "PROVED" if v.proved else "NOT PROVED"
     lines = [f"verifq hls4ml --check {config_path}: {head} ({names.frontend} model {names.path}, {d.rounding.value}, "
-             f"{d.overflow.value}, weights {d.weight_rule.value}, biases {d.bias_rule.value})",
+             f"{d.overflow.value}, weights {d.weight_rule.value}, biases {d.bias_rule.value}; hls4ml 1.3.0, "
+             f"io_parallel, Vivado/Vitis, {v.read.strategy})",
              f"  input {names.input}: {d.inputs[0]}"]
     for pos, (ln, lf, pre) in enumerate(zip(names.layers, d.layers, v.read.pre), start=1):
         table = f", table {lf.table}" if lf.table is not None else ""

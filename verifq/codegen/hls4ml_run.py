@@ -24,8 +24,9 @@ class Configured:
     checked: bool  # layer keys checked against hls4ml's parser
 
 
-def read_existing(path: str) -> dict:
-    """An hls4ml configuration (JSON or YAML; a whole project config's HLSConfig is taken)."""
+def read_existing(path: str, project: dict | None = None) -> dict:
+    """An hls4ml configuration (JSON or YAML; a whole project config's HLSConfig is taken, its other
+    settings -- IOType, Backend, ... -- copied into `project` when given)."""
     from ..inputs import read_text
 
     text = read_text(path)
@@ -44,6 +45,8 @@ def read_existing(path: str) -> dict:
         except json.JSONDecodeError as exc:
             raise UserError(f"not valid JSON: {exc.msg}", Location(path, exc.lineno, exc.colno)) from None
     if isinstance(doc, dict) and "HLSConfig" in doc:
+        if project is not None:
+            project.update({k: v for k, v in doc.items() if k != "HLSConfig"})
         doc = doc["HLSConfig"]
     if not isinstance(doc, dict):
         raise UserError("the configuration is not a mapping of hls4ml settings (Model, LayerName, ...)", Location(path))
