@@ -179,7 +179,11 @@ class _Config:
                                 "silently)", hint=f"the model's layers are: {', '.join(names.keys())}")
             if not isinstance(entry, dict):
                 raise UserError(f"LayerName.{name} is not a mapping of settings")
-            if name not in known:
+            if name not in known:  # an ONNX constant: its (output) precision never reaches the weights
+                for key in entry:
+                    if key not in ("Precision", "Trace", "ReuseFactor"):
+                        raise UserError(f"LayerName.{name}.{key}: verifq checks an ONNX constant's Precision only "
+                                        "(other settings may quantize the weights)", hint="remove the key")
                 self.ignored.append(name)
                 continue
             for key in entry:
