@@ -43,7 +43,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ..errors import UserError
+from ..errors import Location, UserError
 from ..fixedpoint.design import ConstantRule, Design, LayerFormats
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding, quantize_exact
 from ..fixedpoint.tables import DEFAULT_TABLE_FORMAT, DEFAULT_TABLE_SIZE, TableSpec
@@ -473,9 +473,15 @@ def check_files(spec, model, config_path: str):
     problem = load_spec(spec)
     project: dict = {}
     config = read_existing(config_path, project)
-    check_project(project)
     names = read_model_names(model, problem.network)
-    return check_config(problem, names, config), names, input_files(problem, model, config_path)
+    try:
+        check_project(project)
+        verdict = check_config(problem, names, config)
+    except UserError as exc:  # name the configuration file with the key
+        if exc.location is None:
+            exc.location = Location(str(config_path))
+        raise
+    return verdict, names, input_files(problem, model, config_path)
 
 
 def report_lines(v: Verdict, names: ModelNames, config_path: str, limit: int = 10) -> list[str]:
