@@ -109,6 +109,10 @@ def test_hls4mls_own_name_config_with_auto_types(tmp_path, capsys):
     assert "accum fixed<34,14>, pre-activation fixed<36,16>, output fixed<16,6>" in out  # inferred as hls4ml does
     assert "1 failing check(s):" in out and "layer 3, neuron 0: error bound" in out
     assert "not part of this verdict" in out and "counterexample: error" in out
+    rnd = copy.deepcopy(cfg)  # exact inferred casts (AP_TRN) do not mix with AP_RND elsewhere: they never round
+    rnd["Model"]["Precision"]["default"] = "ap_fixed<16,6,AP_RND,AP_WRAP>"
+    code, out, err = _check(tmp_path, capsys, rnd)
+    assert code == 1 and "nearest, wrap, weights hls4ml_nearest" in out, err
     cfg["Model"]["Precision"]["maximum"] = "fixed<24,8>"
     code, _, err = _check(tmp_path, capsys, cfg)
     assert code == 2 and "Model.Precision.maximum" in err and "'auto'" in err
@@ -272,7 +276,8 @@ def _model_fallback(cfg):  # missing layer keys take Model.Precision[role] / .de
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["finer_pre", "model_fallback", "tora_default", "onnx_auto", "keras_auto"])
+@pytest.mark.parametrize("case", ["finer_pre", "model_fallback", "tora_default", "onnx_auto", "onnx_auto_rnd",
+                                  "keras_auto"])
 def test_the_design_read_is_what_hls4ml_computes(tmp_path, case, pend_config):
     """Every accepted reading, run through hls4ml: its compiled model equals verifq's simulator of the design
     read from the configuration, bit for bit, on 1,000 domain inputs (and the counterexample when refuted)."""
@@ -286,8 +291,10 @@ def test_the_design_read_is_what_hls4ml_computes(tmp_path, case, pend_config):
 
     if case == "tora_default":  # hls4ml's default types and tables (1024 entries, ap_fixed<18,8>) on sigmoids
         spec, model, cfg = TORA / "tora_sigmoid_3x20.nnspec", TORA / "tora_sigmoid_3x20.onnx", HLS4ML_DEFAULT
-    elif case == "onnx_auto":  # hls4ml's granularity='name' config: 'auto' types inferred as hls4ml infers them
+    elif case.startswith("onnx_auto"):  # hls4ml's granularity='name' config: 'auto' types inferred as hls4ml does
         spec, model, cfg = PEND_SPEC, PEND_ONNX, json.loads((TORA / "pendulum_hls4ml_name_config.json").read_text())
+        if case == "onnx_auto_rnd":  # the inferred (exact, AP_TRN) types never round: AP_RND elsewhere is one rounding
+            cfg["Model"]["Precision"]["default"] = "ap_fixed<16,6,AP_RND,AP_WRAP>"
     elif case == "keras_auto":
         import os
 

@@ -308,7 +308,7 @@ def read_config(config: dict, names: ModelNames, network, implementation=None) -
         acc_exact = fa >= w.fmt.frac_bits + x.fmt.frac_bits and fa >= fb  # products and bias land on its grid
         (exempt if acc_exact else datapath).append(acc)
         linear = layer.activation is Activation.LINEAR
-        pre_exact = not linear and pre.fmt.frac_bits >= fa and fb <= fa  # holds the sum exactly (range: checked)
+        pre_exact = pre.fmt.frac_bits >= fa and fb <= fa  # holds the sum exactly (range: checked)
         (exempt if pre_exact else datapath).append(pre)
         table = None
         if ln.act is None:
