@@ -276,8 +276,8 @@ def _model_fallback(cfg):  # missing layer keys take Model.Precision[role] / .de
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["finer_pre", "model_fallback", "tora_default", "onnx_auto", "onnx_auto_rnd",
-                                  "keras_auto"])
+@pytest.mark.parametrize("case", ["finer_pre", "model_fallback", "tora_default", "tora_tables", "onnx_auto",
+                                  "onnx_auto_rnd", "keras_auto"])
 def test_the_design_read_is_what_hls4ml_computes(tmp_path, case, pend_config):
     """Every accepted reading, run through hls4ml: its compiled model equals verifq's simulator of the design
     read from the configuration, bit for bit, on 1,000 domain inputs (and the counterexample when refuted)."""
@@ -291,6 +291,10 @@ def test_the_design_read_is_what_hls4ml_computes(tmp_path, case, pend_config):
 
     if case == "tora_default":  # hls4ml's default types and tables (1024 entries, ap_fixed<18,8>) on sigmoids
         spec, model, cfg = TORA / "tora_sigmoid_3x20.nnspec", TORA / "tora_sigmoid_3x20.onnx", HLS4ML_DEFAULT
+    elif case == "tora_tables":  # table keys as hls4ml spells them, entries rounded to nearest and saturated
+        spec, model = TORA / "tora_sigmoid_3x20.nnspec", TORA / "tora_sigmoid_3x20.onnx"
+        cfg = copy.deepcopy(HLS4ML_DEFAULT)
+        cfg["LayerName"] = {f"Sigmoid_{k}": {"TableSize": 2048, "table_t": "ap_fixed<12,2,AP_RND,AP_SAT>"} for k in range(4)}
     elif case.startswith("onnx_auto"):  # hls4ml's granularity='name' config: 'auto' types inferred as hls4ml does
         spec, model, cfg = PEND_SPEC, PEND_ONNX, json.loads((TORA / "pendulum_hls4ml_name_config.json").read_text())
         if case == "onnx_auto_rnd":  # the inferred (exact, AP_TRN) types never round: AP_RND elsewhere is one rounding
@@ -312,6 +316,9 @@ def test_the_design_read_is_what_hls4ml_computes(tmp_path, case, pend_config):
     problem = load_spec(spec)
     verdict = check_config(problem, read_model_names(model, problem.network), cfg)
     assert verdict.proved == (case in ("finer_pre", "model_fallback"))
+    if case == "tora_tables":
+        t = verdict.read.design.layers[0].table
+        assert (t.size, t.entry, t.rounding, t.overflow) == (2048, FixedFormat(12, 2), Rounding.NEAREST, Overflow.SATURATE)
     x = domain_samples(problem, 1000)
     if verdict.counterexample is not None:
         x = np.vstack([np.asarray(verdict.counterexample.input_network_units, dtype=np.float64), x])
