@@ -405,14 +405,22 @@ def extra_checks(analysis, read: ReadConfig) -> list:
                 if rl < f.min_int or rh > f.max_int:
                     out.append(Check(li, j, "overflow", "pre-activation", rl * f.ulp, rh * f.ulp, f.min_value,
                                      f.max_value, f"{f} ({pre.key})"))
-            if mat is not None:
-                acc = ql.formats.accum[j]
+            if mat is not None and not _modular(read, acc_fmt := ql.formats.accum[j], pre, mat):
+                acc = acc_fmt
                 b = Fraction(int(ql.bias_acc_mant[j])) * acc.ulp
                 for f, what in ((acc, f"{acc} (the accumulator, without the bias)"), (mat.fmt, f"{mat.fmt} ({mat.key})")):
                     if lo - b < f.min_value or hi - b > f.max_value:
                         out.append(Check(li, j, "overflow", "sum before the bias", lo - b, hi - b, f.min_value,
                                          f.max_value, what))
     return out
+
+
+def _modular(read: ReadConfig, acc: FixedFormat, pre: HType, mat: HType) -> bool:
+    """ONNX under wrap: when the pre-activation's modulus 2^I_P divides the accumulator's and the MatMul
+    result's (I_P <= both) and they wrap, a sum without the bias that overflows them still gives the
+    right pre-activation whenever the sum with the bias fits (which the analysis checks)."""
+    return (read.design.overflow is Overflow.WRAP and mat.overflow is Overflow.WRAP
+            and pre.fmt.integer_bits <= min(acc.integer_bits, mat.fmt.integer_bits))
 
 
 @dataclass(frozen=True)
