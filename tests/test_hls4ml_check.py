@@ -414,3 +414,18 @@ def test_onnx_sum_before_the_bias_in_hls4ml(tmp_path, pre, exact):
     r = confirm_with_hls4ml(model, _mod_config(pre), domain_samples(problem, 200), verdict.analysis, tmp_path / "prj")
     err = np.abs(r["hls4ml"] - r["real"]).max()
     assert r["bit_exact"] == exact and (err <= 1e-2) == exact  # refuted: hls4ml really is off (by 20)
+
+
+def test_the_writer_reads_its_configuration_back(tmp_path, capsys):
+    """`verifq hls4ml -o` (ONNX, nearest, output grid coarser than the accumulator's): the pre-activation
+    needs one more integer bit than the accumulator, so the overflowing sum before the bias is no longer
+    harmless -- hls4ml's compiled model was off by 20 although the design is proved. The writer now reads
+    its configuration back as --check does and refuses (exit 1, nothing written)."""
+    problem, model = _mod_problem(tmp_path)
+    spec = tmp_path / "modnet_rnd.nnspec"
+    spec.write_text((tmp_path / "modnet_onnx.nnspec").read_text().replace("rounding = truncate", "rounding = nearest")
+                    + "\nformats {\n  default = fixed<20, 8>\n  accum = fixed<22, 6>\n}\n")
+    out = tmp_path / "cfg.json"
+    code, _, err = _run(["hls4ml", str(model), "--spec", str(spec), "-o", str(out), "--quiet"], capsys)
+    assert code == 1 and "sum before the bias" in err and "no configuration written" in err
+    assert not out.exists()

@@ -93,7 +93,8 @@ def run(args) -> int:
 
 
 def run_check(args) -> int:
-    from ..codegen.hls4ml_check import check_files, report_lines
+    from ..codegen.hls4ml_check import report_lines
+    from ..codegen.hls4ml_run import check_files
     from ..outputs import check_output
 
     verdict, names, inputs = check_files(args.spec, args.model, args.check)

@@ -43,7 +43,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ..errors import Location, UserError
+from ..errors import UserError
 from ..fixedpoint.design import ConstantRule, Design, LayerFormats
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding, quantize_exact
 from ..fixedpoint.tables import DEFAULT_TABLE_FORMAT, DEFAULT_TABLE_SIZE, TableSpec
@@ -471,25 +471,17 @@ def check_project(project: dict) -> None:
                         hint="use backend='Vivado' or 'Vitis'")
 
 
-def check_files(spec, model, config_path: str):
-    """`verifq hls4ml MODEL --spec SPEC --check CONFIG` as a call: (Verdict, ModelNames, the files read)."""
-    from ..language import load_spec
-    from ..outputs import input_files
-    from .hls4ml_model import read_model_names
-    from .hls4ml_run import read_existing
+def readback_violations(config: dict, names: ModelNames, problem, design: Design, analysis) -> list:
+    """The checks a configuration verifq WROTE for `design` (proved by `analysis`) fails when read back
+    as hls4ml reads it: [] when hls4ml builds exactly the proved design with no overflow of its own
+    (the pre-activation, ONNX's sum before the bias). A UserError from the reading is a bug of the
+    writer, reported as such."""
+    read = read_config(config, names, problem.network, problem.implementation)
+    if read.design != design:
+        from ..analysis.prove import analyse
 
-    problem = load_spec(spec)
-    project: dict = {}
-    config = read_existing(config_path, project)
-    names = read_model_names(model, problem.network)
-    try:
-        check_project(project)
-        verdict = check_config(problem, names, config)
-    except UserError as exc:  # name the configuration file with the key
-        if exc.location is None:
-            exc.location = Location(str(config_path))
-        raise
-    return verdict, names, input_files(problem, model, config_path)
+        analysis = analyse(problem, read.design)
+    return [c for c in analysis.violations if c.kind != "limit"] + extra_checks(analysis, read)
 
 
 def report_lines(v: Verdict, names: ModelNames, config_path: str, limit: int = 10) -> list[str]:
