@@ -16,14 +16,13 @@ import re
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-from verifq.analysis.prove import analyse, network_input_box  # noqa: E402
+from verifq.analysis.prove import analyse, float_input_box  # noqa: E402
 from verifq.cli.main import main  # noqa: E402
 from verifq.codegen.hls4ml_config import hls4ml_design  # noqa: E402
 from verifq.codegen.hls4ml_model import cleaned_onnx, frontend_of  # noqa: E402
@@ -118,15 +117,7 @@ def spec_loading(spec: Path, model: Path, out: Path) -> Path:
 
 def domain_samples(problem, n: int, seed: int = 1) -> np.ndarray:
     """The box's corners (up to n), then uniform float64 points of the box (layer-input units)."""
-    box = network_input_box(problem)
-    lo = np.array([float(a) for a, _ in box])
-    hi = np.array([float(b) for _, b in box])
-    for i, (a, b) in enumerate(box):  # float endpoints inside the exact box
-        if Fraction(lo[i]) < a:
-            lo[i] = np.nextafter(lo[i], np.inf)
-        if Fraction(hi[i]) > b:
-            hi[i] = np.nextafter(hi[i], -np.inf)
-    hi = np.maximum(lo, hi)
+    lo, hi = float_input_box(problem)
     d = len(lo)
     corners = [[hi[k] if (c >> k) & 1 else lo[k] for k in range(d)] for c in range(min(2 ** min(d, 20), n))]
     rng = np.random.default_rng(seed)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from verifq.analysis.prove import analyse, network_input_box
+from verifq.analysis.prove import analyse, float_input_box, network_input_box
 from verifq.numeric.scaled import PRECISION
 from verifq.codegen.emit import join_formats
 from verifq.fixedpoint.format import narrowest_format as format_for_range
@@ -234,16 +234,8 @@ def cosim_inputs(problem: Problem, design: Design, n: int, seed: int = 1, widen:
     """n inputs (layer-input units, float64): box corners, faces, uniform points, and for real
     inputs exact rounding ties of the input grid. widen > 1 scales the box around its centre
     (inputs outside the domain, e.g. to make input formats overflow)."""
-    box = network_input_box(problem)
-    n_in = len(box)
-    lo = np.array([float(a) for a, _ in box])
-    hi = np.array([float(b) for _, b in box])
-    for i, (a, b) in enumerate(box):
-        if Fraction(lo[i]) < a:
-            lo[i] = np.nextafter(lo[i], np.inf)
-        if Fraction(hi[i]) > b:
-            hi[i] = np.nextafter(hi[i], -np.inf)
-    hi = np.maximum(lo, hi)
+    lo, hi = float_input_box(problem)
+    n_in = len(lo)
     if widen != 1.0:
         mid, half = (lo + hi) / 2, (hi - lo) / 2 * widen
         lo, hi = mid - half - 1.0, mid + half + 1.0

@@ -14,6 +14,7 @@ from .fixedpoint.design import Design
 from .fixedpoint.format import FixedFormat, Overflow, Rounding
 from .fixedpoint.tables import DEFAULT_TABLE_FORMAT, DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE, TableSpec
 from .network.ir import Activation, Network
+from .network.quantized import QuantizedNetwork
 
 SMOOTH = (Activation.TANH, Activation.SIGMOID)  # the activations computed by a lookup table
 
@@ -56,6 +57,7 @@ class Implementation:
     table_size: int = DEFAULT_TABLE_SIZE  # entries of a table (when the design does not say)
     table_rounding: Rounding = Rounding.TRUNCATE  # how table entries are rounded (hls4ml's table_t: AP_TRN)
     max_table_size: int = MAX_TABLE_SIZE  # synthesis: the largest table it may choose
+    accumulator: Overflow = Overflow.WRAP  # integer (QONNX) networks: what an accumulator overflow does
 
     def table(self, entry: FixedFormat | None = None, size: int | None = None) -> TableSpec | None:
         """The lookup table of a tanh/sigmoid layer with these settings (None: the ideal table)."""
@@ -145,3 +147,4 @@ class Problem:
     design: Design | None
     synthesis: SynthesisOptions = field(default_factory=SynthesisOptions)
     sources: tuple[str, ...] = ()  # the files the spec read (network, domain): outputs may not replace them
+    quantized: QuantizedNetwork | None = None  # an already-quantized integer network (QONNX); `network` is its float reference

@@ -75,6 +75,9 @@ def prove_spec(options: ProveOptions, spec: str, load, engine: Engine | None = N
     from .search import find_counterexample
 
     problem, design = load(spec, options.formats, options.uniform)
+    if problem.quantized is not None:
+        raise UserError(f"{spec}: an already-quantized (QONNX) network is proved on its own, not in a batch",
+                        hint=f"run `verifq prove {spec}`")
     check_outputs(outputs, input_files(problem, options.formats))
     options.check()
     say(f"analysing {problem.network.name} ({problem.network.parameter_count} parameters): ranges "

@@ -4,7 +4,10 @@ scaled integers in one `Analysis` record (results.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
+
+import numpy as np
 
 from ..errors import UserError
 from ..fixedpoint.design import Design
@@ -28,6 +31,20 @@ def network_input_box(problem: Problem) -> tuple[tuple[Fraction, Fraction], ...]
     lo = norm.apply(tuple(lo for lo, _ in problem.domain))
     hi = norm.apply(tuple(hi for _, hi in problem.domain))
     return tuple(zip(lo, hi))  # normalization is monotone increasing (range > 0)
+
+
+def float_input_box(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """The input box as float64 bounds that lie inside the exact box (an endpoint that is no double
+    is moved inward), for sampling inputs of the domain."""
+    box = network_input_box(problem)
+    lo = np.array([float(a) for a, _ in box])
+    hi = np.array([float(b) for _, b in box])
+    for i, (a, b) in enumerate(box):
+        if Fraction(lo[i]) < a:
+            lo[i] = np.nextafter(lo[i], np.inf)
+        if Fraction(hi[i]) > b:
+            hi[i] = np.nextafter(hi[i], -np.inf)
+    return lo, np.maximum(lo, hi)
 
 
 def representable_box(box, design: Design):
@@ -58,8 +75,10 @@ def analyse_box(problem: Problem, design: Design, *, exact_net=None, range_metho
     range_method: "symbolic" (default: DeepPoly back-substitution intersected
     with intervals), "interval", or "milp" (small ReLU networks; see
     `ranges.compute_ranges`). error_method: "first_order" (default:
-    backward interval sensitivities, intersected with the l1 rule) or
-    "l1_local" (the simple per-neuron rule alone). range_result: ranges
+    backward interval sensitivities, intersected with the l1 rule),
+    "l1_local" (the simple per-neuron rule alone) or "differential"
+    (differential.py: symbolic bounds on the difference, intersected with
+    first_order; not re-derived by the checker yet). range_result: ranges
     already computed for this problem's network and box (skips the range
     analysis; they are cached per network anyway).
     """
@@ -73,8 +92,16 @@ def analyse_box(problem: Problem, design: Design, *, exact_net=None, range_metho
     ranges = list(range_result.layers)
     inputs = input_errors(qnet, x_lo, x_hi, box)
     error_result = None
-    if error_method is ErrorMethod.FIRST_ORDER:
+    diff_layers = None
+    if error_method in (ErrorMethod.FIRST_ORDER, ErrorMethod.DIFFERENTIAL):
         error_result = propagate_errors(qnet, ranges, x_lo, x_hi, inputs)
+    if error_method is ErrorMethod.DIFFERENTIAL:
+        from .differential import propagate_differential
+
+        dr = propagate_differential(qnet, network, ranges, range_result.relax, x_lo, x_hi, error_result,
+                                    error_result.layers)
+        diff_layers = dr.layers
+        error_result = replace(error_result, layers=list(diff_layers), hints=dr.hints)
     violations: list[Check] = limit_checks(problem, design)
     violations += range_checks(0, "input", inputs.q_lo, inputs.q_hi, design.inputs)
     violations += constant_checks(qnet)
@@ -82,7 +109,9 @@ def analyse_box(problem: Problem, design: Design, *, exact_net=None, range_metho
     r_lo, r_hi = x_lo, x_hi
     analysed = []
     for pos, (ql, rng) in enumerate(zip(qnet.layers, ranges)):
-        if error_result is not None:
+        if diff_layers is not None:
+            le = diff_layers[pos]
+        elif error_result is not None:
             le = error_result.layers[pos]
         else:
             le = layer_errors(

@@ -32,6 +32,7 @@ class RangeMethod(_Name):
 class ErrorMethod(_Name):
     L1_LOCAL = "l1_local"  # the per-neuron l1 rule (roundoff.py)
     FIRST_ORDER = "first_order"  # backward interval sensitivities (first_order.py)
+    DIFFERENTIAL = "differential"  # symbolic bounds on q(x) - f(x), intersected with first_order (differential.py)
 
 
 DEFAULT_RANGE_METHOD = RangeMethod.SYMBOLIC

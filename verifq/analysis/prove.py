@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from ..fixedpoint.design import Design
 from ..problem import Problem
-from .box import analyse_box, network_input_box, representable_box
+from .box import analyse_box, float_input_box, network_input_box, representable_box
 from .methods import DEFAULT_ERROR_METHOD, DEFAULT_RANGE_METHOD, ErrorMethod, RangeMethod
 from .results import Analysis, Check
 from .split import analyse_split
 
-__all__ = ["analyse", "Analysis", "Check", "network_input_box", "representable_box"]
+__all__ = ["analyse", "Analysis", "Check", "float_input_box", "network_input_box", "representable_box"]
 
 
 def analyse(problem: Problem, design: Design, *, exact_net=None,

@@ -95,6 +95,11 @@ def describe_problem(problem, design) -> list[str]:
     ]
 
 
+def checker_rederivable(a: Analysis) -> bool:
+    """Whether the checker has the rules for a differential analysis: symbolic ranges, no splitting."""
+    return a.range_method == "symbolic" and not a.leaves
+
+
 def prove_text(a: Analysis, cex=None, searched: bool = True, exact=None) -> list[str]:
     """The human-readable report of `verifq prove` (cex: a search.Counterexample or None;
     searched: whether a counterexample was looked for; exact: an exact_error result or None)."""
@@ -120,6 +125,15 @@ def prove_text(a: Analysis, cex=None, searched: bool = True, exact=None) -> list
                 lines.append(f"{head} gives error {show(cex.observed_error)} > {show(cex.bound)} on output {cex.output}")
         elif searched:
             lines.append("no concrete counterexample found: this is a failed proof, not (yet) a demonstrated failure")
+    if a.error_method == "differential":
+        if checker_rederivable(a):
+            lines.append("errors    differential rule (symbolic bounds on the difference, intersected with first_order); "
+                         "the independent checker re-derives it (rule differential)")
+        else:
+            lines.append("errors    differential rule (symbolic bounds on the difference, intersected with first_order); "
+                         f"NOT re-derivable by the checker with {a.range_method} ranges"
+                         + (" and input splitting" if a.leaves else "")
+                         + ": a certificate records first_order or interval/l1 claims when they also prove")
     if exact is not None:
         lines += exact_error_text(a, *exact)
     return lines
@@ -145,6 +159,8 @@ def prove_json(spec: str, a: Analysis, cex=None, exact=None) -> dict:
         "spec": spec,
         "network": problem.network.name,
         "verdict": "PROVED" if a.proved else "VIOLATED",
+        "error_method": str(a.error_method),
+        "checker_rederivable_errors": a.error_method != "differential" or checker_rederivable(a),
         "layers": summaries_as_dicts(layer_summaries(a)),
         "outputs": [
             {"output": j, "certified_error": str(e), "certified_error_float": float(e), "required": None if b is None else str(b)}

@@ -51,12 +51,16 @@ from pathlib import Path
 
 try:
     from . import checker_tight as tight  # the tight rules (symbolic ranges, first-order errors)
+    from .checker_integer import KIND as INTEGER_KIND, check_integer
+    from . import checker_diff as diff  # the differential error rule
     from .checker_core import (CONSTANT_RULES, HALF_RANGE, Fmt, Invalid, Malformed, Table, act_bounds, common_denominator,
                                constant_mantissa, get, get_list, get_rats, pow2, product_rounding, rat, round_to_grid,
                                rounding_bound, show, shift_round)
-except ImportError:  # run as a script: python checker.py CERT (checker_core.py, checker_tight.py next to it)
+except ImportError:  # run as a script: python checker.py CERT (checker_core.py, checker_tight.py, checker_diff.py next to it)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import checker_tight as tight
+    from checker_integer import KIND as INTEGER_KIND, check_integer
+    import checker_diff as diff
     from checker_core import (CONSTANT_RULES, HALF_RANGE, Fmt, Invalid, Malformed, Table, act_bounds, common_denominator,
                               constant_mantissa, get, get_list, get_rats, pow2, product_rounding, rat, round_to_grid,
                               rounding_bound, show, shift_round)
@@ -247,6 +251,13 @@ class Checker:
         self.log.append((step, detail))
 
     def run(self) -> None:
+        if self.cert.get("kind") == INTEGER_KIND:  # an already-quantized (QONNX) network: checker_integer.py
+            if self.cert.get("schema_version") != SCHEMA_VERSION:
+                raise Malformed(f"unsupported schema_version {self.cert.get('schema_version')!r}")
+            self.log += check_integer(self.cert)
+            if self.spec_content is not None:
+                self.notes.append("--spec is not compared with an integer-accumulator certificate")
+            return
         self._schema()
         self._hashes()
         self._tables_fit()
@@ -450,8 +461,10 @@ class Checker:
             tight.ranges(self, L, name, layer, cl, prev)
         if rules["error_rule"] == "l1_local":
             self._errors(name, L, layer, fm, cl, prev, mants, beff)
-        else:  # first_order: the l1 bounds E1 only intersect; the signed intervals are checked (and wrap sums)
-            tight.errors(self, L, name, layer, fm, cl, prev, mants, beff, self._errors(name, L, layer, fm, cl, prev, mants, beff, False))
+        else:  # first_order (/ differential): the l1 bounds E1 only intersect; the signed intervals are checked
+            dv = diff.derive(self, L, name, layer, fm, cl, prev, mants, beff) if rules["error_rule"] == "differential" else None
+            tight.errors(self, L, name, layer, fm, cl, prev, mants, beff,
+                         self._errors(name, L, layer, fm, cl, prev, mants, beff, False), dv)
         if rules["error_rule"] == "l1_local" or self.overflow == "saturate":
             self._accum(name, L, layer, fm, cl, prev, mants, beff)
         for j in range(layer.n_out):

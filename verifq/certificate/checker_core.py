@@ -2,7 +2,7 @@
 sigmoid, and reading the certificate's fields -- what both rule files of the
 independent checker (checker.py: structure and the simple rules;
 checker_tight.py: the tight rules) build on. Standard library only, no verifq
-import, so the three files can be copied and run on their own.
+import, so the checker's files can be copied and run on their own.
 """
 
 from __future__ import annotations

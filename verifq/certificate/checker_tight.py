@@ -29,7 +29,7 @@ except ImportError:  # run as a script next to checker_core.py
     import checker_core as C
 
 RANGE_RULES = ("symbolic",)
-ERROR_RULES = ("first_order",)
+ERROR_RULES = ("first_order", "differential")  # differential: checker_diff.py
 SUPPORTED_ACTS = ("relu", "linear", "tanh", "sigmoid")  # what the writer may certify with these rules
 SMOOTH = ("tanh", "sigmoid")
 P = 128  # intercepts live on the 2^-P grid
@@ -226,8 +226,9 @@ def _backsub(ch, t, neurons):
 
 
 # ---------------------------------------------------------------- errors: "first_order"
-def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
-    """e1: per neuron the l1_local bounds (E_acc, E_pre, E_out) derived from the claimed inputs."""
+def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1, dv=None):
+    """e1: per neuron the l1_local bounds (E_acc, E_pre, E_out) derived from the claimed inputs;
+    dv: the differential rule's derived intervals (checker_diff.derive), intersected with these."""
     st = _state(ch)
     step = f"{name} errors"
     n, w = layer.n_out, f"claims.layers[{L}].hints.errors"
@@ -253,8 +254,12 @@ def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
         lacc_lo, lacc_hi = loc["acc"][j]
         o_lo, o_hi = loc["out"][j]
         dl, dh = max(cand[j][0] + lacc_lo, -e_acc), min(cand[j][1] + lacc_hi, e_acc)
+        if dv is not None:
+            dl, dh = max(dl, dv["acc"][j][0]), min(dh, dv["acc"][j][1])
         _contains(C, step, j, "accumulator", d["d_acc_lo"][j], d["d_acc_hi"][j], dl, dh, cl["err_acc"][j])
         dl, dh = max(d["d_acc_lo"][j] + o_lo, -e_pre), min(d["d_acc_hi"][j] + o_hi, e_pre)
+        if dv is not None:
+            dl, dh = max(dl, dv["pre"][j][0]), min(dh, dv["pre"][j][1])
         _contains(C, step, j, "rounded-sum", d["d_pre_lo"][j], d["d_pre_hi"][j], dl, dh, cl["err_pre"][j])
         zl, zh = cl["pre_lo"][j], cl["pre_hi"][j]
         vl, vh = zl + d["d_pre_lo"][j], zh + d["d_pre_hi"][j]
@@ -280,6 +285,8 @@ def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
         p_lo, p_hi = d["d_pre_lo"][j], d["d_pre_hi"][j]
         dl = max(min(s[0] * p_lo, s[1] * p_lo) + post_lo, -e_out)
         dh = min(max(s[0] * p_hi, s[1] * p_hi) + post_hi, e_out)
+        if dv is not None:
+            dl, dh = max(dl, dv["out"][j][0]), min(dh, dv["out"][j][1])
         _contains(C, step, j, "output", d["d_out_lo"][j], d["d_out_hi"][j], dl, dh, cl["err_out"][j])
         if not smooth:
             olo, ohi = C.act_bounds(layer.act, vl, False), C.act_bounds(layer.act, vh, True)
@@ -296,7 +303,8 @@ def errors(ch, L, name, layer, fm, cl, prev, mants, beff, e1):
     st.setdefault("err", {})[L] = {"W": W, "fmax": fmax, "pre": loc["pre"], "s": (sv[:n], sv[n:], sd),
                                    "post": post if smooth else None, "d": (d["d_out_lo"], d["d_out_hi"])}
     depth = min(dep["depth_lo"] + dep["depth_hi"])
-    ch.ok(step, f"{n} neurons: signed error intervals follow (rule first_order, backward down to level {depth})")
+    extra = "" if dv is None else f"; intersected with the differential rule (down to level {h['diff_level']})"
+    ch.ok(step, f"{n} neurons: signed error intervals follow (rule first_order, backward down to level {depth}{extra})")
 
 
 def _contains(C, step, j, what, lo, hi, dl, dh, mag):
@@ -411,4 +419,5 @@ def _backward(ch, L, W, fmax, dep, step):
             newR.append(([x - y for x, y in zip(cw, rw)], [x + y for x, y in zip(cw, rw)]))
         R, den = newR, den << (fk + 1)
     return cand
+
 

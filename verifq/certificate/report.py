@@ -8,7 +8,7 @@ bounds); every other field of the certificate (the network's name and source,
 the analysis note, recorded measurements, the embedded spec text) appears
 under "recorded, not checked". An INVALID certificate gets the reason, not a
 "what was proven". The assumptions the guarantee rests on are stated. The
-three checker files are copied next to the report, so its re-check commands
+four checker files are copied next to the report, so its re-check commands
 work from anywhere.
 
 Every number shown for a certificate value carries its exact value and its
@@ -33,7 +33,7 @@ from .measure import Simulation, recorded_simulation, simulate_certificate
 
 ROLES = checker.ROLES
 PART_NAMES = ("propagated", "weight quantization", "bias quantization", "product rounding", "output rounding", "activation")
-CHECKER_FILES = ("checker.py", "checker_core.py", "checker_tight.py")
+CHECKER_FILES = ("checker.py", "checker_core.py", "checker_tight.py", "checker_diff.py", "checker_integer.py")
 
 
 def fmt_num(q: Fraction) -> str:
@@ -391,7 +391,7 @@ def _blocks(cert: dict, ch: checker.Checker | None, verdict: str, sim, recorded,
                  "code")]
     b += [_h(2, "Plots"), ("plots",)]
     b += [_h(2, "How to re-check"), _pre("\n".join(recheck), "recheck"),
-          _p("The first command needs verifq; the second only Python 3: the three checker files (standard library "
+          _p("The first command needs verifq; the second only Python 3: the four checker files (standard library "
              "only, exact arithmetic, no solver) are copied next to this report.")]
     b += _recorded_unchecked(cert, recorded, spec_checked)
     if spec_text is not None:

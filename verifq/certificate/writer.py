@@ -208,7 +208,9 @@ def tight_checkable(analysis) -> bool:
             return False
         if any("milp" in lh["lo_method"] + lh["hi_method"] for lh in r["layers"]):
             return False
-    return m[1] != "first_order" or len(h.get("errors", ())) == len(analysis.layers)
+    if m[1] == "differential" and m[0] != "symbolic":  # its checker rule back-substitutes the symbolic relaxations
+        return False
+    return m[1] not in ("first_order", "differential") or len(h.get("errors", ())) == len(analysis.layers)
 
 
 def _layer_hints(hints: dict, pos: int) -> dict:
@@ -218,7 +220,7 @@ def _layer_hints(hints: dict, pos: int) -> dict:
         lh = hints["ranges"]["layers"][pos]
         out["ranges"] = {k: lh[k] for k in ("lo_method", "hi_method", "relu_lower_slope", "smooth_slope",
                                             "smooth_intercepts") if k in lh}
-    if hints.get("error_method") == "first_order" and "errors" in hints:
+    if hints.get("error_method") in ("first_order", "differential") and "errors" in hints:
         out["errors"] = {k: v for k, v in hints["errors"][pos].items() if k != "error_rule"}
     return out
 
@@ -240,6 +242,15 @@ def certifiable_analysis(analysis):
     """
     if tight_checkable(analysis):
         return analysis, None
+    if methods(analysis)[1] == ErrorMethod.DIFFERENTIAL:  # not re-derivable here (ranges, split): first_order claims
+        fo = analyse(analysis.problem, analysis.design, range_method=analysis.range_method,
+                     error_method=ErrorMethod.FIRST_ORDER)
+        if fo.proved and tight_checkable(fo):
+            return fo, (
+                f"proved with {'/'.join(methods(analysis))}; the checker re-derives the differential rule only "
+                f"with symbolic ranges and without input splitting, so the certificate records the "
+                f"{fo.range_method}/first_order claims (looser, re-derivable) because they also prove the requirements"
+            )
     simple = analyse(analysis.problem, analysis.design, range_method=RangeMethod.INTERVAL, error_method=ErrorMethod.L1_LOCAL)
     if simple.proved:
         return simple, (

@@ -36,7 +36,9 @@ def register(sub) -> None:
                    help="range analysis: symbolic (default: DeepPoly back-substitution intersected with intervals), "
                         "interval, or milp (exact per-neuron ranges by a verified MILP; small ReLU networks)")
     p.add_argument("--errors", choices=[m.value for m in ErrorMethod], default=DEFAULT_ERROR_METHOD.value,
-                   help="error analysis: first_order (default: backward sensitivities) or l1_local (per-neuron l1 rule)")
+                   help="error analysis: first_order (default: backward sensitivities), l1_local (per-neuron l1 rule) or "
+                        "differential (symbolic bounds on the difference q(x) - f(x), intersected with first_order; "
+                        "tighter on deep networks; the checker re-derives it with symbolic ranges)")
     p.add_argument("--split", type=int, default=1, metavar="N",
                    help="analyse on an adaptive partition of the domain into at most N boxes (tighter, slower; "
                         "the checker re-derives such claims only if the unsplit analysis also proves, see the note)")
@@ -62,6 +64,12 @@ def run(args) -> int:
                            not args.no_search, args.seed, args.exact_error)
     options.check()
     human = sys.stderr if args.json == "-" else sys.stdout  # `--json -`: stdout carries the JSON alone
+    if len(args.spec) == 1:
+        problem, _ = load(args.spec[0], args.formats, args.uniform)
+        if problem.quantized is not None:  # an already-quantized (QONNX) network: certificate/accumulators.py
+            from ..certificate.accumulators import prove_quantized
+
+            return prove_quantized(args, problem)
     with make_engine(args.jobs, args.ray) as engine:
         if len(args.spec) == 1:
             out = prove_spec(options, args.spec[0], load, engine, [(args.json, "--json"), (args.cert, "--cert")])

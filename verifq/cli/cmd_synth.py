@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..certificate.accumulators import synth_quantized
 from ..outputs import write_text_atomic
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 
@@ -61,10 +62,11 @@ def run(args) -> int:
     from ..language import load_spec
     from ..synthesis.report import result_json, text_report
     from ..synthesis.synthesize import SynthOptions, synthesize
-
     from ..outputs import check_outputs, input_files
 
     problem = load_spec(Path(args.spec))
+    if problem.quantized is not None:  # an already-quantized (QONNX) network
+        return synth_quantized(args, problem)
     check_outputs([(args.output, "-o"), (args.json, "--json"), (args.cert, "--cert")], input_files(problem))
     if args.time_limit is not None and not 0 < args.time_limit < 1e9:
         raise UserError(f"--time-limit must be a positive number of seconds, not {args.time_limit}")
@@ -73,7 +75,6 @@ def run(args) -> int:
     if not 0 <= args.gap < 1:  # (NaN fails this too)
         raise UserError("--gap must be in [0, 1)")
     from ..progress import say as progress
-
     opts = SynthOptions.from_spec(
         problem.synthesis, method=args.method, granularity=args.granularity, cost=args.cost, solver=args.solver,
         time_limit=args.time_limit, node_limit=args.node_limit, mip_gap=args.gap, exact_ranges=args.exact, progress=progress,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..analysis.prove import network_input_box
+from ..analysis.prove import float_input_box, network_input_box
 from ..outputs import make_folder, write_text_atomic
 from ..progress import say
 from ..fixedpoint.design import Design
@@ -171,16 +171,8 @@ def _double_inward(m: int, up: bool) -> int:
 
 def _domain_samples(problem, n: int, seed: int = 0) -> np.ndarray:
     """Deterministic samples of the domain (layer-input units): box corners, centre, uniform points."""
-    box = network_input_box(problem)
-    n_in = len(box)
-    lo = np.array([float(a) for a, _ in box])
-    hi = np.array([float(b) for _, b in box])
-    for i, (a, b) in enumerate(box):  # float endpoints inside the exact box
-        if Fraction(lo[i]) < a:
-            lo[i] = np.nextafter(lo[i], np.inf)
-        if Fraction(hi[i]) > b:
-            hi[i] = np.nextafter(hi[i], -np.inf)
-    hi = np.maximum(lo, hi)
+    lo, hi = float_input_box(problem)
+    n_in = len(lo)
     rng = np.random.default_rng(seed)
     rows = [lo.copy(), hi.copy(), (lo + hi) / 2]
     for _ in range(min(max(0, n - 3) // 2, 1 << min(n_in, 20))):

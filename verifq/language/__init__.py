@@ -43,6 +43,14 @@ def load_problem_and_design(spec: str | Path, formats: str | Path | None = None,
     if uniform is not None and formats is not None:
         raise UserError("--uniform and --formats both give the formats", hint="pass one of them")
     problem = load_spec(Path(spec))
+    if problem.quantized is not None:
+        if purpose != "prove":
+            raise UserError(f"cannot {purpose} an already-quantized (QONNX) network", Location(str(spec)),
+                            hint="verifq proves (prove) and sizes the accumulators (synth) of QONNX networks")
+        if uniform is not None or formats is not None:
+            raise UserError(f"{'--uniform' if uniform is not None else '--formats'}: the network is already quantized "
+                            "(QONNX); its file gives every format", hint="drop the option")
+        return problem, None
     if uniform is not None:
         design = problem.implementation.uniform_design(problem.network, parse_format(uniform, "--uniform"))
     elif formats is not None:

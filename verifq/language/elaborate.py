@@ -31,7 +31,7 @@ from ..problem import SMOOTH, CostModel, Granularity, Implementation, Problem, S
 FORMAT_ROLES = ("default", "input") + ROLES + ("table",)
 FORMAT_KINDS = {"fixed": True, "ap_fixed": True, "ufixed": False, "ap_ufixed": False}
 IMPLEMENTATION_KEYS = ("rounding", "overflow", "inputs", "max word", "max accumulator", "widths", "tables",
-                       "table size", "table rounding", "max table size")
+                       "table size", "table rounding", "max table size", "accumulator")
 MAX_TABLE_LIMIT = 1 << 20  # entries of a lookup table the language accepts
 SYNTHESIS_KEYS = ("granularity", "cost", "solver", "time limit")
 SOLVERS = tuple(BACKENDS)
@@ -174,6 +174,7 @@ class _Elaborator:
         self.network_name = ""  # as the spec calls it (a loaded Network keeps its file's name)
         self.domain_locs: list[Location] = []  # the entry giving each input its interval
         self.sources: list[str] = []  # every file the spec reads (network, domain)
+        self.quantized = None  # the integer network of a QONNX file (then `network` is its float reference)
 
     def _all(self, *kinds) -> list:
         return [s for s in self.statements if isinstance(s, kinds)]
@@ -198,6 +199,7 @@ class _Elaborator:
             design=design,
             synthesis=synthesis,
             sources=tuple(self.sources),
+            quantized=self.quantized,
         )
 
     # -- files -------------------------------------------------------------
@@ -258,9 +260,9 @@ class _Elaborator:
             else:
                 path = self._resolve(d.path, "network")
                 if d is chosen:
-                    from ..network.loaders import load_network
+                    from ..network.loaders import load_network_or_qonnx
 
-                    built = load_network(path, location=d.path.loc)
+                    built, self.quantized = load_network_or_qonnx(path, location=d.path.loc)
         assert built is not None
         return built
 
@@ -413,6 +415,7 @@ class _Elaborator:
             table_size=table_size,
             table_rounding=_enum_setting(s.get("table rounding"), Rounding, Rounding.TRUNCATE),
             max_table_size=max_table,
+            accumulator=_enum_setting(s.get("accumulator"), Overflow, Overflow.WRAP),
         )
         return impl, s
 
@@ -523,7 +526,7 @@ class _Elaborator:
     def _requirements(self, net: Network) -> tuple[tuple[Fraction | None, ...], bool]:
         requires = self._all(RequireError)
         no_overflow = _single(self._all(RequireNoOverflow), "`require no overflow`") is not None
-        if not requires:
+        if not requires and not (self.quantized is not None and no_overflow):
             raise UserError("missing requirement: the spec has no `require error`", self.ast.end_location(),
                             "add a line like `require error <= 1e-3 on all outputs`")
         n = net.n_outputs

@@ -20,7 +20,7 @@ from .nnet_format import parse_nnet
 from .onnx_format import parse_onnx
 from .vnnlib import parse_vnnlib_box
 
-__all__ = ["load_network", "load_vnnlib_box", "load_benchmark_json", "SUPPORTED_EXTENSIONS"]
+__all__ = ["load_network", "load_network_or_qonnx", "load_vnnlib_box", "load_benchmark_json", "SUPPORTED_EXTENSIONS"]
 
 SUPPORTED_EXTENSIONS = (".json", ".onnx", ".nnet")
 
@@ -41,6 +41,20 @@ def load_network(path: Path | str, *, location: Location | None = None) -> Netwo
     if ext == ".nnet":
         return parse_nnet(text, path)
     return parse_json_network(text, path)[0]
+
+
+def load_network_or_qonnx(path: Path | str, *, location: Location | None = None):
+    """(network, None), or for an ONNX file holding QONNX quantizers (its float reference, the
+    integer network)."""
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        from .qonnx_format import has_quantizers, parse_qonnx
+
+        data = read_bytes(path, location)
+        if has_quantizers(data):
+            qnet = parse_qonnx(data, path)
+            return qnet.reference, qnet
+    return load_network(path, location=location), None
 
 
 def load_benchmark_json(path: Path | str, *, location: Location | None = None) -> tuple[Network, dict[str, Any]]:

@@ -1,0 +1,336 @@
+"""Accumulator widths of already-quantized networks: QONNX models made by post-training
+quantization of the shared float networks, then verifq's proven narrowest accumulators next to
+the data-type bound, A2Q's l1-norm bound and the widest partial sum observed in simulation.
+
+    python benchmarks/qonnx_accumulators.py                     # every ReLU/linear network, 6 configs
+    python benchmarks/qonnx_accumulators.py --only aster_AC6 --configs w8a8_po2_pt_mm
+    python benchmarks/qonnx_accumulators.py --report-only       # rebuild the Markdown from the JSON
+
+Needs the qonnx extra (qonnx 1.0.0, onnxruntime). The networks are /work/shared/benchmarks/networks
+(their licenses: /work/shared/benchmarks/README.md); the models are written to a temporary folder
+(--keep DIR to keep them).
+
+Quantization (the conventions of Brevitas's export_qonnx, written with the onnx helper API):
+input Quant signed 8 bit per tensor from max|domain|; weight Quant signed narrow, M bits, per
+tensor or per output channel, scale max|w| / (2^(M-1) - 1) (per-channel maxima floored at 2^-16
+of the largest: near-dead rows); bias Quant 32 bit on the accumulator grid (scale = s_in x s_w);
+unsigned activation Quant after ReLU, signed after linear layers, A bits, per tensor, scale
+from the float network's max |activation| over 4,096 domain samples, ROUND (half even);
+"po2" rounds every scale up to a power of two, "flt" keeps arbitrary float32 scales. Only
+ReLU/linear networks: verifq's QONNX loader has no Tanh/Sigmoid.
+
+Per model: verifq's integer simulation against QONNX execution (execute_onnx) on N domain
+inputs (every output code; bit-exact expected for po2; for flt scales verifq's semantics is
+the integer requantization (Q31 multiplier) and differs from QONNX's float32 arithmetic near
+rounding boundaries: the rate is reported); accumulator bounds (sequential order, bias first)
+over the domain, the narrowest width per layer (max over neurons) with a certificate re-checked
+by the independent checker, and soundness: no simulated partial sum outside its proven bounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from verifq.analysis.accumulators import analyse_bounds  # noqa: E402
+from verifq.analysis.accumulators_symbolic import symbolic_bounds  # noqa: E402
+from verifq.analysis.quantized_prove import QuantizedAnalysis, reference_bounds  # noqa: E402
+from verifq.certificate.accumulators import write_accumulator_certificate  # noqa: E402
+from verifq.certificate.checker import check_file  # noqa: E402
+from verifq.fixedpoint.integer_net import simulate  # noqa: E402
+from verifq.network.loaders.qonnx_exec import execute_qonnx  # noqa: E402
+from verifq.network.loaders.qonnx_format import parse_qonnx  # noqa: E402
+
+NETWORKS = Path("/work/shared/benchmarks/networks")
+RESULTS = ROOT / "benchmarks" / "results"
+QD = "qonnx.custom_op.general"
+CONFIGS = {  # weight bits, activation bits, scales, granularity, linear op
+    "w8a8_po2_pt_mm": (8, 8, "po2", "tensor", "matmul"),
+    "w8a8_po2_pc_gemm": (8, 8, "po2", "channel", "gemm"),
+    "w8a8_flt_pt_mm": (8, 8, "float", "tensor", "matmul"),
+    "w8a8_flt_pc_gemm": (8, 8, "float", "channel", "gemm"),
+    "w4a4_po2_pt_gemm": (4, 4, "po2", "tensor", "gemm"),
+    "w4a4_flt_pc_mm": (4, 4, "float", "channel", "matmul"),
+}
+INPUT_BITS = 8
+
+
+def max_int(bits, signed):
+    return 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+
+
+def make_scale(maxabs, qmax, kind):
+    maxabs = np.asarray(maxabs, dtype=np.float64)
+    top = float(np.max(maxabs)) if maxabs.size else 0.0
+    maxabs = np.maximum(maxabs, top * 2.0**-16 if top > 0 else 2.0**-20)
+    s = maxabs / qmax
+    if kind == "po2":
+        s = 2.0 ** np.ceil(np.log2(s))
+    return s.astype(np.float32)
+
+
+def build(layers, dom, cfg, rng):
+    import onnx
+    from onnx import TensorProto, helper
+
+    wbits, abits, kind, gran, linop = CONFIGS[cfg]
+    nodes, inits = [], []
+    counter = [0]
+
+    def name(base):
+        counter[0] += 1
+        return f"{base}_{counter[0]}"
+
+    def const(base, arr):
+        nm = name(base)
+        inits.append(onnx.numpy_helper.from_array(np.asarray(arr, dtype=np.float32), nm))
+        return nm
+
+    def node(op, ins, base, domain="", **attrs):
+        out = name(base)
+        nodes.append(helper.make_node(op, ins, [out], name=name(op), domain=domain, **attrs))
+        return out
+
+    def quant(x, scale, bits, signed, narrow, base):
+        return node("Quant", [x, const(base + "_s", scale), const(base + "_z", np.zeros_like(np.asarray(scale, np.float32))),
+                              const(base + "_b", float(bits))], base, domain=QD, signed=int(signed), narrow=int(narrow),
+                    rounding_mode="ROUND")
+
+    xs = (dom[:, 0] + (dom[:, 1] - dom[:, 0]) * rng.random((4096, len(dom)))).astype(np.float32)
+    acts, a = [], xs.astype(np.float64)
+    for w, b, act in layers:
+        a = a @ w.T + b
+        a = np.maximum(a, 0) if act == "relu" else a
+        acts.append(a)
+    s_in = make_scale(float(np.max(np.abs(dom))), max_int(INPUT_BITS, True), kind)
+    cur, s_cur = quant("global_in", s_in, INPUT_BITS, True, False, "inq"), np.float32(s_in)
+    for li, (w, b, act) in enumerate(layers):
+        n_out = w.shape[0]
+        qw = max_int(wbits, True)
+        s_w = make_scale(np.max(np.abs(w)), qw, kind) if gran == "tensor" else make_scale(np.max(np.abs(w), axis=1), qw, kind)
+        s_b = np.broadcast_to((np.float32(s_cur) * np.asarray(s_w, np.float32)).astype(np.float32), (n_out,))
+        bq = quant(const(f"b{li}", b), s_b, 32, True, False, f"bq{li}")
+        if linop == "matmul":
+            wq = quant(const(f"W{li}", w.T), s_w if gran == "tensor" else s_w.reshape(1, n_out), wbits, True, True, f"wq{li}")
+            pre = node("Add", [node("MatMul", [cur, wq], f"mm{li}"), bq], f"add{li}")
+        else:
+            wq = quant(const(f"W{li}", w), s_w if gran == "tensor" else s_w.reshape(n_out, 1), wbits, True, True, f"wq{li}")
+            pre = node("Gemm", [cur, wq, bq], f"gemm{li}", transB=1)
+        post = node("Relu", [pre], f"relu{li}") if act == "relu" else pre
+        signed = act != "relu"
+        s_a = make_scale(float(np.max(np.abs(acts[li]))), max_int(abits, signed), kind)
+        cur, s_cur = quant(post, s_a, abits, signed, False, f"aq{li}"), np.float32(s_a)
+    nodes.append(helper.make_node("Identity", [cur], ["global_out"], name="out_identity"))
+    graph = helper.make_graph(nodes, cfg, [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, [1, len(dom)])],
+                              [helper.make_tensor_value_info("global_out", TensorProto.FLOAT, [1, layers[-1][0].shape[0]])],
+                              initializer=inits)
+    return helper.make_model(graph, producer_name="verifq benchmarks/qonnx_accumulators.py",
+                             opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QD, 1)])
+
+
+def run_model(path: Path, name: str, cfg: str, box, samples: int, workdir: Path) -> dict:
+    t0 = time.time()
+    qnet = parse_qonnx(path.read_bytes(), path)
+    rng = np.random.default_rng(1)
+    lo = np.array([float(a) for a, _ in box])
+    hi = np.array([float(b) for _, b in box])
+    x = (lo + (hi - lo) * rng.random((samples, len(box)))).astype(np.float32)
+    if len(box) <= 10:
+        corners = np.array(np.meshgrid(*[[a, b] for a, b in zip(lo, hi)])).reshape(len(box), -1).T.astype(np.float32)
+        x = np.vstack([x, corners])[: max(samples, len(corners))]
+    x = np.clip(x, lo.astype(np.float32), hi.astype(np.float32))
+    x64 = x.astype(np.float64)
+    x64 = np.where(x64 < lo, np.nextafter(x.astype(np.float32), np.float32(np.inf)).astype(np.float64), x64)
+    x64 = np.where(x64 > hi, np.nextafter(x.astype(np.float32), -np.float32(np.inf)).astype(np.float64), x64)
+    x = x64.astype(np.float32)
+    sim = simulate(qnet, x64, prefixes=True)
+    y = execute_qonnx(path, x).astype(np.float64)
+    unit = np.array([float(u) for u in qnet.layers[-1].out_unit])
+    codes_q = np.round(y / unit).astype(np.int64)
+    agree = np.all(codes_q == np.asarray(sim.outputs, dtype=np.int64), axis=1)
+    exact_values = np.all(y == np.asarray(sim.outputs, dtype=np.float64) * unit, axis=1)
+    t_sim = time.time() - t0
+    bounds = analyse_bounds(qnet, box, None)
+    t1 = time.time()
+    sym = symbolic_bounds(qnet, box)
+    t_sym = time.time() - t1
+    refs = reference_bounds(qnet)
+    widths = [max(b.widths()) for b in bounds]
+    rows, violations = [], 0
+    for l, (layer, b, s, r) in enumerate(zip(qnet.layers, bounds, sym, refs)):
+        pmax = np.asarray(sim.prefix_max[l], dtype=object).max(axis=0)
+        pmin = np.asarray(sim.prefix_min[l], dtype=object).min(axis=0)
+        for c in (b, s):
+            violations += sum(int(pmax[j]) > c.prefix_hi[j] or int(pmin[j]) < c.prefix_lo[j] for j in range(layer.n_out))
+        observed = max(_width(int(pmin[j]), int(pmax[j])) for j in range(layer.n_out))
+        rows.append({"layer": l + 1, "K": layer.n_in, "neurons": layer.n_out, "certified": widths[l],
+                     "proven": max(s.widths()),
+                     "proven_neuron_min": min(s.widths()), "proven_neuron_mean": float(np.mean(s.widths())),
+                     "data_type": r["data_type"], "a2q": max(r["a2q"]), "a2q_neuron_mean": float(np.mean(r["a2q"])),
+                     "observed": observed})
+    analysis = QuantizedAnalysis(qnet, tuple(box), tuple(widths), "wrap", tuple(bounds), (), (), (None,) * qnet.n_outputs)
+    cert = workdir / f"{name}__{cfg}.cert.json"
+    write_accumulator_certificate(cert, analysis)
+    import io
+
+    sink = io.StringIO()
+    checked = check_file(cert, check_code=False, out=sink, err=sink) == 0
+    return {"network": name, "config": cfg, "samples": int(len(x)), "rows_agree": int(agree.sum()),
+            "values_exact": int(exact_values.sum()), "soundness_violations": violations, "certificate_valid": checked,
+            "layers": rows, "seconds": round(time.time() - t0, 2), "sim_seconds": round(t_sim, 2),
+            "symbolic_seconds": round(t_sym, 2)}
+
+
+def products_only(path: Path, box) -> list[int]:
+    """Per layer: the narrowest width holding every partial sum without the bias (what A2Q's
+    bound is about): max_k (b + S_k) - b = max_k S_k, from the symbolic bounds."""
+    qnet = parse_qonnx(path.read_bytes(), path)
+    sym = symbolic_bounds(qnet, box)
+    return [max(_width(lo - b, hi - b) for lo, hi, b in zip(s.prefix_lo, s.prefix_hi, layer.bias))
+            for s, layer in zip(sym, qnet.layers)]
+
+
+def _width(lo: int, hi: int) -> int:
+    w = 1
+    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
+        w += 1
+    return w
+
+
+def report(results: list[dict], out: Path) -> None:
+    prod_file = out.with_name("accumulators_products.json")
+    products = json.loads(prod_file.read_text()) if prod_file.exists() else {}
+    for r in results:
+        for l in r["layers"]:
+            widths = products.get(f"{r['network']}__{r['config']}")
+            l["products"] = widths[l["layer"] - 1] if widths else None
+    lines = ["# Accumulator widths of QONNX integer networks", "",
+             "Made by `benchmarks/qonnx_accumulators.py` (see its docstring for the quantization conventions).",
+             "Bits are two's complement accumulator widths (sign included). Accumulation order: the bias code first, "
+             "then the products in weight order; every partial sum must fit.", "",
+             "* **proven**: verifq's narrowest provably overflow-free accumulator of the layer (max over its neurons; "
+             "per-neuron minimum and mean in brackets), bias included, over the network's input domain, by the "
+             "symbolic bounds (interval bounds tightened by back-substitution; sound, not re-derived by the checker);",
+             "* **certified**: the same by the interval bounds, with a certificate re-checked by the independent "
+             "checker (exact for the first layer);",
+             "* **data-type**: input bits + weight bits + ceil(log2 K) (the weight's sign bit covers the sign);",
+             "* **A2Q**: the narrowest P with ||w_j||_1 * 2^(N - [signed input]) <= 2^(P-1) - 1 for every neuron "
+             "(data-independent, bias excluded);",
+             "* **observed**: the widest partial sum (bias first) met in simulating the domain inputs;",
+             "* **agree**: rows of the domain sample whose every output code equals QONNX's execution "
+             "(po2 scales: exact expected; flt scales: verifq's Q31 integer requantization vs QONNX's float32).", ""]
+    eight = [r for r in results if r["config"].startswith("w8a8")]
+    for title, group in (("8-bit models", eight), ("4-bit models", [r for r in results if r["config"].startswith("w4a4")])):
+        if not group:
+            continue
+        layers = [l for r in group for l in r["layers"]]
+        d_a2q = [l["a2q"] - l["proven"] for l in layers]
+        d_dt = [l["data_type"] - l["proven"] for l in layers]
+        d_cert = [l["a2q"] - l["certified"] for l in layers]
+        lines += [f"## Summary, {title}", "",
+                  f"* models: {len(group)}, layers: {len(layers)}",
+                  f"* proven vs A2Q: mean {np.mean(d_a2q):.2f} bits narrower (min {min(d_a2q)}, max {max(d_a2q)}); "
+                  f"proven wider than A2Q in {sum(d < 0 for d in d_a2q)} layers (bias included in proven, not in A2Q)",
+                  f"* certified vs A2Q: mean {np.mean(d_cert):.2f} bits narrower (min {min(d_cert)}, max {max(d_cert)})",
+                  *([f"* proven without the bias (products only, A2Q's own quantity) vs A2Q: mean "
+                     f"{np.mean([l['a2q'] - l['products'] for l in layers if l['products'] is not None]):.2f} bits narrower "
+                     f"(min {min(l['a2q'] - l['products'] for l in layers if l['products'] is not None)}; "
+                     f"{sum(l['products'] is not None for l in layers)} layers)"] if any(l["products"] is not None for l in layers) else []),
+                  f"* proven vs data-type bound: mean {np.mean(d_dt):.2f} bits narrower (min {min(d_dt)})",
+                  f"* per-neuron widths: mean {np.mean([l['proven_neuron_mean'] for l in layers]):.2f} bits vs per-layer "
+                  f"mean {np.mean([l['proven'] for l in layers]):.2f}",
+                  f"* proven - observed: mean {np.mean([l['proven'] - l['observed'] for l in layers]):.2f} bits, "
+                  f"max {max(l['proven'] - l['observed'] for l in layers)}",
+                  f"* soundness violations (simulated partial sum outside its proven bounds): "
+                  f"{sum(r['soundness_violations'] for r in group)}",
+                  f"* certificates re-checked valid: {sum(r['certificate_valid'] for r in group)} of {len(group)}", ""]
+    po2 = [r for r in results if "_po2_" in r["config"]]
+    flt = [r for r in results if "_flt_" in r["config"]]
+    for tag, group in (("po2", po2), ("flt", flt)):
+        if group:
+            n = sum(r["samples"] for r in group)
+            lines.append(f"* simulation vs QONNX execution, {tag} scales: {sum(r['rows_agree'] for r in group)} of {n} rows "
+                         f"agree in every output code; models with every row agreeing: "
+                         f"{sum(r['rows_agree'] == r['samples'] for r in group)} of {len(group)}")
+    lines += ["", "## Per model and layer", "",
+              "| model | config | layer | K | proven [neuron min, mean] | certified | products only | data-type | A2Q | observed | agree |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for l in r["layers"]:
+            lines.append(f"| {r['network']} | {r['config']} | {l['layer']} | {l['K']} | {l['proven']} "
+                         f"[{l['proven_neuron_min']}, {l['proven_neuron_mean']:.1f}] | {l['certified']} | "
+                         f"{'' if l['products'] is None else l['products']} | {l['data_type']} | {l['a2q']} | "
+                         f"{l['observed']} | {r['rows_agree']}/{r['samples']} |")
+    out.write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--configs", nargs="*", default=list(CONFIGS))
+    ap.add_argument("--samples", type=int, default=10_000)
+    ap.add_argument("--big-samples", type=int, default=10_000, help="samples for networks with more than 100 inputs")
+    ap.add_argument("--keep", metavar="DIR")
+    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--products-pass", action="store_true",
+                    help="only the bias-free widths (accumulators_products.json), from the same models")
+    args = ap.parse_args(argv)
+    js = RESULTS / "accumulators.json"
+    if args.report_only:
+        report(json.loads(js.read_text()), RESULTS / "accumulators.md")
+        return 0
+    if not NETWORKS.is_dir():
+        print(f"{NETWORKS} is absent: nothing to run", file=sys.stderr)
+        return 2
+    import onnx
+
+    results = json.loads(js.read_text()) if js.exists() and args.only else []
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="verifq-qonnx-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    for f in sorted(NETWORKS.glob("*.json")):
+        d = json.loads(f.read_text())
+        if args.only and d["name"] not in args.only:
+            continue
+        if any(l["activation"] not in ("relu", "linear") for l in d["layers"]):  # (NNet networks: used without their input normalization, domain in normalized units)
+            continue
+        layers = [(np.array(l["weights"], dtype=np.float64), np.array(l["bias"], dtype=np.float64), l["activation"])
+                  for l in d["layers"]]
+        dom = d.get("input_domain") or [[-1, 1]] * layers[0][0].shape[1]
+        box = tuple((Fraction(str(a)), Fraction(str(b))) for a, b in dom)
+        domf = np.array([[float(a), float(b)] for a, b in box])
+        for cfg in args.configs:
+            model = build(layers, domf, cfg, np.random.default_rng(0))
+            path = workdir / f"{d['name']}__{cfg}.onnx"
+            onnx.save(model, str(path))
+            if args.products_pass:
+                pf = RESULTS / "accumulators_products.json"
+                prods = json.loads(pf.read_text()) if pf.exists() else {}
+                prods[f"{d['name']}__{cfg}"] = products_only(path, box)
+                pf.write_text(json.dumps(prods, indent=0))
+                print(d["name"], cfg, prods[f"{d['name']}__{cfg}"], flush=True)
+                continue
+            n = args.samples if len(box) <= 100 else args.big_samples
+            r = run_model(path, d["name"], cfg, box, n, workdir)
+            results = [x for x in results if (x["network"], x["config"]) != (r["network"], r["config"])] + [r]
+            print(f"{d['name']:48s} {cfg:18s} agree {r['rows_agree']}/{r['samples']} widths "
+                  f"{[l['proven'] for l in r['layers']]} cert {[l['certified'] for l in r['layers']]} a2q {[l['a2q'] for l in r['layers']]} "
+                  f"cert {r['certificate_valid']} viol {r['soundness_violations']} {r['seconds']}s", flush=True)
+            js.write_text(json.dumps(results, indent=1))
+    if not args.products_pass:
+        report(results, RESULTS / "accumulators.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

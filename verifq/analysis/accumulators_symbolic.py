@@ -1,0 +1,155 @@
+"""Tighter partial-sum bounds for the deeper layers of an integer network: DeepPoly-style
+back-substitution to the input codes, intersected with the interval bounds.
+
+Each requantization after a layer (`[Relu] Requant` with a clamp) is relaxed per neuron by two
+lines valid over the neuron's accumulator interval [l, u]: with g the real-valued clamp of
+M' relu(c) + z (the step without its rounding, |step - g| <= 1/2 for the nearest modes and 1
+otherwise) and a slope s, the intercept max (resp. min) of g(b) - s b over the breakpoints
+b of g in [l, u] gives a line above (below) g, widened by the rounding. A prefix
+P_k = bias + sum_{i<k} w_i a_i is bounded by substituting these lines and the exact layer
+sums down to the first layer's input codes, which range independently over their intervals.
+
+Arithmetic is float64 with a rigorous slack: every step adds 1e-9 times the sum of the
+absolute values of the terms it combined (far above float64's error for these lengths) to a
+per-row slack, and the final bound is rounded outward to an integer. These bounds are sound
+but the certificate checker does not re-derive them (it uses the interval rule).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import ceil, floor
+
+import numpy as np
+
+from ..fixedpoint.integer_net import integer_multiplier
+from ..network.quantized import QuantizedNetwork, Relu, Requant
+from .accumulators import Box, LayerBounds, analyse_bounds
+
+SLACK = 1e-9
+NEAREST = ("ROUND", "HALF_EVEN", "HALF_UP", "HALF_DOWN")
+
+
+def _relaxation(layer, j: int, lo: int, hi: int):
+    """(upper slope, upper intercept, lower slope, lower intercept) of the steps of `layer`'s
+    neuron j over accumulator values [lo, hi], or None when the steps are not [Relu] Requant."""
+    steps = layer.steps
+    relu = len(steps) == 2 and isinstance(steps[0], Relu)
+    rq = steps[-1] if steps else None
+    if not isinstance(rq, Requant) or rq.bits == 0 or len(steps) != 1 + relu:
+        return None
+    m, n = integer_multiplier(rq.multiplier[j])
+    mult = Fraction(m, 1 << n)
+    z = rq.zero_point[j]
+    qlo, qhi = rq.bounds
+    delta = Fraction(1, 2) if rq.rounding in NEAREST else Fraction(1)
+
+    def g(c: Fraction) -> Fraction:
+        r = max(c, Fraction(0)) if relu else c
+        return min(max(mult * r + z, Fraction(qlo)), Fraction(qhi)) - z
+
+    pts = {Fraction(lo), Fraction(hi)}
+    for b in ([Fraction(0)] if relu else []) + [(qlo - z) / mult, (qhi - z) / mult]:
+        if lo < b < hi:
+            pts.add(b)
+    if hi == lo:
+        v = g(Fraction(lo))
+        return 0.0, float(v + delta) + 1e-9, 0.0, float(v - delta) - 1e-9
+    chord = float((g(Fraction(hi)) - g(Fraction(lo))) / (hi - lo))
+    lower = chord if not relu or hi > -lo else 0.0
+    su, sl = Fraction(chord), Fraction(lower)
+    mu = max(g(b) - su * b for b in pts) + delta
+    ml = min(g(b) - sl * b for b in pts) - delta
+    return chord, _up(mu), lower, _down(ml)
+
+
+def _up(v: Fraction) -> float:
+    f = float(v)
+    return f if Fraction(f) >= v else float(np.nextafter(f, np.inf))
+
+
+def _down(v: Fraction) -> float:
+    f = float(v)
+    return f if Fraction(f) <= v else float(np.nextafter(f, -np.inf))
+
+
+def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096) -> list[LayerBounds]:
+    """Interval bounds tightened by back-substitution (layers 2.. ; the first is already exact)."""
+    bounds = analyse_bounds(qnet, box, None)
+    out = [bounds[0]]
+    for l in range(1, len(qnet.layers)):
+        # relaxations of every earlier layer's steps over its current final-sum bounds
+        relax = []
+        for p in range(l):
+            rows = [_relaxation(qnet.layers[p], j, out[p].final_lo[j], out[p].final_hi[j]) for j in range(qnet.layers[p].n_out)]
+            if any(r is None for r in rows):
+                relax = None
+                break
+            relax.append(np.array(rows, dtype=np.float64))
+        lb = bounds[l]
+        if relax is None:
+            out.append(lb)
+            continue
+        layer = qnet.layers[l]
+        w = np.array(layer.weights, dtype=np.float64)
+        b = np.array(layer.bias, dtype=np.float64)
+        n_out, k = w.shape
+        # rows: (neuron j, prefix length t), t = 0..K
+        tri = np.tril(np.ones((k + 1, k)), -1)  # row t keeps the first t weights
+        p_hi, p_lo = np.empty((n_out, k + 1)), np.empty((n_out, k + 1))
+        per = max(1, chunk // (k + 1))
+        for j0 in range(0, n_out, per):
+            js = range(j0, min(n_out, j0 + per))
+            coef = np.concatenate([tri * w[j] for j in js])
+            const = np.concatenate([np.full(k + 1, b[j]) for j in js])
+            hi_v = _back(qnet, l, coef, const, relax, out, upper=True)
+            lo_v = -_back(qnet, l, -coef, -const, relax, out, upper=True)
+            p_hi[list(js)] = hi_v.reshape(len(js), k + 1)
+            p_lo[list(js)] = lo_v.reshape(len(js), k + 1)
+        ph, pl, kh, kl, fh, fl = [], [], [], [], [], []
+        for j in range(n_out):
+            hi_j = [min(int(ceil(v)), 1 << 62) for v in p_hi[j]]
+            lo_j = [max(int(floor(v)), -(1 << 62)) for v in p_lo[j]]
+            t_hi = max(range(k + 1), key=lambda t: hi_j[t])
+            t_lo = min(range(k + 1), key=lambda t: lo_j[t])
+            ph.append(min(hi_j[t_hi], lb.prefix_hi[j]))
+            pl.append(max(lo_j[t_lo], lb.prefix_lo[j]))
+            kh.append(t_hi if hi_j[t_hi] < lb.prefix_hi[j] else lb.k_hi[j])
+            kl.append(t_lo if lo_j[t_lo] > lb.prefix_lo[j] else lb.k_lo[j])
+            fh.append(min(hi_j[k], lb.final_hi[j]))
+            fl.append(max(lo_j[k], lb.final_lo[j]))
+        out.append(LayerBounds(lb.code_lo, lb.code_hi, tuple(pl), tuple(ph), tuple(kl), tuple(kh), tuple(fl), tuple(fh)))
+    return out
+
+
+def _back(qnet, l: int, coef: np.ndarray, const: np.ndarray, relax, bounds, upper: bool) -> np.ndarray:
+    """Upper bound of coef . a_l + const over the domain (a_l: layer l's input codes)."""
+    slack = np.zeros(len(const))
+    const = const.copy()
+    for p in range(l - 1, -1, -1):
+        r = relax[p]  # columns: upper slope, upper intercept, lower slope, lower intercept
+        pos = coef > 0
+        slope = np.where(pos, r[:, 0], r[:, 2])
+        icpt = np.where(pos, r[:, 1], r[:, 3])
+        term = coef * icpt
+        const = const + term.sum(axis=1)
+        slack += SLACK * (np.abs(term).sum(axis=1) + np.abs(const))
+        cmax = np.maximum(np.abs(np.array(bounds[p].final_lo, dtype=np.float64)),
+                          np.abs(np.array(bounds[p].final_hi, dtype=np.float64)))
+        coef = coef * slope  # now over layer p's accumulators c_p = W_p a_p + b_p
+        slack += SLACK * (np.abs(coef) @ cmax)
+        layer = qnet.layers[p]
+        wp = np.array(layer.weights, dtype=np.float64)
+        bp = np.array(layer.bias, dtype=np.float64)
+        const = const + coef @ bp
+        slack += SLACK * (np.abs(coef) @ np.abs(bp) + np.abs(const))
+        amax = np.maximum(np.abs(np.array(bounds[p].code_lo, dtype=np.float64)),
+                          np.abs(np.array(bounds[p].code_hi, dtype=np.float64)))
+        new = coef @ wp
+        slack += SLACK * ((np.abs(coef) @ np.abs(wp)) @ amax)
+        coef = new
+    lo = np.array(bounds[0].code_lo, dtype=np.float64)
+    hi = np.array(bounds[0].code_hi, dtype=np.float64)
+    val = np.where(coef > 0, coef * hi, coef * lo).sum(axis=1) + const
+    slack += SLACK * (np.abs(np.where(coef > 0, coef * hi, coef * lo)).sum(axis=1) + np.abs(const))
+    return val + slack + 1.0  # one unit of margin before rounding outward

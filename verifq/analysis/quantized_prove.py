@@ -1,0 +1,216 @@
+"""`prove` and `synth` for an already-quantized (QONNX) integer network: accumulator
+overflow-freedom for the spec's accumulator width, the narrowest provable widths per
+layer and neuron, error bounds against the float reference, and overflow witnesses
+confirmed by QONNX's own execution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from math import ceil, log2
+
+import numpy as np
+
+from ..fixedpoint.integer_net import accumulator_range, simulate
+from ..network.quantized import QuantizedNetwork
+from ..problem import Problem
+from .accumulators_symbolic import symbolic_bounds
+from .accumulators import split_boxes, LayerBounds, Overflow, analyse_bounds, find_witness, overflow_checks, signed_width, union_bounds
+from .integer_error import error_bounds
+
+ORDER = "bias first, then the products in weight order (sequential, as hls4ml and FINN accumulate)"
+
+
+@dataclass(frozen=True)
+class Witness:
+    overflow: Overflow
+    x: tuple[Fraction, ...]  # float32 values inside the domain
+    simulated: int  # the partial sum verifq's simulation computes (unbounded accumulators before)
+    confirmed: str | None  # what QONNX's execution showed, None when qonnx is not installed
+
+
+@dataclass(frozen=True)
+class QuantizedAnalysis:
+    qnet: QuantizedNetwork
+    domain: tuple[tuple[Fraction, Fraction], ...]
+    widths: tuple[int | None, ...]  # the accumulator width of each layer (None: unlimited)
+    mode: str  # wrap | saturate
+    bounds: tuple[LayerBounds, ...]
+    overflows: tuple[Overflow, ...]
+    errors: tuple[Fraction, ...]  # per output: bound on |quantized - reference|
+    max_error: tuple[Fraction | None, ...]
+    split: int = 1
+    method: str = "interval"
+    witnesses: tuple[Witness, ...] = field(default_factory=tuple)
+
+    @property
+    def error_violations(self) -> list[int]:
+        return [i for i, (e, b) in enumerate(zip(self.errors, self.max_error)) if b is not None and e > b]
+
+    @property
+    def proved(self) -> bool:
+        return not self.overflows and not self.error_violations
+
+    def minimal_widths(self) -> list[tuple[int, ...]]:
+        """Per layer, per neuron: the narrowest accumulator this analysis proves overflow-free."""
+        return [b.widths() for b in self.bounds]
+
+
+def analyse_quantized(problem: Problem, split: int = 1, widths: list[int | None] | None = None,
+                      method: str = "interval") -> QuantizedAnalysis:
+    """method "interval" (what the certificate checker re-derives) or "symbolic" (interval
+    bounds tightened by back-substitution; sound, not re-derived by the checker)."""
+    qnet = problem.quantized
+    assert qnet is not None
+    if widths is None:
+        cap = problem.implementation.max_accumulator
+        widths = [cap] * len(qnet.layers)
+    bounds = analyse_bounds(qnet, problem.domain, widths, split)
+    overflows = overflow_checks(bounds, widths)
+    if method == "symbolic" and len(qnet.layers) > 1:
+        # (only when no layer may overflow: the relaxations assume exact sums; a layer that may
+        # overflow keeps the interval bounds, which pass on its whole accumulator range)
+        boxes = split_boxes(problem.domain, split) if split > 1 else [problem.domain]
+        sym = union_bounds([symbolic_bounds(qnet, b) for b in boxes])
+        if not overflow_checks(sym, widths):
+            bounds, overflows = sym, []
+    errors = error_bounds(qnet, problem.domain, bounds)
+    return QuantizedAnalysis(qnet, problem.domain, tuple(widths), problem.implementation.accumulator.value,
+                             tuple(bounds), tuple(overflows), tuple(errors), problem.max_error, split, method)
+
+
+def _float32_inside(x, box) -> tuple[Fraction, ...]:
+    """Each value as a float32 inside its interval (QONNX is fed float32)."""
+    out = []
+    for v, (lo, hi) in zip(x, box):
+        f = np.float32(float(v))
+        if Fraction(float(f)) < lo:
+            f = np.nextafter(f, np.float32(np.inf))
+        if Fraction(float(f)) > hi:
+            f = np.nextafter(f, np.float32(-np.inf))
+        out.append(Fraction(float(f)))
+    return tuple(out)
+
+
+def prefix_sum(qnet: QuantizedNetwork, x, layer: int, neuron: int, k: int) -> int:
+    sim = simulate(qnet, np.array([list(x)], dtype=object))
+    a = [int(v) for v in sim.inputs[layer][0]]
+    w = qnet.layers[layer].weights[neuron]
+    return qnet.layers[layer].bias[neuron] + sum(a[i] * w[i] for i in range(k))
+
+
+def confirm_with_qonnx(qnet: QuantizedNetwork, x, layer: int, neuron: int, k: int) -> str | None:
+    """Execute the QONNX file on x, read the layer's input and weight tensors from QONNX's own
+    execution context, and recompute the partial sum from them in exact integers."""
+    from ..network.loaders.qonnx_exec import execute_qonnx, qonnx_available
+
+    if not qonnx_available():
+        return None
+    import onnx
+
+    ctx = execute_qonnx(qnet.source, np.array([[float(v) for v in x]], dtype=np.float32), full=True)
+    linear = [n for n in onnx.load(qnet.source).graph.node if n.op_type in ("MatMul", "Gemm")]
+    node = linear[layer]
+    L = qnet.layers[layer]
+    act = [Fraction(float(v)) / L.in_unit for v in np.asarray(ctx[node.input[0]], dtype=np.float64).ravel()]
+    if any(a.denominator != 1 for a in act):
+        return f"QONNX's input of {node.name} is not on the grid of unit {L.in_unit}: not confirmed"
+    wt = np.asarray(ctx[node.input[1]], dtype=np.float64)
+    trans = node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute)
+    col = wt[neuron, :] if trans else wt[:, neuron]
+    ws = L.unit[neuron] / L.in_unit
+    wcodes = [Fraction(float(v)) / ws for v in col]
+    if any(c.denominator != 1 for c in wcodes) or [int(c) for c in wcodes] != list(L.weights[neuron]):
+        return f"QONNX's weights of {node.name} differ from the loaded codes: not confirmed"
+    total = L.bias[neuron] + sum(int(act[i]) * int(wcodes[i]) for i in range(k))
+    return (f"QONNX execution ({node.name} input codes and weights read from onnx_exec's context): "
+            f"partial sum P_{k} = {total}")
+
+
+def search_witnesses(analysis: QuantizedAnalysis, samples: int = 2000, seed: int = 0, limit: int = 3) -> QuantizedAnalysis:
+    """Concrete inputs for (up to `limit`) overflowing partial sums, each confirmed by QONNX."""
+    found = []
+    seen_layers = set()
+    for ov in analysis.overflows:
+        if len(found) >= limit or ov.layer in seen_layers:
+            continue
+        x = find_witness(analysis.qnet, analysis.domain, ov, samples, seed)
+        if x is None:
+            continue
+        x = _float32_inside(x, analysis.domain)
+        p = prefix_sum(analysis.qnet, x, ov.layer, ov.neuron, ov.k)
+        alo, ahi = accumulator_range(ov.width)
+        if alo <= p <= ahi:
+            continue  # lost by the float32 rounding of the input
+        seen_layers.add(ov.layer)
+        found.append(Witness(ov, x, p, confirm_with_qonnx(analysis.qnet, x, ov.layer, ov.neuron, ov.k)))
+    return QuantizedAnalysis(**{**analysis.__dict__, "witnesses": tuple(found)})
+
+
+def reference_bounds(qnet: QuantizedNetwork) -> list[dict]:
+    """Per layer: the data-type bound N + M + ceil(log2 K) and A2Q's l1-norm bound (per layer
+    and per neuron), for comparison with the proven widths."""
+    out = []
+    bits, signed = qnet.input_bits, qnet.input_signed
+    for layer in qnet.layers:
+        k = layer.n_in
+        datatype = bits + layer.weight_bits + ceil(log2(k)) if k > 1 else bits + layer.weight_bits
+        a2q = []
+        for row in layer.weights:
+            l1 = sum(abs(w) for w in row)
+            a2q.append(signed_width(-(l1 << (bits - (1 if signed else 0))), l1 << (bits - (1 if signed else 0))))
+        out.append({"data_type": datatype, "a2q": tuple(a2q)})
+        last = next((s for s in reversed(layer.steps) if hasattr(s, "bits")), None)
+        if last is not None and getattr(last, "bits", 0):
+            bits, signed = last.bits, last.signed
+    return out
+
+
+def report_lines(analysis: QuantizedAnalysis) -> list[str]:
+    q = analysis.qnet
+    widths = analysis.widths
+    lines = [f"network {q.name} (QONNX integer network, {q.reference.architecture}, {len(q.layers)} layers)",
+             f"accumulators: {_width_text(widths)}, {analysis.mode}; order: {ORDER}; bounds: {analysis.method}"
+             + (f" over {analysis.split} boxes" if analysis.split > 1 else "")]
+    refs = reference_bounds(q)
+    for l, (layer, lb, ref) in enumerate(zip(q.layers, analysis.bounds, refs), start=1):
+        need = max(lb.widths())
+        lines.append(f"layer {l} ({layer.node}, {layer.n_in}->{layer.n_out}): partial sums in "
+                     f"[{min(lb.prefix_lo)}, {max(lb.prefix_hi)}] -> {need}-bit accumulator needed "
+                     f"(data-type bound {ref['data_type']}, A2Q l1 bound {max(ref['a2q'])})"
+                     + ("" if widths[l - 1] is None else f"; {widths[l - 1]} bits: " +
+                        ("overflow-free" if need <= widths[l - 1] else "MAY OVERFLOW")))
+    for i, (e, b) in enumerate(zip(analysis.errors, analysis.max_error)):
+        verdict = "" if b is None else (f" <= {_num(b)}: ok" if e <= b else f" > required {_num(b)}: NOT PROVED")
+        lines.append(f"output {i}: |quantized - float reference| <= {_num(e)}{verdict}")
+    for ov in analysis.overflows[:10]:
+        lines.append(f"  overflow possible: layer {ov.layer + 1} neuron {ov.neuron}: partial sum P_{ov.k} "
+                     f"{'reaches' if ov.side == 'max' else 'falls to'} {ov.bound} (a {ov.width}-bit accumulator holds "
+                     f"{accumulator_range(ov.width)[0]}..{accumulator_range(ov.width)[1]})")
+    if len(analysis.overflows) > 10:
+        lines.append(f"  ... and {len(analysis.overflows) - 10} more")
+    for w in analysis.witnesses:
+        ov = w.overflow
+        lines.append(f"WITNESS: x = [{', '.join(repr(float(v)) for v in w.x)}]: layer {ov.layer + 1} neuron {ov.neuron} "
+                     f"partial sum P_{ov.k} = {w.simulated} overflows the {ov.width}-bit accumulator")
+        lines.append("  " + (w.confirmed or "not confirmed by QONNX execution (qonnx is not installed)"))
+    if analysis.proved:
+        lines.append("PROVED: " + ("every partial sum of every accumulator fits" if any(v is not None for v in widths)
+                                   else "bounds computed (no accumulator width given)")
+                     + ("" if all(b is None for b in analysis.max_error) else "; every error bound holds"))
+    elif analysis.witnesses:
+        lines.append(f"VIOLATED: {len(analysis.witnesses)} overflow witness(es)")
+    else:
+        lines.append("NOT PROVED" + ("" if not analysis.overflows else ": no overflow witness found (the bounds may be loose)"))
+    return lines
+
+
+def _width_text(widths) -> str:
+    vals = set(widths)
+    if vals == {None}:
+        return "unlimited width"
+    return ", ".join(f"{w}" if w is not None else "-" for w in widths) + " bits" if len(vals) > 1 else f"{widths[0]} bits"
+
+
+def _num(v: Fraction) -> str:
+    return f"{float(v):.6g}"

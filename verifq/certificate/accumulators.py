@@ -1,0 +1,179 @@
+"""`prove` and `synth` on an already-quantized (QONNX) network (called by the CLI): the
+accumulator proof with witnesses, the narrowest provably overflow-free accumulators per layer
+and neuron, and the integer-accumulator certificate (SCHEMA.md, checked by checker_integer.py)."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from .. import __version__
+from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
+from ..network.quantized import Bipolar, Relu, Requant, Thresholds
+from ..outputs import check_outputs, input_files, write_text_atomic
+from .checker_integer import KIND, ORDER, canonical_sha
+
+
+def _step_json(s) -> dict:
+    if isinstance(s, Relu):
+        return {"op": "relu"}
+    if isinstance(s, Bipolar):
+        return {"op": "bipolar"}
+    if isinstance(s, Thresholds):
+        return {"op": "thresholds", "thresholds": [list(t) for t in s.thresholds], "offset": s.offset}
+    assert isinstance(s, Requant)
+    return {"op": "requant", "node": s.node, "multiplier": [str(m) for m in s.multiplier], "zero_point": list(s.zero_point),
+            "bits": s.bits, "signed": s.signed, "narrow": s.narrow, "rounding": s.rounding}
+
+
+def integer_network_content(qnet) -> dict:
+    return {"input_steps": [_step_json(s) for s in qnet.input_steps],
+            "layers": [{"node": l.node, "weights": [list(r) for r in l.weights], "bias": list(l.bias),
+                        "steps": [_step_json(s) for s in l.steps]} for l in qnet.layers]}
+
+
+def write_accumulator_certificate(path: Path, analysis) -> dict:
+    """The certificate of a proved accumulator analysis (overflow-freedom for its widths)."""
+    qnet = analysis.qnet
+    content = integer_network_content(qnet)
+    b0 = analysis.bounds[0]
+    doc = {
+        "format": "verifq-certificate", "schema_version": 1, "kind": KIND, "verifq_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "network": {"name": qnet.name, "file_sha256": hashlib.sha256(Path(qnet.source).read_bytes()).hexdigest(),
+                    "content": content, "sha256": canonical_sha(content)},
+        "domain": [[str(lo), str(hi)] for lo, hi in analysis.domain],
+        "implementation": {"order": ORDER, "accumulator": analysis.mode, "widths": list(analysis.widths)},
+        "claims": {"inputs": {"code_lo": list(b0.code_lo), "code_hi": list(b0.code_hi)},
+                   "layers": [{"prefix_lo": list(b.prefix_lo), "prefix_hi": list(b.prefix_hi),
+                               "final_lo": list(b.final_lo), "final_hi": list(b.final_hi)} for b in analysis.bounds]},
+        "informative": {"error_bounds": [str(e) for e in analysis.errors],
+                        "note": "error bounds are not re-derived by the checker"},
+        "verdict": {"overflow_free": True},
+    }
+    write_text_atomic(str(path), json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+def _check_split(args) -> int:
+    split = getattr(args, "split", 1) or 1
+    if not 1 <= split <= 1 << 16:
+        raise UserError(f"--split needs a number of boxes from 1 to 65536, not {split}")
+    return split
+
+
+def _emit_json(args, doc: dict) -> None:
+    if getattr(args, "json", None):
+        text = json.dumps(doc, indent=2) + "\n"
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            write_text_atomic(args.json, text)
+
+
+def analysis_json(analysis) -> dict:
+    from ..analysis.quantized_prove import ORDER, reference_bounds
+
+    refs = reference_bounds(analysis.qnet)
+    return {
+        "network": analysis.qnet.name, "kind": "qonnx", "order": ORDER, "accumulator": analysis.mode,
+        "widths": list(analysis.widths), "proved": analysis.proved,
+        "layers": [{"node": l.node, "fan_in": l.n_in, "neurons": l.n_out,
+                    "prefix_lo": [str(v) for v in b.prefix_lo], "prefix_hi": [str(v) for v in b.prefix_hi],
+                    "minimal_width": list(b.widths()), "layer_width": max(b.widths()),
+                    "data_type_bound": r["data_type"], "a2q_bound": list(r["a2q"])}
+                   for l, b, r in zip(analysis.qnet.layers, analysis.bounds, refs)],
+        "errors": [str(e) for e in analysis.errors],
+        "max_error": [None if b is None else str(b) for b in analysis.max_error],
+        "overflows": [{"layer": o.layer + 1, "neuron": o.neuron, "k": o.k, "bound": o.bound, "width": o.width}
+                      for o in analysis.overflows],
+        "witnesses": [{"layer": w.overflow.layer + 1, "neuron": w.overflow.neuron, "k": w.overflow.k,
+                       "x": [str(v) for v in w.x], "x_float32": [float(v) for v in w.x],
+                       "partial_sum": w.simulated, "qonnx": w.confirmed} for w in analysis.witnesses],
+    }
+
+
+def _method(args) -> str:
+    ranges = getattr(args, "ranges", "interval")
+    if ranges == "milp":
+        raise UserError("--ranges milp is not available for QONNX integer networks", hint="use symbolic or interval")
+    return "symbolic" if ranges == "symbolic" else "interval"
+
+
+def _certify(path: Path, analysis, problem, human) -> None:
+    """Certificates carry what the checker re-derives: the unsplit interval bounds."""
+    from ..analysis.quantized_prove import analyse_quantized
+
+    if analysis.method != "interval" or analysis.split > 1:
+        analysis = analyse_quantized(problem, 1, list(analysis.widths), "interval")
+        if analysis.overflows:
+            print("no certificate: the checker's interval rule (whole domain) does not prove these widths; "
+                  "the symbolic/split bounds do (sound, not re-derived by the checker)", file=human)
+            return
+    write_accumulator_certificate(path, analysis)
+    print(f"certificate written to {path}", file=human)
+
+
+def prove_quantized(args, problem) -> int:
+    from ..analysis.quantized_prove import analyse_quantized, report_lines, search_witnesses
+    from ..progress import say
+
+    check_outputs([(args.json, "--json"), (args.cert, "--cert")], input_files(problem))
+    split = _check_split(args)
+    say(f"analysing the integer network {problem.quantized.name}: accumulator bounds"
+        + (f" over {split} boxes" if split > 1 else ""))
+    analysis = analyse_quantized(problem, split, method=_method(args))
+    if analysis.overflows and not args.no_search:
+        say(f"{len(analysis.overflows)} partial sums may overflow; searching witnesses")
+        analysis = search_witnesses(analysis, samples=min(args.samples, 20000), seed=args.seed)
+    human = sys.stderr if args.json == "-" else sys.stdout
+    print("\n".join(report_lines(analysis)), file=human)
+    if analysis.proved and args.cert:
+        _certify(Path(args.cert), analysis, problem, human)
+    _emit_json(args, analysis_json(analysis))
+    return EXIT_PROVED if analysis.proved else EXIT_VIOLATED
+
+
+def synth_quantized(args, problem) -> int:
+    """The narrowest accumulator per layer and per neuron that the analysis proves overflow-free:
+    by the symbolic bounds (sound) and by the interval bounds (what a certificate re-derives)."""
+    from ..analysis.quantized_prove import analyse_quantized, reference_bounds
+
+    check_outputs([(args.output, "-o"), (args.json, "--json"), (args.cert, "--cert")], input_files(problem))
+    none = [None] * len(problem.quantized.layers)
+    certified = [max(m) for m in analyse_quantized(problem, 1, none, "interval").minimal_widths()]
+    analysis = analyse_quantized(problem, 1, none, "symbolic")
+    minimal = analysis.minimal_widths()
+    widths = [max(m) for m in minimal]
+    proved = analyse_quantized(problem, 1, widths, "symbolic")  # re-analysed with the chosen widths
+    assert not proved.overflows
+    refs = reference_bounds(problem.quantized)
+    human = sys.stderr if args.json == "-" else sys.stdout
+    print(f"narrowest provably overflow-free accumulators of {problem.quantized.name} "
+          f"(bias first, then products in weight order):", file=human)
+    print(f"{'layer':>5} {'node':<16} {'K':>5} {'per layer':>9} {'per neuron':>10} {'certified':>9} {'data-type':>9} "
+          f"{'A2Q l1':>6}", file=human)
+    for l, (layer, m, r, c) in enumerate(zip(problem.quantized.layers, minimal, refs, certified), start=1):
+        print(f"{l:>5} {layer.node[:16]:<16} {layer.n_in:>5} {max(m):>9} {f'{min(m)}..{max(m)}':>10} {c:>9} "
+              f"{r['data_type']:>9} {max(r['a2q']):>6}", file=human)
+    print("(per layer / per neuron: symbolic bounds, sound; certified: the interval rule the checker re-derives)", file=human)
+    cap = problem.implementation.max_accumulator
+    feasible = cap is None or max(widths) <= cap
+    if cap is not None:
+        print(f"max accumulator = {cap}: " + ("met" if feasible else f"NOT met (layer {widths.index(max(widths)) + 1} needs {max(widths)})"), file=human)
+    for i, (e, b) in enumerate(zip(proved.errors, problem.max_error)):
+        print(f"output {i}: |quantized - float reference| <= {float(e):.6g}"
+              + ("" if b is None else (" (ok)" if e <= b else f" > required {float(b):.6g}")), file=human)
+    doc = analysis_json(proved)
+    doc["minimal_widths"] = {"per_layer": widths, "per_neuron": [list(m) for m in minimal], "certified_per_layer": certified}
+    if args.output:
+        write_text_atomic(args.output, json.dumps(doc["minimal_widths"], indent=2) + "\n")
+        print(f"accumulator widths written to {args.output}", file=human)
+    if args.cert and feasible:
+        write_accumulator_certificate(Path(args.cert), analyse_quantized(problem, 1, certified, "interval"))
+        print(f"certificate written to {args.cert} (for the certified widths {certified})", file=human)
+    _emit_json(args, doc)
+    return EXIT_PROVED if feasible else EXIT_VIOLATED

@@ -1,0 +1,175 @@
+"""The checker's rules for integer-network certificates (`"kind": "integer-accumulators"`,
+SCHEMA.md): accumulator overflow-freedom of an already-quantized (QONNX) network. Standard
+library only, like checker.py; exact Python integers and Fractions.
+
+Steps: schema, network hash (canonical integer network), inputs (the input quantizer's codes
+over the domain box), layer L partial sums (every prefix bias + sum_{i<k} w_i a_i, k = 0..K,
+bounded by the claimed ranges, derived from the previous layer's claimed final sums through
+its monotone steps), layer L accumulator (the claimed ranges fit the accumulator width),
+verdict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from fractions import Fraction
+from math import ceil, floor
+from pathlib import Path
+
+try:
+    from .checker_core import Invalid, Malformed, get, get_list, rat
+except ImportError:  # run as a script next to checker_core.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from checker_core import Invalid, Malformed, get, get_list, rat
+
+KIND = "integer-accumulators"
+ORDER = "bias-first-sequential"
+MODES = ("ROUND", "HALF_EVEN", "CEIL", "FLOOR", "UP", "DOWN", "HALF_UP", "HALF_DOWN")
+
+
+def canonical_sha(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")).hexdigest()
+
+
+def rnd(v: Fraction, mode: str) -> int:
+    """A rational rounded to an integer in a QONNX rounding mode."""
+    f = floor(v)
+    if v == f or mode == "FLOOR":
+        return f
+    if mode == "CEIL":
+        return ceil(v)
+    if mode == "DOWN":
+        return f if v > 0 else ceil(v)
+    if mode == "UP":
+        return ceil(v) if v > 0 else f
+    half = v - f
+    if half != Fraction(1, 2):
+        return f + (half > Fraction(1, 2))
+    up = {"ROUND": f % 2 == 1, "HALF_EVEN": f % 2 == 1, "HALF_UP": v > 0, "HALF_DOWN": v < 0}[mode]
+    return f + up
+
+
+def multiplier(m: Fraction) -> Fraction:
+    """The requantization multiplier as implemented: m itself when dyadic, else
+    round-half-even(m 2^n) / 2^n with the integer in [2^30, 2^31)."""
+    if m.denominator & (m.denominator - 1) == 0:
+        return m
+    n = 0
+    while m * (1 << n) < (1 << 30):
+        n += 1
+    while m * (1 << n) >= (1 << 31):
+        n -= 1
+    q = round(m * (1 << n))
+    return Fraction(q, 1 << n)
+
+
+def bounds(bits: int, signed: bool, narrow: bool) -> tuple[int, int]:
+    if signed:
+        return -(1 << (bits - 1)) + int(narrow), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1 - int(narrow)
+
+
+def apply(step: dict, j: int, c, exact: bool = False) -> int:
+    """One monotone step on one channel's code (a rational for the input quantizer)."""
+    op = step["op"]
+    if op == "relu":
+        return max(c, 0)
+    if op == "bipolar":
+        return 1 if c >= 0 else -1
+    if op == "thresholds":
+        return sum(1 for t in step["thresholds"][j] if c >= t) + step["offset"]
+    if op != "requant":
+        raise Malformed(f"unknown step {op!r}")
+    mult = rat(step["multiplier"][j], "multiplier")
+    z = step["zero_point"][j]
+    r = rnd(c * (mult if exact else multiplier(mult)) + z, step["rounding"])
+    if step["bits"]:
+        lo, hi = bounds(step["bits"], step["signed"], step["narrow"])
+        r = min(max(r, lo), hi)
+    return r - z
+
+
+def _steps(steps, n: int, where: str) -> list[dict]:
+    for s in steps:
+        if not isinstance(s, dict) or s.get("op") not in ("relu", "bipolar", "thresholds", "requant"):
+            raise Malformed(f"{where}: a step must be relu, bipolar, thresholds or requant")
+        if s["op"] == "requant":
+            if s.get("rounding") not in MODES or type(s.get("bits")) is not int or s["bits"] < 0:
+                raise Malformed(f"{where}: requant needs a QONNX rounding mode and bits >= 0")
+            get_list(s, "multiplier", where, n)
+            get_list(s, "zero_point", where, n)
+            if any(rat(m, where) <= 0 for m in s["multiplier"]):
+                raise Malformed(f"{where}: multipliers must be positive")
+    return steps
+
+
+def check_integer(cert: dict) -> list[tuple[str, str]]:
+    """Every step for an integer-accumulator certificate; raises Invalid/Malformed at the first failure."""
+    log = []
+    net = get(cert, "network", "certificate", dict)
+    content = get(net, "content", "network", dict)
+    if canonical_sha(content) != get(net, "sha256", "network", str):
+        raise Invalid("network hash", "sha256 of the integer network content differs from network.sha256")
+    log.append(("network hash", "the integer network content matches its sha256"))
+    layers = get_list(content, "layers", "network.content")
+    n_in = len(layers[0]["weights"][0])
+    domain = [(rat(p[0], "domain"), rat(p[1], "domain")) for p in get_list(cert, "domain", "certificate", n_in)]
+    impl = get(cert, "implementation", "certificate", dict)
+    if impl.get("order") != ORDER or impl.get("accumulator") not in ("wrap", "saturate"):
+        raise Malformed(f"implementation: order must be {ORDER!r} and accumulator wrap|saturate")
+    widths = get_list(impl, "widths", "implementation", len(layers))
+    claims = get(cert, "claims", "certificate", dict)
+    # inputs: the input steps are monotone, so the box's ends give the code range
+    lo, hi = list(domain[i][0] for i in range(n_in)), list(domain[i][1] for i in range(n_in))
+    for s in _steps(get_list(content, "input_steps", "network.content"), n_in, "input_steps"):
+        lo = [apply(s, i, v, exact=True) for i, v in enumerate(lo)]
+        hi = [apply(s, i, v, exact=True) for i, v in enumerate(hi)]
+    cin = get(claims, "inputs", "claims", dict)
+    clo, chi = get_list(cin, "code_lo", "claims.inputs", n_in), get_list(cin, "code_hi", "claims.inputs", n_in)
+    if any(type(v) is not int or v.__class__ is bool for v in clo + chi):
+        raise Malformed("claims.inputs: codes must be integers")
+    if any(a > b for a, b in zip(clo, lo)) or any(a < b for a, b in zip(chi, hi)):
+        raise Invalid("inputs", "the claimed input codes do not contain the quantized domain")
+    log.append(("inputs", f"{n_in} input codes contain the quantized domain box"))
+    lo, hi = clo, chi
+    cl = get_list(claims, "layers", "claims", len(layers))
+    for L, (layer, c, width) in enumerate(zip(layers, cl, widths)):
+        name = f"layer {L + 1}"
+        w, b = layer["weights"], layer["bias"]
+        n_out = len(w)
+        if any(len(row) != len(lo) for row in w) or len(b) != n_out:
+            raise Malformed(f"{name}: weights must be {n_out} rows of {len(lo)} integers")
+        keys = ("prefix_lo", "prefix_hi", "final_lo", "final_hi")
+        pl, ph, fl, fh = (get_list(c, k, f"claims.layers[{L}]", n_out) for k in keys)
+        for j in range(n_out):
+            run_lo = run_hi = b[j]
+            mn, mx = run_lo, run_hi
+            for wi, a0, a1 in zip(w[j], lo, hi):
+                run_lo += min(wi * a0, wi * a1)
+                run_hi += max(wi * a0, wi * a1)
+                mn, mx = min(mn, run_lo), max(mx, run_hi)
+            if pl[j] > mn or ph[j] < mx:
+                raise Invalid(f"{name} partial sums", f"neuron {j}: partial sums reach [{mn}, {mx}], "
+                              f"outside the claimed [{pl[j]}, {ph[j]}]")
+            if fl[j] > run_lo or fh[j] < run_hi:
+                raise Invalid(f"{name} partial sums", f"neuron {j}: the final sum reaches [{run_lo}, {run_hi}], "
+                              f"outside the claimed [{fl[j]}, {fh[j]}]")
+        log.append((f"{name} partial sums", f"{n_out} neurons: every prefix (bias first, weight order) within its claim"))
+        if width is not None:
+            amin, amax = -(1 << (width - 1)), (1 << (width - 1)) - 1
+            bad = [j for j in range(n_out) if pl[j] < amin or ph[j] > amax]
+            if bad:
+                raise Invalid(f"{name} accumulator", f"neuron {bad[0]}: [{pl[bad[0]]}, {ph[bad[0]]}] does not fit "
+                              f"{width} bits")
+            log.append((f"{name} accumulator", f"every partial sum fits {width} bits"))
+        lo, hi = list(fl), list(fh)
+        for s in _steps(layer["steps"], n_out, f"{name} steps"):
+            lo = [apply(s, j, v) for j, v in enumerate(lo)]
+            hi = [apply(s, j, v) for j, v in enumerate(hi)]
+    verdict = get(cert, "verdict", "certificate", dict)
+    if verdict.get("overflow_free") is not True:
+        raise Invalid("verdict", "the certificate does not claim overflow-freedom")
+    log.append(("verdict", "every accumulator of the stated widths is overflow-free over the domain"))
+    return log
