@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import EXIT_PROVED, EXIT_VIOLATED
+from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 
 EPILOG = """\
 use it (ONNX; hls4ml's ONNX frontend needs the qonnx-cleaned model):
@@ -57,14 +57,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..errors import UserError
-
     if (args.check is None) == (args.config is None):
         raise UserError("give either -o OUT_JSON (write verifq's configuration) or --check CONFIG (check yours)")
     if args.check is not None:
         if args.formats or args.merge:
             raise UserError("--check reads the design from CONFIG: --formats and --merge do not apply")
         return run_check(args)
+    from ..analysis.report import failed_check_lines
     from ..codegen.hls4ml_config import NotProved
     from ..codegen.hls4ml_run import configure, read_existing, summary_lines
     from ..language import load_problem_and_design
@@ -79,8 +78,7 @@ def run(args) -> int:
         done = configure(problem, design, args.model, existing, lambda m: print(f"warning: {m}", file=sys.stderr))
     except NotProved as exc:
         print(f"verifq hls4ml: {exc.why} ({len(exc.analysis.violations)} failed check(s)):", file=sys.stderr)
-        for c in exc.analysis.violations[:5]:
-            print(f"  {c.describe()}", file=sys.stderr)
+        print("\n".join(failed_check_lines(exc.analysis, 5)), file=sys.stderr)
         print("no configuration written", file=sys.stderr)
         return EXIT_VIOLATED
     write_text_atomic(out, done.text)
