@@ -112,6 +112,21 @@ def write_text_atomic(path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def write_json_output(target: str | None, doc) -> None:
+    """`--json TARGET`: nothing (None), the document on stdout ('-': stdout then carries it alone),
+    or the file, written atomically."""
+    if not target:
+        return
+    import json
+    import sys
+
+    text = json.dumps(doc, indent=2) + "\n"
+    if target == "-":
+        sys.stdout.write(text)
+    else:
+        write_text_atomic(target, text)
+
+
 def write_bytes_atomic(path, data: bytes) -> None:
     """Write `data` to `path` completely or not at all (see the module docstring)."""
     path = check_output(path)

@@ -100,6 +100,12 @@ def checker_rederivable(a: Analysis) -> bool:
     return a.range_method == "symbolic" and not a.leaves
 
 
+def failed_check_lines(a, limit: int, bullet: str = "  ", more: str = "") -> list[str]:
+    """The first `limit` failed checks of an analysis, one per line, and how many more there are."""
+    v = a.violations
+    return [f"{bullet}{c.describe()}" for c in v[:limit]] + ([f"  ... and {len(v) - limit} more{more}"] if len(v) > limit else [])
+
+
 def prove_text(a: Analysis, cex=None, searched: bool = True, exact=None) -> list[str]:
     """The human-readable report of `verifq prove` (cex: a search.Counterexample or None;
     searched: whether a counterexample was looked for; exact: an exact_error result or None)."""
@@ -111,9 +117,7 @@ def prove_text(a: Analysis, cex=None, searched: bool = True, exact=None) -> list
     else:
         v = a.violations
         lines.append(f"VIOLATED: {len(v)} check{'s' if len(v) != 1 else ''} fail{'s' if len(v) == 1 else ''}")
-        lines += [f"  - {c.describe()}" for c in v[:10]]
-        if len(v) > 10:
-            lines.append(f"  ... and {len(v) - 10} more (see --json)")
+        lines += failed_check_lines(a, 10, "  - ", " (see --json)")
         if cex is not None:
             values = ", ".join(f"{x:.10g}" for x in cex.input_raw[:8])
             if len(cex.input_raw) > 8:

@@ -13,7 +13,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 from ..network.quantized import Bipolar, Relu, Requant, Thresholds
-from ..outputs import check_outputs, input_files, write_text_atomic
+from ..outputs import check_outputs, input_files, write_json_output, write_text_atomic
 from .checker_integer import KIND, ORDER, canonical_sha
 
 
@@ -66,12 +66,7 @@ def _check_split(args) -> int:
 
 
 def _emit_json(args, doc: dict) -> None:
-    if getattr(args, "json", None):
-        text = json.dumps(doc, indent=2) + "\n"
-        if args.json == "-":
-            sys.stdout.write(text)
-        else:
-            write_text_atomic(args.json, text)
+    write_json_output(getattr(args, "json", None), doc)
 
 
 def analysis_json(analysis) -> dict:

@@ -66,6 +66,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..analysis.prove import analyse
+    from ..analysis.report import failed_check_lines
     from ..certificate.bindings import check_certificate_matches, read_certificate_for_update, update_certificate
     from ..certificate.writer import file_sha256
     from ..codegen.hls import HlsOptions
@@ -84,10 +85,7 @@ def run(args) -> int:
     if not analysis.proved:
         out = sys.stderr
         print(f"verifq codegen: the design is NOT proved ({len(analysis.violations)} failed check(s)):", file=out)
-        for c in analysis.violations[:5]:
-            print(f"  {c.describe()}", file=out)
-        if len(analysis.violations) > 5:
-            print(f"  ... and {len(analysis.violations) - 5} more", file=out)
+        print("\n".join(failed_check_lines(analysis, 5)), file=out)
         if not args.unverified:
             print("no code generated: verifq only emits code for proved designs (--unverified overrides, "
                   "and says so in every file)", file=out)
@@ -104,8 +102,8 @@ def run(args) -> int:
                               lut_limit=args.lut_limit, tb_samples=args.tb_samples, hls4ml_status=hls4ml_status)
     if args.cert:  # bind every file, the manifest too (so a binding deleted later is noticed)
         update_certificate(args.cert, {**hashes, "manifest.json": file_sha256(Path(args.output) / "manifest.json")}, cert_doc)
-    verdict = "proved" if analysis.proved else "UNVERIFIED"
-    print(f"verifq codegen: {len(hashes) + 1} files in {args.output} ({verdict} design; manifest.json lists their sha256)")
+    print(f"verifq codegen: {len(hashes) + 1} files in {args.output} ({'proved' if analysis.proved else 'UNVERIFIED'} "
+          "design; manifest.json lists their sha256)")
     if "hls4ml_config.json" not in hashes:
         print(f"no hls4ml_config.json: {hls4ml_status[0] if hls4ml_status else 'not written'} "
               "(`verifq hls4ml MODEL --spec SPEC -o CONFIG` configures hls4ml for the model you convert)")

@@ -6,13 +6,12 @@ a batch (analysis/batch.py: a verdict per spec, the worst exit code); --jobs /
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from ..analysis.methods import DEFAULT_ERROR_METHOD, DEFAULT_RANGE_METHOD, ErrorMethod, RangeMethod
 from ..errors import UserError
-from ..outputs import write_text_atomic
+from ..outputs import write_json_output
 
 
 def register(sub) -> None:
@@ -64,12 +63,10 @@ def run(args) -> int:
                            not args.no_search, args.seed, args.exact_error)
     options.check()
     human = sys.stderr if args.json == "-" else sys.stdout  # `--json -`: stdout carries the JSON alone
-    if len(args.spec) == 1:
-        problem, _ = load(args.spec[0], args.formats, args.uniform)
-        if problem.quantized is not None:  # an already-quantized (QONNX) network: certificate/accumulators.py
-            from ..certificate.accumulators import prove_quantized
+    if len(args.spec) == 1 and (problem := load(args.spec[0], args.formats, args.uniform)[0]).quantized is not None:
+        from ..certificate.accumulators import prove_quantized  # an already-quantized (QONNX) network
 
-            return prove_quantized(args, problem)
+        return prove_quantized(args, problem)
     with make_engine(args.jobs, args.ray) as engine:
         if len(args.spec) == 1:
             out = prove_spec(options, args.spec[0], load, engine, [(args.json, "--json"), (args.cert, "--cert")])
@@ -91,10 +88,5 @@ def run(args) -> int:
         doc = write_certificate(Path(args.cert), out.analysis)
         print(f"certificate written to {args.cert}" + (f"\n  note: {doc['analysis']['note']}"
                                                        if doc["analysis"].get("note") else ""), file=human)
-    if args.json:
-        text = json.dumps(document, indent=2) + "\n"
-        if args.json == "-":
-            sys.stdout.write(text)
-        else:
-            write_text_atomic(args.json, text)
+    write_json_output(args.json, document)
     return code

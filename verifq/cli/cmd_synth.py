@@ -9,12 +9,11 @@ proved, 1 when the request is infeasible within the word-length limits
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from ..certificate.accumulators import synth_quantized
-from ..outputs import write_text_atomic
+from ..outputs import write_json_output
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 
 
@@ -104,10 +103,5 @@ def run(args) -> int:
 
         write_certificate(Path(args.cert), result.analysis, synthesized=True)
         print(f"certificate written to {args.cert}", file=human)
-    if args.json:
-        text = json.dumps(result_json(result), indent=2) + "\n"
-        if args.json == "-":
-            sys.stdout.write(text)
-        else:
-            write_text_atomic(args.json, text)
+    write_json_output(args.json, result_json(result))
     return EXIT_PROVED if result.feasible else EXIT_VIOLATED

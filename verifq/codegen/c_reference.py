@@ -36,7 +36,7 @@ from __future__ import annotations
 from ..fixedpoint.format import Overflow, Rounding, handle_overflow
 from ..network.ir import Activation
 from .emit import (CodePlan, LayerPlan, NeuronGroup, c_int_literal, c_int_type, compare_expected_lines, hls4ml_index_lines,
-                   table_note, wrap_list)
+                   shared_table_name, table_note, wrap_list)
 from .c_wide import SAFE64, SAFE128, CWideParts, group_int_bits, wide_group_bits
 from .limbs import fits_int64, fits_int64_storage, format_limbs, limb_count, wide_library
 
@@ -70,6 +70,8 @@ class CEmitter(CWideParts):
                 consts_fit = all(fits_int64(int(ql.weight_mant[j].min()), int(ql.weight_mant[j].max())) for j in g.neurons)
                 if g.lut is not None:
                     consts_fit = consts_fit and fits_int64(int(min(g.lut.values)), int(max(g.lut.values)))
+                if g.lut is not None and g.lut.cast is not None:  # hls4ml's: entries, and entries shifted to F_o
+                    consts_fit = consts_fit and max(g.lut.entry.width, g.lut.cast.width) <= 62 and abs(g.lut.shift) <= 60
                 narrow_io = not self.store_limbs[lp.index - 1] and not self.store_limbs[lp.index]
                 if need <= SAFE64 and consts_fit and narrow_io:
                     self.kinds[key] = "64"
@@ -124,7 +126,7 @@ class CEmitter(CWideParts):
 
     # ------------------------------------------------------------------ constants
     def _constants(self) -> list[str]:
-        L = []
+        L, emitted = [], set()
         for lp in self.plan.layers:
             ql = lp.ql
             for g in lp.groups:
@@ -162,18 +164,19 @@ class CEmitter(CWideParts):
                 if g.lut is not None and g.lut.compact:
                     L += self._compact_table(lp, g)
                 elif g.lut is not None:
-                    vals = list(g.lut.values)
-                    note = table_note(lp.activation, g, self.rounding)
-                    if fits_int64(min(vals), max(vals)):
-                        lt = c_int_type(min(vals), max(vals))
-                        L.append(f"/* {note} */")
-                        L.append(f"static const {lt} T{g.name}[{len(vals)}] = {{")
-                        L.append(wrap_list([str(v) for v in vals], "    "))
-                        L.append("};")
-                    else:
-                        L += self._limb_array(f"T{g.name}", [len(vals)], [vals], note)
+                    # hls4ml's table: one array per layer, shared by its groups
+                    name = f"T{g.name}" if g.lut.index is None else shared_table_name(lp.index, "T")
+                    if name not in emitted:
+                        emitted.add(name)
+                        L += self._table_array(name, list(g.lut.values), table_note(lp.activation, g, self.rounding))
                 L.append("")
         return L
+
+    def _table_array(self, name: str, vals: list[int], note: str) -> list[str]:
+        if not fits_int64(min(vals), max(vals)):
+            return self._limb_array(name, [len(vals)], [vals], note)
+        lt = c_int_type(min(vals), max(vals))
+        return [f"/* {note} */", f"static const {lt} {name}[{len(vals)}] = {{", wrap_list([str(v) for v in vals], "    "), "};"]
 
     def _compact_table(self, lp: LayerPlan, g: NeuronGroup) -> list[str]:
         lut = g.lut
@@ -249,7 +252,12 @@ class CEmitter(CWideParts):
             L.append(f"            int64_t m = v < -{b} ? -{c_int_literal(lut.index.bound)} : v > {b} ? "
                      f"{c_int_literal(lut.index.bound)} : (int64_t)v;")
             L += hls4ml_index_lines(lut, "            ")
-            L.append(f"            v = T{g.name}[i];")
+            v = f"({T}){shared_table_name(lp.index, 'T')}[i]"
+            if lut.shift > 0:
+                v = f"vq_shr{sfx}({v}, {lut.shift})"
+            elif lut.shift < 0:
+                v = f"vq_shl{sfx}({v}, {-lut.shift})"
+            L.append(f"            v = {v};  /* the entry on the output grid 2^-{o_fmt.frac_bits} */")
             L.append("        }")
         elif lut is not None:
             L.append(f"        {{ /* ideal {act.value} table */")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..fixedpoint.format import FixedFormat, Overflow
 from ..network.ir import Activation
-from .emit import LayerPlan, NeuronGroup, c_int_literal, hls4ml_index_lines, wrap_list
+from .emit import LayerPlan, NeuronGroup, c_int_literal, hls4ml_index_lines, shared_table_name, wrap_list
 from .limbs import hex_limb, limb_count, limbs_of, signed_bits_of, fits_int64
 
 SAFE64 = 62
@@ -46,6 +46,8 @@ def wide_group_bits(lp: LayerPlan, g: NeuronGroup) -> int:
     widths = [lp.in_carrier.width, lp.out_carrier.width, g.accum.width, g.pre.width, g.output.width]
     if g.lut is not None:
         widths.append(g.lut.entry.width)
+    if g.lut is not None and g.lut.cast is not None:
+        widths.append(g.lut.cast.width + max(0, -g.lut.shift))
     return max(need, max(consts) + 1, max(widths) + 2) + 2
 
 
@@ -122,7 +124,11 @@ class CWideParts:
             L.append(f"            if (m < -{b}) m = -{b};")
             L.append(f"            if (m > {b}) m = {b};")
             L += hls4ml_index_lines(lut, "            ")
-            L.append("            " + self._load("acc", n, f"T{g.name}", "[i]"))
+            L.append("            " + self._load("acc", n, shared_table_name(lp.index, "T"), "[i]"))
+            if lut.shift > 0:
+                L.append(f"            vq_w_shr(acc, {n}, {lut.shift});  /* the entry on the output grid */")
+            elif lut.shift < 0:
+                L.append(f"            vq_w_shl(acc, {n}, {-lut.shift});  /* the entry on the output grid */")
             L.append("        }")
         elif act in (Activation.TANH, Activation.SIGMOID):
             lut = g.lut

@@ -221,16 +221,23 @@ class HlsIndex:
 
 @dataclass(frozen=True, eq=False)
 class Lut:
-    """Lookup table of a tanh/sigmoid group, its values at the output's grid 2^-F_o. Ideal
-    (`index` None): value i is f at mantissa lo + i. hls4ml's (`index` set): value i is entry i of
-    the design's table cast to 2^-F_o with the design's rounding."""
+    """Lookup table of a tanh/sigmoid group. Ideal (`index` None): value i is f at mantissa lo + i
+    on the output's grid 2^-F_o, in `entry` (F_o fractional bits). hls4ml's (`index` set): value i
+    is entry i of the design's table in its table format `entry` (one array per layer, shared by
+    its groups), cast to 2^-F_o with the design's rounding into `cast` when it is looked up."""
 
     lo: int
     values: tuple[int, ...] | np.ndarray
-    entry: FixedFormat  # holds every value exactly (F_o fractional bits)
+    entry: FixedFormat  # holds every stored value exactly
     compact: bool = False  # stored as `blocks()` (large ideal tables)
     index: HlsIndex | None = None
     table: TableSpec | None = None  # hls4ml's: the design's table (size, entry format, modes)
+    cast: FixedFormat | None = None  # hls4ml's: holds every entry cast to 2^-F_o
+
+    @property
+    def shift(self) -> int:
+        """hls4ml's: fractional bits an entry loses when cast to the output grid (< 0: gains)."""
+        return self.entry.frac_bits - self.cast.frac_bits
 
     @property
     def hi(self) -> int:
@@ -328,6 +335,8 @@ class CodePlan:
                     seen.setdefault(f)
                 if g.lut is not None:
                     seen.setdefault(g.lut.entry)
+                    if g.lut.cast is not None:
+                        seen.setdefault(g.lut.cast)
             seen.setdefault(lp.out_carrier)
         return list(seen)
 
@@ -417,9 +426,9 @@ def _hls4ml_lut(act: Activation, layer_index: int, table: TableSpec, frac: int, 
             hint=f"give layer {layer_index}'s output format fewer fractional bits (a table of {table.size} entries "
             f"cannot tell apart inputs closer than {2 * HALF_RANGE[act]}/{table.size})",
         )
-    values = tuple(output_mantissa(e, table, frac, rounding) for e in table_entries(act, table))
-    entry = narrowest_format(min(values + (0,)), max(values + (0,)), frac)
-    return Lut(0, values, entry, False, index, table)
+    entries = table_entries(act, table)
+    cast = tuple(output_mantissa(e, table, frac, rounding) for e in entries)
+    return Lut(0, entries, table.entry, False, index, table, narrowest_format(min(cast + (0,)), max(cast + (0,)), frac))
 
 
 def table_note(act: Activation, g: "NeuronGroup", rounding: Rounding) -> str:
@@ -427,9 +436,14 @@ def table_note(act: Activation, g: "NeuronGroup", rounding: Rounding) -> str:
     lut, fo = g.lut, g.output.frac_bits
     if lut.index is None:
         return f"{act.value}(v) rounded to nearest at 2^-{fo}, for v = (mantissa {lut.lo} + i) * 2^-{fo}"
-    return (f"hls4ml's {act.value} table {lut.table}: entry i (for x = {2 * HALF_RANGE[act]} (i - N/2) / N, "
-            f"N = {lut.table.size}) cast to 2^-{fo} ({rounding.value}); index trunc0(x N / {2 * HALF_RANGE[act]}) + "
-            f"{lut.index.offset}, clamped")
+    return (f"hls4ml's {act.value} table {lut.table}: entry i is the {act.value} of {2 * HALF_RANGE[act]} (i - N/2) / N, "
+            f"N = {lut.table.size}, in {lut.entry}; index trunc0(x N / {2 * HALF_RANGE[act]}) + {lut.index.offset}, "
+            f"clamped; the entry is cast to each neuron's output grid ({rounding.value})")
+
+
+def shared_table_name(layer: int, prefix: str) -> str:
+    """The one array of layer's hls4ml table (its groups share it)."""
+    return f"{prefix}L{layer}"
 
 
 def hls4ml_index_lines(lut: Lut, indent: str) -> list[str]:

@@ -54,6 +54,7 @@ from .emit import (
     c_int_type,
     compare_expected_lines,
     dyadic_literal,
+    shared_table_name,
     table_note,
     type_name,
     wrap_list,
@@ -125,6 +126,8 @@ class HlsEmitter:
                 self._widen(g.bias, g.accum)
                 self._widen(product_format(g.weight, lp.in_carrier), g.accum)
                 self._widen(g.accum, g.pre)
+                if g.lut is not None and g.lut.cast is not None:
+                    self._widen(g.lut.entry, g.lut.cast)
         for f in plan.design.inputs:
             self._widen(plan.input_carrier, f)
         for f in plan.output_formats:
@@ -201,6 +204,8 @@ class HlsEmitter:
                 add(g.output, f"L{lp.index} output")
                 if g.lut is not None:
                     add(g.lut.entry, f"L{lp.index} {lp.activation.value} table")
+                if g.lut is not None and g.lut.cast is not None:
+                    add(g.lut.cast, f"L{lp.index} {lp.activation.value} table entry on the output grid")
             if lp.out_carrier not in {g.output for g in lp.groups}:
                 add(lp.out_carrier, f"L{lp.index} output array")
         return roles
@@ -252,7 +257,8 @@ class HlsEmitter:
         count = 0
         for lp in self.plan.layers:
             count += lp.n_out * (lp.n_in + 1)
-            count += sum(len(g.lut.values) for g in lp.groups if g.lut is not None)
+            count += sum(len(g.lut.values) for g in lp.groups if g.lut is not None and g.lut.index is None)
+            count += next((len(g.lut.values) for g in lp.groups if g.lut is not None and g.lut.index is not None), 0)
         return count > TYPED_CONSTANTS_LIMIT
 
     def _const_array(self, name: str, fmt: FixedFormat, dims: list[int], rows: list[list[int]], note: str,
@@ -353,6 +359,11 @@ class HlsEmitter:
                     out.append(f"static const uint64_t td{g.name}[{len(words)}] = {{  // bit r: entry 64 b + r is one ulp above entry 64 b + r - 1")
                     out.append(wrap_list([hex_limb(w, HLS_LIMB_BITS) for w in words], "    "))
                     out.append("};")
+                elif g.lut is not None and g.lut.index is not None:
+                    name = shared_table_name(lp.index, "t")
+                    if name not in self.kind:  # one array per layer
+                        note = table_note(lp.activation, g, self.plan.design.rounding)
+                        out += self._const_array(name, g.lut.entry, [len(g.lut.values)], [list(g.lut.values)], note)
                 elif g.lut is not None:
                     note = table_note(lp.activation, g, self.plan.design.rounding)
                     out += self._const_array(f"t{g.name}", g.lut.entry, [len(g.lut.values)], [list(g.lut.values)], note)
@@ -408,8 +419,9 @@ class HlsEmitter:
                 L.append(f"        ap_int<{wn}> q = num;")
             last = ix.size - 1
             L.append(f"        int i = q < -{ix.offset} ? 0 : q > {last - ix.offset} ? {last} : (int)(q + {ix.offset}).to_int64();")
-            L += self._get(f"t{g.name}", "[i]", lut.entry, "a", "        ")
-            L[-1] += f"  // hls4ml's {act.value} table" if self.kind[f"t{g.name}"] == "typed" else ""
+            L += self._get(shared_table_name(lp.index, "t"), "[i]", lut.entry, "e", "        ")
+            L.append(f"        {self.t(lut.cast)} a = {self.cast_src('e', lut.entry, lut.cast)};  "
+                     f"// hls4ml's {act.value} table entry, cast to the output grid ({self.q})")
         else:
             lut = g.lut
             assert lut is not None

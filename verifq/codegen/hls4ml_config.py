@@ -210,25 +210,3 @@ def merge_config(ours: dict, theirs: dict, known_names: list[str] | None, warn) 
 
 def config_json(config: dict) -> str:
     return json.dumps(config, indent=2) + "\n"
-
-
-def config_for_spec_network(problem, design: Design, analysis) -> tuple[str | None, str]:
-    """`verifq codegen`'s hls4ml_config.json: what `verifq hls4ml` writes when the spec loads its network
-    from an ONNX or .keras file (the model hls4ml converts); else (None, why not)."""
-    from pathlib import Path
-
-    from .hls4ml_model import read_model_names
-
-    source = Path(getattr(problem.network, "source", "") or "")
-    if source.suffix.lower() not in (".onnx", ".keras") or not source.is_file():
-        return None, "the spec's network is not loaded from an ONNX or .keras model file"
-    if not analysis.proved:
-        return None, "the design is not proved"
-    try:
-        names = read_model_names(source, problem.network)
-        hd = hls4ml_design(problem, design, analysis, names.frontend)
-    except UserError as exc:
-        return None, str(exc)
-    except NotProved as exc:
-        return None, exc.why
-    return config_json(hls4ml_config(hd.design, problem.network, names)), "written"

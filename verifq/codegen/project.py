@@ -21,7 +21,7 @@ from .c_reference import generate_c_reference
 from .emit import build_plan, dyadic_literal, sanitize_identifier, sha256_text
 from .limbs import double_exact
 from .hls import HlsOptions, generate_hls, hls_tcl
-from .hls4ml_config import config_for_spec_network
+from .hls4ml_run import config_for_spec_network
 
 
 def _short(x: Fraction) -> str:
