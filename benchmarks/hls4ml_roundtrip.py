@@ -9,7 +9,10 @@ in ../shared/benchmarks: skipped with a reason when absent); hls4ml needs a mode
 is written as a float32 ONNX model (MatMul + Add + activation) and verifq proves that model
 (a copy of the spec loading it).
 
-    python benchmarks/hls4ml_roundtrip.py [--n 2000] [--jobs STEM[:neuron][:keras][:nearest],...] [--work DIR]
+    python benchmarks/hls4ml_roundtrip.py [--n 2000] [--all | --jobs STEM[:neuron][:keras][:nearest],...] [--work DIR]
+
+(`--all`: the default jobs, then every other spec of specs/ per layer through ONNX, except the
+two MNIST networks, whose io_parallel Latency builds are beyond this machine.)
 
 (`neuron`: per-neuron synthesis; `keras`: hls4ml's Keras 3 frontend; `nearest`: the spec with
 rounding = nearest and overflow = saturate.)
@@ -159,7 +162,11 @@ def main_(argv=None) -> int:
     ap.add_argument("--work", default="/tmp/verifq_hls4ml_roundtrip", help="scratch folder (hls4ml projects)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "hls4ml_roundtrip.md"))
     ap.add_argument("--reuse", action="store_true", help="reuse the completed rows of an earlier run (WORK/rows.json)")
+    ap.add_argument("--all", action="store_true", help="the default jobs and every other spec (not MNIST), per layer, ONNX")
     args = ap.parse_args(argv)
+    if args.all:
+        stems = sorted(p.stem for p in (REPO / "specs").glob("*.nnspec") if "mnist" not in p.stem)
+        args.jobs = ",".join(list(DEFAULT_JOBS) + [s for s in stems if s not in DEFAULT_JOBS])
     why = H.missing()
     if why:
         print(f"skipped: {why}", file=sys.stderr)
