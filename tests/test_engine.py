@@ -13,19 +13,10 @@ import pytest
 
 from verifq.analysis.report import prove_json
 from verifq.analysis.split import analyse_split
-from verifq.cli.main import main
 from verifq.engine import PoolEngine, SerialEngine, make_engine
 from verifq.language import load_problem_and_design
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "examples" / "01_inline_tiny" / "tiny.nnspec"
-PENDULUM = ROOT / "examples" / "02_onnx_pendulum" / "pendulum.nnspec"
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+from test_cli_prove import PENDULUM, ROOT, TINY, run  # the examples and the CLI runner of the prove tests
 
 
 def _tight_pendulum(tmp_path) -> Path:
