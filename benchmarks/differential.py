@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from tightness import DEFAULT_NETWORKS, design_for  # noqa: E402
+from tightness import DEFAULT_NETWORKS, design_for, record_bounds  # noqa: E402
 from verifq.analysis.prove import analyse  # noqa: E402
 from verifq.analysis.search import observe  # noqa: E402
 from verifq.analysis.split import analyse_split  # noqa: E402
@@ -70,14 +70,7 @@ def run_one(path: Path, samples: int, split_leaves: int, split_time: float, old:
     row["time_observe"] = time.time() - t
     observed = list(obs.max_error)
     row["observed"] = max(observed)
-    for k, a in analyses.items():
-        bounds = [float(b) for b in a.output_errors]
-        for o, (b, e) in enumerate(zip(bounds, observed)):
-            if e > b * (1 + 1e-9):
-                raise AssertionError(f"SOUNDNESS: {path.stem} output {o}: observed {e} > certified {b} ({k})")
-        row[f"bound_{k}"] = max(bounds)
-        ratios = [b / e for b, e in zip(bounds, observed) if e > 0]
-        row[f"tight_{k}"] = max(ratios) if ratios else (1.0 if all(b == 0 for b in bounds) else float("inf"))
+    record_bounds(row, path.stem, analyses, observed)
     o = old.get(path.stem)
     if o is not None and o.get("tight_split+FO"):
         row["tight_split+FO"] = float(o["tight_split+FO"])
@@ -175,9 +168,6 @@ def main() -> int:
     if args.only:
         paths = [p for p in paths if p.stem in args.only]
     rows, skipped = [], []
-    if args.append:
-        notes.append("Rows merged with --append (--max-params / --split-time of their own run): "
-                     + ", ".join(p.stem for p in paths) + f" (split budget {args.split_time:.0f} s).")
     if args.append and (args.out / "differential.csv").exists():
         rows = [_parse(r) for r in csv.DictReader(open(args.out / "differential.csv"))]
         rows = [r for r in rows if r["network"] not in {p.stem for p in paths}]
@@ -191,6 +181,9 @@ def main() -> int:
         "bound) and re-derived by the independent checker (rule `differential`, certificate/checker_diff.py; "
         "tests/test_certificate_differential.py).",
     ]
+    if args.append:
+        notes.append("Rows merged with --append (--max-params / --split-time of their own run): "
+                     + ", ".join(p.stem for p in paths) + f" (split budget {args.split_time:.0f} s).")
     for p in paths:
         problem = problem_from_benchmark(p)
         if problem.network.parameter_count > args.max_params:

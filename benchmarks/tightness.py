@@ -96,6 +96,23 @@ def _analyses(problem, design, split_leaves: int, split_time: float, milp_hidden
     return out, times
 
 
+def record_bounds(row: dict, name: str, analyses: dict, observed: list[float]) -> None:
+    """Per analysis: every output's certified bound against the worst observed error (an observation
+    above a bound is a soundness failure), then the largest and median bound and the tightness."""
+    for k, a in analyses.items():
+        bounds = [float(b) for b in a.output_errors]
+        for o, (b, e) in enumerate(zip(bounds, observed)):
+            if e > b * (1 + 1e-9):
+                raise AssertionError(f"SOUNDNESS: {name} output {o}: observed {e} > certified {b} ({k})")
+        row[f"bound_{k}"] = max(bounds)
+        row[f"median_bound_{k}"] = statistics.median(bounds)
+        ratios = [b / e for b, e in zip(bounds, observed) if e > 0]
+        if ratios:
+            row[f"tight_{k}"] = max(ratios)
+        else:  # nothing observed: exact (1) when the certified bound is 0 too
+            row[f"tight_{k}"] = 1.0 if all(b == 0 for b in bounds) else float("inf")
+
+
 def run_one(path: Path, samples: int, split_leaves: int, split_time: float, milp_hidden: int, seed: int = 0,
             kinds=KINDS) -> dict:
     problem = without_error_requirement(without_limits(problem_from_benchmark(path)))
@@ -124,18 +141,7 @@ def run_one(path: Path, samples: int, split_leaves: int, split_time: float, milp
     row["samples"] = obs.n_inputs
     observed = list(obs.max_error)
     row["observed"] = max(observed)
-    for k, a in analyses.items():
-        bounds = [float(b) for b in a.output_errors]
-        for o, (b, e) in enumerate(zip(bounds, observed)):
-            if e > b * (1 + 1e-9):
-                raise AssertionError(f"SOUNDNESS: {path.stem} output {o}: observed {e} > certified {b} ({k})")
-        row[f"bound_{k}"] = max(bounds)
-        row[f"median_bound_{k}"] = statistics.median(bounds)
-        ratios = [b / e for b, e in zip(bounds, observed) if e > 0]
-        if ratios:
-            row[f"tight_{k}"] = max(ratios)
-        else:  # nothing observed: exact (1) when the certified bound is 0 too
-            row[f"tight_{k}"] = 1.0 if all(b == 0 for b in bounds) else float("inf")
+    record_bounds(row, path.stem, analyses, observed)
     base = row["median_bound_int+l1"]
     for k in ("sym+FO", "split+FO", "milp+FO"):
         if f"median_bound_{k}" in row:
