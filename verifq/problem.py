@@ -43,6 +43,39 @@ class TableKind(str, Enum):
     IDEAL = "ideal"
 
 
+ACCUMULATOR_ORDERS = ("sequential", "bias_last", "split_sign")  # INTEGER_SEMANTICS.md
+
+
+@dataclass(frozen=True)
+class AccumulatorProfile:
+    """A named hardware accumulator: width, what an overflow does, and the partial-sum order."""
+
+    width: int
+    mode: Overflow
+    order: str
+    about: str
+
+
+ACCUMULATOR_PROFILES = {
+    "dsp16": AccumulatorProfile(16, Overflow.SATURATE, "sequential",
+                                "a 16-bit DSP multiply-accumulate with saturating adds, bias first"),
+    "int16": AccumulatorProfile(16, Overflow.WRAP, "sequential", "a 16-bit two's complement accumulator, bias first"),
+    "int32": AccumulatorProfile(32, Overflow.WRAP, "sequential", "a 32-bit two's complement accumulator, bias first"),
+    "int32_bias_last": AccumulatorProfile(32, Overflow.WRAP, "bias_last",
+                                          "a 32-bit accumulator from 0, the bias added after the products "
+                                          "(as TFLite's reference integer kernels)"),
+}
+
+
+@dataclass(frozen=True)
+class LayerAccumulator:
+    """The accumulator of one layer of an integer network: width (None: unlimited), mode, order."""
+
+    width: int | None
+    mode: Overflow = Overflow.WRAP
+    order: str = "sequential"
+
+
 @dataclass(frozen=True)
 class Implementation:
     rounding: Rounding = Rounding.TRUNCATE
@@ -58,6 +91,10 @@ class Implementation:
     table_rounding: Rounding = Rounding.TRUNCATE  # how table entries are rounded (hls4ml's table_t: AP_TRN)
     max_table_size: int = MAX_TABLE_SIZE  # synthesis: the largest table it may choose
     accumulator: Overflow = Overflow.WRAP  # integer (QONNX) networks: what an accumulator overflow does
+    accumulator_order: str = "sequential"  # integer networks: the partial-sum order (ACCUMULATOR_ORDERS)
+    accumulator_profile: str | None = None  # integer networks: the named profile the spec gave
+    # integer networks: every layer's accumulator (the spec's defaults and `accumulators` block, resolved)
+    layer_accumulators: tuple[LayerAccumulator, ...] = ()
 
     def table(self, entry: FixedFormat | None = None, size: int | None = None) -> TableSpec | None:
         """The lookup table of a tanh/sigmoid layer with these settings (None: the ideal table)."""

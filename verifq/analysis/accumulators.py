@@ -2,9 +2,14 @@
 every partial sum over the input domain, the proof for given accumulator widths,
 the narrowest provably overflow-free widths, and overflow witnesses.
 
-Summation order (INTEGER_SEMANTICS.md): the accumulator starts at the bias code
-and adds the products in weight order i = 0..K-1 (hls4ml's and FINN's
-sequential order); every prefix P_k = b + sum_{i<k} a_i w_i (k = 0..K) must fit.
+Summation orders (INTEGER_SEMANTICS.md), per layer: `sequential` (default): the
+accumulator starts at the bias code and adds the products in weight order
+i = 0..K-1 (hls4ml's and FINN's order); every prefix P_k = b + sum_{i<k} a_i w_i
+(k = 0..K) must fit. `bias_last`: the products first (from 0), then the bias: the
+prefixes sum_{i<k} a_i w_i (k = 0..K) and the final sum must fit (k = K + 1 names
+the final sum). `split_sign`: two accumulators, S+ = max(b, 0) + the positive
+products, S- = min(b, 0) + the negative products, then S+ + S-; S+ and S- must fit
+(k = K names them; side max is S+, side min is S-).
 
 Bounds: the codes entering a layer lie in per-channel integer intervals
 (input box -> input quantizer; then each layer's final-sum interval through its
@@ -60,18 +65,44 @@ def input_code_bounds(qnet: QuantizedNetwork, box: Box) -> tuple[np.ndarray, np.
     return codes[0].astype(object), codes[1].astype(object)
 
 
-def layer_bounds(w: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> LayerBounds:
-    """Prefix bounds of one layer (w: (n_out, K) object ints; b: biases; lo, hi: input codes)."""
+def layer_bounds(w: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray, order: str = "sequential") -> LayerBounds:
+    """Bounds of every held partial sum of one layer in `order` (w: (n_out, K) object ints;
+    b: biases; lo, hi: input codes): exact for independent input codes."""
     cmax = np.where(w > 0, w * hi, w * lo)
     cmin = np.where(w > 0, w * lo, w * hi)
-    zero = np.zeros((w.shape[0], 1), dtype=object)
-    pmax = np.concatenate([zero, np.cumsum(cmax, axis=1)], axis=1) + b[:, None]
-    pmin = np.concatenate([zero, np.cumsum(cmin, axis=1)], axis=1) + b[:, None]
+    n, k = w.shape
+    t = lambda a: tuple(int(v) for v in a)  # noqa: E731
+    fmax, fmin = cmax.sum(axis=1) + b, cmin.sum(axis=1) + b
+    if order == "split_sign":
+        zero = np.zeros_like(cmax)
+        up = np.maximum(b, 0) + np.maximum(cmax, zero).sum(axis=1)
+        down = np.minimum(b, 0) + np.minimum(cmin, zero).sum(axis=1)
+        return LayerBounds(t(lo), t(hi), t(down), t(up), (k,) * n, (k,) * n, t(fmin), t(fmax))
+    zero = np.zeros((n, 1), dtype=object)
+    first = b[:, None] if order == "sequential" else zero
+    pmax = np.concatenate([zero, np.cumsum(cmax, axis=1)], axis=1) + first
+    pmin = np.concatenate([zero, np.cumsum(cmin, axis=1)], axis=1) + first
+    if order == "bias_last":  # k = K + 1: the final sum, bias added last
+        pmax = np.concatenate([pmax, fmax[:, None]], axis=1)
+        pmin = np.concatenate([pmin, fmin[:, None]], axis=1)
     k_hi = np.array([max(range(len(r)), key=lambda i: r[i]) for r in pmax])
     k_lo = np.array([min(range(len(r)), key=lambda i: r[i]) for r in pmin])
-    t = lambda a: tuple(int(v) for v in a)  # noqa: E731
     return LayerBounds(t(lo), t(hi), t(pmin[np.arange(len(k_lo)), k_lo]), t(pmax[np.arange(len(k_hi)), k_hi]),
-                       t(k_lo), t(k_hi), t(pmin[:, -1]), t(pmax[:, -1]))
+                       t(k_lo), t(k_hi), t(fmin), t(fmax))
+
+
+def held_sum(a: np.ndarray, w_row, b: int, k: int, side: str, order: str = "sequential") -> np.ndarray:
+    """The held partial sum that LayerBounds' k and side name, for each row of input codes `a`."""
+    a = np.asarray(a, dtype=object)
+    w = np.array(list(w_row), dtype=object)
+    if order == "split_sign":
+        p = a * w[None, :]
+        keep = (lambda v: v > 0) if side == "max" else (lambda v: v < 0)
+        total = np.array([sum((v for v in row if keep(v)), 0) for row in p], dtype=object)
+        return total + (max(b, 0) if side == "max" else min(b, 0))
+    kk = min(k, len(w))
+    s = a[:, :kk] @ w[:kk] if kk else np.zeros(len(a), dtype=object)
+    return np.asarray(s + (b if order == "sequential" or k > len(w) else 0), dtype=object)
 
 
 def split_boxes(box: Box, n: int) -> list[Box]:
@@ -88,12 +119,12 @@ def split_boxes(box: Box, n: int) -> list[Box]:
 
 
 def analyse_bounds(qnet: QuantizedNetwork, box: Box, widths: list[int | None] | None = None,
-                   split: int = 1) -> list[LayerBounds]:
+                   split: int = 1, orders: list[str] | None = None) -> list[LayerBounds]:
     """Sound partial-sum bounds of every layer over the box. With `widths`, a layer whose
     bounds exceed its width passes on the whole accumulator range (its sums may wrap or
     saturate), so later layers stay sound."""
     boxes = split_boxes(box, split) if split > 1 else [box]
-    return union_bounds([_bounds_one_box(qnet, b, widths) for b in boxes])
+    return union_bounds([_bounds_one_box(qnet, b, widths, orders) for b in boxes])
 
 
 def union_bounds(per_box: list[list[LayerBounds]]) -> list[LayerBounds]:
@@ -116,13 +147,13 @@ def union_bounds(per_box: list[list[LayerBounds]]) -> list[LayerBounds]:
     return out
 
 
-def _bounds_one_box(qnet: QuantizedNetwork, box: Box, widths) -> list[LayerBounds]:
+def _bounds_one_box(qnet: QuantizedNetwork, box: Box, widths, orders=None) -> list[LayerBounds]:
     lo, hi = input_code_bounds(qnet, box)
     out = []
     for index, layer in enumerate(qnet.layers):
         w = np.array(layer.weights, dtype=object)
         b = np.array(layer.bias, dtype=object)
-        lb = layer_bounds(w, b, lo, hi)
+        lb = layer_bounds(w, b, lo, hi, orders[index] if orders else "sequential")
         out.append(lb)
         flo, fhi = np.array(lb.final_lo, dtype=object), np.array(lb.final_hi, dtype=object)
         width = widths[index] if widths else None
@@ -163,16 +194,17 @@ def overflow_checks(bounds: list[LayerBounds], widths: list[int | None]) -> list
     return out
 
 
-def _objective(qnet, x, layer: int, neuron: int, k: int, side: str) -> np.ndarray:
-    """The partial sum P_k of (layer, neuron) for each input row (unbounded accumulators before)."""
+def _objective(qnet, x, layer: int, neuron: int, k: int, side: str, order: str = "sequential") -> np.ndarray:
+    """The held partial sum (k, side) of (layer, neuron) for each input row (unbounded accumulators
+    before), negated for side min."""
     sim = simulate(qnet, x)
-    a = sim.inputs[layer].astype(object)
-    w = np.array(qnet.layers[layer].weights[neuron][:k], dtype=object)
-    p = a[:, :k] @ w + qnet.layers[layer].bias[neuron] if k else np.full(len(a), qnet.layers[layer].bias[neuron], dtype=object)
+    L = qnet.layers[layer]
+    p = held_sum(sim.inputs[layer].astype(object), L.weights[neuron], L.bias[neuron], k, side, order)
     return np.asarray(p if side == "max" else -p, dtype=object)
 
 
-def find_witness(qnet: QuantizedNetwork, box: Box, ov: Overflow, samples: int = 2000, seed: int = 0):
+def find_witness(qnet: QuantizedNetwork, box: Box, ov: Overflow, samples: int = 2000, seed: int = 0,
+                 order: str = "sequential"):
     """An input (exact Fractions) whose partial sum P_k of (layer, neuron) leaves the accumulator,
     or None: the exact corner for the first layer, a random search plus coordinate ascent otherwise."""
     lo = np.array([a for a, _ in box], dtype=object)
@@ -184,12 +216,13 @@ def find_witness(qnet: QuantizedNetwork, box: Box, ov: Overflow, samples: int = 
         w = qnet.layers[0].weights[ov.neuron]
         up = [(wi > 0) == (ov.side == "max") for wi in w]
         x = np.array([hi[i] if i < ov.k and up[i] else lo[i] if i < ov.k else mid[i] for i in range(len(box))], dtype=object)
-        return x if good(_objective(qnet, x[None, :], 0, ov.neuron, ov.k, ov.side)[0]) else None
+        if good(_objective(qnet, x[None, :], 0, ov.neuron, ov.k, ov.side, order)[0]):
+            return x
     rng = np.random.default_rng(seed)
     cands = [lo + (hi - lo) * np.array([Fraction(float(v)) for v in rng.random(len(box))], dtype=object) for _ in range(samples)]
     if len(box) <= 10:
         cands += [np.array(c, dtype=object) for c in cartesian(*[(a, b) for a, b in box])]
-    vals = _objective(qnet, np.array(cands, dtype=object), ov.layer, ov.neuron, ov.k, ov.side)
+    vals = _objective(qnet, np.array(cands, dtype=object), ov.layer, ov.neuron, ov.k, ov.side, order)
     best = int(max(range(len(vals)), key=lambda i: vals[i]))
     x, v = cands[best].copy(), vals[best]
     for _ in range(4):  # coordinate ascent over each input's ends and midpoint
@@ -200,7 +233,7 @@ def find_witness(qnet: QuantizedNetwork, box: Box, ov: Overflow, samples: int = 
                 y = x.copy()
                 y[i] = t
                 trials.append(y)
-            tv = _objective(qnet, np.array(trials, dtype=object), ov.layer, ov.neuron, ov.k, ov.side)
+            tv = _objective(qnet, np.array(trials, dtype=object), ov.layer, ov.neuron, ov.k, ov.side, order)
             j = int(max(range(len(tv)), key=lambda n: tv[n]))
             if tv[j] > v:
                 x, v, improved = trials[j], tv[j], True

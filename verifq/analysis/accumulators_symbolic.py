@@ -73,11 +73,33 @@ def _down(v: Fraction) -> float:
     return f if Fraction(f) <= v else float(np.nextafter(f, -np.inf))
 
 
-def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096) -> list[LayerBounds]:
+def _order_rows(order: str, w: np.ndarray, b: float, lo: np.ndarray, hi: np.ndarray):
+    """The held partial sums of one neuron as linear rows over its input codes: (coef (R, K), const
+    (R,), rows bounding the maximum, rows bounding the minimum, the final-sum row). split_sign: a
+    product whose sign is fixed by its input's interval is linear; the others are bounded by
+    their interval ends (max(p, 0) <= max(0, w lo, w hi))."""
+    k = len(w)
+    if order == "split_sign":
+        cmax, cmin = np.maximum(w * hi, w * lo), np.minimum(w * hi, w * lo)
+        pos, neg = cmin >= 0, cmax <= 0  # the product's sign is fixed (0 counts for both)
+        mixed = ~pos & ~neg
+        coef = np.stack([np.where(pos, w, 0.0), np.where(neg & ~pos, w, 0.0), w])
+        const = np.array([max(b, 0.0) + np.maximum(cmax, 0)[mixed].sum(), min(b, 0.0) + np.minimum(cmin, 0)[mixed].sum(), b])
+        return coef, const, [0], [1], 2
+    tri = np.tril(np.ones((k + 1, k)), -1) * w  # row t keeps the first t weights
+    if order == "sequential":
+        return tri, np.full(k + 1, b), list(range(k + 1)), list(range(k + 1)), k
+    coef = np.concatenate([tri, w[None, :]])  # bias_last: the product prefixes, then all of them plus b
+    const = np.concatenate([np.zeros(k + 1), [b]])
+    return coef, const, list(range(k + 2)), list(range(k + 2)), k + 1
+
+
+def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096, orders: list[str] | None = None) -> list[LayerBounds]:
     """Interval bounds tightened by back-substitution (layers 2.. ; the first is already exact)."""
-    bounds = analyse_bounds(qnet, box, None)
+    bounds = analyse_bounds(qnet, box, None, orders=orders)
     out = [bounds[0]]
     for l in range(1, len(qnet.layers)):
+        order = orders[l] if orders else "sequential"
         # relaxations of every earlier layer's steps over its current final-sum bounds
         relax = []
         for p in range(l):
@@ -94,30 +116,33 @@ def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096) -> list
         w = np.array(layer.weights, dtype=np.float64)
         b = np.array(layer.bias, dtype=np.float64)
         n_out, k = w.shape
-        # rows: (neuron j, prefix length t), t = 0..K
-        tri = np.tril(np.ones((k + 1, k)), -1)  # row t keeps the first t weights
-        p_hi, p_lo = np.empty((n_out, k + 1)), np.empty((n_out, k + 1))
-        per = max(1, chunk // (k + 1))
+        clo, chi = np.array(lb.code_lo, dtype=np.float64), np.array(lb.code_hi, dtype=np.float64)
+        shapes = [_order_rows(order, w[j], b[j], clo, chi) for j in range(n_out)]
+        r = len(shapes[0][1])
+        his, los, fin = shapes[0][2], shapes[0][3], shapes[0][4]
+        p_hi, p_lo = np.empty((n_out, r)), np.empty((n_out, r))
+        per = max(1, chunk // r)
         for j0 in range(0, n_out, per):
             js = range(j0, min(n_out, j0 + per))
-            coef = np.concatenate([tri * w[j] for j in js])
-            const = np.concatenate([np.full(k + 1, b[j]) for j in js])
+            coef = np.concatenate([shapes[j][0] for j in js])
+            const = np.concatenate([shapes[j][1] for j in js])
             hi_v = _back(qnet, l, coef, const, relax, out, upper=True)
             lo_v = -_back(qnet, l, -coef, -const, relax, out, upper=True)
-            p_hi[list(js)] = hi_v.reshape(len(js), k + 1)
-            p_lo[list(js)] = lo_v.reshape(len(js), k + 1)
+            p_hi[list(js)] = hi_v.reshape(len(js), r)
+            p_lo[list(js)] = lo_v.reshape(len(js), r)
         ph, pl, kh, kl, fh, fl = [], [], [], [], [], []
         for j in range(n_out):
-            hi_j = [min(int(ceil(v)), 1 << 62) for v in p_hi[j]]
-            lo_j = [max(int(floor(v)), -(1 << 62)) for v in p_lo[j]]
-            t_hi = max(range(k + 1), key=lambda t: hi_j[t])
-            t_lo = min(range(k + 1), key=lambda t: lo_j[t])
+            hi_j = {t: min(int(ceil(p_hi[j][t])), 1 << 62) for t in his}
+            lo_j = {t: max(int(floor(p_lo[j][t])), -(1 << 62)) for t in los}
+            t_hi = max(his, key=lambda t: hi_j[t])
+            t_lo = min(los, key=lambda t: lo_j[t])
             ph.append(min(hi_j[t_hi], lb.prefix_hi[j]))
             pl.append(max(lo_j[t_lo], lb.prefix_lo[j]))
-            kh.append(t_hi if hi_j[t_hi] < lb.prefix_hi[j] else lb.k_hi[j])
-            kl.append(t_lo if lo_j[t_lo] > lb.prefix_lo[j] else lb.k_lo[j])
-            fh.append(min(hi_j[k], lb.final_hi[j]))
-            fl.append(max(lo_j[k], lb.final_lo[j]))
+            kname = (lambda t: k) if order == "split_sign" else (lambda t: t)
+            kh.append(kname(t_hi) if hi_j[t_hi] < lb.prefix_hi[j] else lb.k_hi[j])
+            kl.append(kname(t_lo) if lo_j[t_lo] > lb.prefix_lo[j] else lb.k_lo[j])
+            fh.append(min(min(int(ceil(p_hi[j][fin])), 1 << 62), lb.final_hi[j]))
+            fl.append(max(max(int(floor(p_lo[j][fin])), -(1 << 62)), lb.final_lo[j]))
         out.append(LayerBounds(lb.code_lo, lb.code_hi, tuple(pl), tuple(ph), tuple(kl), tuple(kh), tuple(fl), tuple(fh)))
     return out
 

@@ -15,10 +15,14 @@ from ..fixedpoint.integer_net import accumulator_range, simulate
 from ..network.quantized import QuantizedNetwork
 from ..problem import Problem
 from .accumulators_symbolic import symbolic_bounds
-from .accumulators import split_boxes, LayerBounds, Overflow, analyse_bounds, find_witness, overflow_checks, signed_width, union_bounds
+from .accumulators import held_sum, split_boxes, LayerBounds, Overflow, analyse_bounds, find_witness, overflow_checks, signed_width, union_bounds
 from .integer_error import error_bounds
 
-ORDER = "bias first, then the products in weight order (sequential, as hls4ml and FINN accumulate)"
+ORDER_TEXT = {"sequential": "bias first, then the products in weight order (as hls4ml and FINN accumulate)",
+              "bias_last": "the products in weight order from 0, then the bias",
+              "split_sign": "positive and negative products in two accumulators (each starting with the bias "
+                            "if of its sign), then combined"}
+ORDER = ORDER_TEXT["sequential"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class QuantizedAnalysis:
     qnet: QuantizedNetwork
     domain: tuple[tuple[Fraction, Fraction], ...]
     widths: tuple[int | None, ...]  # the accumulator width of each layer (None: unlimited)
-    mode: str  # wrap | saturate
+    modes: tuple[str, ...]  # per layer: wrap | saturate
     bounds: tuple[LayerBounds, ...]
     overflows: tuple[Overflow, ...]
     errors: tuple[Fraction, ...]  # per output: bound on |quantized - reference|
@@ -42,6 +46,10 @@ class QuantizedAnalysis:
     split: int = 1
     method: str = "interval"
     witnesses: tuple[Witness, ...] = field(default_factory=tuple)
+    orders: tuple[str, ...] = ()  # per layer: the partial-sum order (empty: every layer sequential)
+
+    def order(self, layer: int) -> str:
+        return self.orders[layer] if self.orders else "sequential"
 
     @property
     def error_violations(self) -> list[int]:
@@ -56,27 +64,38 @@ class QuantizedAnalysis:
         return [b.widths() for b in self.bounds]
 
 
+def layer_settings(problem: Problem) -> tuple[list[int | None], list[str], list[str]]:
+    """Per layer: the spec's accumulator width, mode (wrap|saturate) and partial-sum order."""
+    n = len(problem.quantized.layers)
+    impl = problem.implementation
+    accs = impl.layer_accumulators or ()
+    if len(accs) != n:
+        return [impl.max_accumulator] * n, [impl.accumulator.value] * n, [impl.accumulator_order] * n
+    return [a.width for a in accs], [a.mode.value for a in accs], [a.order for a in accs]
+
+
 def analyse_quantized(problem: Problem, split: int = 1, widths: list[int | None] | None = None,
-                      method: str = "interval") -> QuantizedAnalysis:
+                      method: str = "interval", orders: list[str] | None = None) -> QuantizedAnalysis:
     """method "interval" (what the certificate checker re-derives) or "symbolic" (interval
-    bounds tightened by back-substitution; sound, not re-derived by the checker)."""
+    bounds tightened by back-substitution; sound, not re-derived by the checker). Widths and
+    orders default to the spec's, per layer."""
     qnet = problem.quantized
     assert qnet is not None
-    if widths is None:
-        cap = problem.implementation.max_accumulator
-        widths = [cap] * len(qnet.layers)
-    bounds = analyse_bounds(qnet, problem.domain, widths, split)
+    spec_widths, modes, spec_orders = layer_settings(problem)
+    widths = spec_widths if widths is None else widths
+    orders = spec_orders if orders is None else orders
+    bounds = analyse_bounds(qnet, problem.domain, widths, split, orders)
     overflows = overflow_checks(bounds, widths)
     if method == "symbolic" and len(qnet.layers) > 1:
         # (only when no layer may overflow: the relaxations assume exact sums; a layer that may
         # overflow keeps the interval bounds, which pass on its whole accumulator range)
         boxes = split_boxes(problem.domain, split) if split > 1 else [problem.domain]
-        sym = union_bounds([symbolic_bounds(qnet, b) for b in boxes])
+        sym = union_bounds([symbolic_bounds(qnet, b, orders=orders) for b in boxes])
         if not overflow_checks(sym, widths):
             bounds, overflows = sym, []
     errors = error_bounds(qnet, problem.domain, bounds)
-    return QuantizedAnalysis(qnet, problem.domain, tuple(widths), problem.implementation.accumulator.value,
-                             tuple(bounds), tuple(overflows), tuple(errors), problem.max_error, split, method)
+    return QuantizedAnalysis(qnet, problem.domain, tuple(widths), tuple(modes), tuple(bounds), tuple(overflows),
+                             tuple(errors), problem.max_error, split, method, orders=tuple(orders))
 
 
 def _float32_inside(x, box) -> tuple[Fraction, ...]:
@@ -92,14 +111,16 @@ def _float32_inside(x, box) -> tuple[Fraction, ...]:
     return tuple(out)
 
 
-def prefix_sum(qnet: QuantizedNetwork, x, layer: int, neuron: int, k: int) -> int:
+def prefix_sum(qnet: QuantizedNetwork, x, layer: int, neuron: int, k: int, side: str = "max",
+               order: str = "sequential") -> int:
+    """The held partial sum (k, side) of (layer, neuron) on input x (unbounded accumulators)."""
     sim = simulate(qnet, np.array([list(x)], dtype=object))
-    a = [int(v) for v in sim.inputs[layer][0]]
-    w = qnet.layers[layer].weights[neuron]
-    return qnet.layers[layer].bias[neuron] + sum(a[i] * w[i] for i in range(k))
+    L = qnet.layers[layer]
+    return int(held_sum(sim.inputs[layer].astype(object), L.weights[neuron], L.bias[neuron], k, side, order)[0])
 
 
-def confirm_with_qonnx(qnet: QuantizedNetwork, x, layer: int, neuron: int, k: int) -> str | None:
+def confirm_with_qonnx(qnet: QuantizedNetwork, x, layer: int, neuron: int, k: int, side: str = "max",
+                      order: str = "sequential") -> str | None:
     """Execute the QONNX file on x, read the layer's input and weight tensors from QONNX's own
     execution context, and recompute the partial sum from them in exact integers."""
     from ..network.loaders.qonnx_exec import execute_qonnx, qonnx_available
@@ -122,9 +143,19 @@ def confirm_with_qonnx(qnet: QuantizedNetwork, x, layer: int, neuron: int, k: in
     wcodes = [Fraction(float(v)) / ws for v in col]
     if any(c.denominator != 1 for c in wcodes) or [int(c) for c in wcodes] != list(L.weights[neuron]):
         return f"QONNX's weights of {node.name} differ from the loaded codes: not confirmed"
-    total = L.bias[neuron] + sum(int(act[i]) * int(wcodes[i]) for i in range(k))
+    total = int(held_sum(np.array([[int(a) for a in act]], dtype=object), [int(c) for c in wcodes], L.bias[neuron],
+                         k, side, order)[0])
     return (f"QONNX execution ({node.name} input codes and weights read from onnx_exec's context): "
-            f"partial sum P_{k} = {total}")
+            f"partial sum {held_name(k, side, order, L.n_in)} = {total}")
+
+
+def held_name(k: int, side: str, order: str, n_in: int) -> str:
+    """How a report names the held partial sum (k, side) of an order."""
+    if order == "split_sign":
+        return "S+" if side == "max" else "S-"
+    if order == "bias_last":
+        return "P_final (products, then bias)" if k > n_in else f"Q_{k} (first {k} products)"
+    return f"P_{k}"
 
 
 def search_witnesses(analysis: QuantizedAnalysis, samples: int = 2000, seed: int = 0, limit: int = 3) -> QuantizedAnalysis:
@@ -134,16 +165,17 @@ def search_witnesses(analysis: QuantizedAnalysis, samples: int = 2000, seed: int
     for ov in analysis.overflows:
         if len(found) >= limit or ov.layer in seen_layers:
             continue
-        x = find_witness(analysis.qnet, analysis.domain, ov, samples, seed)
+        order = analysis.order(ov.layer)
+        x = find_witness(analysis.qnet, analysis.domain, ov, samples, seed, order)
         if x is None:
             continue
         x = _float32_inside(x, analysis.domain)
-        p = prefix_sum(analysis.qnet, x, ov.layer, ov.neuron, ov.k)
+        p = prefix_sum(analysis.qnet, x, ov.layer, ov.neuron, ov.k, ov.side, order)
         alo, ahi = accumulator_range(ov.width)
         if alo <= p <= ahi:
             continue  # lost by the float32 rounding of the input
         seen_layers.add(ov.layer)
-        found.append(Witness(ov, x, p, confirm_with_qonnx(analysis.qnet, x, ov.layer, ov.neuron, ov.k)))
+        found.append(Witness(ov, x, p, confirm_with_qonnx(analysis.qnet, x, ov.layer, ov.neuron, ov.k, ov.side, order)))
     return QuantizedAnalysis(**{**analysis.__dict__, "witnesses": tuple(found)})
 
 
@@ -169,13 +201,19 @@ def reference_bounds(qnet: QuantizedNetwork) -> list[dict]:
 def report_lines(analysis: QuantizedAnalysis) -> list[str]:
     q = analysis.qnet
     widths = analysis.widths
+    orders = [analysis.order(l) for l in range(len(q.layers))]
+    uniform = len(set(zip(widths, analysis.modes, orders))) == 1
+    setting = (f"{_width_text(widths)}, {analysis.modes[0]}; order: {ORDER_TEXT[orders[0]]}" if uniform
+               else "per layer (below)")
     lines = [f"network {q.name} (QONNX integer network, {q.reference.architecture}, {len(q.layers)} layers)",
-             f"accumulators: {_width_text(widths)}, {analysis.mode}; order: {ORDER}; bounds: {analysis.method}"
+             f"accumulators: {setting}; bounds: {analysis.method}"
              + (f" over {analysis.split} boxes" if analysis.split > 1 else "")]
     refs = reference_bounds(q)
     for l, (layer, lb, ref) in enumerate(zip(q.layers, analysis.bounds, refs), start=1):
         need = max(lb.widths())
-        lines.append(f"layer {l} ({layer.node}, {layer.n_in}->{layer.n_out}): partial sums in "
+        own = "" if uniform else (f" [{'unlimited' if widths[l - 1] is None else f'{widths[l - 1]} bits'}, "
+                                  f"{analysis.modes[l - 1]}, {orders[l - 1]}]")
+        lines.append(f"layer {l} ({layer.node}, {layer.n_in}->{layer.n_out}){own}: partial sums in "
                      f"[{min(lb.prefix_lo)}, {max(lb.prefix_hi)}] -> {need}-bit accumulator needed "
                      f"(data-type bound {ref['data_type']}, A2Q l1 bound {max(ref['a2q'])})"
                      + ("" if widths[l - 1] is None else f"; {widths[l - 1]} bits: " +
@@ -184,7 +222,8 @@ def report_lines(analysis: QuantizedAnalysis) -> list[str]:
         verdict = "" if b is None else (f" <= {_num(b)}: ok" if e <= b else f" > required {_num(b)}: NOT PROVED")
         lines.append(f"output {i}: |quantized - float reference| <= {_num(e)}{verdict}")
     for ov in analysis.overflows[:10]:
-        lines.append(f"  overflow possible: layer {ov.layer + 1} neuron {ov.neuron}: partial sum P_{ov.k} "
+        lines.append(f"  overflow possible: layer {ov.layer + 1} neuron {ov.neuron}: partial sum "
+                     f"{held_name(ov.k, ov.side, orders[ov.layer], q.layers[ov.layer].n_in)} "
                      f"{'reaches' if ov.side == 'max' else 'falls to'} {ov.bound} (a {ov.width}-bit accumulator holds "
                      f"{accumulator_range(ov.width)[0]}..{accumulator_range(ov.width)[1]})")
     if len(analysis.overflows) > 10:
@@ -192,7 +231,8 @@ def report_lines(analysis: QuantizedAnalysis) -> list[str]:
     for w in analysis.witnesses:
         ov = w.overflow
         lines.append(f"WITNESS: x = [{', '.join(repr(float(v)) for v in w.x)}]: layer {ov.layer + 1} neuron {ov.neuron} "
-                     f"partial sum P_{ov.k} = {w.simulated} overflows the {ov.width}-bit accumulator")
+                     f"partial sum {held_name(ov.k, ov.side, orders[ov.layer], q.layers[ov.layer].n_in)} = {w.simulated} "
+                     f"overflows the {ov.width}-bit accumulator")
         lines.append("  " + (w.confirmed or "not confirmed by QONNX execution (qonnx is not installed)"))
     if analysis.proved:
         lines.append("PROVED: " + ("every partial sum of every accumulator fits" if any(v is not None for v in widths)

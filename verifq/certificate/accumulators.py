@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 from ..network.quantized import Bipolar, Relu, Requant, Thresholds
 from ..outputs import check_outputs, input_files, write_json_output, write_text_atomic
-from .checker_integer import KIND, ORDER, canonical_sha
+from .checker_integer import KIND, ORDER, PER_LAYER, canonical_sha
 
 
 def _step_json(s) -> dict:
@@ -35,6 +35,16 @@ def integer_network_content(qnet) -> dict:
                         "steps": [_step_json(s) for s in l.steps]} for l in qnet.layers]}
 
 
+def _implementation(analysis) -> dict:
+    """Widths, modes and orders per layer (the first certificates' form when every layer is
+    sequential with one mode)."""
+    n = len(analysis.qnet.layers)
+    orders = [analysis.order(l) for l in range(n)]
+    if set(orders) == {"sequential"} and len(set(analysis.modes)) == 1:
+        return {"order": ORDER, "accumulator": analysis.modes[0], "widths": list(analysis.widths)}
+    return {"order": PER_LAYER, "orders": orders, "modes": list(analysis.modes), "widths": list(analysis.widths)}
+
+
 def write_accumulator_certificate(path: Path, analysis) -> dict:
     """The certificate of a proved accumulator analysis (overflow-freedom for its widths)."""
     qnet = analysis.qnet
@@ -46,7 +56,7 @@ def write_accumulator_certificate(path: Path, analysis) -> dict:
         "network": {"name": qnet.name, "file_sha256": hashlib.sha256(Path(qnet.source).read_bytes()).hexdigest(),
                     "content": content, "sha256": canonical_sha(content)},
         "domain": [[str(lo), str(hi)] for lo, hi in analysis.domain],
-        "implementation": {"order": ORDER, "accumulator": analysis.mode, "widths": list(analysis.widths)},
+        "implementation": _implementation(analysis),
         "claims": {"inputs": {"code_lo": list(b0.code_lo), "code_hi": list(b0.code_hi)},
                    "layers": [{"prefix_lo": list(b.prefix_lo), "prefix_hi": list(b.prefix_hi),
                                "final_lo": list(b.final_lo), "final_hi": list(b.final_hi)} for b in analysis.bounds]},
@@ -70,12 +80,12 @@ def _emit_json(args, doc: dict) -> None:
 
 
 def analysis_json(analysis) -> dict:
-    from ..analysis.quantized_prove import ORDER, reference_bounds
+    from ..analysis.quantized_prove import reference_bounds
 
     refs = reference_bounds(analysis.qnet)
     return {
-        "network": analysis.qnet.name, "kind": "qonnx", "order": ORDER, "accumulator": analysis.mode,
-        "widths": list(analysis.widths), "proved": analysis.proved,
+        "network": analysis.qnet.name, "kind": "qonnx", "orders": [analysis.order(l) for l in range(len(analysis.qnet.layers))],
+        "accumulators": list(analysis.modes), "widths": list(analysis.widths), "proved": analysis.proved,
         "layers": [{"node": l.node, "fan_in": l.n_in, "neurons": l.n_out,
                     "prefix_lo": [str(v) for v in b.prefix_lo], "prefix_hi": [str(v) for v in b.prefix_hi],
                     "minimal_width": list(b.widths()), "layer_width": max(b.widths()),
@@ -133,37 +143,47 @@ def prove_quantized(args, problem) -> int:
 
 
 def synth_quantized(args, problem) -> int:
-    """The narrowest accumulator per layer and per neuron that the analysis proves overflow-free:
-    by the symbolic bounds (sound) and by the interval bounds (what a certificate re-derives)."""
-    from ..analysis.quantized_prove import analyse_quantized, reference_bounds
+    """The narrowest accumulator per layer and per neuron that the analysis proves overflow-free
+    in the spec's partial-sum orders: by the symbolic bounds (sound) and by the interval bounds
+    (what a certificate re-derives); and, for comparison, per layer under every order."""
+    from ..analysis.quantized_prove import analyse_quantized, layer_settings, reference_bounds
+    from ..fixedpoint.integer_net import ORDERS
 
     check_outputs([(args.output, "-o"), (args.json, "--json"), (args.cert, "--cert")], input_files(problem))
     none = [None] * len(problem.quantized.layers)
+    caps, _, orders = layer_settings(problem)
     certified = [max(m) for m in analyse_quantized(problem, 1, none, "interval").minimal_widths()]
     analysis = analyse_quantized(problem, 1, none, "symbolic")
     minimal = analysis.minimal_widths()
     widths = [max(m) for m in minimal]
     proved = analyse_quantized(problem, 1, widths, "symbolic")  # re-analysed with the chosen widths
     assert not proved.overflows
+    by_order = {o: [max(m) for m in analyse_quantized(problem, 1, none, "symbolic", [o] * len(none)).minimal_widths()]
+                for o in ORDERS}
     refs = reference_bounds(problem.quantized)
     human = sys.stderr if args.json == "-" else sys.stdout
+    same = len(set(orders)) == 1
     print(f"narrowest provably overflow-free accumulators of {problem.quantized.name} "
-          f"(bias first, then products in weight order):", file=human)
-    print(f"{'layer':>5} {'node':<16} {'K':>5} {'per layer':>9} {'per neuron':>10} {'certified':>9} {'data-type':>9} "
-          f"{'A2Q l1':>6}", file=human)
+          f"({'order ' + orders[0] if same else 'per-layer orders'}):", file=human)
+    print(f"{'layer':>5} {'node':<16} {'K':>5} {'order':<10} {'per layer':>9} {'per neuron':>10} {'certified':>9} "
+          f"{'data-type':>9} {'A2Q l1':>6} | {'sequential':>10} {'bias_last':>9} {'split_sign':>10}", file=human)
     for l, (layer, m, r, c) in enumerate(zip(problem.quantized.layers, minimal, refs, certified), start=1):
-        print(f"{l:>5} {layer.node[:16]:<16} {layer.n_in:>5} {max(m):>9} {f'{min(m)}..{max(m)}':>10} {c:>9} "
-              f"{r['data_type']:>9} {max(r['a2q']):>6}", file=human)
-    print("(per layer / per neuron: symbolic bounds, sound; certified: the interval rule the checker re-derives)", file=human)
-    cap = problem.implementation.max_accumulator
-    feasible = cap is None or max(widths) <= cap
-    if cap is not None:
-        print(f"max accumulator = {cap}: " + ("met" if feasible else f"NOT met (layer {widths.index(max(widths)) + 1} needs {max(widths)})"), file=human)
+        print(f"{l:>5} {layer.node[:16]:<16} {layer.n_in:>5} {orders[l - 1]:<10} {max(m):>9} {f'{min(m)}..{max(m)}':>10} "
+              f"{c:>9} {r['data_type']:>9} {max(r['a2q']):>6} | {by_order['sequential'][l - 1]:>10} "
+              f"{by_order['bias_last'][l - 1]:>9} {by_order['split_sign'][l - 1]:>10}", file=human)
+    print("(per layer / per neuron: symbolic bounds, sound; certified: the interval rule the checker re-derives; "
+          "right: per layer if the hardware added in that order)", file=human)
+    short = [l for l, (w, cap) in enumerate(zip(widths, caps)) if cap is not None and w > cap]
+    feasible = not short
+    if any(c is not None for c in caps):
+        print("spec's accumulator widths: " + ("met" if feasible else "NOT met (" + ", ".join(
+            f"layer {l + 1} needs {widths[l]} > {caps[l]}" for l in short) + ")"), file=human)
     for i, (e, b) in enumerate(zip(proved.errors, problem.max_error)):
         print(f"output {i}: |quantized - float reference| <= {float(e):.6g}"
               + ("" if b is None else (" (ok)" if e <= b else f" > required {float(b):.6g}")), file=human)
     doc = analysis_json(proved)
-    doc["minimal_widths"] = {"per_layer": widths, "per_neuron": [list(m) for m in minimal], "certified_per_layer": certified}
+    doc["minimal_widths"] = {"per_layer": widths, "per_neuron": [list(m) for m in minimal], "certified_per_layer": certified,
+                             "orders": orders, "per_layer_by_order": by_order}
     if args.output:
         write_text_atomic(args.output, json.dumps(doc["minimal_widths"], indent=2) + "\n")
         print(f"accumulator widths written to {args.output}", file=human)

@@ -3,10 +3,12 @@ SCHEMA.md): accumulator overflow-freedom of an already-quantized (QONNX) network
 library only, like checker.py; exact Python integers and Fractions.
 
 Steps: schema, network hash (canonical integer network), inputs (the input quantizer's codes
-over the domain box), layer L partial sums (every prefix bias + sum_{i<k} w_i a_i, k = 0..K,
-bounded by the claimed ranges, derived from the previous layer's claimed final sums through
-its monotone steps), layer L accumulator (the claimed ranges fit the accumulator width),
-verdict.
+over the domain box), layer L partial sums (every partial sum the layer's order holds --
+sequential: every prefix bias + sum_{i<k} w_i a_i, k = 0..K; bias_last: every prefix
+sum_{i<k} w_i a_i and the final sum with the bias; split_sign: max(b, 0) + the positive
+products and min(b, 0) + the negative products -- bounded by the claimed ranges, derived from
+the previous layer's claimed final sums through its monotone steps), layer L accumulator (the
+claimed ranges fit the layer's accumulator width), verdict.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ except ImportError:  # run as a script next to checker_core.py
     from checker_core import Invalid, Malformed, get, get_list, rat
 
 KIND = "integer-accumulators"
-ORDER = "bias-first-sequential"
+ORDER = "bias-first-sequential"  # every layer sequential (the first certificates' only order)
+PER_LAYER = "per-layer"  # `orders` (and `modes`) give each layer's
+ORDERS = ("sequential", "bias_last", "split_sign")
 MODES = ("ROUND", "HALF_EVEN", "CEIL", "FLOOR", "UP", "DOWN", "HALF_UP", "HALF_DOWN")
 
 
@@ -105,6 +109,41 @@ def _steps(steps, n: int, where: str) -> list[dict]:
     return steps
 
 
+def _orders(impl: dict, n: int) -> list[str]:
+    """Each layer's partial-sum order (and a check of the modes)."""
+    order = impl.get("order")
+    if order == ORDER:
+        orders = ["sequential"] * n
+    elif order == PER_LAYER:
+        orders = get_list(impl, "orders", "implementation", n)
+        if any(o not in ORDERS for o in orders):
+            raise Malformed(f"implementation: each order must be one of {', '.join(ORDERS)}")
+    else:
+        raise Malformed(f"implementation: order must be {ORDER!r} or {PER_LAYER!r}")
+    modes = impl.get("modes", [impl.get("accumulator")] * n)
+    if not isinstance(modes, list) or len(modes) != n or any(m not in ("wrap", "saturate") for m in modes):
+        raise Malformed("implementation: accumulator (or modes, per layer) must be wrap|saturate")
+    return orders
+
+
+def held_range(order: str, w: list, b: int, lo: list, hi: list) -> tuple[int, int, int, int]:
+    """(min, max) over every partial sum the order holds, and (min, max) of the final sum, for
+    input codes ranging independently over [lo_i, hi_i] (exact: each term is bounded alone)."""
+    cmin = [min(wi * a0, wi * a1) for wi, a0, a1 in zip(w, lo, hi)]
+    cmax = [max(wi * a0, wi * a1) for wi, a0, a1 in zip(w, lo, hi)]
+    final_lo, final_hi = b + sum(cmin), b + sum(cmax)
+    if order == "split_sign":
+        return min(b, 0) + sum(min(c, 0) for c in cmin), max(b, 0) + sum(max(c, 0) for c in cmax), final_lo, final_hi
+    run_lo = run_hi = b if order == "sequential" else 0
+    mn, mx = run_lo, run_hi
+    for c0, c1 in zip(cmin, cmax):
+        run_lo, run_hi = run_lo + c0, run_hi + c1
+        mn, mx = min(mn, run_lo), max(mx, run_hi)
+    if order == "bias_last":
+        mn, mx = min(mn, final_lo), max(mx, final_hi)
+    return mn, mx, final_lo, final_hi
+
+
 def check_integer(cert: dict) -> list[tuple[str, str]]:
     """Every step for an integer-accumulator certificate; raises Invalid/Malformed at the first failure."""
     log = []
@@ -117,9 +156,10 @@ def check_integer(cert: dict) -> list[tuple[str, str]]:
     n_in = len(layers[0]["weights"][0])
     domain = [(rat(p[0], "domain"), rat(p[1], "domain")) for p in get_list(cert, "domain", "certificate", n_in)]
     impl = get(cert, "implementation", "certificate", dict)
-    if impl.get("order") != ORDER or impl.get("accumulator") not in ("wrap", "saturate"):
-        raise Malformed(f"implementation: order must be {ORDER!r} and accumulator wrap|saturate")
+    orders = _orders(impl, len(layers))
     widths = get_list(impl, "widths", "implementation", len(layers))
+    if any(w is not None and (type(w) is not int or w < 1) for w in widths):
+        raise Malformed("implementation: widths must be positive integers or null")
     claims = get(cert, "claims", "certificate", dict)
     # inputs: the input steps are monotone, so the box's ends give the code range
     lo, hi = list(domain[i][0] for i in range(n_in)), list(domain[i][1] for i in range(n_in))
@@ -144,19 +184,14 @@ def check_integer(cert: dict) -> list[tuple[str, str]]:
         keys = ("prefix_lo", "prefix_hi", "final_lo", "final_hi")
         pl, ph, fl, fh = (get_list(c, k, f"claims.layers[{L}]", n_out) for k in keys)
         for j in range(n_out):
-            run_lo = run_hi = b[j]
-            mn, mx = run_lo, run_hi
-            for wi, a0, a1 in zip(w[j], lo, hi):
-                run_lo += min(wi * a0, wi * a1)
-                run_hi += max(wi * a0, wi * a1)
-                mn, mx = min(mn, run_lo), max(mx, run_hi)
+            mn, mx, run_lo, run_hi = held_range(orders[L], w[j], b[j], lo, hi)
             if pl[j] > mn or ph[j] < mx:
                 raise Invalid(f"{name} partial sums", f"neuron {j}: partial sums reach [{mn}, {mx}], "
                               f"outside the claimed [{pl[j]}, {ph[j]}]")
             if fl[j] > run_lo or fh[j] < run_hi:
                 raise Invalid(f"{name} partial sums", f"neuron {j}: the final sum reaches [{run_lo}, {run_hi}], "
                               f"outside the claimed [{fl[j]}, {fh[j]}]")
-        log.append((f"{name} partial sums", f"{n_out} neurons: every prefix (bias first, weight order) within its claim"))
+        log.append((f"{name} partial sums", f"{n_out} neurons: every partial sum ({orders[L]} order) within its claim"))
         if width is not None:
             amin, amax = -(1 << (width - 1)), (1 << (width - 1)) - 1
             bad = [j for j in range(n_out) if pl[j] < amin or ph[j] > amax]

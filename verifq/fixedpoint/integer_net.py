@@ -211,8 +211,40 @@ class IntSimulation:
         return np.array([[int(c) * unit[j] for j, c in enumerate(row)] for row in self.outputs], dtype=object)
 
 
-def layer_accumulate(layer: IntLayer, a: np.ndarray, bits: int | None, mode: str, prefixes: bool):
-    """acc = bias first, then products in weight order; (acc, overflowed, prefix max, prefix min)."""
+ORDERS = ("sequential", "bias_last", "split_sign")  # partial-sum orders (INTEGER_SEMANTICS.md)
+
+
+def _reduce(v, bits: int, mode: str):
+    lo, hi = accumulator_range(bits)
+    return _wrap(v, bits) if mode == "wrap" else np.minimum(np.maximum(v, lo), hi)
+
+
+def _accumulate(b, products, order: str, bits: int | None, mode: str):
+    """(final sum, max held partial sum, min held partial sum) of one order; `products(i)` gives the
+    i-th product column block; with `bits`, every addition is reduced (wrap or saturate)."""
+    red = (lambda v: v) if bits is None else (lambda v: _reduce(v, bits, mode))
+    if order == "split_sign":  # two accumulators: bias and positive products, bias and negative products
+        zero = b * 0
+        pos, neg = red(np.maximum(b, zero)), red(np.minimum(b, zero))
+        for p in products():
+            pos = red(pos + np.maximum(p, 0))
+            neg = red(neg + np.minimum(p, 0))
+        return red(pos + neg), pos, neg  # S+ >= 0 >= S-: every held sum lies in [S-, S+]
+    run = red(b) if order == "sequential" else b * 0
+    pmax, pmin = run, run
+    for p in products():
+        run = red(run + p)
+        pmax, pmin = np.maximum(pmax, run), np.minimum(pmin, run)
+    if order == "bias_last":
+        run = red(run + b)
+        pmax, pmin = np.maximum(pmax, run), np.minimum(pmin, run)
+    return run, pmax, pmin
+
+
+def layer_accumulate(layer: IntLayer, a: np.ndarray, bits: int | None, mode: str, prefixes: bool,
+                     order: str = "sequential"):
+    """acc = the layer's sums in the stated order (sequential: bias first, then products in weight
+    order); (acc, overflowed, max held partial sum, min held partial sum)."""
     w = np.array(layer.weights, dtype=np.int64).T  # (K, n_out)
     b = np.array(layer.bias, dtype=object)
     amax = max((abs(int(v)) for v in a.ravel()), default=0)
@@ -223,14 +255,8 @@ def layer_accumulate(layer: IntLayer, a: np.ndarray, bits: int | None, mode: str
     rows, k = ai.shape
     pmax = pmin = None
     if prefixes or bits is not None:
-        pmax = np.tile(bi, (rows, 1))
-        pmin = pmax.copy()
-        run = pmax.copy()
-        for i in range(k):
-            run = run + ai[:, i:i + 1] * wi[i:i + 1, :]
-            pmax = np.maximum(pmax, run)
-            pmin = np.minimum(pmin, run)
-        acc = run
+        acc, pmax, pmin = _accumulate(np.tile(bi, (rows, 1)), lambda: (ai[:, i:i + 1] * wi[i:i + 1, :] for i in range(k)),
+                                      order, None, mode)
     else:
         acc = ai @ wi + bi
     over = np.zeros(acc.shape, dtype=bool)
@@ -239,26 +265,28 @@ def layer_accumulate(layer: IntLayer, a: np.ndarray, bits: int | None, mode: str
         over = (pmax > hi) | (pmin < lo)
         if over.any():  # replay the rows that overflow, step by step
             idx = np.nonzero(over.any(axis=1))[0]
-            run = np.tile(b, (len(idx), 1)).astype(object)
-            run = _wrap(run, bits) if mode == "wrap" else np.minimum(np.maximum(run, lo), hi)
-            for i in range(k):
-                run = run + a[idx, i:i + 1].astype(object) * w[i:i + 1, :].astype(object)
-                run = _wrap(run, bits) if mode == "wrap" else np.minimum(np.maximum(run, lo), hi)
+            ao, wo = a[idx].astype(object), w.astype(object)
+            run, _, _ = _accumulate(np.tile(b, (len(idx), 1)).astype(object),
+                                    lambda: (ao[:, i:i + 1] * wo[i:i + 1, :] for i in range(k)), order, bits, mode)
             acc = acc.astype(object)
             acc[idx] = run
     return _as_int(acc), over, pmax, pmin
 
 
-def simulate(qnet: QuantizedNetwork, x, acc_bits: list[int | None] | None = None, mode: str = "wrap",
-             prefixes: bool = False, codes: np.ndarray | None = None) -> IntSimulation:
+def simulate(qnet: QuantizedNetwork, x, acc_bits: list[int | None] | None = None, mode: str | list[str] = "wrap",
+             prefixes: bool = False, codes: np.ndarray | None = None, orders: list[str] | None = None) -> IntSimulation:
     """Run the integer network on real inputs `x` (rows), or on input codes `codes`.
-    `acc_bits[l]`: accumulator width of layer l (None: unbounded)."""
+    `acc_bits[l]`: accumulator width of layer l (None: unbounded); `mode`: wrap|saturate (one, or
+    per layer); `orders[l]`: the partial-sum order of layer l (default sequential)."""
     a = quantize_input(qnet, x) if codes is None else _as_int(codes)
-    acc_bits = acc_bits or [None] * len(qnet.layers)
+    n = len(qnet.layers)
+    acc_bits = acc_bits or [None] * n
+    modes = [mode] * n if isinstance(mode, str) else list(mode)
+    orders = orders or ["sequential"] * n
     ins, accs, overs, pmaxs, pmins = [], [], [], [], []
-    for layer, bits in zip(qnet.layers, acc_bits):
+    for layer, bits, md, order in zip(qnet.layers, acc_bits, modes, orders):
         ins.append(a)
-        acc, over, pmax, pmin = layer_accumulate(layer, a, bits, mode, prefixes)
+        acc, over, pmax, pmin = layer_accumulate(layer, a, bits, md, prefixes, order)
         accs.append(acc)
         overs.append(over)
         pmaxs.append(pmax)

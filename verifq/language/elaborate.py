@@ -19,9 +19,10 @@ from ..solvers import BACKENDS
 from ..fixedpoint.design import ROLES, Design, LayerFormats
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding
 from ..network.ir import Activation, DenseLayer, Network, validate_network
+from .accumulators import layer_accumulators, order_setting, profile_setting
 from .formats import FormatResolver, _line_of
 from .parser import (
-    ArrayLit, DenseDef, DomainBlock, DomainFile, FormatLit, FormatsBlock, FormatTarget, ImplementationBlock,
+    AccumulatorsBlock, ArrayLit, DenseDef, DomainBlock, DomainFile, FormatLit, FormatsBlock, FormatTarget, ImplementationBlock,
     IntSet, Minimize, Name, NetworkInline, NetworkLoad, Num, RequireError, RequireNoOverflow, Setting,
     SpecAst, Str, SynthesisBlock, UseNetwork, VectorDecl, VectorRef,
 )
@@ -31,7 +32,8 @@ from ..problem import SMOOTH, CostModel, Granularity, Implementation, Problem, S
 FORMAT_ROLES = ("default", "input") + ROLES + ("table",)
 FORMAT_KINDS = {"fixed": True, "ap_fixed": True, "ufixed": False, "ap_ufixed": False}
 IMPLEMENTATION_KEYS = ("rounding", "overflow", "inputs", "max word", "max accumulator", "widths", "tables",
-                       "table size", "table rounding", "max table size", "accumulator")
+                       "table size", "table rounding", "max table size", "accumulator", "accumulator order",
+                       "accumulator profile")
 MAX_TABLE_LIMIT = 1 << 20  # entries of a lookup table the language accepts
 SYNTHESIS_KEYS = ("granularity", "cost", "solver", "time limit")
 SOLVERS = tuple(BACKENDS)
@@ -183,6 +185,7 @@ class _Elaborator:
         network = self._network()
         self._vectors(network)
         implementation, impl_settings = self._implementation()
+        implementation = self._layer_accumulators(implementation)
         domain = self._domain(network)
         self._check_normalized_domain(network, domain)
         self._check_fixed_inputs(network, implementation, impl_settings, domain)
@@ -388,7 +391,8 @@ class _Elaborator:
         block = _single(self._all(ImplementationBlock), "implementation block")
         s = _settings(block, IMPLEMENTATION_KEYS, "implementation")
         max_word = _int_setting(s.get("max word"), 1, MAX_WORD_LIMIT, 32)
-        max_acc = _int_setting(s.get("max accumulator"), 1, MAX_WORD_LIMIT, None)
+        profile = profile_setting(s.get("accumulator profile"))
+        max_acc = _int_setting(s.get("max accumulator"), 1, MAX_WORD_LIMIT, profile.width if profile else None)
         input_format = None
         if "inputs" in s:
             value = s["inputs"].value
@@ -415,9 +419,14 @@ class _Elaborator:
             table_size=table_size,
             table_rounding=_enum_setting(s.get("table rounding"), Rounding, Rounding.TRUNCATE),
             max_table_size=max_table,
-            accumulator=_enum_setting(s.get("accumulator"), Overflow, Overflow.WRAP),
+            accumulator=_enum_setting(s.get("accumulator"), Overflow, profile.mode if profile else Overflow.WRAP),
+            accumulator_order=order_setting(s.get("accumulator order"), profile.order if profile else "sequential"),
+            accumulator_profile=s["accumulator profile"].value.text if profile else None,
         )
         return impl, s
+
+    def _layer_accumulators(self, impl: Implementation) -> Implementation:
+        return layer_accumulators(impl, _single(self._all(AccumulatorsBlock), "accumulators block"), self.quantized)
 
     def _widths(self, setting: Setting, max_word: int) -> tuple[int, ...]:
         value = setting.value

@@ -174,6 +174,21 @@ class SynthesisBlock:
 
 
 @dataclass(frozen=True)
+class AccLayer:
+    """`layer N { settings }` or `layer "node" { settings }` inside an accumulators block."""
+
+    ref: Num | Str
+    settings: tuple[Setting, ...]
+    loc: Location
+
+
+@dataclass(frozen=True)
+class AccumulatorsBlock:
+    layers: tuple[AccLayer, ...]
+    loc: Location
+
+
+@dataclass(frozen=True)
 class FormatTarget:
     layer: Num | None
     neuron: Num | None
@@ -202,7 +217,7 @@ class Minimize:
 
 Statement = Union[
     NetworkLoad, NetworkInline, UseNetwork, VectorDecl, DomainBlock, DomainFile, RequireError,
-    RequireNoOverflow, ImplementationBlock, SynthesisBlock, FormatsBlock, Minimize,
+    RequireNoOverflow, ImplementationBlock, SynthesisBlock, FormatsBlock, Minimize, AccumulatorsBlock,
 ]
 
 
@@ -308,6 +323,18 @@ class _ToAst(Transformer):
 
     def synthesis_block(self, meta, c):
         return SynthesisBlock(tuple(c), self._keyword_loc(meta, "synthesis"))
+
+    def accumulators_block(self, meta, c):
+        return AccumulatorsBlock(tuple(c), self._keyword_loc(meta, "accumulators"))
+
+    def acc_layer(self, meta, c):
+        return AccLayer(c[0], tuple(c[1:]), self._keyword_loc(meta, "layer"))
+
+    def acc_index(self, meta, c):
+        return self._num(c[0])
+
+    def acc_name(self, meta, c):
+        return Str(str(c[0])[1:-1], self._tok_loc(c[0]))
 
     def setting(self, meta, c):
         key_text, key_loc = c[0]
