@@ -9,7 +9,9 @@ import dataclasses
 from ..errors import UserError
 from ..fixedpoint.format import Overflow
 from ..problem import ACCUMULATOR_ORDERS, ACCUMULATOR_PROFILES, Implementation, LayerAccumulator
+from .formats import _line_of
 from .parser import AccLayer, AccumulatorsBlock, Num, Setting, Name
+from .values import MAX_WORD_LIMIT, _enum_setting, _int_setting, _settings, choice_hint, plural, whole
 
 LAYER_ACCUMULATOR_KEYS = ("max accumulator", "accumulator", "accumulator order", "accumulator profile")
 
@@ -24,8 +26,6 @@ def profile_setting(setting: Setting | None):
     if not isinstance(value, Name):
         raise UserError("'accumulator profile' must be a profile name", value.loc, f"profiles: {about}")
     if value.text not in ACCUMULATOR_PROFILES:
-        from .elaborate import choice_hint
-
         raise UserError(f"unknown accumulator profile '{value.text}'", value.loc,
                         choice_hint(value.text, names, "profiles") + f" ({about})")
     return ACCUMULATOR_PROFILES[value.text]
@@ -41,8 +41,6 @@ def order_setting(setting: Setting | None, default: str) -> str:
     if not isinstance(value, Name):
         raise UserError("'accumulator order' must be a name", value.loc, hint)
     if value.text not in ACCUMULATOR_ORDERS:
-        from .elaborate import choice_hint
-
         raise UserError(f"unknown accumulator order '{value.text}'", value.loc,
                         choice_hint(value.text, ACCUMULATOR_ORDERS, "'accumulator order' is one of") + f" ({hint})")
     return value.text
@@ -52,9 +50,6 @@ def layer_accumulators(impl: Implementation, block: AccumulatorsBlock | None, qu
     """Every layer's accumulator of an integer network: the implementation block's settings,
     overridden per layer (by number from 1, or by the MatMul/Gemm node's name) by the
     `accumulators` block; within one block, explicit settings override its profile."""
-    from .elaborate import MAX_WORD_LIMIT, _enum_setting, _int_setting, _settings
-    from .formats import _line_of
-
     if quantized is None:
         if block is not None:
             raise UserError("an accumulators block needs an already-quantized (QONNX) network", block.loc,
@@ -82,8 +77,6 @@ def layer_accumulators(impl: Implementation, block: AccumulatorsBlock | None, qu
 
 def _acc_layer_index(entry: AccLayer, nodes: list[str]) -> int:
     """The 0-based layer an accumulators entry names (`layer 2` or `layer "node name"`)."""
-    from .elaborate import choice_hint, plural, whole
-
     listing = ", ".join(f'{i + 1} "{n}"' for i, n in enumerate(nodes))
     if isinstance(entry.ref, Num):
         hint = f"the network's layers (MatMul/Gemm nodes) are numbered from 1: {listing}"

@@ -9,8 +9,7 @@ their decimal text.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
-from enum import Enum
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +19,10 @@ from ..fixedpoint.design import ROLES, Design, LayerFormats
 from ..fixedpoint.format import FixedFormat, Overflow, Rounding
 from ..network.ir import Activation, DenseLayer, Network, validate_network
 from .accumulators import layer_accumulators, order_setting, profile_setting
+from .values import (  # noqa: F401  (re-exported: the elaboration's helpers)
+    MAX_EXPONENT, MAX_INTEGER_BITS, MAX_MAGNITUDE, MAX_NUMBER_LENGTH, MAX_WORD_LIMIT, _enum_setting, _int_setting,
+    _settings, choice_hint, fraction, plural, whole,
+)
 from .formats import FormatResolver, _line_of
 from .parser import (
     AccumulatorsBlock, ArrayLit, DenseDef, DomainBlock, DomainFile, FormatLit, FormatsBlock, FormatTarget, ImplementationBlock,
@@ -39,11 +42,6 @@ SYNTHESIS_KEYS = ("granularity", "cost", "solver", "time limit")
 SOLVERS = tuple(BACKENDS)
 MINIMIZE_FORMS = {"uniform": Granularity.UNIFORM, "per layer": Granularity.LAYER, "per neuron": Granularity.NEURON}
 
-MAX_NUMBER_LENGTH = 1000  # characters of one number literal
-MAX_EXPONENT = 1000  # |e| in 1e-3 notation
-MAX_WORD_LIMIT = 1024  # largest `max word` / `max accumulator`
-MAX_INTEGER_BITS = 1024  # largest |I| of a format
-MAX_MAGNITUDE = Fraction(2) ** (MAX_INTEGER_BITS - 1)  # no format holds a number this large
 MAX_TIME_LIMIT = 10**7  # seconds (about four months)
 
 
@@ -55,31 +53,6 @@ def elaborate(ast: SpecAst) -> Problem:
 # ---------------------------------------------------------------------------
 # small helpers
 # ---------------------------------------------------------------------------
-
-
-def choice_hint(word: str, choices: Iterable[str], what: str) -> str:
-    """'did you mean ...?' when a choice is close, followed by the list of choices."""
-    choices = list(choices)
-    listing = f"{what}: " + ", ".join(choices)
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'? ({listing})" if close else listing
-
-
-def fraction(num: Num) -> Fraction:
-    """The exact value of a number literal (decimal text, never through float)."""
-    text = num.text
-    if len(text) > MAX_NUMBER_LENGTH:
-        raise UserError(f"number is too long ({len(text)} characters)", num.loc,
-                        f"number literals are limited to {MAX_NUMBER_LENGTH} characters")
-    _, _, exponent = text.lower().partition("e")
-    if exponent and abs(int(exponent)) > MAX_EXPONENT:
-        raise UserError(f"number {text} is out of range", num.loc, f"exponents are limited to ±{MAX_EXPONENT}")
-    value = Fraction(text)
-    if abs(value) >= MAX_MAGNITUDE:
-        raise UserError(f"number {text} is out of range", num.loc,
-                        f"numbers in a spec must be below 2^{MAX_INTEGER_BITS - 1} in magnitude "
-                        f"(no fixed-point format holds more: at most {MAX_INTEGER_BITS} integer bits)")
-    return value
 
 
 def show(value: Fraction) -> str:
@@ -99,64 +72,11 @@ def show(value: Fraction) -> str:
     return ("-" if value < 0 else "") + text
 
 
-def whole(num: Num, what: str, hint: str) -> int:
-    value = fraction(num)
-    if value.denominator != 1:
-        raise UserError(f"{what} must be a whole number, not {num.text}", num.loc, hint)
-    return int(value)
-
-
-def plural(n: int, word: str) -> str:
-    if n == 1:
-        return f"{n} {word}"
-    return f"{n} {word}es" if word.endswith("s") else f"{n} {word}s"
-
-
 def _single(items: Sequence, what: str):
     """The one statement of a kind (or None); a second one is a duplicate."""
     if len(items) > 1:
         raise UserError(f"duplicate {what}", items[1].loc, f"{what} is already given on {_line_of(items[0].loc)}")
     return items[0] if items else None
-
-
-def _settings(block, keys: Sequence[str], where: str) -> dict[str, Setting]:
-    """Settings of an implementation/synthesis block by key; unknown or repeated keys are errors."""
-    found: dict[str, Setting] = {}
-    for setting in block.settings if block else ():
-        if setting.key not in keys:
-            raise UserError(f"unknown {where} setting '{setting.key}'", setting.key_loc,
-                            choice_hint(setting.key, keys, f"{where} settings"))
-        if setting.key in found:
-            raise UserError(f"duplicate {where} setting '{setting.key}'", setting.key_loc,
-                            f"'{setting.key}' is already set on {_line_of(found[setting.key].loc)}")
-        found[setting.key] = setting
-    return found
-
-
-def _enum_setting(setting: Setting | None, enum: type[Enum], default):
-    if setting is None:
-        return default
-    names = [m.value for m in enum]
-    value = setting.value
-    if not isinstance(value, Name):
-        raise UserError(f"'{setting.key}' must be a name", value.loc, f"'{setting.key}' is one of: {', '.join(names)}")
-    try:
-        return enum(value.text)
-    except ValueError:
-        raise UserError(f"unknown {setting.key} '{value.text}'", value.loc,
-                        choice_hint(value.text, names, f"'{setting.key}' is one of")) from None
-
-
-def _int_setting(setting: Setting | None, lo: int, hi: int, default):
-    if setting is None:
-        return default
-    hint = f"'{setting.key}' is a number of bits between {lo} and {hi}"
-    if not isinstance(setting.value, Num):
-        raise UserError(f"'{setting.key}' must be a whole number", setting.value.loc, hint)
-    n = whole(setting.value, f"'{setting.key}'", hint)
-    if not lo <= n <= hi:
-        raise UserError(f"'{setting.key}' must be between {lo} and {hi}, not {n}", setting.value.loc, hint)
-    return n
 
 
 # ---------------------------------------------------------------------------
