@@ -22,8 +22,8 @@ ReLU/linear networks: verifq's QONNX loader has no Tanh/Sigmoid.
 Per model: verifq's integer simulation against QONNX execution (execute_onnx) on N domain
 inputs (every output code; bit-exact expected for po2; for flt scales verifq's semantics is
 the integer requantization (Q31 multiplier) and differs from QONNX's float32 arithmetic near
-rounding boundaries: the rate is reported); accumulator bounds (sequential order, bias first)
-over the domain, the narrowest width per layer (max over neurons) with a certificate re-checked
+rounding boundaries: the rate is reported); accumulator bounds (sequential order, bias first;
+and the bias_last and split_sign orders for networks with at most 100 inputs) over the domain, the narrowest width per layer (max over neurons) with a certificate re-checked
 by the independent checker, and soundness: no simulated partial sum outside its proven bounds.
 """
 
@@ -139,6 +139,9 @@ def build(layers, dom, cfg, rng):
                              opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(QD, 1)])
 
 
+ORDER_INPUT_LIMIT = 100  # the other orders' widths (two more symbolic passes) for networks with at most this many inputs
+
+
 def run_model(path: Path, name: str, cfg: str, box, samples: int, workdir: Path) -> dict:
     t0 = time.time()
     qnet = parse_qonnx(path.read_bytes(), path)
@@ -167,19 +170,32 @@ def run_model(path: Path, name: str, cfg: str, box, samples: int, workdir: Path)
     t_sym = time.time() - t1
     refs = reference_bounds(qnet)
     widths = [max(b.widths()) for b in bounds]
-    rows, violations = [], 0
+    n = len(qnet.layers)
+    by_order = {}
+    if len(box) <= ORDER_INPUT_LIMIT:  # the other partial-sum orders: symbolic widths, soundness against simulation
+        for order in ("bias_last", "split_sign"):
+            ob = symbolic_bounds(qnet, box, orders=[order] * n)
+            osim = simulate(qnet, x64, prefixes=True, orders=[order] * n)
+            viol = sum(int(np.asarray(osim.prefix_max[l], dtype=object).max(axis=0)[j]) > ob[l].prefix_hi[j]
+                       or int(np.asarray(osim.prefix_min[l], dtype=object).min(axis=0)[j]) < ob[l].prefix_lo[j]
+                       for l in range(n) for j in range(qnet.layers[l].n_out))
+            by_order[order] = ([max(b.widths()) for b in ob], viol)
+    rows, violations = [], sum(v for _, v in by_order.values())
     for l, (layer, b, s, r) in enumerate(zip(qnet.layers, bounds, sym, refs)):
         pmax = np.asarray(sim.prefix_max[l], dtype=object).max(axis=0)
         pmin = np.asarray(sim.prefix_min[l], dtype=object).min(axis=0)
         for c in (b, s):
             violations += sum(int(pmax[j]) > c.prefix_hi[j] or int(pmin[j]) < c.prefix_lo[j] for j in range(layer.n_out))
         observed = max(_width(int(pmin[j]), int(pmax[j])) for j in range(layer.n_out))
+        products = max(_width(lo - bj, hi - bj) for lo, hi, bj in zip(s.prefix_lo, s.prefix_hi, layer.bias))
         rows.append({"layer": l + 1, "K": layer.n_in, "neurons": layer.n_out, "certified": widths[l],
                      "proven": max(s.widths()),
                      "proven_neuron_min": min(s.widths()), "proven_neuron_mean": float(np.mean(s.widths())),
                      "data_type": r["data_type"], "a2q": max(r["a2q"]), "a2q_neuron_mean": float(np.mean(r["a2q"])),
-                     "observed": observed})
-    analysis = QuantizedAnalysis(qnet, tuple(box), tuple(widths), "wrap", tuple(bounds), (), (), (None,) * qnet.n_outputs)
+                     "a2q_bias": max(r["a2q_bias"]), "a2q_bias_neuron_mean": float(np.mean(r["a2q_bias"])),
+                     "products": products, "observed": observed,
+                     **{f"proven_{o}": w[l] for o, (w, _) in by_order.items()}})
+    analysis = QuantizedAnalysis(qnet, tuple(box), tuple(widths), ("wrap",) * n, tuple(bounds), (), (), (None,) * qnet.n_outputs)
     cert = workdir / f"{name}__{cfg}.cert.json"
     write_accumulator_certificate(cert, analysis)
     import io
@@ -208,25 +224,40 @@ def _width(lo: int, hi: int) -> int:
     return w
 
 
+def _mean_diff(layers, key, ref):
+    d = [l[ref] - l[key] for l in layers if l.get(key) is not None and l.get(ref) is not None]
+    return (f"mean {np.mean(d):.2f} bits narrower (min {min(d)}, max {max(d)}; wider in {sum(x < 0 for x in d)} of "
+            f"{len(d)} layers)") if d else "n/a"
+
+
 def report(results: list[dict], out: Path) -> None:
     prod_file = out.with_name("accumulators_products.json")
     products = json.loads(prod_file.read_text()) if prod_file.exists() else {}
     for r in results:
         for l in r["layers"]:
             widths = products.get(f"{r['network']}__{r['config']}")
-            l["products"] = widths[l["layer"] - 1] if widths else None
+            if l.get("products") is None:
+                l["products"] = widths[l["layer"] - 1] if widths else None
     lines = ["# Accumulator widths of QONNX integer networks", "",
              "Made by `benchmarks/qonnx_accumulators.py` (see its docstring for the quantization conventions).",
-             "Bits are two's complement accumulator widths (sign included). Accumulation order: the bias code first, "
-             "then the products in weight order; every partial sum must fit.", "",
+             "Bits are two's complement accumulator widths (sign included). Accumulation order, unless a column says "
+             "otherwise: the bias code first, then the products in weight order (`sequential`); every partial sum must fit.", "",
              "* **proven**: verifq's narrowest provably overflow-free accumulator of the layer (max over its neurons; "
              "per-neuron minimum and mean in brackets), bias included, over the network's input domain, by the "
              "symbolic bounds (interval bounds tightened by back-substitution; sound, not re-derived by the checker);",
              "* **certified**: the same by the interval bounds, with a certificate re-checked by the independent "
              "checker (exact for the first layer);",
+             "* **products only**: the proven width of the partial sums without the bias (max_k |sum_{i<k} w_i a_i|), "
+             "A2Q's own quantity;",
              "* **data-type**: input bits + weight bits + ceil(log2 K) (the weight's sign bit covers the sign);",
              "* **A2Q**: the narrowest P with ||w_j||_1 * 2^(N - [signed input]) <= 2^(P-1) - 1 for every neuron "
-             "(data-independent, bias excluded);",
+             "(data-independent, bias excluded: compare with *products only*);",
+             "* **A2Q+b**: A2Q's data-independent bound with the bias included, the narrowest P with "
+             "||w_j||_1 * 2^(N - [signed input]) + |b_j| <= 2^(P-1) - 1 for every neuron (compare with *proven*: "
+             "both hold the bias);",
+             "* **bias_last / split_sign**: the proven width (symbolic bounds) if the hardware added the products from 0 "
+             "and the bias last / positive and negative products in two accumulators (each starting with the bias if "
+             "of its sign); networks with at most 100 inputs;",
              "* **observed**: the widest partial sum (bias first) met in simulating the domain inputs;",
              "* **agree**: rows of the domain sample whose every output code equals QONNX's execution "
              "(po2 scales: exact expected; flt scales: verifq's Q31 integer requantization vs QONNX's float32).", ""]
@@ -235,24 +266,24 @@ def report(results: list[dict], out: Path) -> None:
         if not group:
             continue
         layers = [l for r in group for l in r["layers"]]
-        d_a2q = [l["a2q"] - l["proven"] for l in layers]
         d_dt = [l["data_type"] - l["proven"] for l in layers]
-        d_cert = [l["a2q"] - l["certified"] for l in layers]
         lines += [f"## Summary, {title}", "",
                   f"* models: {len(group)}, layers: {len(layers)}",
-                  f"* proven vs A2Q: mean {np.mean(d_a2q):.2f} bits narrower (min {min(d_a2q)}, max {max(d_a2q)}); "
-                  f"proven wider than A2Q in {sum(d < 0 for d in d_a2q)} layers (bias included in proven, not in A2Q)",
-                  f"* certified vs A2Q: mean {np.mean(d_cert):.2f} bits narrower (min {min(d_cert)}, max {max(d_cert)})",
-                  *([f"* proven without the bias (products only, A2Q's own quantity) vs A2Q: mean "
-                     f"{np.mean([l['a2q'] - l['products'] for l in layers if l['products'] is not None]):.2f} bits narrower "
-                     f"(min {min(l['a2q'] - l['products'] for l in layers if l['products'] is not None)}; "
-                     f"{sum(l['products'] is not None for l in layers)} layers)"] if any(l["products"] is not None for l in layers) else []),
+                  "* like for like (bias included in both): proven vs A2Q+b: " + _mean_diff(layers, "proven", "a2q_bias"),
+                  "* like for like (products only, bias in neither): proven products-only vs A2Q: "
+                  + _mean_diff(layers, "products", "a2q"),
+                  "* certified (checker-re-derived interval bounds) vs A2Q+b: " + _mean_diff(layers, "certified", "a2q_bias"),
+                  "* (not like for like, as reported before: proven, bias included, vs A2Q, bias excluded: "
+                  + _mean_diff(layers, "proven", "a2q") + ")",
                   f"* proven vs data-type bound: mean {np.mean(d_dt):.2f} bits narrower (min {min(d_dt)})",
                   f"* per-neuron widths: mean {np.mean([l['proven_neuron_mean'] for l in layers]):.2f} bits vs per-layer "
                   f"mean {np.mean([l['proven'] for l in layers]):.2f}",
+                  "* other orders, per layer, vs sequential (positive: sequential narrower): bias_last "
+                  + _mean_diff(layers, "proven", "proven_bias_last") + "; split_sign "
+                  + _mean_diff(layers, "proven", "proven_split_sign"),
                   f"* proven - observed: mean {np.mean([l['proven'] - l['observed'] for l in layers]):.2f} bits, "
                   f"max {max(l['proven'] - l['observed'] for l in layers)}",
-                  f"* soundness violations (simulated partial sum outside its proven bounds): "
+                  f"* soundness violations (simulated partial sum outside its proven bounds, every order): "
                   f"{sum(r['soundness_violations'] for r in group)}",
                   f"* certificates re-checked valid: {sum(r['certificate_valid'] for r in group)} of {len(group)}", ""]
     po2 = [r for r in results if "_po2_" in r["config"]]
@@ -264,13 +295,16 @@ def report(results: list[dict], out: Path) -> None:
                          f"agree in every output code; models with every row agreeing: "
                          f"{sum(r['rows_agree'] == r['samples'] for r in group)} of {len(group)}")
     lines += ["", "## Per model and layer", "",
-              "| model | config | layer | K | proven [neuron min, mean] | certified | products only | data-type | A2Q | observed | agree |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| model | config | layer | K | proven [neuron min, mean] | certified | products only | data-type | A2Q | A2Q+b "
+              "| bias_last | split_sign | observed | agree |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    opt = lambda v: "" if v is None else v  # noqa: E731
     for r in results:
         for l in r["layers"]:
             lines.append(f"| {r['network']} | {r['config']} | {l['layer']} | {l['K']} | {l['proven']} "
                          f"[{l['proven_neuron_min']}, {l['proven_neuron_mean']:.1f}] | {l['certified']} | "
-                         f"{'' if l['products'] is None else l['products']} | {l['data_type']} | {l['a2q']} | "
+                         f"{opt(l['products'])} | {l['data_type']} | {l['a2q']} | {opt(l.get('a2q_bias'))} | "
+                         f"{opt(l.get('proven_bias_last'))} | {opt(l.get('proven_split_sign'))} | "
                          f"{l['observed']} | {r['rows_agree']}/{r['samples']} |")
     out.write_text("\n".join(lines) + "\n")
 

@@ -180,18 +180,21 @@ def search_witnesses(analysis: QuantizedAnalysis, samples: int = 2000, seed: int
 
 
 def reference_bounds(qnet: QuantizedNetwork) -> list[dict]:
-    """Per layer: the data-type bound N + M + ceil(log2 K) and A2Q's l1-norm bound (per layer
-    and per neuron), for comparison with the proven widths."""
+    """Per layer: the data-type bound N + M + ceil(log2 K), A2Q's l1-norm bound (per neuron:
+    the narrowest P with ||w_j||_1 2^(N - signed) <= 2^(P-1) - 1, bias excluded) and the same
+    with the bias included (||w_j||_1 2^(N - signed) + |b_j| <= 2^(P-1) - 1), for comparison
+    with the proven widths."""
     out = []
     bits, signed = qnet.input_bits, qnet.input_signed
     for layer in qnet.layers:
         k = layer.n_in
         datatype = bits + layer.weight_bits + ceil(log2(k)) if k > 1 else bits + layer.weight_bits
-        a2q = []
-        for row in layer.weights:
-            l1 = sum(abs(w) for w in row)
-            a2q.append(signed_width(-(l1 << (bits - (1 if signed else 0))), l1 << (bits - (1 if signed else 0))))
-        out.append({"data_type": datatype, "a2q": tuple(a2q)})
+        a2q, a2q_bias = [], []
+        for row, b in zip(layer.weights, layer.bias):
+            top = sum(abs(w) for w in row) << (bits - (1 if signed else 0))
+            a2q.append(signed_width(-top, top))
+            a2q_bias.append(signed_width(-top - abs(b), top + abs(b)))
+        out.append({"data_type": datatype, "a2q": tuple(a2q), "a2q_bias": tuple(a2q_bias)})
         last = next((s for s in reversed(layer.steps) if hasattr(s, "bits")), None)
         if last is not None and getattr(last, "bits", 0):
             bits, signed = last.bits, last.signed
