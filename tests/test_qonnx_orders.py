@@ -141,3 +141,51 @@ def test_synth_reports_every_order(tmp_path, capsys):
     assert m["orders"] == ["sequential", "sequential", "bias_last"]
     assert m["per_layer"][2] == m["per_layer_by_order"]["bias_last"][2]
     assert all(s <= t for s, t in zip(m["per_layer_by_order"]["sequential"], m["per_layer_by_order"]["split_sign"]))
+
+
+# -- error bounds re-derived by the checker ---------------------------------------------------------------------
+
+def _error_spec(tmp_path, bound):
+    return _write(tmp_path, f"require error <= {bound}\nimplementation {{ max accumulator = 17 }}")
+
+
+def test_error_bounds_are_rederived_by_the_checker_and_tampering_is_caught(tmp_path, capsys):
+    cert = tmp_path / "c.json"
+    code, out, _ = run(capsys, "prove", _error_spec(tmp_path, 20), "--cert", cert)
+    assert code == 0 and "error bounds, both re-derived by the checker" in out
+    code, out, _ = run(capsys, "check", cert, "--verbose")
+    assert code == 0 and "error bounds" in out
+    doc = json.loads(cert.read_text())
+    claimed = Fraction(doc["claims"]["errors"][1])
+    bad = tmp_path / "bad.json"
+    doc["claims"]["errors"][1] = str(claimed - Fraction(1, 10**9))  # the rule's exact value: one less fails
+    bad.write_text(json.dumps(doc))
+    code, out, _ = run(capsys, "check", bad)
+    assert code == 1 and "error bounds" in out and "output 1" in out
+    doc = json.loads(cert.read_text())
+    doc["requirements"]["max_error"][0] = "1"  # a requirement the claimed bound does not meet
+    bad.write_text(json.dumps(doc))
+    assert run(capsys, "check", bad)[0] == 1
+    doc = json.loads(cert.read_text())
+    doc["network"]["content"]["reference"]["layers"][0]["bias"][0] = "1000"
+    bad.write_text(json.dumps(doc))
+    code, out, _ = run(capsys, "check", bad)
+    assert code == 1 and "network hash" in out
+
+
+def test_certified_error_bound_holds_on_simulation(tmp_path, capsys):
+    cert = tmp_path / "c.json"
+    assert run(capsys, "prove", _error_spec(tmp_path, 20), "--cert", cert)[0] == 0
+    bounds = [float(Fraction(e)) for e in json.loads(cert.read_text())["claims"]["errors"]]
+    q = load()
+    x = domain_inputs()
+    err = np.abs(np.asarray(simulate(q, x.astype(np.float64)).outputs, dtype=float) / 32 - q.reference.forward_float(x.astype(float)))
+    assert (err.max(axis=0) <= np.array(bounds)).all()
+
+
+def test_an_error_bound_only_the_symbolic_rule_proves_is_left_out_of_the_certificate(tmp_path, capsys):
+    cert = tmp_path / "c.json"
+    code, out, _ = run(capsys, "prove", _error_spec(tmp_path, 11), "--cert", cert)  # symbolic 10.5, interval 12.4
+    assert code == 0 and "covers overflow-freedom only" in out
+    assert "errors" not in json.loads(cert.read_text())["claims"]
+    assert run(capsys, "check", cert)[0] == 0

@@ -206,5 +206,105 @@ def check_integer(cert: dict) -> list[tuple[str, str]]:
     verdict = get(cert, "verdict", "certificate", dict)
     if verdict.get("overflow_free") is not True:
         raise Invalid("verdict", "the certificate does not claim overflow-freedom")
-    log.append(("verdict", "every accumulator of the stated widths is overflow-free over the domain"))
+    if "errors" in claims:
+        log += check_errors(content, domain, claims, cert.get("requirements", {}))
+    log.append(("verdict", "every accumulator of the stated widths is overflow-free over the domain"
+                + ("; every output's error bound holds" if "errors" in claims else "")))
     return log
+
+
+NEAREST = ("ROUND", "HALF_EVEN", "HALF_UP", "HALF_DOWN")
+
+
+def _requant_error(step: dict, j: int, unit_in: Fraction, clo, chi, exact: bool) -> Fraction:
+    """max |value out - value in| of one requantization channel on input codes [clo, chi] of unit
+    unit_in: its rounding (half a unit for the nearest modes, one unit otherwise), the integer
+    multiplier's approximation and the clamping excess."""
+    s = rat(step["scale"][j], "scale")
+    mult = rat(step["multiplier"][j], "multiplier")
+    if step["bits"] == 0 and step.get("kind") == "Trunc" and mult != unit_in / s:
+        return abs(unit_in) * max(abs(clo), abs(chi))  # v1 Trunc rescales the value itself
+    approx = Fraction(0) if exact else abs(multiplier(mult) - mult) * max(abs(clo), abs(chi)) * s
+    err = (s / 2 if step["rounding"] in NEAREST else s) + approx
+    if step["bits"]:
+        lo, hi = bounds(step["bits"], step["signed"], step["narrow"])
+        z = step["zero_point"][j]
+        err += max(Fraction(0), chi * unit_in - (hi - z) * s, (lo - z) * s - clo * unit_in)
+    return err
+
+
+def check_errors(content: dict, domain, claims: dict, requirements: dict) -> list[tuple[str, str]]:
+    """Re-derive the bound on |integer network - float reference| of every output (the rule of
+    INTEGER_SEMANTICS.md, in exact rationals, from the checked input codes and final sums) and
+    compare it with the claimed bounds and the required ones."""
+    ref = get(content, "reference", "network.content", dict)
+    layers = content["layers"]
+    rlayers = get_list(ref, "layers", "network.content.reference", len(layers))
+    e, f_lo, f_hi = [], [lo for lo, _ in domain], [hi for _, hi in domain]
+    cin = claims["inputs"]
+    for i, (lo, hi) in enumerate(domain):  # the input quantizer: exact rational multiplier
+        err, clo, chi, u = Fraction(0), lo, hi, Fraction(1)
+        for step in content["input_steps"]:
+            jj = i if len(step.get("scale", [])) > 1 else 0
+            if step["op"] == "requant":
+                err += _requant_error(step, jj, u, clo, chi, exact=True)
+                clo, chi = cin["code_lo"][i], cin["code_hi"][i]
+            elif step["op"] == "bipolar":
+                sc = rat(step["scale"][jj], "scale")
+                err += max(abs(sc - lo), abs(sc - hi), abs(sc + lo), abs(sc + hi))
+            else:
+                raise Malformed("input_steps: the error rule covers requant and bipolar input quantizers")
+            u = rat(step["scale"][jj], "scale")
+        e.append(err)
+    for L, (layer, rl, c) in enumerate(zip(layers, rlayers, claims["layers"])):
+        n_out = len(layer["weights"])
+        rw = [[rat(v, "reference weight") for v in row] for row in get_list(rl, "weights", f"reference layer {L + 1}", n_out)]
+        rb = [rat(v, "reference bias") for v in get_list(rl, "bias", f"reference layer {L + 1}", n_out)]
+        if rl.get("activation") not in ("relu", "linear") or any(len(row) != len(e) for row in rw):
+            raise Malformed(f"reference layer {L + 1}: {n_out} rows of {len(e)} weights and activation relu|linear")
+        in_unit = rat(layer["in_unit"], "in_unit")
+        units = [rat(v, "unit") for v in get_list(layer, "unit", f"layer {L + 1}", n_out)]
+        fmax = [max(abs(a), abs(b)) for a, b in zip(f_lo, f_hi)]
+        ne, nlo, nhi = [], [], []
+        for j in range(n_out):
+            wq = [cw * units[j] / in_unit for cw in layer["weights"][j]]
+            err = sum((abs(a) * ei for a, ei in zip(wq, e)), Fraction(0))
+            err += sum((abs(a - b) * m for a, b, m in zip(wq, rw[j], fmax)), Fraction(0))
+            err += abs(layer["bias"][j] * units[j] - rb[j])
+            lo = rb[j] + sum((b * (f_lo[i] if b > 0 else f_hi[i]) for i, b in enumerate(rw[j]) if b), Fraction(0))
+            hi = rb[j] + sum((b * (f_hi[i] if b > 0 else f_lo[i]) for i, b in enumerate(rw[j]) if b), Fraction(0))
+            if rl["activation"] == "relu":
+                lo, hi = max(lo, Fraction(0)), max(hi, Fraction(0))
+            clo, chi, u = c["final_lo"][j], c["final_hi"][j], units[j]
+            for step in layer["steps"]:
+                op = step["op"]
+                if op == "relu":
+                    clo, chi = max(clo, 0), max(chi, 0)
+                    continue
+                sc = rat(step["scale"][j], "scale")
+                if op == "requant":
+                    err += _requant_error(step, j, u, clo, chi, exact=False)
+                    clo, chi, u = apply(step, j, clo), apply(step, j, chi), sc
+                    continue
+                ncl, nch = (-1, 1) if op == "bipolar" else (step["offset"], step["offset"] + len(step["thresholds"][j]))
+                err += max(abs(o - v) for o in (ncl * sc, nch * sc) for v in (clo * u, chi * u))
+                clo, chi, u = ncl, nch, sc
+            ne.append(min(err, max(abs(chi * u - lo), abs(hi - clo * u))))
+            nlo.append(lo)
+            nhi.append(hi)
+        e, f_lo, f_hi = ne, nlo, nhi
+    claimed = [rat(v, "claims.errors") for v in get_list(claims, "errors", "claims", len(e))]
+    bad = [i for i, (a, b) in enumerate(zip(claimed, e)) if a < b]
+    if bad:
+        raise Invalid("error bounds", f"output {bad[0]}: the rule gives {e[bad[0]]} "
+                      f"(~{float(e[bad[0]]):.6g}), above the claimed {claimed[bad[0]]}")
+    required = requirements.get("max_error", [None] * len(e))
+    if not isinstance(required, list) or len(required) != len(e):
+        raise Malformed(f"requirements.max_error: expected {len(e)} entries")
+    over = [i for i, (a, r) in enumerate(zip(claimed, required)) if r is not None and a > rat(r, "max_error")]
+    if over:
+        raise Invalid("error bounds", f"output {over[0]}: the bound {claimed[over[0]]} exceeds the required "
+                      f"{required[over[0]]}")
+    n_req = sum(r is not None for r in required)
+    return [("error bounds", f"{len(e)} outputs: |integer network - float reference| re-derived in exact rationals, "
+                             f"within the claims" + (f"; {n_req} required bounds met" if n_req else ""))]
