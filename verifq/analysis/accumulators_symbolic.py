@@ -2,12 +2,16 @@
 back-substitution to the input codes, intersected with the interval bounds.
 
 Each requantization after a layer (`[Relu] Requant` with a clamp) is relaxed per neuron by two
-lines valid over the neuron's accumulator interval [l, u]: with g the real-valued clamp of
+lines valid over the neuron's accumulator interval [l, u] (a flat line uses the step's exact
+value at l or u, the step being monotone): with g the real-valued clamp of
 M' relu(c) + z (the step without its rounding, |step - g| <= 1/2 for the nearest modes and 1
 otherwise) and a slope s, the intercept max (resp. min) of g(b) - s b over the breakpoints
 b of g in [l, u] gives a line above (below) g, widened by the rounding. A prefix
 P_k = bias + sum_{i<k} w_i a_i is bounded by substituting these lines and the exact layer
 sums down to the first layer's input codes, which range independently over their intervals.
+Every held sum of any order also lies between split_sign's S- and S+ (the negative, resp.
+positive, products and the bias of that sign), whose bounds -- linear when the inputs' signs
+are fixed, as after a ReLU -- cap the prefix bounds.
 
 Arithmetic is float64 with a rigorous slack: every step adds 1e-9 times the sum of the
 absolute values of the terms it combined (far above float64's error for these lengths) to a
@@ -22,7 +26,7 @@ from math import ceil, floor
 
 import numpy as np
 
-from ..fixedpoint.integer_net import integer_multiplier
+from ..fixedpoint.integer_net import integer_multiplier, requant_one
 from ..network.quantized import QuantizedNetwork, Relu, Requant
 from .accumulators import Box, LayerBounds, analyse_bounds
 
@@ -60,6 +64,11 @@ def _relaxation(layer, j: int, lo: int, hi: int):
     su, sl = Fraction(chord), Fraction(lower)
     mu = max(g(b) - su * b for b in pts) + delta
     ml = min(g(b) - sl * b for b in pts) - delta
+    # a flat line may use the step's exact value at the interval's end (the step is monotone)
+    if sl == 0:
+        ml = max(ml, Fraction(requant_one(rq, j, max(lo, 0) if relu else lo)))
+    if su == 0:
+        mu = min(mu, Fraction(requant_one(rq, j, max(hi, 0) if relu else hi)))
     return chord, _up(mu), lower, _down(ml)
 
 
@@ -85,13 +94,19 @@ def _order_rows(order: str, w: np.ndarray, b: float, lo: np.ndarray, hi: np.ndar
         mixed = ~pos & ~neg
         coef = np.stack([np.where(pos, w, 0.0), np.where(neg & ~pos, w, 0.0), w])
         const = np.array([max(b, 0.0) + np.maximum(cmax, 0)[mixed].sum(), min(b, 0.0) + np.minimum(cmin, 0)[mixed].sum(), b])
-        return coef, const, [0], [1], 2
+        return coef, const, [0], [1], 2, None
     tri = np.tril(np.ones((k + 1, k)), -1) * w  # row t keeps the first t weights
     if order == "sequential":
-        return tri, np.full(k + 1, b), list(range(k + 1)), list(range(k + 1)), k
-    coef = np.concatenate([tri, w[None, :]])  # bias_last: the product prefixes, then all of them plus b
-    const = np.concatenate([np.zeros(k + 1), [b]])
-    return coef, const, list(range(k + 2)), list(range(k + 2)), k + 1
+        coef, const = tri, np.full(k + 1, b)
+    else:
+        coef = np.concatenate([tri, w[None, :]])  # bias_last: the product prefixes, then all of them plus b
+        const = np.concatenate([np.zeros(k + 1), [b]])
+    # then split_sign's S+ and S- rows: every held sum of either order lies in [S-, S+] (S+ adds
+    # every positive product and the bias if positive), so they cap the prefix bounds
+    sc, sk = _order_rows("split_sign", w, b, lo, hi)[:2]
+    r = len(const)
+    return (np.concatenate([coef, sc[:2]]), np.concatenate([const, sk[:2]]), list(range(r)), list(range(r)),
+            r - 1, (r, r + 1))
 
 
 def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096, orders: list[str] | None = None) -> list[LayerBounds]:
@@ -119,7 +134,7 @@ def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096, orders:
         clo, chi = np.array(lb.code_lo, dtype=np.float64), np.array(lb.code_hi, dtype=np.float64)
         shapes = [_order_rows(order, w[j], b[j], clo, chi) for j in range(n_out)]
         r = len(shapes[0][1])
-        his, los, fin = shapes[0][2], shapes[0][3], shapes[0][4]
+        his, los, fin, cap = shapes[0][2], shapes[0][3], shapes[0][4], shapes[0][5]
         p_hi, p_lo = np.empty((n_out, r)), np.empty((n_out, r))
         per = max(1, chunk // r)
         for j0 in range(0, n_out, per):
@@ -134,6 +149,10 @@ def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096, orders:
         for j in range(n_out):
             hi_j = {t: min(int(ceil(p_hi[j][t])), 1 << 62) for t in his}
             lo_j = {t: max(int(floor(p_lo[j][t])), -(1 << 62)) for t in los}
+            if cap is not None:  # no held sum above S+ or below S-
+                top, bottom = min(int(ceil(p_hi[j][cap[0]])), 1 << 62), max(int(floor(p_lo[j][cap[1]])), -(1 << 62))
+                hi_j = {t: min(v, top) for t, v in hi_j.items()}
+                lo_j = {t: max(v, bottom) for t, v in lo_j.items()}
             t_hi = max(his, key=lambda t: hi_j[t])
             t_lo = min(los, key=lambda t: lo_j[t])
             ph.append(min(hi_j[t_hi], lb.prefix_hi[j]))
