@@ -140,6 +140,7 @@ def test_synth_reports_every_order(tmp_path, capsys):
     m = json.loads((tmp_path / "s.json").read_text())["minimal_widths"]
     assert m["orders"] == ["sequential", "sequential", "bias_last"]
     assert m["per_layer"][2] == m["per_layer_by_order"]["bias_last"][2]
+    assert m["per_neuron"][2] == m["per_neuron_by_order"]["bias_last"][2]
     assert all(s <= t for s, t in zip(m["per_layer_by_order"]["sequential"], m["per_layer_by_order"]["split_sign"]))
 
 

@@ -175,8 +175,9 @@ def synth_quantized(args, problem) -> int:
     widths = [max(m) for m in minimal]
     proved = analyse_quantized(problem, 1, widths, "symbolic")  # re-analysed with the chosen widths
     assert not proved.overflows
-    by_order = {o: [max(m) for m in analyse_quantized(problem, 1, none, "symbolic", [o] * len(none)).minimal_widths()]
-                for o in ORDERS}
+    neuron_by_order = {o: [list(m) for m in analyse_quantized(problem, 1, none, "symbolic", [o] * len(none)).minimal_widths()]
+                       for o in ORDERS}
+    by_order = {o: [max(m) for m in ms] for o, ms in neuron_by_order.items()}
     refs = reference_bounds(problem.quantized)
     human = sys.stderr if args.json == "-" else sys.stdout
     same = len(set(orders)) == 1
@@ -200,7 +201,7 @@ def synth_quantized(args, problem) -> int:
               + ("" if b is None else (" (ok)" if e <= b else f" > required {float(b):.6g}")), file=human)
     doc = analysis_json(proved)
     doc["minimal_widths"] = {"per_layer": widths, "per_neuron": [list(m) for m in minimal], "certified_per_layer": certified,
-                             "orders": orders, "per_layer_by_order": by_order}
+                             "orders": orders, "per_layer_by_order": by_order, "per_neuron_by_order": neuron_by_order}
     if args.output:
         write_text_atomic(args.output, json.dumps(doc["minimal_widths"], indent=2) + "\n")
         print(f"accumulator widths written to {args.output}", file=human)
