@@ -225,6 +225,31 @@ def _width(lo: int, hi: int) -> int:
     return w
 
 
+NOTES = [
+    "* Like for like. A2Q's bound is data-independent and, as A2Q states it, about the products (the bias is "
+    "not in it): verifq's *products only* width is the comparable quantity. For a width that holds the "
+    "bias too, *A2Q+b* adds |b_j| to A2Q's worst case; verifq's *proven* width is compared with it. "
+    "The earlier summary (proven with the bias vs A2Q without it) is kept in brackets.",
+    "* Tightening tried: the symbolic bounds cap every held sum by split_sign's S+ / S- bounds (linear after a "
+    "ReLU); this narrowed e.g. acasxu_run2a_2_1 w8a8_po2_pc_gemm layer 2 from 19 to 18 bits, and most layers "
+    "not at all. Splitting the input box (prove --split) was measured on acasxu_run2a_1_1 w8a8_po2_pt_mm: 64 "
+    "boxes narrow layers 3 and 4 by one bit each (16 -> 15, 18 -> 17), the other five layers not at all, at "
+    "about 60 times the time; not used here. A least-area choice of the relaxation lines (instead of the chord) "
+    "was worse on ACAS Xu (layer 3: 16 -> 17) and was not kept. The deep layers' gap to the observed widths "
+    "(proven - observed) comes from the clamped requantizations, whose relaxations lose most.",
+    "* flt scales: the rows that disagree with QONNX lie within float32 error of a rounding boundary. A "
+    "bit-exact mirror of QONNX's float32 execution was not added: onnxruntime's MatMul/Gemm (MLAS) accumulates "
+    "float32 products with fused multiply-adds in a blocked order that numpy does not reproduce, and with "
+    "arbitrary scales the products are not exact in float32, so the result depends on that order; verifq "
+    "models an integer engine (Q31 multiplier and shift) instead, as INTEGER_SEMANTICS.md states.",
+    "* vnncomp21_mnistfc_256x2 and _256x4 (784 inputs) are the rows of the earlier full run (same sequential "
+    "analysis; products-only from accumulators_products.json), with A2Q+b added by `--references-only`; the "
+    "other orders are measured for networks with at most 100 inputs.",
+    "* Run under `nice -n 10` on a 2-core machine shared with other jobs (load average 7-9 during the run): "
+    "the seconds in accumulators.json are wall times under that load.",
+]
+
+
 def _mean_diff(layers, key, ref):
     d = [l[ref] - l[key] for l in layers if l.get(key) is not None and l.get(ref) is not None]
     return (f"mean {np.mean(d):.2f} bits narrower (min {min(d)}, max {max(d)}; wider in {sum(x < 0 for x in d)} of "
@@ -295,6 +320,7 @@ def report(results: list[dict], out: Path) -> None:
             lines.append(f"* simulation vs QONNX execution, {tag} scales: {sum(r['rows_agree'] for r in group)} of {n} rows "
                          f"agree in every output code; models with every row agreeing: "
                          f"{sum(r['rows_agree'] == r['samples'] for r in group)} of {len(group)}")
+    lines += ["", "## Notes", "", *NOTES]
     lines += ["", "## Per model and layer", "",
               "| model | config | layer | K | proven [neuron min, mean] | certified | products only | data-type | A2Q | A2Q+b "
               "| bias_last | split_sign | observed | agree |",
