@@ -46,7 +46,8 @@ def order_setting(setting: Setting | None, default: str) -> str:
     return value.text
 
 
-def layer_accumulators(impl: Implementation, block: AccumulatorsBlock | None, quantized) -> Implementation:
+def layer_accumulators(impl: Implementation, block: AccumulatorsBlock | None, quantized,
+                       settings: dict[str, Setting] | None = None) -> Implementation:
     """Every layer's accumulator of an integer network: the implementation block's settings,
     overridden per layer (by number from 1, or by the MatMul/Gemm node's name) by the
     `accumulators` block; within one block, explicit settings override its profile."""
@@ -55,6 +56,17 @@ def layer_accumulators(impl: Implementation, block: AccumulatorsBlock | None, qu
             raise UserError("an accumulators block needs an already-quantized (QONNX) network", block.loc,
                             "per-layer accumulators apply to integer networks; for a float network use "
                             "`max accumulator` in the implementation block")
+        settings = settings or {}
+        if "accumulator profile" in settings:  # its mode and order are the integer semantics'
+            raise UserError("an accumulator profile needs an already-quantized (QONNX) network",
+                            settings["accumulator profile"].value.loc,
+                            "for a float network state the accumulator width with `max accumulator` and its "
+                            "overflow behaviour with `overflow = wrap | saturate`")
+        if impl.accumulator_order != "sequential":  # the fixed-point semantics adds the bias first
+            raise UserError(f"accumulator order {impl.accumulator_order} needs an already-quantized (QONNX) network",
+                            settings["accumulator order"].value.loc,
+                            "verifq's fixed-point designs start each accumulator at the bias and add the products "
+                            "in input order (sequential); drop the setting")
         return impl
     layers = quantized.layers
     base = LayerAccumulator(impl.max_accumulator, impl.accumulator, impl.accumulator_order)

@@ -105,7 +105,7 @@ class _Elaborator:
         network = self._network()
         self._vectors(network)
         implementation, impl_settings = self._implementation()
-        implementation = self._layer_accumulators(implementation)
+        implementation = self._layer_accumulators(implementation, impl_settings)
         domain = self._domain(network)
         self._check_normalized_domain(network, domain)
         self._check_fixed_inputs(network, implementation, impl_settings, domain)
@@ -345,8 +345,9 @@ class _Elaborator:
         )
         return impl, s
 
-    def _layer_accumulators(self, impl: Implementation) -> Implementation:
-        return layer_accumulators(impl, _single(self._all(AccumulatorsBlock), "accumulators block"), self.quantized)
+    def _layer_accumulators(self, impl: Implementation, settings) -> Implementation:
+        return layer_accumulators(impl, _single(self._all(AccumulatorsBlock), "accumulators block"), self.quantized,
+                                  settings)
 
     def _widths(self, setting: Setting, max_word: int) -> tuple[int, ...]:
         value = setting.value
