@@ -39,6 +39,7 @@ class ProveOptions:
     search: bool = True
     seed: int = 0
     exact_error: float | None = None  # million Z3 resource units
+    branching: str = "smear"  # which input a split bisects (split.BRANCHINGS)
 
     def check(self) -> None:
         if not 1 <= self.split <= MAX_SPLIT:
@@ -85,7 +86,7 @@ def prove_spec(options: ProveOptions, spec: str, load, engine: Engine | None = N
         f"{options.range_method}, errors {options.error_method}"
         + (f", up to {options.split} boxes" if options.split > 1 else ""))
     a = analyse(problem, design, range_method=options.range_method, error_method=options.error_method,
-                split=options.split, engine=engine)
+                split=options.split, engine=engine, branching=options.branching)
     cex = exact = None
     if not a.proved and options.search:
         say(f"not proved ({len(a.violations)} failed checks); searching a counterexample")

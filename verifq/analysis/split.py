@@ -205,7 +205,7 @@ def _top(heap, k: int):
 
 
 def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None, time_budget: float | None = None,
-                  engine: Engine | None = None, branching: str = "smear", **methods):
+                  engine: Engine | None = None, branching: str = "smear", observer=None, **methods):
     """Analysis of `design` on an adaptive partition of the domain into at most
     `max_leaves` boxes; returns the combined `Analysis` (field `leaves`: the
     leaf analyses, whose `problem.domain` is the leaf box; field `split_info`:
@@ -223,6 +223,8 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
     an engine with several slots analyses the halves of the next few worst
     leaves ahead of time, so the result is identical, bit for bit, whatever the
     engine and however many processes it has.
+    observer(leaves, box_analyses, bounds): called after every bisection with the
+    combined (sound, anytime) output error bounds so far (benchmarks).
     `methods`: range_method / error_method passed to each leaf's `analyse`.
     """
     if branching not in BRANCHINGS:
@@ -308,10 +310,14 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
                     plans[count] = plan
                 heapq.heappush(heap, (-_score(a), count, a))
             tree[order] = (d, parts[0][1], parts[1][0], kids)
-            if len(heap) % 8 == 0:  # anytime: the partition so far is a sound analysis already
-                bound = max(min(max(a.output_errors[o] for _, _, a in heap), root.output_errors[o])
-                            for o in range(len(root.output_errors)))
-                say(f"input splitting: {len(heap)} boxes (at most {max_leaves}), error bound so far {float(bound):.4g}")
+            if len(heap) % 8 == 0 or observer is not None:  # anytime: the partition so far is a sound analysis already
+                bounds = tuple(min(max(a.output_errors[o] for _, _, a in heap), root.output_errors[o])
+                               for o in range(len(root.output_errors)))
+                if observer is not None:
+                    observer(len(heap), analyses, bounds)
+                if len(heap) % 8 == 0:
+                    say(f"input splitting: {len(heap)} boxes (at most {max_leaves}), error bound so far "
+                        f"{float(max(bounds)):.4g}")
     finally:
         engine.cancel([h for plan in submitted.values() if plan is not None for c in plan for h in c[2]])
     ordered = sorted(heap, key=lambda e: e[1])

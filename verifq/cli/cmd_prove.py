@@ -39,8 +39,14 @@ def register(sub) -> None:
                         "with first_order; tighter on deep networks; the checker re-derives it with symbolic ranges), "
                         "first_order (backward sensitivities) or l1_local (per-neuron l1 rule)")
     p.add_argument("--split", type=int, default=1, metavar="N",
-                   help="analyse on an adaptive partition of the domain into at most N boxes (tighter, slower; "
-                        "the checker re-derives such claims only if the unsplit analysis also proves, see the note)")
+                   help="branch and bound on the error bound: bisect the input box with the worst bound (relative to "
+                        "the requirement) until every box proves or there are N boxes (the budget: a count, so the "
+                        "result is the same on every machine; tighter, about N times slower). The certificate records "
+                        "the bisection tree and every box's claims; `verifq check` re-derives them all")
+    p.add_argument("--branching", choices=["smear", "strong"], default="smear",
+                   help="which input --split bisects: smear (default: the largest sensitivity x width of the worst "
+                        "output) or strong (try the 3 largest, keep the one whose worse half is smallest; 3x the work "
+                        "per bisection)")
     p.add_argument("--exact-error", type=float, metavar="WORK",
                    help="also measure the true worst-case error with Z3 within WORK million resource units (Z3's own "
                         "deterministic count, a few million per second; small ReLU/linear networks whose design cannot "
@@ -60,7 +66,7 @@ def run(args) -> int:
     from ..outputs import check_outputs
 
     options = ProveOptions(args.formats, args.uniform, args.ranges, args.errors, args.split, args.samples,
-                           not args.no_search, args.seed, args.exact_error)
+                           not args.no_search, args.seed, args.exact_error, args.branching)
     options.check()
     human = sys.stderr if args.json == "-" else sys.stdout  # `--json -`: stdout carries the JSON alone
     if len(args.spec) == 1 and (problem := load(args.spec[0], args.formats, args.uniform)[0]).quantized is not None:
