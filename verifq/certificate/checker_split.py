@@ -76,6 +76,8 @@ def check_split(ch, prev):
     if "whole_box" in sp:
         whole = _check_box(ch, "whole", list(ch.domain), get(sp, "whole_box", "split", dict), "split.whole_box")
         ch.ok("split whole", "the whole box's own claims re-derived")
+    ch.notes.append(f"split certificate: {len(leaves)} boxes, each re-derived; worst box {worst[0]} "
+                    f"(output error bound {show(worst[1])}); --verbose lists them")
     ch.split_summary = {"leaves": len(leaves), "worst_leaf": worst[0], "worst_bound": worst[1],
                         "worst_domain": boxes[worst[0]], "branching": sp.get("branching")}
     for L, cl in enumerate(ch.claims):

@@ -38,15 +38,11 @@ def register(sub) -> None:
                    help="error analysis: differential (default: symbolic bounds on the difference q(x) - f(x), intersected "
                         "with first_order; tighter on deep networks; the checker re-derives it with symbolic ranges), "
                         "first_order (backward sensitivities) or l1_local (per-neuron l1 rule)")
-    p.add_argument("--split", type=int, default=1, metavar="N",
-                   help="branch and bound on the error bound: bisect the input box with the worst bound (relative to "
-                        "the requirement) until every box proves or there are N boxes (the budget: a count, so the "
-                        "result is the same on every machine; tighter, about N times slower). The certificate records "
-                        "the bisection tree and every box's claims; `verifq check` re-derives them all")
-    p.add_argument("--branching", choices=["smear", "strong"], default="smear",
-                   help="which input --split bisects: smear (default: the largest sensitivity x width of the worst "
-                        "output) or strong (try the 3 largest, keep the one whose worse half is smallest; 3x the work "
-                        "per bisection)")
+    p.add_argument("--split", type=int, default=1, metavar="N", help="branch and bound: bisect the box with the worst "
+                   "error bound (relative to the requirement) until every box proves or there are N (a count: the same "
+                   "result on every machine; about N times slower); the certificate records every box, `check` re-derives them")
+    p.add_argument("--branching", choices=["smear", "strong"], default="smear", help="the input --split bisects: smear "
+                   "(largest sensitivity x width) or strong (try the 3 largest, keep the best; 3x the work per bisection)")
     p.add_argument("--exact-error", type=float, metavar="WORK",
                    help="also measure the true worst-case error with Z3 within WORK million resource units (Z3's own "
                         "deterministic count, a few million per second; small ReLU/linear networks whose design cannot "
