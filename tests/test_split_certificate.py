@@ -96,6 +96,37 @@ def test_prove_split_cert_is_rechecked_valid_by_verifq_check(capsys, tmp_path):
     assert capsys.readouterr().out.strip() == "VALID"
 
 
+def test_a_gzip_certificate_is_written_and_checked_like_the_plain_one(tmp_path):
+    from verifq.certificate.writer import write_certificate
+
+    _, s, _ = _split()
+    plain, packed = tmp_path / "c.json", tmp_path / "c.json.gz"
+    write_certificate(plain, s)
+    write_certificate(packed, s)
+    assert packed.read_bytes()[:2] == b"\x1f\x8b" and packed.stat().st_size * 4 < plain.stat().st_size
+    out = io.StringIO()
+    assert checker.check_file(packed, out=out, err=io.StringIO()) == 0 and out.getvalue().strip() == "VALID"
+    (tmp_path / "cut.json.gz").write_bytes(packed.read_bytes()[:200])
+    assert checker.check_file(tmp_path / "cut.json.gz", out=io.StringIO(), err=io.StringIO()) == 2
+
+
+def test_standalone_checker_files_check_a_split_certificate(tmp_path):
+    """The checker files, copied on their own (report.CHECKER_FILES), check a split certificate."""
+    import shutil
+    import subprocess
+    import sys
+
+    from verifq.certificate import report
+
+    src = Path(report.__file__).resolve().parent
+    for f in report.CHECKER_FILES:
+        shutil.copy(src / f, tmp_path / f)
+    (tmp_path / "c.json").write_text(dumps(_split()[2]))
+    r = subprocess.run([sys.executable, "-I", str(tmp_path / "checker.py"), "c.json"], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == "VALID", r.stdout + r.stderr
+
+
 def test_fixed_point_inputs_split_into_disjoint_grid_runs_and_check_valid(tmp_path):
     _, s, cert = _split("aster_SmallNN", 10, 10, fixed=True)
     gaps = [n for n in cert["split"]["tree"] if "dim" in n and Fraction(n["right_lo"]) > Fraction(n["left_hi"])]

@@ -198,6 +198,13 @@ def prove_json(spec: str, a: Analysis, cex=None, exact=None) -> dict:
             "overflow_site": None if cex.overflow_site is None else list(cex.overflow_site), "confirmed": cex.confirmed,
         },
     }
+    if a.leaves and a.split_info is not None:
+        info = a.split_info
+        k = max(range(len(a.leaves)), key=lambda i: max(a.leaves[i].output_errors))
+        doc["split"] = {"boxes": len(a.leaves), "budget": info["max_leaves"], "box_analyses": info["analyses"],
+                        "branching": info["branching"], "stopped_by": info["stopped_by"],
+                        "worst_box": {"index": k, "domain": [[str(lo), str(hi)] for lo, hi in a.leaves[k].problem.domain],
+                                      "output_errors": [str(e) for e in a.leaves[k].output_errors]}}
     if exact is not None:
         result, _ = exact
         doc["exact_error"] = None if result is None else [

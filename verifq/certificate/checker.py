@@ -44,8 +44,11 @@ an output ulp). Truncation = floor, nearest = floor(x + ulp/2).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
+import zlib
 
 import sys
 from fractions import Fraction
@@ -71,6 +74,7 @@ except ImportError:  # run as a script: python checker.py CERT (checker_core.py,
                               rounding_bound, show, shift_round)
 
 FORMAT_NAME = "verifq-certificate"
+MAX_GZIP_BYTES = 1 << 31
 SCHEMA_VERSION = 1
 ACTIVATIONS = ("relu", "linear", "tanh", "sigmoid")
 LIPSCHITZ = {"relu": Fraction(1), "linear": Fraction(1), "tanh": Fraction(1), "sigmoid": Fraction(1, 4)}
@@ -217,8 +221,15 @@ def read_certificate(path) -> dict:
     try:
         if Path(path).exists() and not Path(path).is_file():  # a FIFO would block forever
             raise Malformed(f"cannot read the certificate file: {path} is not a regular file")
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        with open(path, "rb") as f:
+            data = f.read()
+        if data[:2] == b"\x1f\x8b":  # gzip (a `.json.gz` certificate), read up to MAX_GZIP_BYTES
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as g:
+                data = g.read(MAX_GZIP_BYTES + 1)
+            if len(data) > MAX_GZIP_BYTES:
+                raise Malformed(f"the compressed certificate unpacks to more than {MAX_GZIP_BYTES} bytes")
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
         raise Malformed(f"cannot read the certificate file: {getattr(exc, 'strerror', None) or exc}") from None
 
     def no_float(s):

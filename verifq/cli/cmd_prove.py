@@ -27,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("--formats", metavar="FILE", help="formats file written by `verifq synth -o` (overrides the spec's formats)")
     p.add_argument("--uniform", metavar="FORMAT", help="prove one format for every value instead of the spec's, e.g. 'fixed<16,6>' (hls4ml's default)")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-' for stdout)")
-    p.add_argument("--cert", metavar="FILE", help="write a certificate when the proof succeeds (one spec only)")
+    p.add_argument("--cert", metavar="FILE", help="write a certificate when the proof succeeds (one spec only; *.gz: gzip-compressed)")
     p.add_argument("--samples", type=int, default=4000, help="random inputs tried when looking for a counterexample (default 4000)")
     p.add_argument("--no-search", action="store_true", help="do not look for a counterexample when the proof fails")
     p.add_argument("--seed", type=int, default=0, help="seed of the counterexample search (default 0: deterministic)")
