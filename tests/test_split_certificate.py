@@ -209,6 +209,19 @@ def test_a_combined_range_narrower_than_the_leaves_is_rejected(tmp_path):
     assert code == 1 and line.startswith("INVALID: split hull:")
 
 
+def test_the_whole_box_claims_are_rederived_and_needed_where_they_tighten_the_hull(tmp_path):
+    cert = copy.deepcopy(_split()[2])
+    assert "whole_box" in cert["split"]  # some combined claim is tighter than the leaves' hull
+    tampered = copy.deepcopy(cert)
+    last = tampered["split"]["whole_box"]["layers"][-1]
+    last["err_out"][0] = str(Fraction(last["err_out"][0]) / 2)
+    code, line = _check(tampered, tmp_path)
+    assert code == 1 and line.startswith("INVALID: split whole layer")
+    del cert["split"]["whole_box"]
+    code, line = _check(cert, tmp_path)
+    assert code == 1 and line.startswith("INVALID: split hull:")
+
+
 def test_a_node_reached_twice_is_rejected(tmp_path):
     cert = copy.deepcopy(_split()[2])
     tree = cert["split"]["tree"]
