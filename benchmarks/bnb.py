@@ -172,6 +172,18 @@ def write_results(rows: list[dict], out_dir: Path, notes: list[str], budgets: li
     (out_dir / "bnb.md").write_text("\n".join(lines) + "\n")
 
 
+def _parse(r: dict) -> dict:
+    out = {}
+    for k, v in r.items():
+        if v == "":
+            continue
+        try:
+            out[k] = int(v) if k in ("params", "cert_leaves") or k.startswith(("analyses_", "leaves_")) else float(v)
+        except ValueError:
+            out[k] = v
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--networks", type=Path, default=DEFAULT_NETWORKS)
@@ -183,6 +195,8 @@ def main() -> int:
     ap.add_argument("--cert-leaves", type=int, default=64)
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--note", default="", help="a line about the machine's load")
+    ap.add_argument("--merge", type=Path, nargs="*", help="only merge the bnb.csv of these folders (runs made side by "
+                    "side) into --out, in the order of --only")
     args = ap.parse_args()
     notes = [
         "`python benchmarks/bnb.py` -- designs and observations as in tightness.md / differential.md (uniform "
@@ -195,6 +209,11 @@ def main() -> int:
         "cap (then the larger budgets are missing, '-').",
         "@60 s: the best (anytime) bound reached within 60 s of wall time, the issue's time target.",
     ] + ([args.note] if args.note else [])
+    if args.merge:
+        rows = [_parse(r) for d in args.merge for r in csv.DictReader(open(d / "bnb.csv"))]
+        rows.sort(key=lambda r: args.only.index(r["network"]) if r["network"] in args.only else len(args.only))
+        write_results(rows, args.out, notes, args.budgets)
+        return 0
     rows = []
     for name in args.only:
         p = args.networks / f"{name}.json"
