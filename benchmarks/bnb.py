@@ -169,7 +169,39 @@ def write_results(rows: list[dict], out_dir: Path, notes: list[str], budgets: li
     lines.append("|" + "---|" * len(ccols))
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r.get(k, float("nan"))) for k, _ in ccols) + " |")
+    lines += ["", "Summary:", ""] + _summary(rows, budgets)
     (out_dir / "bnb.md").write_text("\n".join(lines) + "\n")
+
+
+def _summary(rows: list[dict], budgets: list[int]) -> list[str]:
+    out = []
+    for b in budgets:
+        pairs = [(r[f"tight_smear@{b}"], r[f"tight_strong@{b}"], r["network"]) for r in rows
+                 if isinstance(r.get(f"tight_smear@{b}"), float) and isinstance(r.get(f"tight_strong@{b}"), float)]
+        if pairs:
+            better = [n for a, c, n in pairs if c < a * (1 - 1e-9)]
+            worse = [n for a, c, n in pairs if c > a * (1 + 1e-9)]
+            ratios = sorted(c / a for a, c, _ in pairs if a > 0)
+            out.append(f"- {b} leaves: strong tighter than smear on {len(better)} of {len(pairs)} networks "
+                       f"({', '.join(better) or '-'}), looser on {len(worse)} ({', '.join(worse) or '-'}); bound strong / smear "
+                       f"{ratios[0]:.3g} .. {ratios[-1]:.3g}; strong ran "
+                       + ", ".join(f"{r[f'analyses_strong@{b}'] / r[f'analyses_smear@{b}']:.2g}x" for r in rows
+                                   if f"analyses_strong@{b}" in r and f"analyses_smear@{b}" in r)
+                       + " the box analyses of smear.")
+    for br in ("smear", "strong"):
+        vals = [(r[f"tight_{br}@60s"], r["network"]) for r in rows if isinstance(r.get(f"tight_{br}@60s"), float)]
+        if vals:
+            ok = [n for v, n in vals if v <= 4]
+            out.append(f"- within 60 s, {br}: tightness <= 4 on {len(ok)} of {len(vals)} networks ({', '.join(ok) or '-'}).")
+    best = []
+    for r in rows:
+        ts = [(v, k[6:]) for k, v in r.items() if k.startswith("tight_") and k != "tight_box" and isinstance(v, float)]
+        if ts:
+            v, k = min(ts)
+            best.append(f"{r['network']} {v:.3g} ({k}; 1 box {r['tight_box']:.3g})")
+    if best:
+        out.append("- best tightness reached (any budget measured): " + "; ".join(best) + ".")
+    return out
 
 
 def _parse(r: dict) -> dict:
