@@ -121,6 +121,28 @@ def run_one(path: Path, samples: int, budgets: list[int], strong_max: int, cap: 
     return row
 
 
+def probe(path: Path, rels=(16, 256, 4096), samples: int = 3000) -> list[str]:
+    """How tight one box is when it is small: the default analysis of a box of 1/r of the domain's width per
+    input, centred, against the worst error observed in that box (where splitting could get, at best)."""
+    from dataclasses import replace
+    from fractions import Fraction
+
+    from verifq.analysis.box import analyse_box
+
+    problem = without_error_requirement(without_limits(problem_from_benchmark(path)))
+    design, _ = design_for(problem)
+    whole = analyse_box(problem, design)
+    obs = observe(whole.qnet, problem.network, whole.box, n_random=samples, seed=0)
+    out = [f"{path.stem}: whole domain: bound {float(max(whole.output_errors)):.3g}, observed {max(obs.max_error):.3g}"]
+    for r in rels:
+        dom = tuple(((lo + hi) / 2 - (hi - lo) / (2 * r), (lo + hi) / 2 + (hi - lo) / (2 * r)) for lo, hi in problem.domain)
+        a = analyse_box(replace(problem, domain=tuple((Fraction(lo), Fraction(hi)) for lo, hi in dom)), design)
+        o = max(observe(a.qnet, problem.network, a.box, n_random=samples // 3, seed=0).max_error)
+        out.append(f"{path.stem}: centred box of 1/{r} width per input: bound {float(max(a.output_errors)):.3g}, observed "
+                   f"there {o:.3g}, ratio {float(max(a.output_errors)) / o:.3g}")
+    return out
+
+
 def _fmt(v) -> str:
     if isinstance(v, float):
         if math.isnan(v):
@@ -229,7 +251,12 @@ def main() -> int:
     ap.add_argument("--note", default="", help="a line about the machine's load")
     ap.add_argument("--merge", type=Path, nargs="*", help="only merge the bnb.csv of these folders (runs made side by "
                     "side) into --out, in the order of --only")
+    ap.add_argument("--probe", action="store_true", help="only print how tight small centred boxes are (--only)")
     args = ap.parse_args()
+    if args.probe:
+        for name in args.only:
+            print("\n".join(probe(args.networks / f"{name}.json")), flush=True)
+        return 0
     notes = [
         "`python benchmarks/bnb.py` -- designs and observations as in tightness.md / differential.md (uniform "
         f"fixed<I+16,I>, exact accumulators, truncation, wrap, real inputs; observed: >= {args.samples} random inputs "
