@@ -312,6 +312,14 @@ def main() -> int:
         notes.append("Skipped: " + ", ".join(skipped))
     if args.append and (args.out / "tightness.csv").exists():
         rows = _read_rows(args.out / "tightness.csv", {r["network"] for r in rows}) + rows
+        if not skipped:  # the merged table's networks over --max-params (not only this run's)
+            import json
+            for q in sorted(args.networks.glob("*.json")):
+                n = json.loads(q.read_text()).get("parameter_count", 0)
+                if n > args.max_params:
+                    skipped.append(f"{q.stem} ({n} parameters > --max-params)")
+            if skipped:
+                notes.append("Skipped: " + ", ".join(skipped))
         rows.sort(key=lambda r: r["network"])
     write_results(rows, args.out, notes)
     return 0
