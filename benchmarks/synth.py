@@ -213,6 +213,9 @@ def markdown(rows: list[dict], meta: dict, previous: list[dict] | None = None) -
                f"{meta.get('highs', '')}, time limit {meta.get('time_limit', '')} s per MILP, gap target 1%. "
                "Cost model: total bits (sum of the widths of every stored value: inputs, weights, biases, "
                "accumulators, outputs; see `verifq/synthesis/cost.py`). All four costs are in the CSV.")
+    if meta.get("note"):
+        out.append("")
+        out.append(meta["note"])
     out.append("")
     out.append("Methods: **uniform** = smallest single `fixed<W,I>` for every value; **aster** = Aster's per-layer "
                "scheme made sound (one fractional-bit count per layer for all roles, products rounded, |W| "
