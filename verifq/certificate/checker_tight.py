@@ -34,6 +34,7 @@ SUPPORTED_ACTS = ("relu", "linear", "tanh", "sigmoid")  # what the writer may ce
 SMOOTH = ("tanh", "sigmoid")
 P = 128  # intercepts live on the 2^-P grid
 SB = 32  # relaxation slopes live on the 2^-SB grid
+AB = 16  # lower ReLU slopes (relu_lower_slope, relu_alpha) are dyadics in [0, 1] on the 2^-AB grid
 K = 16  # pieces of a tanh/sigmoid relaxation check (the engine's, so its intercepts pass)
 _E_KEYS = ("d_acc_lo", "d_acc_hi", "d_pre_lo", "d_pre_hi", "d_out_lo", "d_out_hi")
 
@@ -72,7 +73,8 @@ def ranges(ch, L, name, layer, cl, prev):
                                   "(rules: interval, symbolic)")
     if need and L == 0:
         raise C.Invalid(step, "layer 1 ranges follow from the interval rule only")
-    sym = _backsub(ch, L, sorted(need)) if need else {}
+    alpha = _alphas(ch, L, h, n, step) if need else {}
+    sym = _backsub(ch, L, sorted(need), alpha) if need else {}
     for j in range(n):
         row = layer.wn[j]
         den = layer.wd * dx
@@ -101,6 +103,7 @@ def _relaxation(ch, L, layer, cl, h, step):
     if not isinstance(lower, dict):
         raise C.Malformed(f"claims.layers[{L}].hints.ranges.relu_lower_slope: expected an object")
     one, out = 1 << SB, []
+    unstable = _state(ch).setdefault("unstable", {}).setdefault(L, set())
     for j in range(layer.n_out):
         lo, hi = cl["pre_lo"][j], cl["pre_hi"][j]
         if layer.act == "linear" or lo >= 0:
@@ -111,10 +114,52 @@ def _relaxation(ch, L, layer, cl, h, step):
             a = _ceil(hi * one / (hi - lo))  # upper slope at 2^-SB
             c = _ceil(-a * lo * (1 << (P - SB)))  # ceil(-a l) at 2^-P
             k = lower.get(str(j))
-            if k not in (0, 1):
-                raise C.Invalid(step, f"neuron {j}: unstable ReLU needs a lower-slope hint 0 or 1, found {k!r}")
-            out.append((k * one, 0, a, c))
+            if k is None:
+                raise C.Invalid(step, f"neuron {j}: unstable ReLU needs a lower-slope hint (a dyadic in [0, 1])")
+            k = _alpha(step, f"neuron {j}: lower slope", C.rat(k, f"claims.layers[{L}].hints.ranges.relu_lower_slope.{j}"))
+            out.append((k, 0, a, c))
+            unstable.add(j)
     return out
+
+
+def _alpha(step, what, q: Fraction) -> int:
+    """A lower ReLU slope q in [0, 1] on the 2^-AB grid, as an int at 2^-SB (alpha z <= relu(z) on any range)."""
+    if not 0 <= q <= 1:
+        raise C.Invalid(step, f"{what} {C.show(q)} is outside [0, 1] (alpha z <= relu(z) needs 0 <= alpha <= 1)")
+    return _on_grid(C, step, what, q, AB) << (SB - AB)
+
+
+def _alphas(ch, L, h, n, step) -> dict:
+    """The optimized lower slopes of hint relu_alpha: {(sign, j): {k: {i: slope at 2^-SB}}}, sign +1 for
+    the row +W[j] (side "hi"), -1 for -W[j] ("lo"); k an earlier layer, i an unstable ReLU of it."""
+    w = f"claims.layers[{L}].hints.ranges.relu_alpha"
+    ra = h.get("relu_alpha", {})
+    if not isinstance(ra, dict):
+        raise C.Malformed(f"{w}: expected an object")
+    out = {}
+    for side, rows in ra.items():
+        if side not in ("hi", "lo") or not isinstance(rows, dict):
+            raise C.Malformed(f"{w}: expected an object with keys 'hi' / 'lo' of objects, found {side!r}")
+        for j, per_k in rows.items():
+            if not isinstance(per_k, dict) or not _index(j, n):
+                raise C.Malformed(f"{w}.{side}: expected neuron indices 0..{n - 1} with objects, found {j!r}")
+            slot = out.setdefault((1 if side == "hi" else -1, int(j)), {})
+            for k, entries in per_k.items():
+                if not isinstance(entries, dict) or not _index(k, L):
+                    raise C.Malformed(f"{w}.{side}.{j}: expected earlier layer indices 0..{L - 1} with objects, found {k!r}")
+                lay, unst = ch.layers[int(k)], _state(ch).get("unstable", {}).get(int(k), set())
+                for i, v in entries.items():
+                    if not _index(i, lay.n_out):
+                        raise C.Malformed(f"{w}.{side}.{j}.{k}: expected neuron indices 0..{lay.n_out - 1}, found {i!r}")
+                    if int(i) not in unst:
+                        raise C.Invalid(step, f"relu_alpha {side} {j}: layer {int(k) + 1} neuron {i} is not an unstable ReLU")
+                    q = C.rat(v, f"{w}.{side}.{j}.{k}.{i}")
+                    slot.setdefault(int(k), {})[int(i)] = _alpha(step, f"relu_alpha {side} {j}: layer {int(k) + 1} neuron {i}", q)
+    return out
+
+
+def _index(v, n) -> bool:
+    return isinstance(v, str) and v.isdigit() and (v == "0" or not v.startswith("0")) and int(v) < n
 
 
 def _on_grid(C, step, what, q: Fraction, bits: int) -> int:
@@ -179,8 +224,9 @@ def _int_layer(layer):
     return [[w * (d // layer.wd) for w in row] for row in layer.wn], [b.numerator * (d // b.denominator) for b in layer.bias], d
 
 
-def _backsub(ch, t, neurons):
-    """{j: (lower bound, upper bound)} of z_j of layer t (0-based) by exact back-substitution."""
+def _backsub(ch, t, neurons, alpha=None):
+    """{j: (lower bound, upper bound)} of z_j of layer t (0-based) by exact back-substitution
+    (alpha: per row, the optimized lower slopes replacing the per-neuron ones; see `_alphas`)."""
     st = _state(ch)
     relax = st.get("relax", {})
     for k in range(t):
@@ -201,8 +247,11 @@ def _backsub(ch, t, neurons):
         for sign in (1, -1):
             lam = [sign * v for v in num_t[j]]
             const, den = sign * b_t[j] << P, d_t
+            over = (alpha or {}).get((sign, j), {})
             for k in range(t - 1, -1, -1):
                 rx = relax[k]
+                if k in over:
+                    rx = [(over[k].get(i, ls), li, us, ui) for i, (ls, li, us, ui) in enumerate(rx)]
                 num_k, b_k, d_k = ints[k]
                 mu, c = [], const
                 for v, (ls, li, us, ui) in zip(lam, rx):
