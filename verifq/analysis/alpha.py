@@ -22,6 +22,7 @@ import numpy as np
 
 ALPHA_BITS = 16
 ALPHA_ONE = 1 << ALPHA_BITS
+MIN_GAIN = 1 / 64  # a row keeps its optimized alphas only if they tighten it by this fraction of the DeepPoly width
 DEFAULT_ALPHA_ITERS = 50  # 0: DeepPoly's 0|1 lower slopes (the symbolic rule as before)
 
 
@@ -98,6 +99,7 @@ def optimise_alphas(W: list, b: list, lines: list, x_lo: np.ndarray, x_hi: np.nd
         alphas.append(np.tile(a0, (1, 1) if shared else (R, 1)).astype(float))
     best_b, _ = _bound(C, c0, W[:t], b[:t], lines, alphas, x_lo, x_hi, False)
     best = [None if a is None else np.broadcast_to(a, (R, a.shape[1])).copy() for a in alphas]
+    start, start_b = [None if a is None else a.copy() for a in best], best_b.copy()
     if iters <= 0 or all(a is None for a in alphas):
         return best
     m = [None if a is None else np.zeros_like(a) for a in alphas]
@@ -125,6 +127,15 @@ def optimise_alphas(W: list, b: list, lines: list, x_lo: np.ndarray, x_hi: np.nd
     for k, a in enumerate(alphas):
         if a is not None:
             best[k][better] = np.broadcast_to(a, best[k].shape)[better]
+    best_b = np.where(better, bound, best_b)
+    # rows that gain less than MIN_GAIN of their neuron's DeepPoly width keep the DeepPoly start
+    # (no hints, small exact integers: optimized slopes are worth it only where they tighten)
+    n = R // 2
+    width = np.tile(start_b[:n] + start_b[n:], 2)
+    keep = ~(start_b - best_b > MIN_GAIN * np.abs(width))
+    for k in range(t):
+        if best[k] is not None:
+            best[k][keep] = start[k][keep]
     return best
 
 
