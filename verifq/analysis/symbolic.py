@@ -13,7 +13,8 @@ of the layers below and the hints; no search):
    * ReLU, l >= 0: both (1, 0);  u <= 0: both (0, 0);
    * ReLU, l < 0 < u ("unstable"): upper slope a = ceil(u 2^32 / (u - l)) / 2^32
      (>= u/(u-l)), upper intercept ceil(-a l) on the 2^-P grid; lower line
-     slope hint (0 or 1, DeepPoly's choice: 1 iff u > -l), intercept 0.
+     slope hint alpha in [0, 1] (per neuron: DeepPoly's choice, 1 iff u > -l;
+     per (target row, neuron) when optimized: `relu_alpha`, alpha.py), intercept 0.
      Sound: ReLU is convex and the upper line is >= 0 at l and >= u at u;
      a lower line with slope in [0, 1] and intercept 0 lies below ReLU.
    * tanh / sigmoid: the "parallelogram" of `smooth_relaxation` (one slope s,
