@@ -54,7 +54,7 @@ from verifq.numeric import scaled  # noqa: E402
 
 NETWORKS = ["aster_ACC3NN", "aster_ACC5NN", "aster_ACC7NN", "archcomp22_acc_relu_5x20", "archcomp19_acc_relu_3x20",
             "acasxu_run2a_1_1", "acasxu_run2a_2_1", "aster_MpcNN", "aster_UnicycleNN", "archcomp22_vcas_pra01_relu_5x20",
-            "archcomp19_cartpole_relu_24_48_12"]
+            "archcomp19_cartpole_relu_24_48_12", "vnncomp21_mnistfc_256x2"]
 # alpha-CROWN (auto_LiRPA, CROWN-Optimized) output widths recorded in issue 12 (auto_LiRPA does not install here)
 ACROWN = {"aster_ACC7NN": 979.0, "archcomp22_acc_relu_5x20": 0.2834}
 RANGES = {"interval": ("interval", 0), "sym01": ("symbolic", 0), "alpha": ("symbolic", 50), "alpha200": ("symbolic", 200)}
