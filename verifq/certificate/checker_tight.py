@@ -73,8 +73,7 @@ def ranges(ch, L, name, layer, cl, prev):
                                   "(rules: interval, symbolic)")
     if need and L == 0:
         raise C.Invalid(step, "layer 1 ranges follow from the interval rule only")
-    alpha = _alphas(ch, L, h, n, step) if need else {}
-    sym = _backsub(ch, L, sorted(need), alpha) if need else {}
+    sym = _backsub(ch, L, sorted(need), _alphas(ch, L, h, n, step)) if need else {}
     for j in range(n):
         row = layer.wn[j]
         den = layer.wd * dx
@@ -113,53 +112,33 @@ def _relaxation(ch, L, layer, cl, h, step):
         else:
             a = _ceil(hi * one / (hi - lo))  # upper slope at 2^-SB
             c = _ceil(-a * lo * (1 << (P - SB)))  # ceil(-a l) at 2^-P
-            k = lower.get(str(j))
-            if k is None:
+            if lower.get(str(j)) is None:
                 raise C.Invalid(step, f"neuron {j}: unstable ReLU needs a lower-slope hint (a dyadic in [0, 1])")
-            k = _alpha(step, f"neuron {j}: lower slope", C.rat(k, f"claims.layers[{L}].hints.ranges.relu_lower_slope.{j}"))
-            out.append((k, 0, a, c))
+            k = C.rat(lower[str(j)], f"claims.layers[{L}].hints.ranges.relu_lower_slope.{j}")
+            out.append((_alpha(step, f"neuron {j}: lower slope", k), 0, a, c))
             unstable.add(j)
     return out
 
 
-def _alpha(step, what, q: Fraction) -> int:
-    """A lower ReLU slope q in [0, 1] on the 2^-AB grid, as an int at 2^-SB (alpha z <= relu(z) on any range)."""
+def _alpha(step, what, q: Fraction) -> int:  # a lower ReLU slope: alpha z <= relu(z) for all z iff 0 <= alpha <= 1
     if not 0 <= q <= 1:
         raise C.Invalid(step, f"{what} {C.show(q)} is outside [0, 1] (alpha z <= relu(z) needs 0 <= alpha <= 1)")
-    return _on_grid(C, step, what, q, AB) << (SB - AB)
+    return _on_grid(C, step, what, q, AB) << (SB - AB)  # on the 2^-AB grid, as an int at 2^-SB
 
 
 def _alphas(ch, L, h, n, step) -> dict:
-    """The optimized lower slopes of hint relu_alpha: {(sign, j): {k: {i: slope at 2^-SB}}}, sign +1 for
-    the row +W[j] (side "hi"), -1 for -W[j] ("lo"); k an earlier layer, i an unstable ReLU of it."""
-    w = f"claims.layers[{L}].hints.ranges.relu_alpha"
-    ra = h.get("relu_alpha", {})
-    if not isinstance(ra, dict):
-        raise C.Malformed(f"{w}: expected an object")
-    out = {}
-    for side, rows in ra.items():
-        if side not in ("hi", "lo") or not isinstance(rows, dict):
-            raise C.Malformed(f"{w}: expected an object with keys 'hi' / 'lo' of objects, found {side!r}")
-        for j, per_k in rows.items():
-            if not isinstance(per_k, dict) or not _index(j, n):
-                raise C.Malformed(f"{w}.{side}: expected neuron indices 0..{n - 1} with objects, found {j!r}")
+    """Hint relu_alpha as {(sign, j): {k: {i: slope at 2^-SB}}}: sign +1 row +W[j] ("hi"), -1 row -W[j] ("lo")."""
+    w, out, unst = f"claims.layers[{L}].hints.ranges.relu_alpha", {}, _state(ch).get("unstable", {})
+    for side, rows in C.object_items(h.get("relu_alpha", {}), ("hi", "lo"), w):
+        for j, per_k in C.object_items(rows, range(n), f"{w}.{side}"):
             slot = out.setdefault((1 if side == "hi" else -1, int(j)), {})
-            for k, entries in per_k.items():
-                if not isinstance(entries, dict) or not _index(k, L):
-                    raise C.Malformed(f"{w}.{side}.{j}: expected earlier layer indices 0..{L - 1} with objects, found {k!r}")
-                lay, unst = ch.layers[int(k)], _state(ch).get("unstable", {}).get(int(k), set())
-                for i, v in entries.items():
-                    if not _index(i, lay.n_out):
-                        raise C.Malformed(f"{w}.{side}.{j}.{k}: expected neuron indices 0..{lay.n_out - 1}, found {i!r}")
-                    if int(i) not in unst:
-                        raise C.Invalid(step, f"relu_alpha {side} {j}: layer {int(k) + 1} neuron {i} is not an unstable ReLU")
-                    q = C.rat(v, f"{w}.{side}.{j}.{k}.{i}")
-                    slot.setdefault(int(k), {})[int(i)] = _alpha(step, f"relu_alpha {side} {j}: layer {int(k) + 1} neuron {i}", q)
+            for k, entries in C.object_items(per_k, range(L), f"{w}.{side}.{j}"):
+                for i, v in C.object_items(entries, range(ch.layers[int(k)].n_out), f"{w}.{side}.{j}.{k}", leaf=True):
+                    what = f"relu_alpha {side} {j}: layer {int(k) + 1} neuron {i}"
+                    if int(i) not in unst.get(int(k), ()):
+                        raise C.Invalid(step, f"{what} is not an unstable ReLU")
+                    slot.setdefault(int(k), {})[int(i)] = _alpha(step, what, C.rat(v, f"{w}.{side}.{j}.{k}.{i}"))
     return out
-
-
-def _index(v, n) -> bool:
-    return isinstance(v, str) and v.isdigit() and (v == "0" or not v.startswith("0")) and int(v) < n
 
 
 def _on_grid(C, step, what, q: Fraction, bits: int) -> int:
@@ -224,9 +203,8 @@ def _int_layer(layer):
     return [[w * (d // layer.wd) for w in row] for row in layer.wn], [b.numerator * (d // b.denominator) for b in layer.bias], d
 
 
-def _backsub(ch, t, neurons, alpha=None):
-    """{j: (lower bound, upper bound)} of z_j of layer t (0-based) by exact back-substitution
-    (alpha: per row, the optimized lower slopes replacing the per-neuron ones; see `_alphas`)."""
+def _backsub(ch, t, neurons, alpha):
+    """{j: (lower bound, upper bound)} of z_j of layer t (0-based) by exact back-substitution (alpha: `_alphas`)."""
     st = _state(ch)
     relax = st.get("relax", {})
     for k in range(t):
@@ -247,11 +225,9 @@ def _backsub(ch, t, neurons, alpha=None):
         for sign in (1, -1):
             lam = [sign * v for v in num_t[j]]
             const, den = sign * b_t[j] << P, d_t
-            over = (alpha or {}).get((sign, j), {})
+            over = alpha.get((sign, j), {})  # per-row lower slopes replacing the per-neuron ones
             for k in range(t - 1, -1, -1):
-                rx = relax[k]
-                if k in over:
-                    rx = [(over[k].get(i, ls), li, us, ui) for i, (ls, li, us, ui) in enumerate(rx)]
+                rx = relax[k] if k not in over else [(over[k].get(i, v[0]),) + v[1:] for i, v in enumerate(relax[k])]
                 num_k, b_k, d_k = ints[k]
                 mu, c = [], const
                 for v, (ls, li, us, ui) in zip(lam, rx):
