@@ -106,6 +106,7 @@ def optimise_alphas(W: list, b: list, lines: list, x_lo: np.ndarray, x_hi: np.nd
     m = [None if a is None else np.zeros_like(a) for a in alphas]
     v = [None if a is None else np.zeros_like(a) for a in alphas]
     b1, b2, eps = 0.9, 0.999, 1e-12
+    row_width = np.tile(start_b[:R // 2] + start_b[R // 2:], 2)
     scale = float(np.abs(start_b[:R // 2] + start_b[R // 2:]).sum())
     checkpoint = float(best_b.sum())
     for it in range(1, iters + 1):
@@ -116,8 +117,10 @@ def optimise_alphas(W: list, b: list, lines: list, x_lo: np.ndarray, x_hi: np.nd
             for k, a in enumerate(alphas):
                 if a is not None:
                     best[k][better] = np.broadcast_to(a, best[k].shape)[better]
-        if it % PLATEAU_STEPS == 0:  # deterministic early stop: the last steps gained (almost) nothing
-            if checkpoint - float(best_b.sum()) <= PLATEAU_GAIN * scale:
+        if it % PLATEAU_STEPS == 0:  # deterministic early stop: the last steps gained (almost) nothing,
+            if checkpoint - float(best_b.sum()) <= PLATEAU_GAIN * scale:  # or no row is near MIN_GAIN yet
+                break
+            if it >= 2 * PLATEAU_STEPS and not (start_b - best_b > 0.5 * MIN_GAIN * np.abs(row_width)).any():
                 break
             checkpoint = float(best_b.sum())
         step = lr * (1.0 - (it - 1) / iters) + 1e-3  # linear decay, fixed schedule
