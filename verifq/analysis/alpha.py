@@ -7,8 +7,10 @@ alphas are free hints: this module only *chooses* them. For one target layer
 t it minimises, in float64, the back-substituted upper bounds of the rows
 +W_t[j] and -W_t[j] (i.e. the range widths of layer t) over alphas with
 projected gradient descent (Adam steps, a fixed iteration count, no wall
-clock: deterministic), starting from DeepPoly's 0|1 choice and keeping the
-best iterate of each row. The alphas are per (target neuron, side, earlier
+clock: deterministic; it stops early at a checkpoint every PLATEAU_STEPS
+steps when nothing is being gained), starting from DeepPoly's 0|1 choice and
+keeping the best iterate of each row; a row keeps its alphas only if they
+gain MIN_GAIN of its neuron's DeepPoly width. The alphas are per (target neuron, side, earlier
 neuron), as in alpha-CROWN (benchmarks/results/ranges.md measures this
 against one alpha per (target layer, earlier neuron)). The caller rounds them
 to the 2^-ALPHA_BITS grid and re-derives the bound exactly.
