@@ -264,8 +264,8 @@ def tight_checkable(analysis) -> bool:
     h = analysis.hints
     r = h.get("ranges")
     if m[0] == "symbolic":
-        if not r or (r.get("slope_bits"), r.get("precision_bits"), r.get("smooth_pieces")) != (
-                checker_tight.SB, checker_tight.P, checker_tight.K):
+        if not r or (r.get("slope_bits"), r.get("precision_bits"), r.get("smooth_pieces"), r.get("alpha_bits")) != (
+                checker_tight.SB, checker_tight.P, checker_tight.K, checker_tight.AB):
             return False
         if any("milp" in lh["lo_method"] + lh["hi_method"] for lh in r["layers"]):
             return False
@@ -280,7 +280,7 @@ def _layer_hints(hints: dict, pos: int) -> dict:
     if hints.get("range_method") == "symbolic" and "ranges" in hints:
         lh = hints["ranges"]["layers"][pos]
         out["ranges"] = {k: lh[k] for k in ("lo_method", "hi_method", "relu_lower_slope", "smooth_slope",
-                                            "smooth_intercepts") if k in lh}
+                                            "smooth_intercepts", "relu_alpha") if k in lh}
     if hints.get("error_method") in ("first_order", "differential") and "errors" in hints:
         out["errors"] = {k: v for k, v in hints["errors"][pos].items() if k != "error_rule"}
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..analysis.alpha import DEFAULT_ALPHA_ITERS
 from ..analysis.methods import DEFAULT_ERROR_METHOD, DEFAULT_RANGE_METHOD, ErrorMethod, RangeMethod
 from ..errors import UserError
 from ..outputs import write_json_output
@@ -34,6 +35,9 @@ def register(sub) -> None:
     p.add_argument("--ranges", choices=[m.value for m in RangeMethod], default=DEFAULT_RANGE_METHOD.value,
                    help="range analysis: symbolic (default: DeepPoly back-substitution intersected with intervals), "
                         "interval, or milp (exact per-neuron ranges by a verified MILP; small ReLU networks)")
+    p.add_argument("--alpha-iters", type=int, default=None, metavar="N",
+                   help="optimization steps choosing the lower ReLU slopes of symbolic ranges per target neuron "
+                        f"(alpha-CROWN style, re-derived exactly; default {DEFAULT_ALPHA_ITERS}; 0: DeepPoly's 0|1 slopes)")
     p.add_argument("--errors", choices=[m.value for m in ErrorMethod], default=DEFAULT_ERROR_METHOD.value,
                    help="error analysis: differential (default: symbolic bounds on the difference q(x) - f(x), intersected "
                         "with first_order; tighter on deep networks; the checker re-derives it with symbolic ranges), "
@@ -62,7 +66,8 @@ def run(args) -> int:
     from ..outputs import check_outputs
 
     options = ProveOptions(args.formats, args.uniform, args.ranges, args.errors, args.split, args.samples,
-                           not args.no_search, args.seed, args.exact_error, args.branching)
+                           not args.no_search, args.seed, args.exact_error, branching=args.branching,
+                           alpha_iters=args.alpha_iters)
     options.check()
     human = sys.stderr if args.json == "-" else sys.stdout  # `--json -`: stdout carries the JSON alone
     if len(args.spec) == 1 and (problem := load(args.spec[0], args.formats, args.uniform)[0]).quantized is not None:
