@@ -30,13 +30,13 @@ NETWORKS = ROOT / "specs" / "networks"
 _CACHE: dict = {}
 
 
-def _split(name="aster_ACC5NN", frac=6, leaves=12, fixed=False, branching="smear"):
+def _split(name="aster_ACC5NN", frac=6, leaves=12, fixed=False, branching="smear", alpha_iters=None):
     """A uniform coarse design of a benchmark network, analysed on `leaves` boxes (cached per test run)."""
-    key = (name, frac, leaves, fixed, branching)
+    key = (name, frac, leaves, fixed, branching, alpha_iters)
     if key not in _CACHE:
         problem = without_error_requirement(problem_from_benchmark(NETWORKS / f"{name}.json"))
         a = wide_uniform_analysis(problem, frac, fixed_inputs=fixed)
-        s = analyse_split(a.problem, a.design, leaves, goal="tighten", branching=branching)
+        s = analyse_split(a.problem, a.design, leaves, goal="tighten", branching=branching, alpha_iters=alpha_iters)
         assert s.proved and len(s.leaves) == leaves
         _CACHE[key] = (a, s, build_certificate(s))
     return _CACHE[key]
@@ -210,8 +210,10 @@ def test_a_combined_range_narrower_than_the_leaves_is_rejected(tmp_path):
 
 
 def test_the_whole_box_claims_are_rederived_and_needed_where_they_tighten_the_hull(tmp_path):
-    cert = copy.deepcopy(_split()[2])
-    assert "whole_box" in cert["split"]  # some combined claim is tighter than the leaves' hull
+    # with DeepPoly's 0|1 slopes the unsplit box is tighter than the leaves' hull on some claim
+    # (with optimized slopes it is not, on this network)
+    cert = copy.deepcopy(_split(alpha_iters=0)[2])
+    assert "whole_box" in cert["split"]
     tampered = copy.deepcopy(cert)
     last = tampered["split"]["whole_box"]["layers"][-1]
     last["err_out"][0] = str(Fraction(last["err_out"][0]) / 2)

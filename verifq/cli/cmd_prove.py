@@ -47,11 +47,10 @@ def register(sub) -> None:
                    "result on every machine; about N times slower); the certificate records every box, `check` re-derives them")
     p.add_argument("--branching", choices=["smear", "strong"], default="smear", help="the input --split bisects: smear "
                    "(largest sensitivity x width) or strong (try the 3 largest, keep the best; 3x the work per bisection)")
-    p.add_argument("--exact-error", type=float, metavar="WORK",
-                   help="also measure the true worst-case error with Z3 within WORK million resource units (Z3's own "
-                        "deterministic count, a few million per second; small ReLU/linear networks whose design cannot "
-                        "overflow): an interval [reached, impossible above] per output, the reached value replayed by the "
-                        "bit-exact simulator; a measurement of tightness, not part of the proof")
+    p.add_argument("--exact-error", type=float, metavar="WORK", help="also measure the true worst-case error with Z3 "
+                   "within WORK million resource units (Z3's deterministic count; small ReLU/linear networks that cannot "
+                   "overflow): [reached, impossible above] per output, the reached value replayed by the bit-exact "
+                   "simulator; a measurement of tightness, not part of the proof")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="analyse the boxes of --split (without "
                    "--split: the specs of a batch) on N local processes (default 1: this one; 0: one per core)")
     p.add_argument("--ray", metavar="ADDRESS", help="... on a Ray cluster instead (pip install 'verifq[ray]'): "
@@ -66,8 +65,7 @@ def run(args) -> int:
     from ..outputs import check_outputs
 
     options = ProveOptions(args.formats, args.uniform, args.ranges, args.errors, args.split, args.samples,
-                           not args.no_search, args.seed, args.exact_error, branching=args.branching,
-                           alpha_iters=args.alpha_iters)
+                           not args.no_search, args.seed, args.exact_error, args.branching, args.alpha_iters)
     options.check()
     human = sys.stderr if args.json == "-" else sys.stdout  # `--json -`: stdout carries the JSON alone
     if len(args.spec) == 1 and (problem := load(args.spec[0], args.formats, args.uniform)[0]).quantized is not None:
