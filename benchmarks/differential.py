@@ -5,7 +5,7 @@ exact accumulators, truncation, wrap, real inputs; observed = worst error of
 >= 10,000 random inputs + corners + error-maximising search, bit-exact simulator
 against the real network). Per network:
 
-  sym+FO      symbolic ranges + first-order errors (the default of `analyse`)
+  sym+FO      symbolic ranges + first-order errors (the default of `analyse` before the differential rule)
   sym+DIFF    symbolic ranges + the differential rule (`--errors differential`)
   split+DIFF  sym+DIFF on an adaptive input partition (`--split`), within a time budget
   split+FO    (from tightness.csv, not re-run: its own budget, 64 leaves / 20 s or 1024 / 240 s)
@@ -51,7 +51,7 @@ def run_one(path: Path, samples: int, split_leaves: int, split_time: float, old:
            "acts": "/".join(sorted({l.activation.value for l in net.layers})), "params": net.parameter_count,
            "format": str(design.layers[0].weight[0])}
     runs = {
-        "sym+FO": lambda: analyse(problem, design),
+        "sym+FO": lambda: analyse(problem, design, range_method="symbolic", error_method="first_order"),
         "sym+DIFF": lambda: analyse(problem, design, error_method="differential"),
         "split+DIFF": lambda: analyse_split(problem, design, split_leaves, goal="tighten", time_budget=split_time,
                                             error_method="differential"),

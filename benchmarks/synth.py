@@ -5,6 +5,13 @@ simulator.
     python benchmarks/synth.py                      # all networks -> benchmarks/results/synth.{csv,md}
     python benchmarks/synth.py --only aster_AC6 aster_ACC3NN
     python benchmarks/synth.py --report-only        # rebuild the Markdown from the CSV
+    python benchmarks/synth.py --errors first_order  # the exact (re-)analysis with another error rule
+
+The certified errors are the exact analysis's with `--errors` (default: the default of `verifq synth`,
+verifq.analysis.methods.DEFAULT_ERROR_METHOD); each row records its rule (CSV column `errors`; rows
+kept by --append from a run before that column existed have none). When results/synth_previous.csv
+exists (an earlier full run, kept for comparison), the tables show its per-neuron bits next to the
+new ones and the summary compares them.
 
 Methods (same cost model: total bits):
   uniform   the smallest single format fixed<W,I> for every value (exact-analysis search)
@@ -15,7 +22,9 @@ Methods (same cost model: total bits):
 
 Domains: the file's `input_domain` in network-input units (normalized for NNet
 networks: the network is used without its input normalization); a null domain
-is replaced by [-1, 1] per input (noted). Word length 32; where the per-neuron
+is replaced by [-1, 1] per input (noted). tanh/sigmoid lookup tables: the settings of the network's
+benchmark spec (specs/<name>.nnspec: hls4ml tables, synthesis may choose up to 65,536 entries), else
+the defaults. Word length 32; where the per-neuron
 run is infeasible at 32 bits the four methods are also run with 64-bit words.
 Soundness: every feasible result is simulated bit-exactly (verifq.analysis.search.observe:
 10,000 random inputs + the box corners (2^d, at most 1,024) + error-maximising local search); an observed
@@ -37,17 +46,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from verifq.analysis.methods import DEFAULT_ERROR_METHOD, ErrorMethod  # noqa: E402
 from verifq.analysis.search import observe, simulated_error  # noqa: E402
+from verifq.language import load_spec  # noqa: E402
 from verifq.network.loaders import load_benchmark_json  # noqa: E402
 from verifq.problem import Implementation, Problem  # noqa: E402
 from verifq.synthesis import SynthOptions, synthesize  # noqa: E402
 
 NETWORKS = Path("/work/shared/benchmarks/networks")
+SPECS = ROOT / "specs"
+TABLE_FIELDS = ("tables", "table_size", "table_rounding", "max_table_size")
 FIELDS = [
     "network", "architecture", "parameters", "domain", "bound", "max_word", "method", "feasible",
     "total_bits", "weight_bits", "multiplier_area", "dsp", "certified_error", "achievable",
     "solver", "status", "gap", "source", "repairs", "exact_analyses", "wall_s",
-    "observed_error", "tightness", "sim_inputs", "sim_overflow",
+    "observed_error", "tightness", "sim_inputs", "sim_overflow", "errors", "activations",
 ]
 METHODS = ("uniform", "aster", "layer", "neuron")
 BIG_NETWORK = 100_000  # parameters
@@ -69,7 +82,12 @@ def make_problem(path: Path, bound: Fraction, max_word: int):
     elif meta.get("input_normalization") is not None:
         note = "file (normalized)"
     box = tuple((Fraction(lo), Fraction(hi)) for lo, hi in dom)
-    p = Problem(str(path), net, box, (bound,) * net.n_outputs, True, Implementation(max_word=max_word), None)
+    impl = Implementation(max_word=max_word)
+    spec = SPECS / f"{path.stem}.nnspec"
+    if spec.exists():  # the benchmark spec's lookup-table settings (relu/linear layers have none)
+        spec_impl = load_spec(spec).implementation
+        impl = dataclasses.replace(impl, **{k: getattr(spec_impl, k) for k in TABLE_FIELDS})
+    p = Problem(str(path), net, box, (bound,) * net.n_outputs, True, impl, None)
     return p, note
 
 
@@ -101,27 +119,32 @@ def check(result, samples: int, seed: int = 0) -> dict:
             "sim_inputs": obs.n_inputs, "sim_overflow": obs.overflow_rows, "sim_s": time.perf_counter() - t}
 
 
-def run_one(p, method: str, seeds: tuple, time_limit: float) -> tuple:
+def run_one(p, method: str, seeds: tuple, time_limit: float, errors: str | None = None) -> tuple:
     if method == "uniform":
-        opts = SynthOptions(method="uniform", time_limit=time_limit)
+        opts = SynthOptions(method="uniform", time_limit=time_limit, error_method=errors)
     elif method == "aster":
-        opts = SynthOptions(method="aster", time_limit=time_limit)
+        opts = SynthOptions(method="aster", time_limit=time_limit, error_method=errors)
     elif method == "layer":
-        opts = SynthOptions(granularity="layer", time_limit=time_limit, seeds=seeds)
+        opts = SynthOptions(granularity="layer", time_limit=time_limit, seeds=seeds, error_method=errors)
     else:
-        opts = SynthOptions(granularity="neuron", time_limit=time_limit, seeds=seeds, seeds_replace_layer=bool(seeds))
+        opts = SynthOptions(granularity="neuron", time_limit=time_limit, seeds=seeds, seeds_replace_layer=bool(seeds),
+                            error_method=errors)
     t = time.perf_counter()
     r = synthesize(p, opts)
     return r, time.perf_counter() - t
 
 
-def row_of(name, p, note, bound, word, method, r, wall, chk) -> dict:
+def row_of(name, p, note, bound, word, method, r, wall, chk, errors: str | None = None) -> dict:
     net = p.network
     row = {k: "" for k in FIELDS}
     row.update(network=name, architecture=net.architecture, parameters=net.parameter_count, domain=note,
                bound=f"{float(bound):g}", max_word=word, method=method, feasible=int(r.feasible),
                solver=r.solver or "-", status=r.solver_status, gap="" if r.gap is None else f"{r.gap:.4f}",
-               source=r.source, repairs=len(r.repairs), exact_analyses=r.analyses, wall_s=f"{wall:.2f}")
+               source=r.source, repairs=len(r.repairs), exact_analyses=r.analyses, wall_s=f"{wall:.2f}",
+               errors=str(ErrorMethod(errors or DEFAULT_ERROR_METHOD)),
+               activations="/".join(sorted({l.activation.value for l in net.layers})))
+    if r.feasible and str(r.analysis.error_method) != row["errors"]:
+        raise SystemExit(f"{name}: the design was certified with {r.analysis.error_method}, not {row['errors']}")
     if r.feasible:
         c = r.costs
         row.update(total_bits=c.total_bits, weight_bits=c.weight_bits, multiplier_area=c.multiplier_area, dsp=c.dsp,
@@ -134,7 +157,7 @@ def row_of(name, p, note, bound, word, method, r, wall, chk) -> dict:
     return row
 
 
-def bench_network(path: Path, bounds, time_limit: float, samples: int, wide: bool) -> list[dict]:
+def bench_network(path: Path, bounds, time_limit: float, samples: int, wide: bool, errors: str | None = None) -> list[dict]:
     name = path.stem
     rows = []
     for bound in bounds:
@@ -152,10 +175,10 @@ def bench_network(path: Path, bounds, time_limit: float, samples: int, wide: boo
                 if method == "neuron" and results.get("layer") and results["layer"].feasible:
                     seeds = (results["layer"].design,)
                 log(f"{name} eps={float(bound):g} W<={word} {method} ...")
-                r, wall = run_one(p, method, seeds, time_limit)
+                r, wall = run_one(p, method, seeds, time_limit, errors)
                 results[method] = r
                 chk = check(r, samples) if r.feasible else None
-                row = row_of(name, p, note, bound, word, method, r, wall, chk)
+                row = row_of(name, p, note, bound, word, method, r, wall, chk, errors)
                 rows.append(row)
                 log(f"   -> {'ok' if r.feasible else 'INFEASIBLE'} {row['total_bits']} bits, certified {row['certified_error'] or row['achievable']}, "
                     f"{row['wall_s']} s" + (f", observed/certified {chk['tightness']:.3f} (sim {chk['sim_s']:.1f} s)" if chk else ""))
@@ -169,22 +192,54 @@ def _f(x):
     return float(x) if x not in ("", None) else None
 
 
-def markdown(rows: list[dict], meta: dict) -> str:
+def hidden_layers(architecture: str) -> int:
+    """'5x[20,20,20]x1' -> 3."""
+    inner = architecture[architecture.index("[") + 1:architecture.index("]")] if "[" in architecture else ""
+    return len([w for w in inner.split(",") if w.strip()])
+
+
+def _rule_text(rule: str) -> str:
+    return {"differential": "the differential error rule (symbolic bounds on q(x) - f(x), intersected with "
+                            "first-order error propagation) over symbolic ranges",
+            "first_order": "first-order errors over symbolic ranges",
+            "l1_local": "the l1 error rule"}.get(rule, rule)
+
+
+def markdown(rows: list[dict], meta: dict, previous: list[dict] | None = None) -> str:
+    prev = {(r["network"], r["bound"], r["max_word"], r["method"]): r for r in previous or []}
+    prev_label = meta.get("previous", {}).get("label", "previous run")
     out = ["# Synthesis benchmark (`benchmarks/synth.py`)", ""]
     out.append(f"Generated {meta.get('date', '')} on {meta.get('machine', '')}; verifq synth, HiGHS "
                f"{meta.get('highs', '')}, time limit {meta.get('time_limit', '')} s per MILP, gap target 1%. "
                "Cost model: total bits (sum of the widths of every stored value: inputs, weights, biases, "
                "accumulators, outputs; see `verifq/synthesis/cost.py`). All four costs are in the CSV.")
+    if meta.get("note"):
+        out.append("")
+        out.append(meta["note"])
     out.append("")
     out.append("Methods: **uniform** = smallest single `fixed<W,I>` for every value; **aster** = Aster's per-layer "
                "scheme made sound (one fractional-bit count per layer for all roles, products rounded, |W| "
                "propagation); **layer** / **neuron** = MILP per layer / per neuron. Per-layer runs are seeded with "
                "the uniform design and per-neuron runs with the per-layer design, so each result costs at most its "
                "seed (the `source` column says when the seed was kept); per-neuron times exclude the per-layer run.")
-    out.append("Every certified error is the exact analysis's (`verifq.analysis.prove.analyse`, first-order errors "
-               "over symbolic ranges); every feasible result was simulated bit-exactly on 10,000 random inputs plus the "
+    rules = sorted({r.get("errors") or "" for r in rows})
+    new_rules = [x for x in rules if x]
+    kept = sorted({r["network"] for r in rows if not r.get("errors")})
+    rule_desc = " / ".join(_rule_text(x) for x in new_rules) or "-"
+    out.append(f"Every certified error is the exact analysis's (`verifq.analysis.prove.analyse`, {rule_desc}"
+               + (f"; rows marked ‡ are kept from the {prev_label}, not re-run: {_rule_text(meta.get('previous', {}).get('errors', 'first_order'))}"
+                  if kept else "")
+               + "); every feasible result was simulated bit-exactly on 10,000 random inputs plus the "
                "box corners (all 2^d for d <= 10 inputs, else 1,024) plus an error-maximising local search: **observed/certified** is the "
                "largest ratio seen (<= 1 always; a value above 1 would abort the benchmark).")
+    if prev:
+        out.append("")
+        out.append(f"**neuron prev.** = the per-neuron total bits of the {prev_label} "
+                   f"(`results/synth_previous.csv`, {meta.get('previous', {}).get('note', '')}); **vs prev.** = change of "
+                   "the per-neuron total bits against it.")
+    if kept:
+        out.append("")
+        out.append(f"Not re-run (‡, {len(kept)} networks; their rows are the {prev_label}'s): {', '.join(kept)}.")
     out.append("")
     for bound in sorted({r["bound"] for r in rows}, key=float, reverse=True):
         for word in sorted({int(r["max_word"]) for r in rows if r["bound"] == bound}):
@@ -195,9 +250,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
             out.append(f"## Bound {bound}, word length <= {word}" + ("" if word == 32 else
                        " (networks infeasible per neuron at 32 bits)"))
             out.append("")
-            out.append("| network | params | uniform | aster | layer | neuron | neuron vs layer | neuron vs uniform | "
-                       "certified (neuron) | obs/cert | time u / a / l / n (s) |")
-            out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+            out.append("| network | params | uniform | aster | layer | neuron | neuron prev. | vs prev. | neuron vs layer | "
+                       "neuron vs uniform | certified (neuron) | obs/cert | time u / a / l / n (s) |")
+            out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
             for n in nets:
                 by = {r["method"]: r for r in sel if r["network"] == n}
 
@@ -219,9 +274,16 @@ def markdown(rows: list[dict], meta: dict) -> str:
                 times = " / ".join(f"{float(by[m]['wall_s']):.1f}" if m in by else "-" for m in METHODS)
                 any_r = next(iter(by.values()))
                 dom = "" if any_r["domain"].startswith("file") else " †"
+                dom += "" if any_r.get("errors") else " ‡"
                 tight = max((_f(r["tightness"]) or 0.0) for r in by.values())
+                pr = prev.get((n, bound, str(word), "neuron"))
+                p_cell, p_change = "-", "-"
+                if pr is not None and any_r.get("errors"):  # re-run rows only (a kept row is the previous run)
+                    p_cell = str(pr["total_bits"]) if pr["feasible"] in ("1", 1) else "infeasible"
+                    if pr["total_bits"] and nr.get("total_bits"):
+                        p_change = f"{100 * (float(nr['total_bits']) / float(pr['total_bits']) - 1):+.1f}%"
                 out.append(f"| {n}{dom} | {any_r['parameters']} | {cell('uniform')} | {cell('aster')} | {cell('layer')} | "
-                           f"{cell('neuron')} | {saving('neuron', 'layer')} | {saving('neuron', 'uniform')} | "
+                           f"{cell('neuron')} | {p_cell} | {p_change} | {saving('neuron', 'layer')} | {saving('neuron', 'uniform')} | "
                            f"{nr.get('certified_error') or '-'} | {tight:.3f} | {times} |")
             out.append("")
     # summary
@@ -256,6 +318,12 @@ def markdown(rows: list[dict], meta: dict) -> str:
     out.append(f"* {len(rows)} runs, {len(feas)} feasible; every feasible design proved by the exact analysis and "
                f"simulated: max observed/certified = {max((_f(r['tightness']) or 0) for r in feas):.3f}, "
                f"overflows seen: {sum(int(r['sim_overflow'] or 0) for r in feas)}.")
+    rerun = [r for r in feas if r.get("errors")]
+    if len(rerun) < len(feas):
+        out.append(f"* Re-run rows with {' / '.join(sorted({r['errors'] for r in rerun})) or '-'}: "
+                   f"{sum(1 for r in rows if r.get('errors'))} runs, {len(rerun)} feasible, max observed/certified = "
+                   f"{max([(_f(r['tightness']) or 0) for r in rerun] or [0]):.3f}, overflows seen: "
+                   f"{sum(int(r['sim_overflow'] or 0) for r in rerun)}.")
     out.append(f"* Cost order neuron <= layer <= uniform holds in {ordered} of {ordered + violated} cases "
                "where all three are feasible.")
     out.append(f"* Mean total-bit saving: per-neuron vs per-layer {mean(sav_layer)}, per-neuron vs uniform "
@@ -273,8 +341,49 @@ def markdown(rows: list[dict], meta: dict) -> str:
     out.append("* `infeasible (x)`: no design within the word length is proved; x = the smallest bound the analysis "
                "certifies with the most precise formats of that granularity (the CLI exits 1 and prints it).")
     out.append("")
+    if prev:
+        out += previous_section(rows, prev, prev_label)
     out += speed_section(rows)
     return "\n".join(out) + "\n"
+
+
+def previous_section(rows: list[dict], prev: dict, label: str) -> list[str]:
+    """Per-neuron total bits against the previous run at bound 1e-3 (issue 12: at least 10% fewer on the
+    networks with >= 3 hidden layers), over the re-run rows where both are feasible at the same word length."""
+    out = [f"## Per-neuron total bits at 1e-3 against the {label}", ""]
+    out.append("| network | hidden | word | previous | now | change |")
+    out.append("|---|---:|---:|---:|---:|---:|")
+    deep, rest, smooth = [], [], []
+    for r in sorted(rows, key=lambda r: (r["network"], int(r["max_word"]))):
+        if r["method"] != "neuron" or float(r["bound"]) != 1e-3 or not r.get("errors"):
+            continue
+        pr = prev.get((r["network"], r["bound"], str(r["max_word"]), "neuron"))
+        if pr is None or not pr["total_bits"] or not r["total_bits"]:
+            continue
+        h = hidden_layers(r["architecture"])
+        ch = float(r["total_bits"]) / float(pr["total_bits"]) - 1
+        tables = any(a in (r.get("activations") or "") for a in ("tanh", "sigmoid"))
+        (smooth if tables else deep if h >= 3 else rest).append(ch)
+        out.append(f"| {r['network']}{' §' if tables else ''} | {h} | {r['max_word']} | {pr['total_bits']} | "
+                   f"{r['total_bits']} | {100 * ch:+.1f}% |")
+    out.append("")
+
+    def stats(v):
+        if not v:
+            return "no cases"
+        sv = sorted(v)
+        med = sv[len(v) // 2] if len(v) % 2 else (sv[len(v) // 2 - 1] + sv[len(v) // 2]) / 2
+        return (f"{len(v)} cases, median {100 * med:+.1f}%, mean {100 * sum(v) / len(v):+.1f}%, "
+                f"{sum(c <= -0.10 for c in v)} at least 10% fewer bits, {sum(c > 0 for c in v)} with more bits")
+    out.append(f"* Networks with >= 3 hidden layers: {stats(deep)}.")
+    out.append(f"* Networks with fewer hidden layers: {stats(rest)}.")
+    out.append(f"* § tanh/sigmoid networks, not in the two lines above: {stats(smooth)}. Their totals now include "
+               "the hls4ml lookup tables' memory (tables were modelled from 2026-12-01 on; the previous run had none), "
+               "so the change is not the error rule's.")
+    out.append("* Both runs feasible at the same word length only; the previous run is older than the error-rule "
+               "change alone (any other synthesis change since then is in the difference too).")
+    out.append("")
+    return out
 
 
 def speed_section(rows: list[dict]) -> list[str]:
@@ -309,6 +418,11 @@ def speed_section(rows: list[dict]) -> list[str]:
     return out
 
 
+def previous_rows(out: Path) -> list[dict] | None:
+    path = out / "synth_previous.csv"
+    return list(csv.DictReader(path.open())) if path.exists() else None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--networks", type=Path, default=NETWORKS)
@@ -321,13 +435,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--append", action="store_true", help="keep the rows of other networks already in the CSV")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--errors", choices=[m.value for m in ErrorMethod], default=None,
+                    help=f"error rule of the exact (re-)analysis (default: synth's, {DEFAULT_ERROR_METHOD})")
     args = ap.parse_args(argv)
     csv_path, md_path, meta_path = args.out / "synth.csv", args.out / "synth.md", args.out / "synth.meta.json"
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         rows = list(csv.DictReader(csv_path.open()))
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        md_path.write_text(markdown(rows, meta))
+        md_path.write_text(markdown(rows, meta, previous_rows(args.out)))
         return 0
     if not args.networks.is_dir():
         log(f"{args.networks} not found")
@@ -335,7 +451,12 @@ def main(argv=None) -> int:
     import highspy
 
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
-            "highs": highspy.Highs().version(), "time_limit": args.time_limit}
+            "highs": highspy.Highs().version(), "time_limit": args.time_limit,
+            "errors": str(ErrorMethod(args.errors or DEFAULT_ERROR_METHOD))}
+    if meta_path.exists():  # what the previous run was (kept across --append runs)
+        old = json.loads(meta_path.read_text())
+        if "previous" in old:
+            meta["previous"] = old["previous"]
     bounds = [Fraction(b) for b in args.bounds.split(",")]
     paths = sorted(args.networks.glob("*.json"))
     if args.only:
@@ -347,13 +468,13 @@ def main(argv=None) -> int:
         rows = [r for r in csv.DictReader(csv_path.open()) if r["network"] not in names]
     t0 = time.perf_counter()
     for path in paths:
-        rows += bench_network(path, bounds, args.time_limit, args.samples, not args.no_wide)
+        rows += bench_network(path, bounds, args.time_limit, args.samples, not args.no_wide, args.errors)
         with csv_path.open("w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=FIELDS)
             w.writeheader()
             w.writerows(rows)
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-        md_path.write_text(markdown(rows, meta))
+        md_path.write_text(markdown(rows, meta, previous_rows(args.out)))
     log(f"done in {time.perf_counter() - t0:.0f} s: {csv_path}, {md_path}")
     return 0
 

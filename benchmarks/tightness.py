@@ -1,6 +1,9 @@
-"""Tightness of the analysis (issue: tighter analysis): symbolic ranges and
-first-order error propagation side by side with interval ranges and the l1
-error rule, on every benchmark network.
+"""Tightness of the analysis (issue: tighter analysis): symbolic ranges with
+the differential error rule (the default of `verifq prove`) and with
+first-order error propagation (the default before it) side by side with
+interval ranges and the l1 error rule, on every benchmark network. Every
+analysis names its rules explicitly (a change of the default does not change
+what a column means; the notes say which one is the default).
 
 For each network: one uniform design fixed<I+16, I> (16 fractional bits for
 inputs, weights, biases and outputs; I from the *interval* analysis, so the
@@ -32,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from verifq.numeric import scaled  # noqa: E402
+from verifq.analysis.methods import DEFAULT_ERROR_METHOD, DEFAULT_RANGE_METHOD  # noqa: E402
 from verifq.analysis.prove import analyse  # noqa: E402
 from verifq.analysis.search import observe  # noqa: E402
 from verifq.analysis.wide import uniform_design, without_error_requirement, without_limits  # noqa: E402
@@ -69,7 +73,9 @@ def design_for(problem):
     raise RuntimeError(f"{net.name}: no overflow-free uniform design found")
 
 
-KINDS = ["int+l1", "sym+l1", "sym+FO", "milp+FO", "split+FO"]
+KINDS = ["int+l1", "sym+l1", "sym+FO", "sym+DIFF", "milp+DIFF", "split+DIFF"]
+DEFAULT_KIND = "sym+DIFF"  # the rules `verifq prove` uses by default (checked in main)
+ALWAYS = {"int+l1", "sym+FO", DEFAULT_KIND}
 
 
 def _analyses(problem, design, split_leaves: int, split_time: float, milp_hidden: int, kinds=KINDS):
@@ -81,11 +87,13 @@ def _analyses(problem, design, split_leaves: int, split_time: float, milp_hidden
     runs = {
         "int+l1": lambda: analyse(problem, design, range_method="interval", error_method="l1_local"),
         "sym+l1": lambda: analyse(problem, design, range_method="symbolic", error_method="l1_local"),
-        "sym+FO": lambda: analyse(problem, design),
-        "split+FO": lambda: analyse_split(problem, design, split_leaves, goal="tighten", time_budget=split_time),
+        "sym+FO": lambda: analyse(problem, design, range_method="symbolic", error_method="first_order"),
+        "sym+DIFF": lambda: analyse(problem, design, range_method="symbolic", error_method="differential"),
+        "split+DIFF": lambda: analyse_split(problem, design, split_leaves, goal="tighten", time_budget=split_time,
+                                            range_method="symbolic", error_method="differential"),
     }
     if relu_hidden and 0 < hidden <= milp_hidden and len(net.layers) > 1:
-        runs["milp+FO"] = lambda: analyse(problem, design, range_method="milp")
+        runs["milp+DIFF"] = lambda: analyse(problem, design, range_method="milp", error_method="differential")
     out, times = {}, {}
     for k in KINDS:
         if k not in runs or k not in kinds:
@@ -126,15 +134,15 @@ def run_one(path: Path, samples: int, split_leaves: int, split_time: float, milp
         row[f"time_{k}"] = times[k]
         if not a.proved:
             raise RuntimeError(f"{path.stem}: {k} does not prove the design: {a.violations[0].describe()}")
-    if "split+FO" in analyses:
-        row["leaves"] = len(analyses["split+FO"].leaves) or 1
+    if "split+DIFF" in analyses:
+        row["leaves"] = len(analyses["split+DIFF"].leaves) or 1
         row["split_budget"] = f"{split_leaves} / {split_time:.0f} s"
-    for k in ("int+l1", "sym+l1", "milp+FO"):
+    for k in ("int+l1", "sym+l1", "milp+DIFF"):
         if k not in analyses:
             continue
         last = analyses[k].layers[-1].ranges
         row[f"width_{k}"] = statistics.median(scaled.to_float(h - l) for l, h in zip(last.pre_lo, last.pre_hi))
-    best = analyses["sym+FO"]
+    best = analyses[DEFAULT_KIND]
     t = time.time()
     obs = observe(best.qnet, net, best.box, n_random=samples, seed=seed)
     row["time_observe"] = time.time() - t
@@ -143,7 +151,7 @@ def run_one(path: Path, samples: int, split_leaves: int, split_time: float, milp
     row["observed"] = max(observed)
     record_bounds(row, path.stem, analyses, observed)
     base = row["median_bound_int+l1"]
-    for k in ("sym+FO", "split+FO", "milp+FO"):
+    for k in ("sym+FO", "sym+DIFF", "split+DIFF", "milp+DIFF"):
         if f"median_bound_{k}" in row:
             mb = row[f"median_bound_{k}"]
             row[f"improvement_{k}"] = base / mb if mb > 0 else float("nan")
@@ -152,14 +160,17 @@ def run_one(path: Path, samples: int, split_leaves: int, split_time: float, milp
 
 COLUMNS = [
     ("network", "network"), ("arch", "architecture"), ("acts", "act"), ("format", "format"),
-    ("width_int+l1", "out width int"), ("width_sym+l1", "out width sym"), ("width_milp+FO", "out width milp"),
+    ("width_int+l1", "out width int"), ("width_sym+l1", "out width sym"), ("width_milp+DIFF", "out width milp"),
     ("bound_int+l1", "bound int+l1"), ("bound_sym+l1", "bound sym+l1"), ("bound_sym+FO", "bound sym+FO"),
-    ("bound_milp+FO", "bound milp+FO"), ("bound_split+FO", "bound split+FO"), ("leaves", "leaves"), ("split_budget", "split budget (leaves / time)"),
+    ("bound_sym+DIFF", "bound sym+DIFF (default)"),
+    ("bound_milp+DIFF", "bound milp+DIFF"), ("bound_split+DIFF", "bound split+DIFF"), ("leaves", "leaves"),
+    ("split_budget", "split budget (leaves / time)"),
     ("observed", "observed"),
-    ("improvement_sym+FO", "int+l1 / sym+FO"), ("improvement_split+FO", "int+l1 / split+FO"),
-    ("tight_int+l1", "tight int+l1"), ("tight_sym+FO", "tight sym+FO"), ("tight_milp+FO", "tight milp+FO"),
-    ("tight_split+FO", "tight split+FO"),
-    ("time_sym+FO", "t sym+FO (s)"), ("time_milp+FO", "t milp (s)"), ("time_split+FO", "t split (s)"),
+    ("improvement_sym+DIFF", "int+l1 / sym+DIFF"), ("improvement_split+DIFF", "int+l1 / split+DIFF"),
+    ("tight_int+l1", "tight int+l1"), ("tight_sym+FO", "tight sym+FO"), ("tight_sym+DIFF", "tight sym+DIFF (default)"),
+    ("tight_milp+DIFF", "tight milp+DIFF"), ("tight_split+DIFF", "tight split+DIFF"),
+    ("time_sym+FO", "t sym+FO (s)"), ("time_sym+DIFF", "t sym+DIFF (s)"), ("time_milp+DIFF", "t milp (s)"),
+    ("time_split+DIFF", "t split (s)"),
 ]
 
 
@@ -179,7 +190,7 @@ def write_results(rows: list[dict], out_dir: Path, notes: list[str]) -> None:
         w.writeheader()
         for r in rows:
             w.writerow(r)
-    lines = ["# Tightness: symbolic ranges + first-order errors vs interval + l1", ""]
+    lines = ["# Tightness: symbolic ranges + the differential rule (the default) and first-order errors vs interval + l1", ""]
     lines += notes + [""]
     lines.append("| " + " | ".join(h for _, h in COLUMNS) + " |")
     lines.append("|" + "---|" * len(COLUMNS))
@@ -196,22 +207,23 @@ def write_results(rows: list[dict], out_dir: Path, notes: list[str]) -> None:
 
     deep = [r for r in rows if r["hidden"] >= 3]
     if deep:
-        for k in ("sym+FO", "split+FO"):
+        for k in ("sym+FO", DEFAULT_KIND, "split+DIFF"):
             vals = [r[f"improvement_{k}"] for r in deep if has(r, f"improvement_{k}")]
             if vals:
                 lines.append(f"- Median improvement of the certified error bound, int+l1 / {k}, on the {len(vals)} "
                              f"networks with 3+ hidden layers: **{med(vals):.1f}x** (per network: median over outputs).")
-    vals = [r["improvement_sym+FO"] for r in rows if has(r, "improvement_sym+FO")]
-    if vals:
-        lines.append(f"- Median improvement int+l1 / sym+FO over all {len(vals)} networks: {med(vals):.1f}x.")
+    for k in ("sym+FO", DEFAULT_KIND):
+        vals = [r[f"improvement_{k}"] for r in rows if has(r, f"improvement_{k}")]
+        if vals:
+            lines.append(f"- Median improvement int+l1 / {k} over all {len(vals)} networks: {med(vals):.1f}x.")
     relu = [r for r in rows if r["acts"] in ("linear/relu", "relu")]
-    for k in ("sym+FO", "split+FO"):
+    for k in ("sym+FO", DEFAULT_KIND, "split+DIFF"):
         ts = [r[f"tight_{k}"] for r in relu if has(r, f"tight_{k}")]
         if ts:
             lines.append(f"- Tightness (certified / worst observed) of {k} on the {len(ts)} ReLU networks: "
                          f"median {med(ts):.2f}, max {max(ts):.3g}; {sum(t <= 4 for t in ts)} of {len(ts)} are <= 4.")
     smooth = [r for r in rows if r not in relu]
-    for k in ("sym+FO", "split+FO"):
+    for k in ("sym+FO", DEFAULT_KIND, "split+DIFF"):
         ts = [r[f"tight_{k}"] for r in smooth if has(r, f"tight_{k}")]
         if ts:
             lines.append(f"- Tightness of {k} on the {len(ts)} networks with tanh/sigmoid: median {med(ts):.2f}, max {max(ts):.3g}.")
@@ -246,12 +258,15 @@ def main() -> int:
     ap.add_argument("--split-leaves", type=int, default=256, help="input-splitting budget per network (leaves)")
     ap.add_argument("--split-time", type=float, default=60.0, help="input-splitting time budget per network (s)")
     ap.add_argument("--milp-hidden", type=int, default=64, help="MILP ranges for ReLU networks with at most this many hidden neurons")
-    ap.add_argument("--kinds", nargs="*", default=KINDS, help=f"analyses to run (int+l1 and sym+FO always): {KINDS}")
+    ap.add_argument("--kinds", nargs="*", default=KINDS, help=f"analyses to run ({', '.join(sorted(ALWAYS))} always): {KINDS}")
     ap.add_argument("--append", action="store_true", help="merge into an existing tightness.csv (same --out) instead of replacing it")
     ap.add_argument("--bits", action="store_true",
                     help="instead: smallest uniform-F designs at 1e-3 / 1e-5 per analysis (Aster networks) -> tightness_bits.md")
     ap.add_argument("--bit-methods", nargs="*", default=list(BIT_METHODS), help="analyses compared by --bits")
     args = ap.parse_args()
+    if (str(DEFAULT_RANGE_METHOD), str(DEFAULT_ERROR_METHOD)) != ("symbolic", "differential"):
+        print(f"the default analysis is {DEFAULT_RANGE_METHOD} + {DEFAULT_ERROR_METHOD}: update DEFAULT_KIND", file=sys.stderr)
+        return 2
     paths = sorted(args.networks.glob("*.json"))
     if args.only:
         paths = [p for p in paths if p.stem in args.only]
@@ -268,29 +283,43 @@ def main() -> int:
         t = time.time()
         try:
             r = run_one(p, args.samples, args.split_leaves, args.split_time, args.milp_hidden,
-                        kinds=set(args.kinds) | {"int+l1", "sym+FO"})
+                        kinds=set(args.kinds) | ALWAYS)
         except AssertionError as exc:
             print(exc, file=sys.stderr)
             return 1
         rows.append(r)
         nan = float("nan")
-        print(f"{p.stem:50s} int+l1 {r['bound_int+l1']:.3e}  sym+FO {r['bound_sym+FO']:.3e}  "
-              f"split {r.get('bound_split+FO', nan):.3e}  milp {r.get('bound_milp+FO', nan):.3e}  obs {r['observed']:.3e}  "
-              f"tight {r['tight_sym+FO']:.2f} / {r.get('tight_split+FO', nan):.2f}  ({time.time() - t:.0f}s)", flush=True)
+        print(f"{p.stem:50s} int+l1 {r['bound_int+l1']:.3e}  sym+FO {r['bound_sym+FO']:.3e}  sym+DIFF {r['bound_sym+DIFF']:.3e}  "
+              f"split {r.get('bound_split+DIFF', nan):.3e}  milp {r.get('bound_milp+DIFF', nan):.3e}  obs {r['observed']:.3e}  "
+              f"tight {r['tight_sym+DIFF']:.2f} / {r.get('tight_split+DIFF', nan):.2f}  ({time.time() - t:.0f}s)", flush=True)
     notes = [
         f"Design per network: uniform fixed<I+{FRAC},I> (inputs real, rounded; weights, biases, outputs), "
         f"accumulators fixed<2W,2W-{2 * FRAC}> (exact accumulation), truncation, wrap; I from the interval analysis.",
         f"Observed: worst |quantized - real| over >= {args.samples} random inputs + corners + error-maximising search.",
         "Bounds are the largest certified output bound; tightness = max over outputs of certified / observed.",
         "Methods: int+l1 = interval ranges + l1 error rule (the baseline); sym+l1 = symbolic (DeepPoly) ranges + l1; "
-        "sym+FO = symbolic ranges + first-order error propagation (the default of `analyse`); "
-        "milp+FO = MILP ranges (verified, small ReLU networks) + first-order; split+FO = sym+FO on an adaptive "
-        f"partition of the input box (`analyse(..., split=N)`; budget per row in the table, leaves / seconds).",
+        "sym+FO = symbolic ranges + first-order error propagation (the default of `verifq prove` before the differential "
+        "rule); **sym+DIFF = symbolic ranges + the differential rule (symbolic bounds on q(x) - f(x), intersected with "
+        "first-order; `verifq/analysis/differential.py`), the default of `verifq prove` and `analyse`**; "
+        "milp+DIFF = MILP ranges (verified, small ReLU networks) + the differential rule; split+DIFF = sym+DIFF on an "
+        "adaptive partition of the input box (`analyse(..., split=N)`; budget per row in the table, leaves / seconds; "
+        "the time budget makes the leaf count depend on the machine's load).",
     ]
+    notes.append("Until the differential rule became the default (2026-12-01) this table's default column was sym+FO and "
+                 "its MILP and split columns used first-order errors (milp+FO, split+FO): that version is in the git history "
+                 "of this file; differential.md compares both rules on the same designs.")
     if skipped:
         notes.append("Skipped: " + ", ".join(skipped))
     if args.append and (args.out / "tightness.csv").exists():
         rows = _read_rows(args.out / "tightness.csv", {r["network"] for r in rows}) + rows
+        if not skipped:  # the merged table's networks over --max-params (not only this run's)
+            import json
+            for q in sorted(args.networks.glob("*.json")):
+                n = json.loads(q.read_text()).get("parameter_count", 0)
+                if n > args.max_params:
+                    skipped.append(f"{q.stem} ({n} parameters > --max-params)")
+            if skipped:
+                notes.append("Skipped: " + ", ".join(skipped))
         rows.sort(key=lambda r: r["network"])
     write_results(rows, args.out, notes)
     return 0
@@ -355,7 +384,7 @@ def smallest_design(problem, eps, methods: dict, f_lo: int = 2, f_hi: int = 48):
 
 BIT_METHODS = {"int+l1": {"range_method": "interval", "error_method": "l1_local"},
                "sym+FO": {"range_method": "symbolic", "error_method": "first_order"},
-               "split+FO": {"split": 32}}
+               "split+FO": {"split": 32, "error_method": "first_order"}}
 
 
 def bits_table(paths, out_dir: Path, epsilons=(1e-3, 1e-5), methods=tuple(BIT_METHODS)) -> None:

@@ -60,6 +60,7 @@ def assert_real_ranges_sound(analysis, n: int = 300, seed: int = 1):
     inside = [all(lo <= Fraction(float(v)) <= hi for v, (lo, hi) in zip(row, analysis.box)) for row in x]
     x = x[np.array(inside, dtype=bool)]
     h = x
+    exact = {}  # input row -> exact layer values (computed once per point, however many of its neurons are near an end)
     for la, lay in zip(analysis.layers, net.layers):
         z = h @ lay.weight_float.T + lay.bias_float
         lo = scaled.to_float_array(la.ranges.pre_lo)
@@ -69,7 +70,12 @@ def assert_real_ranges_sound(analysis, n: int = 300, seed: int = 1):
             raise AssertionError(f"layer {la.index} neuron {j}: real pre-activation {z[i, j]} outside [{lo[j]}, {hi[j]}]")
         for i, j in zip(*np.nonzero((z < lo + slack) | (z > hi - slack))):
             # within float noise of an end: decide exactly
-            prev = [Fraction(float(v)) for v in x[i]] if la.index == 1 else exact_layer_values(net, [Fraction(float(v)) for v in x[i]])[la.index - 2]
+            if la.index == 1:
+                prev = [Fraction(float(v)) for v in x[i]]
+            else:
+                if i not in exact:
+                    exact[i] = exact_layer_values(net, [Fraction(float(v)) for v in x[i]])
+                prev = exact[i][la.index - 2]
             zj = sum((w * v for w, v in zip(lay.weights[j], prev)), lay.bias[j])
             if lay.activation in (Activation.TANH, Activation.SIGMOID) or la.index > 1 and net.layers[la.index - 2].activation in (Activation.TANH, Activation.SIGMOID):
                 tol = Fraction(1, 10**30)  # 60-digit values of tanh/sigmoid
@@ -387,10 +393,14 @@ def _rederive_symbolic(net, box, claimed, hints):
             for sign in (1, -1):
                 coef = [sign * w for w in net.layers[t].weights[j]]
                 const = sign * net.layers[t].bias[j]
+                # optimized lower slopes of this row (relu_alpha: alphas at 2^-16), else the per-neuron ones
+                alpha = hints[t].relu_alpha.get("hi" if sign == 1 else "lo", {}).get(j, {})
                 for kk in range(t - 1, -1, -1):
                     new = [Fraction(0)] * net.layers[kk].n_in
                     for i, ci in enumerate(coef):
                         (ls, lc), (us, uc) = lines[kk][i]
+                        if i in alpha.get(kk, {}):
+                            ls = Fraction(alpha[kk][i], 2**16)
                         sl, ic = (us, uc) if ci >= 0 else (ls, lc)
                         const += ci * ic
                         m = ci * sl
@@ -410,7 +420,7 @@ def _rederive_symbolic(net, box, claimed, hints):
 @given(relu_networks())
 def test_symbolic_claims_contain_an_independent_exact_rederivation(case):
     net, box = case
-    res = compute_ranges(net, box, "symbolic")
+    res = compute_ranges(net, box, "symbolic")  # default: with optimized lower slopes (relu_alpha)
     # the certified input range (the box rounded outward to 2^-128) is what the rule starts from
     claimed_box = [(scaled.to_fraction(scaled.down(lo)), scaled.to_fraction(scaled.up(hi))) for lo, hi in box]
     ref = _rederive_symbolic(net, claimed_box, res.layers, res.hints)

@@ -24,6 +24,7 @@ from .methods import DEFAULT_ERROR_METHOD, DEFAULT_RANGE_METHOD
 
 MAX_SPLIT = 1 << 16  # boxes of an input splitting
 MAX_SAMPLES = 10**7  # inputs of the counterexample search
+MAX_ALPHA_ITERS = 100_000  # optimization steps of the lower ReLU slopes
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class ProveOptions:
     search: bool = True
     seed: int = 0
     exact_error: float | None = None  # million Z3 resource units
+    branching: str = "smear"  # which input a split bisects (split.BRANCHINGS)
+    alpha_iters: int | None = None  # optimized lower ReLU slopes (None: the default of analysis/alpha.py)
 
     def check(self) -> None:
         if not 1 <= self.split <= MAX_SPLIT:
@@ -48,6 +51,9 @@ class ProveOptions:
             raise UserError(f"--samples needs a number of inputs from 1 to {MAX_SAMPLES}, not {self.samples}")
         if not 0 <= self.seed < 2**32:
             raise UserError(f"--seed needs a number from 0 to 2^32 - 1, not {self.seed}")
+        if self.alpha_iters is not None and not 0 <= self.alpha_iters <= MAX_ALPHA_ITERS:
+            raise UserError(f"--alpha-iters needs a number of steps from 0 to {MAX_ALPHA_ITERS}, not {self.alpha_iters}",
+                            hint="e.g. --alpha-iters 0 (DeepPoly's 0|1 lower slopes) or --alpha-iters 200")
         if self.exact_error is not None and not 0 < self.exact_error < 1e9:
             raise UserError("--exact-error needs a positive amount of work",
                             hint="e.g. --exact-error 20 (million Z3 resource units)")
@@ -85,7 +91,7 @@ def prove_spec(options: ProveOptions, spec: str, load, engine: Engine | None = N
         f"{options.range_method}, errors {options.error_method}"
         + (f", up to {options.split} boxes" if options.split > 1 else ""))
     a = analyse(problem, design, range_method=options.range_method, error_method=options.error_method,
-                split=options.split, engine=engine)
+                split=options.split, engine=engine, branching=options.branching, alpha_iters=options.alpha_iters)
     cex = exact = None
     if not a.proved and options.search:
         say(f"not proved ({len(a.violations)} failed checks); searching a counterexample")

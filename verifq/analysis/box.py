@@ -69,7 +69,8 @@ def representable_box(box, design: Design):
 
 
 def analyse_box(problem: Problem, design: Design, *, exact_net=None, range_method: RangeMethod | str = DEFAULT_RANGE_METHOD,
-                error_method: ErrorMethod | str = DEFAULT_ERROR_METHOD, range_result=None) -> Analysis:
+                error_method: ErrorMethod | str = DEFAULT_ERROR_METHOD, range_result=None,
+                alpha_iters: int | None = None) -> Analysis:
     """Analyse `design` for `problem`; never raises for a failing design (see violations).
 
     range_method: "symbolic" (default: DeepPoly back-substitution intersected
@@ -88,7 +89,8 @@ def analyse_box(problem: Problem, design: Design, *, exact_net=None, range_metho
     box = representable_box(network_input_box(problem), design)
     x_lo, x_hi = input_box_scaled(box)
     if range_result is None:
-        range_result = compute_ranges(network, box, range_method, exact_net=exact_net, x_lo=x_lo, x_hi=x_hi)
+        range_result = compute_ranges(network, box, range_method, exact_net=exact_net, x_lo=x_lo, x_hi=x_hi,
+                                      alpha_iters=alpha_iters)
     ranges = list(range_result.layers)
     inputs = input_errors(qnet, x_lo, x_hi, box)
     error_result = None

@@ -24,17 +24,19 @@ __all__ = ["analyse", "Analysis", "Check", "float_input_box", "network_input_box
 def analyse(problem: Problem, design: Design, *, exact_net=None,
             range_method: RangeMethod | str = DEFAULT_RANGE_METHOD,
             error_method: ErrorMethod | str = DEFAULT_ERROR_METHOD, range_result=None, split: int = 1,
-            engine=None) -> Analysis:
+            engine=None, branching: str = "smear", alpha_iters: int | None = None) -> Analysis:
     """Analyse `design` for `problem`; never raises for a failing design (see violations).
 
     range_method / error_method: see methods.py (`box.analyse_box`). split:
     > 1 analyses the design on an adaptive partition of the domain into at
     most that many boxes (`split.analyse_split`; tighter, proportionally slower).
     engine (verifq/engine.py): where the boxes of a split are analysed (default: in
-    this process); the result does not depend on it.
+    this process); the result does not depend on it. branching: which input a split
+    bisects ("smear" or "strong", split.py). alpha_iters: steps choosing the
+    optimized lower ReLU slopes of symbolic ranges (alpha.py; None: the default, 0: DeepPoly 0|1).
     """
     if split > 1:
         return analyse_split(problem, design, split, range_method=range_method, error_method=error_method,
-                             engine=engine)
+                             engine=engine, branching=branching, alpha_iters=alpha_iters)
     return analyse_box(problem, design, exact_net=exact_net, range_method=range_method, error_method=error_method,
-                       range_result=range_result)
+                       range_result=range_result, alpha_iters=alpha_iters)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .intervals import exact_layers, input_box_scaled
 from .methods import DEFAULT_RANGE_METHOD, RangeMethod
+from .alpha import DEFAULT_ALPHA_ITERS
 from .milp_ranges import milp_ranges
 from .symbolic import RangeResult, interval_result, symbolic_ranges
 
@@ -13,7 +14,8 @@ _CACHE: dict = {}
 _CACHE_SIZE = 16
 
 
-def compute_ranges(network, box, method: RangeMethod | str = DEFAULT_RANGE_METHOD, *, exact_net=None, x_lo=None, x_hi=None) -> RangeResult:
+def compute_ranges(network, box, method: RangeMethod | str = DEFAULT_RANGE_METHOD, *, exact_net=None, x_lo=None, x_hi=None,
+                   alpha_iters: int | None = None) -> RangeResult:
     """Ranges of the real network over `box` (network-input units) by `method`:
 
     * "interval": interval propagation;
@@ -22,12 +24,16 @@ def compute_ranges(network, box, method: RangeMethod | str = DEFAULT_RANGE_METHO
     * "milp": additionally exact per-neuron bounds by MILP for small ReLU
       networks (`milp_ranges.milp_ranges`), verified rigorously, intersected.
 
-    Results depend only on (network, box, method) and are cached (by
+    alpha_iters: projected-gradient steps choosing the lower ReLU slopes of
+    "symbolic"/"milp" (alpha.py; None: DEFAULT_ALPHA_ITERS; 0: DeepPoly's 0|1).
+
+    Results depend only on (network, box, method, alpha_iters) and are cached (by
     identity of the network object), so repeated `analyse` calls during
     synthesis pay once.
     """
     method = RangeMethod(method)
-    key = (id(network), tuple(box), method)
+    alpha_iters = DEFAULT_ALPHA_ITERS if alpha_iters is None else int(alpha_iters)
+    key = (id(network), tuple(box), method, alpha_iters)
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is network:
         return hit[1]
@@ -37,10 +43,10 @@ def compute_ranges(network, box, method: RangeMethod | str = DEFAULT_RANGE_METHO
     if method is RangeMethod.INTERVAL:
         res = interval_result(layers, x_lo, x_hi)
     elif method is RangeMethod.SYMBOLIC:
-        res = symbolic_ranges(network, layers, x_lo, x_hi)
+        res = symbolic_ranges(network, layers, x_lo, x_hi, alpha_iters=alpha_iters)
     else:
         fixed = milp_ranges(network, box)
-        res = symbolic_ranges(network, layers, x_lo, x_hi, fixed=fixed)
+        res = symbolic_ranges(network, layers, x_lo, x_hi, fixed=fixed, alpha_iters=alpha_iters)
         res = RangeResult(RangeMethod.MILP, res.layers, res.hints, res.relax)
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))

@@ -96,8 +96,24 @@ def describe_problem(problem, design) -> list[str]:
 
 
 def checker_rederivable(a: Analysis) -> bool:
-    """Whether the checker has the rules for a differential analysis: symbolic ranges, no splitting."""
-    return a.range_method == "symbolic" and not a.leaves
+    """Whether the checker has the rules for a differential analysis: symbolic ranges (a split records
+    its bisection tree and is re-derived box by box)."""
+    return a.range_method == "symbolic" and (not a.leaves or a.split_info is not None)
+
+
+def split_text(a: Analysis) -> list[str]:
+    """The line describing an input splitting: boxes, budget, work, why it stopped, the worst box."""
+    info = a.split_info
+    if not a.leaves or info is None:
+        return []
+    why = {"leaves": "budget reached", "proved": "every box proved", "exact": "every bound is 0",
+           "unsplittable": "the worst box cannot be bisected", "time": "wall-clock cap (benchmarks only)"}
+    k = max(range(len(a.leaves)), key=lambda i: max(a.leaves[i].output_errors))
+    box = ", ".join(f"[{show(lo)}, {show(hi)}]" for lo, hi in a.leaves[k].problem.domain[:6])
+    return [f"split     {len(a.leaves)} boxes (budget {info['max_leaves']}), {info['analyses']} box analyses, branching "
+            f"{info['branching']}, stopped: {why.get(info['stopped_by'], info['stopped_by'])}",
+            f"          worst box {k}: error bound {show(max(a.leaves[k].output_errors))} on "
+            f"{box}{', ...' if len(a.leaves[k].problem.domain) > 6 else ''}"]
 
 
 def failed_check_lines(a, limit: int, bullet: str = "  ", more: str = "") -> list[str]:
@@ -129,6 +145,7 @@ def prove_text(a: Analysis, cex=None, searched: bool = True, exact=None) -> list
                 lines.append(f"{head} gives error {show(cex.observed_error)} > {show(cex.bound)} on output {cex.output}")
         elif searched:
             lines.append("no concrete counterexample found: this is a failed proof, not (yet) a demonstrated failure")
+    lines += split_text(a)
     if a.error_method == "differential":
         if checker_rederivable(a):
             lines.append("errors    differential rule (symbolic bounds on the difference, intersected with first_order); "
@@ -181,6 +198,13 @@ def prove_json(spec: str, a: Analysis, cex=None, exact=None) -> dict:
             "overflow_site": None if cex.overflow_site is None else list(cex.overflow_site), "confirmed": cex.confirmed,
         },
     }
+    if a.leaves and a.split_info is not None:
+        info = a.split_info
+        k = max(range(len(a.leaves)), key=lambda i: max(a.leaves[i].output_errors))
+        doc["split"] = {"boxes": len(a.leaves), "budget": info["max_leaves"], "box_analyses": info["analyses"],
+                        "branching": info["branching"], "stopped_by": info["stopped_by"],
+                        "worst_box": {"index": k, "domain": [[str(lo), str(hi)] for lo, hi in a.leaves[k].problem.domain],
+                                      "output_errors": [str(e) for e in a.leaves[k].output_errors]}}
     if exact is not None:
         result, _ = exact
         doc["exact_error"] = None if result is None else [

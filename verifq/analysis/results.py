@@ -84,6 +84,9 @@ class Analysis:
     # input splitting (split.py): the leaf analyses (each leaf's problem.domain is its box); the
     # claims above are then their hull / maximum, and each leaf carries its own hints
     leaves: tuple = ()
+    # input splitting: {"branching", "max_leaves", "analyses" (box analyses run), "stopped_by" (leaves | proved |
+    # exact | unsplittable | time), "tree" (split._tree_nodes), "root" (the whole box's own analysis)}
+    split_info: dict | None = None
 
     @property
     def hints(self) -> dict:

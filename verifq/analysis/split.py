@@ -10,17 +10,29 @@ hull of the leaves' ranges and the maximum of their error bounds, and the
 design is proved iff every leaf is. Smaller boxes make more ReLUs stable and
 the symbolic ranges tighter, which tightens every error bound.
 
-Strategy: repeatedly bisect the leaf with the worst score (an overflow
-violation first, then the largest output error bound -- relative to the
-requirement where there is one) along the input with the largest "smear"
-g_in[o, d] * width_d (g_in: the leaf's sensitivity of its worst output o to
-input d, from `first_order.output_sensitivities`), until `max_leaves`, or,
-with goal "prove", until every leaf is proved.
+Strategy (branch and bound on the error bound, anytime): repeatedly bisect
+the leaf with the worst score (an overflow violation first, then the largest
+output error bound -- relative to the requirement where there is one), until
+`max_leaves`, or, with goal "prove", until every leaf is proved. The
+combined bound after any number of bisections is sound (the best proven
+bound so far). Branching (which input to bisect):
 
-Checker: a split certificate lists the leaves (exact boxes, in the units of
-the domain); the checker verifies they cover the domain -- every
-representable point of it for fixed-point inputs -- (e.g. by replaying the
-bisections) and checks every leaf's claims with the single-box rules.
+* "smear": the input with the largest "smear" g_in[o, d] * width_d (g_in:
+  the leaf's sensitivity of its worst output o to input d, from
+  `first_order.output_sensitivities`);
+* "strong": the STRONG_K inputs of largest smear are each tried (both halves
+  analysed) and the one whose worse child has the smallest score is kept
+  (2 STRONG_K box analyses per bisection instead of 2).
+
+The budget is a number of leaves (plus, for benchmarks only, an optional
+wall-clock cap whose use is reported in `split_info["stopped_by"]`).
+
+Checker: the result records its bisection tree (`split_info["tree"]`: per
+node the input and the two halves' inner ends, exact); a split certificate
+lists it with every leaf's claims and hints (certificate/writer.py,
+checker_split.py): the checker replays the tree to verify the leaves cover
+the domain -- every representable point of it for fixed-point inputs -- and
+re-derives every leaf's claims with the single-box rules.
 """
 
 from __future__ import annotations
@@ -54,6 +66,10 @@ def _score(a) -> float:
     if any(b is not None for b in req):
         return max(float(e / b) for e, b in zip(a.output_errors, req) if b is not None)
     return max(float(e) for e in a.output_errors)
+
+
+BRANCHINGS = ("smear", "strong")
+STRONG_K = 3  # inputs tried per bisection by strong branching
 
 
 def _dim_order(a, orig) -> list[int]:
@@ -99,8 +115,8 @@ def _halves(problem, design, d: int):
 class _Context:
     """What every box task needs (shared once per worker): the problem, the design, the methods."""
 
-    def __init__(self, problem, design, methods: dict):
-        self.problem, self.design, self.methods = problem, design, methods
+    def __init__(self, problem, design, methods: dict, k: int = 1):
+        self.problem, self.design, self.methods, self.k = problem, design, methods, k
 
 
 def _analyse_part(ctx: _Context, domain, pack: bool):
@@ -113,7 +129,7 @@ def _analyse_part(ctx: _Context, domain, pack: bool):
         return None  # fixed-point inputs (normalized): no representable input in this half
     if not pack:
         return a
-    return _pack(a, ctx), _plan(a, ctx.design, ctx.problem.domain)  # its bisection, decided here, off the main process
+    return _pack(a, ctx), _plan(a, ctx.design, ctx.problem.domain, ctx.k)  # its bisection candidates, decided here
 
 
 _LOADING: list = []  # while a leaf is unpacked: {name: this process's shared object}
@@ -154,13 +170,26 @@ def _unpack(data: bytes, problem, design, qnet):
         _LOADING.pop()
 
 
-def _plan(leaf, design, orig):
-    """How the leaf is bisected: (dimension, its two halves), or None when it cannot be."""
+def _plan(leaf, design, orig, k: int = 1):
+    """How the leaf may be bisected: up to k candidates (dimension, its two halves), in the order
+    of preference, or None when it cannot be."""
+    out = []
     for d in _dim_order(leaf, orig):
         parts = _halves(leaf.problem, design, d)
         if parts is not None:
-            return d, parts
-    return None
+            out.append((d, parts))
+            if len(out) == k:
+                break
+    return out or None
+
+
+def _pick(candidates, score):
+    """The candidate bisection to keep: the smallest worse-child score (ties: the earlier candidate,
+    i.e. the larger smear). candidates: [(d, parts, [child analysis or None, ...])]."""
+    def worst(c):
+        return max((score(a) for a in c[2] if a is not None), default=float("inf"))
+
+    return min(range(len(candidates)), key=lambda i: (worst(candidates[i]), i))
 
 
 def _top(heap, k: int):
@@ -176,24 +205,31 @@ def _top(heap, k: int):
 
 
 def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None, time_budget: float | None = None,
-                  engine: Engine | None = None, **methods):
+                  engine: Engine | None = None, branching: str = "smear", observer=None, **methods):
     """Analysis of `design` on an adaptive partition of the domain into at most
     `max_leaves` boxes; returns the combined `Analysis` (field `leaves`: the
-    leaf analyses, whose `problem.domain` is the leaf box).
+    leaf analyses, whose `problem.domain` is the leaf box; field `split_info`:
+    the bisection tree, the branching, the number of box analyses, why it stopped).
 
     goal: "prove" (stop as soon as every leaf is proved; the default when the
     problem has an error requirement) or "tighten" (use the whole budget).
     `max_leaves` is the work limit: the partition, and so the result, is the same
-    on every machine. time_budget: stop splitting after this many seconds
-    (the result stays sound, but depends on the machine's speed; for
-    benchmarks only, the command line never sets it).
+    on every machine. branching: "smear" or "strong" (module docstring).
+    time_budget: stop splitting after this many seconds (the result stays
+    sound, but depends on the machine's speed; for benchmarks only, the command
+    line never sets it; `split_info["stopped_by"]` says "time" when it did).
     engine (verifq/engine.py): where the sub-boxes are analysed. The partition
     is decided in one fixed order (always bisect the worst leaf, as if alone);
     an engine with several slots analyses the halves of the next few worst
     leaves ahead of time, so the result is identical, bit for bit, whatever the
     engine and however many processes it has.
+    observer(leaves, box_analyses, bounds): called after every bisection with the
+    combined (sound, anytime) output error bounds so far (benchmarks).
     `methods`: range_method / error_method passed to each leaf's `analyse`.
     """
+    if branching not in BRANCHINGS:
+        raise UserError(f"unknown branching {branching!r}", hint=f"one of {', '.join(BRANCHINGS)}")
+    k = STRONG_K if branching == "strong" else 1
     t_end = None if time_budget is None else time.time() + time_budget
     if goal is None:
         goal = "prove" if any(b is not None for b in problem.max_error) else "tighten"
@@ -203,22 +239,24 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
     heap = [(-_score(root), 0, root)]
     count = 1
     attempts = 0
-    ctx = _Context(problem, design, methods)
+    analyses = 1
+    stopped_by = "leaves"
+    tree: dict = {}  # creation order of a bisected leaf -> (dimension, left half's upper end, right half's lower end, child orders)
+    ctx = _Context(problem, design, methods, k)
     pack = not isinstance(engine, SerialEngine)
     shared = engine.share(ctx)
-    submitted: dict = {}  # creation order of a leaf -> (dimension, its halves' task handles), or None: no split
+    submitted: dict = {}  # creation order of a leaf -> [(dimension, halves, task handles)], or None: no split
 
     def submit(entry):
         neg, order, leaf = entry
         if order not in submitted:
-            plan = plans.pop(order) if order in plans else _plan(leaf, design, orig)
+            plan = plans.pop(order) if order in plans else _plan(leaf, design, orig, k)
             if plan is None:
                 submitted[order] = None
             else:
                 box = leaf.problem.domain
-                d, parts = plan
-                submitted[order] = (d, [engine.submit(_analyse_part, shared, box[:d] + (part,) + box[d + 1:], pack)
-                                        for part in parts])
+                submitted[order] = [(d, parts, [engine.submit(_analyse_part, shared, box[:d] + (part,) + box[d + 1:], pack)
+                                                 for part in parts]) for d, parts in plan]
         return submitted[order]
 
     plans: dict = {}  # creation order of a leaf -> its bisection plan, when a worker made it
@@ -230,12 +268,17 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
         return r, None
 
     try:
-        while len(heap) < max_leaves and attempts < 4 * max_leaves:
+        while True:
+            if len(heap) >= max_leaves or attempts >= 4 * max_leaves:
+                break
             if goal == "prove" and all(a.proved for _, _, a in heap):
+                stopped_by = "proved"
                 break
             if t_end is not None and time.time() > t_end:
+                stopped_by = "time"
                 break
             if heap[0][0] == 0:
+                stopped_by = "exact"
                 break  # every leaf has error bound 0 and no violation: nothing to tighten
             attempts += 1
             # ahead of time: the halves of the next worst leaves (the ones this loop would split next
@@ -245,30 +288,68 @@ def analyse_split(problem, design, max_leaves: int = 32, goal: str | None = None
                     break
                 submit(entry)
             neg, order, leaf = heap[0]
-            plan = submit(heap[0])
-            if plan is None:
+            if submit(heap[0]) is None:
+                stopped_by = "unsplittable"
                 break  # the worst leaf cannot be split: more leaves elsewhere would not lower the maximum
             heapq.heappop(heap)
-            d, handles = submitted.pop(order)
-            children = [c for c in (unpack(engine.result(h)) for h in handles) if c[0] is not None]
-            if not children:  # cannot happen (the leaf has representable inputs); keep the leaf
+            cands = [(d, parts, [unpack(engine.result(h)) for h in handles])
+                     for d, parts, handles in submitted.pop(order)]
+            analyses += sum(len(c[2]) for c in cands)
+            d, parts, children = cands[_pick([(d, p, [a for a, _ in ch]) for d, p, ch in cands], _score)]
+            if all(a is None for a, _ in children):  # cannot happen (the leaf has representable inputs); keep the leaf
                 heapq.heappush(heap, (neg, order, leaf))
                 break
+            kids = []
             for a, plan in children:
+                if a is None:
+                    kids.append(None)  # a half without representable inputs (fixed-point inputs, normalized)
+                    continue
                 count += 1
+                kids.append(count)
                 if plan is not None:
                     plans[count] = plan
                 heapq.heappush(heap, (-_score(a), count, a))
-            if len(heap) % 8 == 0:  # anytime: the partition so far is a sound analysis already
-                bound = max(min(max(a.output_errors[o] for _, _, a in heap), root.output_errors[o])
-                            for o in range(len(root.output_errors)))
-                say(f"input splitting: {len(heap)} boxes (at most {max_leaves}), error bound so far {float(bound):.4g}")
+            tree[order] = (d, parts[0][1], parts[1][0], kids)
+            if len(heap) % 8 == 0 or observer is not None:  # anytime: the partition so far is a sound analysis already
+                bounds = tuple(min(max(a.output_errors[o] for _, _, a in heap), root.output_errors[o])
+                               for o in range(len(root.output_errors)))
+                if observer is not None:
+                    observer(len(heap), analyses, bounds)
+                if len(heap) % 8 == 0:
+                    say(f"input splitting: {len(heap)} boxes (at most {max_leaves}), error bound so far "
+                        f"{float(max(bounds)):.4g}")
     finally:
-        engine.cancel([h for plan in submitted.values() if plan is not None for h in plan[1]])
-    leaves = [a for _, _, a in sorted(heap, key=lambda e: e[1])]
+        engine.cancel([h for plan in submitted.values() if plan is not None for c in plan for h in c[2]])
+    ordered = sorted(heap, key=lambda e: e[1])
+    leaves = [a for _, _, a in ordered]
     if len(leaves) == 1 and leaves[0] is root:
         return root
-    return combine(root, leaves)
+    info = {"branching": branching, "max_leaves": max_leaves, "analyses": analyses, "stopped_by": stopped_by,
+            "tree": _tree_nodes(tree, {o: i for i, (_, o, _) in enumerate(ordered)}), "root": root}
+    return replace(combine(root, leaves), split_info=info)
+
+
+def _tree_nodes(tree: dict, leaf_index: dict) -> list[dict]:
+    """The bisection tree as a flat list, root first, children after their parent (depth first):
+    {"dim", "left_hi", "right_lo", "children": [node index or None (an empty half)]} or {"leaf": k}."""
+    nodes: list[dict] = []
+
+    def add(order) -> int:
+        i = len(nodes)
+        if order in tree:
+            d, a, b, kids = tree[order]
+            nodes.append({"dim": d, "left_hi": Fraction(a), "right_lo": Fraction(b), "children": []})
+            stack.append((i, kids))
+        else:
+            nodes.append({"leaf": leaf_index[order]})
+        return i
+
+    stack: list = []
+    add(0)
+    while stack:  # iterative: a degenerate tree may be deep
+        i, kids = stack.pop()
+        nodes[i]["children"] = [None if c is None else add(c) for c in kids]
+    return nodes
 
 
 def combine(root, leaves):

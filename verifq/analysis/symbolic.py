@@ -13,7 +13,8 @@ of the layers below and the hints; no search):
    * ReLU, l >= 0: both (1, 0);  u <= 0: both (0, 0);
    * ReLU, l < 0 < u ("unstable"): upper slope a = ceil(u 2^32 / (u - l)) / 2^32
      (>= u/(u-l)), upper intercept ceil(-a l) on the 2^-P grid; lower line
-     slope hint (0 or 1, DeepPoly's choice: 1 iff u > -l), intercept 0.
+     slope hint alpha in [0, 1] (per neuron: DeepPoly's choice, 1 iff u > -l;
+     per (target row, neuron) when optimized: `relu_alpha`, alpha.py), intercept 0.
      Sound: ReLU is convex and the upper line is >= 0 at l and >= u at u;
      a lower line with slope in [0, 1] and intercept 0 lies below ReLU.
    * tanh / sigmoid: the "parallelogram" of `smooth_relaxation` (one slope s,
@@ -55,6 +56,7 @@ from ..numeric.scaled import PRECISION
 from .methods import RangeMethod
 from .intervals import ExactLayer, LayerRanges, activation_bounds, affine_bounds, interval_ranges
 from .smooth import derivative_bounds, smooth_up, smooth_value_bounds
+from .alpha import ALPHA_BITS, ALPHA_ONE, DEFAULT_ALPHA_ITERS, optimise_alphas, to_grid
 
 SLOPE_BITS = 32
 SLOPE_ONE = 1 << SLOPE_BITS
@@ -81,15 +83,25 @@ class LayerRangeHints:
     relu_lower_slope: dict = field(default_factory=dict)
     smooth_slope: dict = field(default_factory=dict)
     smooth_icpt: dict = field(default_factory=dict)  # neuron -> (c_lo, c_up) scaled ints (the checker proves them and uses them)
+    # optimized lower ReLU slopes used when back-substituting THIS layer's rows:
+    # {"hi" | "lo": {neuron j: {earlier layer k (0-based): {neuron i: alpha numerator at 2^-ALPHA_BITS}}}}
+    # ("hi": the row +W_t[j], upper bound; "lo": the row -W_t[j]); entries absent use layer k's relu_lower_slope
+    relu_alpha: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "lo_method": list(self.lo_method),
             "hi_method": list(self.hi_method),
             "relu_lower_slope": {str(k): int(v) for k, v in sorted(self.relu_lower_slope.items())},
             "smooth_slope": {str(k): str(Fraction(int(v), SLOPE_ONE)) for k, v in sorted(self.smooth_slope.items())},
             "smooth_intercepts": {str(k): [str(scaled.to_fraction(c)) for c in v] for k, v in sorted(self.smooth_icpt.items())},
         }
+        if self.relu_alpha:
+            out["relu_alpha"] = {side: {str(j): {str(k): {str(i): str(Fraction(int(a), ALPHA_ONE)) for i, a in sorted(row.items())}
+                                                 for k, row in sorted(per_k.items())}
+                                        for j, per_k in sorted(rows.items())}
+                                 for side, rows in sorted(self.relu_alpha.items())}
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +120,7 @@ class RangeResult:
             "slope_bits": SLOPE_BITS,
             "smooth_pieces": SMOOTH_PIECES,
             "backsubstitution_depth": "full",
+            "alpha_bits": ALPHA_BITS,
             "layers": [h.to_json() for h in self.hints],
         }
 
@@ -244,12 +257,17 @@ def _int_layer(layer) -> _IntLayer:
 
 
 def backsubstitute(rows_num: np.ndarray, rows_bias: np.ndarray, row_den: int, int_layers: list[_IntLayer],
-                   relax: list[Relaxation], x_lo: np.ndarray, x_hi: np.ndarray) -> np.ndarray:
+                   relax: list[Relaxation], x_lo: np.ndarray, x_hi: np.ndarray, lower_rows: list | None = None,
+                   used: list | None = None) -> np.ndarray:
     """Exact upper bounds (scaled ints at 2^-P, rounded up) of the rows
     (rows_num @ h_{k} + rows_bias) / row_den over the relaxed network,
     where k = len(int_layers) is the layer the rows read (h_0 = x).
 
     int_layers[i] / relax[i] describe layers 1..k (0-based position i).
+    lower_rows[i] (optional): per row, the lower slopes (at 2^-SLOPE_BITS) of
+    layer i replacing relax[i].lo_slope (per-row optimized ReLU slopes).
+    used (optional list): receives, per position i, the boolean mask of the
+    (row, neuron) pairs where the lower line was taken.
     """
     lam = rows_num  # coefficients on h_k, over den
     den = row_den
@@ -258,7 +276,10 @@ def backsubstitute(rows_num: np.ndarray, rows_bias: np.ndarray, row_den: int, in
         rx = relax[pos]
         il = int_layers[pos]
         pos_mask = lam >= 0
-        slope = np.where(pos_mask, rx.up_slope[None, :], rx.lo_slope[None, :])
+        lower = rx.lo_slope[None, :] if lower_rows is None or lower_rows[pos] is None else lower_rows[pos]
+        slope = np.where(pos_mask, rx.up_slope[None, :], lower)
+        if used is not None:
+            used.insert(0, ~pos_mask)
         icpt = np.where(pos_mask, rx.up_icpt[None, :], rx.lo_icpt[None, :])
         const = (const + (lam * icpt).sum(axis=1)) * SLOPE_ONE
         mu = lam * slope  # over den * 2^32
@@ -292,15 +313,21 @@ def _reduce_pow2(lam: np.ndarray, const: np.ndarray, den: int):
 
 
 def symbolic_ranges(network, layers: list[ExactLayer], x_lo: np.ndarray, x_hi: np.ndarray,
-                    hints: list[LayerRangeHints] | None = None, fixed: list[LayerRanges | None] | None = None) -> RangeResult:
+                    hints: list[LayerRangeHints] | None = None, fixed: list[LayerRanges | None] | None = None,
+                    alpha_iters: int = DEFAULT_ALPHA_ITERS) -> RangeResult:
     """DeepPoly back-substitution for every layer, intersected with intervals.
 
     `network`: the Network (its exact weights and biases are used directly).
     `hints`: lower-slope / smooth-slope choices to reuse (e.g. from a
     certificate); default choices otherwise. `fixed`: per layer, ranges
     already known from elsewhere (e.g. MILP) to intersect with as well.
+    `alpha_iters` > 0: optimize the lower ReLU slopes per (target neuron, side)
+    with that many projected-gradient steps (alpha.py; recorded as
+    `relu_alpha` hints); 0: the per-neuron 0|1 choice alone.
     """
     int_layers = [_int_layer(l) for l in network.layers]
+    floats = _FloatNet(int_layers, x_lo, x_hi) if alpha_iters > 0 else None
+    unstable: list[np.ndarray] = []
     out: list[LayerRanges] = []
     out_hints: list[LayerRangeHints] = []
     relax: list[Relaxation] = []
@@ -311,11 +338,21 @@ def symbolic_ranges(network, layers: list[ExactLayer], x_lo: np.ndarray, x_hi: n
         lo_m = ["interval"] * n
         hi_m = ["interval"] * n
         pre_lo, pre_hi = i_lo.copy(), i_hi.copy()
+        alpha_hint = {}
         if t > 0:
             il = int_layers[t]
             rows = np.concatenate([il.num, -il.num], axis=0)
             rb = np.concatenate([il.bnum, -il.bnum])
-            ub = backsubstitute(rows, rb, il.den, int_layers[:t], relax, x_lo, x_hi)
+            h_t = hints[t] if hints is not None and t < len(hints) else None
+            given = h_t.relu_alpha if h_t is not None else None
+            lower_rows, alpha_hint, used = None, {}, []
+            if given:
+                lower_rows = _rows_from_hint(given, relax, unstable, n)
+            elif floats is not None and any(u.any() for u in unstable):
+                lower_rows = _optimised_rows(floats, t, relax, unstable, alpha_iters)
+            ub = backsubstitute(rows, rb, il.den, int_layers[:t], relax, x_lo, x_hi, lower_rows, used)
+            if lower_rows is not None:
+                alpha_hint = _alpha_hint(lower_rows, used, relax, unstable, n)
             s_hi, s_lo = ub[:n], -ub[n:]
             for j in range(n):
                 if s_lo[j] > pre_lo[j]:
@@ -340,10 +377,92 @@ def symbolic_ranges(network, layers: list[ExactLayer], x_lo: np.ndarray, x_hi: n
             h.relu_lower_slope if h is not None else None, h.smooth_slope if h is not None else None,
         )
         relax.append(rx)
+        unstable.append(np.array([layer.activation is Activation.RELU and int(pre_lo[i]) < 0 < int(pre_hi[i])
+                                  for i in range(n)], dtype=bool))
         icpt = {i: (rx.lo_icpt[i], rx.up_icpt[i]) for i in used_smooth}
-        out_hints.append(LayerRangeHints(tuple(lo_m), tuple(hi_m), used_lower, used_smooth, icpt))
+        out_hints.append(LayerRangeHints(tuple(lo_m), tuple(hi_m), used_lower, used_smooth, icpt, alpha_hint))
         r_lo, r_hi = post_lo, post_hi
     return RangeResult(RangeMethod.SYMBOLIC, tuple(out), tuple(out_hints), tuple(relax))
+
+
+# ----------------------------------------------------------------------------- optimized lower slopes
+
+
+class _FloatNet:
+    """Float64 copies of the weights and the input box (only to *choose* alphas)."""
+
+    def __init__(self, int_layers: list[_IntLayer], x_lo, x_hi):
+        self.W = [np.array(il.num / il.den, dtype=float) for il in int_layers]
+        self.b = [np.array(il.bnum / il.den, dtype=float) for il in int_layers]
+        self.x_lo = _to_float(x_lo, 1 << PRECISION)
+        self.x_hi = _to_float(x_hi, 1 << PRECISION)
+
+
+def _to_float(a, den: int) -> np.ndarray:
+    return np.array([int(v) / den for v in a], dtype=float)
+
+
+def _optimised_rows(fn: _FloatNet, t: int, relax: list[Relaxation], unstable: list[np.ndarray], iters: int) -> list:
+    """Per layer k < t: the (2 n_t, n_k) lower slopes (ints at 2^-SLOPE_BITS) for layer t's rows,
+    alphas optimized in floats and rounded to 2^-ALPHA_BITS on unstable ReLUs, relax[k].lo_slope elsewhere."""
+    P1, S1 = 1 << PRECISION, SLOPE_ONE
+    lines = []
+    for rx, u in zip(relax[:t], unstable[:t]):
+        lines.append((_to_float(rx.up_slope, S1), _to_float(rx.up_icpt, P1), _to_float(rx.lo_slope, S1),
+                      _to_float(rx.lo_icpt, P1), u))
+    alphas = optimise_alphas(fn.W[:t + 1], fn.b[:t + 1], lines, fn.x_lo, fn.x_hi, iters)
+    out = []
+    R = 2 * len(fn.b[t])
+    for k in range(t):
+        if alphas[k] is None:
+            out.append(None)
+            continue
+        grid = to_grid(alphas[k])
+        rows = np.empty((R, len(unstable[k])), dtype=object)
+        rows[:, :] = relax[k].lo_slope[None, :]
+        cols = np.nonzero(unstable[k])[0]
+        for i in cols:
+            rows[:, i] = [int(g) << (SLOPE_BITS - ALPHA_BITS) for g in grid[:, i]]
+        out.append(rows)
+    return out
+
+
+def _rows_from_hint(given: dict, relax: list[Relaxation], unstable: list[np.ndarray], n: int) -> list:
+    """Lower-slope rows from a `relu_alpha` hint (see LayerRangeHints); rejects bad values."""
+    t = len(relax)
+    out = [None] * t
+    for side, rows in given.items():
+        if side not in ("hi", "lo"):
+            raise ValueError(f"relu_alpha: side must be 'hi' or 'lo', not {side!r}")
+        for j, per_k in rows.items():
+            r = int(j) + (0 if side == "hi" else n)
+            for k, entries in per_k.items():
+                k = int(k)
+                if not 0 <= k < t:
+                    raise ValueError(f"relu_alpha: layer {k} is not below this layer")
+                if out[k] is None:
+                    out[k] = np.empty((2 * n, len(unstable[k])), dtype=object)
+                    out[k][:, :] = relax[k].lo_slope[None, :]
+                for i, a in entries.items():
+                    i, a = int(i), int(a)
+                    if not (0 <= i < len(unstable[k]) and unstable[k][i]) or not 0 <= a <= ALPHA_ONE:
+                        raise ValueError(f"relu_alpha: bad entry layer {k} neuron {i} alpha {a}/{ALPHA_ONE}")
+                    out[k][r, i] = a << (SLOPE_BITS - ALPHA_BITS)
+    return out
+
+
+def _alpha_hint(lower_rows: list, used: list, relax: list[Relaxation], unstable: list[np.ndarray], n: int) -> dict:
+    """The entries of `lower_rows` that the back-substitution used and that differ from the
+    per-neuron lower slope (the others do not change the bound), as a `relu_alpha` hint."""
+    out: dict = {}
+    for k, rows in enumerate(lower_rows):
+        if rows is None:
+            continue
+        differs = (rows != relax[k].lo_slope[None, :]).astype(bool) & used[k] & unstable[k][None, :]
+        for r, i in zip(*np.nonzero(differs)):
+            side, j = ("hi", int(r)) if r < n else ("lo", int(r) - n)
+            out.setdefault(side, {}).setdefault(j, {}).setdefault(k, {})[int(i)] = int(rows[r, i]) >> (SLOPE_BITS - ALPHA_BITS)
+    return out
 
 
 def interval_result(layers: list[ExactLayer], x_lo, x_hi) -> RangeResult:

@@ -26,6 +26,9 @@ before it, so every check is local, and the first step that fails is reported:
   layer L accumulator  rule "wrap_final_sum" (modular sum: only the final sum must fit)
                        or "saturate_partial_sums" (every partial sum must fit)
   layer L overflow     the formats contain the claimed accumulator and output ranges
+  split ...            (a split certificate, checker_split.py, instead of the layer steps) the
+                       bisection tree covers the domain, every leaf's claims follow by the
+                       steps above on its box, the combined claims contain the leaves' hull
   requirements         output error bounds <= the required bounds
   verdict              verdict.proved, with bounds that follow from the claims
   generated code       sha256 of generated files (when present)
@@ -41,8 +44,11 @@ an output ulp). Truncation = floor, nearest = floor(x + ulp/2).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
+import zlib
 
 import sys
 from fractions import Fraction
@@ -53,6 +59,7 @@ try:
     from . import checker_tight as tight  # the tight rules (symbolic ranges, first-order errors)
     from .checker_integer import KIND as INTEGER_KIND, check_integer
     from . import checker_diff as diff  # the differential error rule
+    from . import checker_split as split  # split certificates (a bisection tree of boxes)
     from .checker_core import (CONSTANT_RULES, HALF_RANGE, Fmt, Invalid, Malformed, Table, act_bounds, common_denominator,
                                constant_mantissa, get, get_list, get_rats, pow2, product_rounding, rat, round_to_grid,
                                rounding_bound, show, shift_round)
@@ -61,11 +68,13 @@ except ImportError:  # run as a script: python checker.py CERT (checker_core.py,
     import checker_tight as tight
     from checker_integer import KIND as INTEGER_KIND, check_integer
     import checker_diff as diff
+    import checker_split as split
     from checker_core import (CONSTANT_RULES, HALF_RANGE, Fmt, Invalid, Malformed, Table, act_bounds, common_denominator,
                               constant_mantissa, get, get_list, get_rats, pow2, product_rounding, rat, round_to_grid,
                               rounding_bound, show, shift_round)
 
 FORMAT_NAME = "verifq-certificate"
+MAX_GZIP_BYTES = 1 << 31
 SCHEMA_VERSION = 1
 ACTIVATIONS = ("relu", "linear", "tanh", "sigmoid")
 LIPSCHITZ = {"relu": Fraction(1), "linear": Fraction(1), "tanh": Fraction(1), "sigmoid": Fraction(1, 4)}
@@ -212,8 +221,15 @@ def read_certificate(path) -> dict:
     try:
         if Path(path).exists() and not Path(path).is_file():  # a FIFO would block forever
             raise Malformed(f"cannot read the certificate file: {path} is not a regular file")
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        with open(path, "rb") as f:
+            data = f.read()
+        if data[:2] == b"\x1f\x8b":  # gzip (a `.json.gz` certificate), read up to MAX_GZIP_BYTES
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as g:
+                data = g.read(MAX_GZIP_BYTES + 1)
+            if len(data) > MAX_GZIP_BYTES:
+                raise Malformed(f"the compressed certificate unpacks to more than {MAX_GZIP_BYTES} bytes")
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
         raise Malformed(f"cannot read the certificate file: {getattr(exc, 'strerror', None) or exc}") from None
 
     def no_float(s):
@@ -265,8 +281,11 @@ class Checker:
             self._spec()
         self._limits()
         prev = self._inputs()
-        for L in range(len(self.layers)):
-            prev = self._layer(L, prev)
+        if "split" in self.cert:  # the domain bisected into boxes, each checked alone: checker_split.py
+            prev = split.check_split(self, prev)
+        else:
+            for L in range(len(self.layers)):
+                prev = self._layer(L, prev)
         self._requirements(prev)
         self._code()
 
@@ -313,18 +332,7 @@ class Checker:
         self.constant_rules = {key: fm.get(key, "nearest") for key in ("weight_rule", "bias_rule")}
         if any(r not in CONSTANT_RULES for r in self.constant_rules.values()):
             raise Malformed(f"formats: constant rules are one of {', '.join(CONSTANT_RULES)}")
-        cl = get(c, "claims", "certificate", dict)
-        ci = get(cl, "inputs", "claims", dict)
-        self.in_rules = (get(ci, "range_rule", "claims.inputs", str), get(ci, "error_rule", "claims.inputs", str))
-        self.in_claims = {k: get_rats(ci, k, "claims.inputs", n_in) for k in INPUT_KEYS}
-        self.claims, self.rules = [], []
-        for L, d in enumerate(get_list(cl, "layers", "claims", len(self.layers))):
-            w = f"claims.layers[{L}]"
-            n = self.layers[L].n_out
-            self.claims.append({k: get_rats(d, k, w, n) for k in CLAIM_KEYS})
-            self.rules.append({k: get(d, k, w, str) for k in ("range_rule", "error_rule", "accum_rule")})
-            get(d, "hints", w, dict)
-            self.rules[-1]["activation"] = d.get("activation", self.layers[L].act)
+        self.in_rules, self.in_claims, self.claims, self.rules = self.parse_claims(get(c, "claims", "certificate", dict))
         v = get(c, "verdict", "certificate", dict)
         self.proved = get(v, "proved", "verdict", bool)
         self.out_bounds = get_rats(v, "output_error_bounds", "verdict", n_out)
@@ -334,6 +342,20 @@ class Checker:
             raise Malformed(f"formats_source: unknown {self.formats_source!r} (spec or synthesis)")
         params = sum(L.n_in * L.n_out + L.n_out for L in self.layers)
         self.ok("schema", f"schema {SCHEMA_VERSION}, {len(self.layers)} layers, {params} parameters")
+
+    def parse_claims(self, cl, where="claims"):
+        """(input rules, input claims, per-layer claims, per-layer rules) of a claims object."""
+        ci = get(cl, "inputs", where, dict)
+        in_rules = (get(ci, "range_rule", f"{where}.inputs", str), get(ci, "error_rule", f"{where}.inputs", str))
+        in_claims = {k: get_rats(ci, k, f"{where}.inputs", self.layers[0].n_in) for k in INPUT_KEYS}
+        claims, rules = [], []
+        for L, d in enumerate(get_list(cl, "layers", where, len(self.layers))):
+            w = f"{where}.layers[{L}]"
+            claims.append({k: get_rats(d, k, w, self.layers[L].n_out) for k in CLAIM_KEYS})
+            rules.append({k: get(d, k, w, str) for k in ("range_rule", "error_rule", "accum_rule")})
+            get(d, "hints", w, dict)
+            rules[-1]["activation"] = d.get("activation", self.layers[L].act)
+        return in_rules, in_claims, claims, rules
 
     def _tables_fit(self) -> None:
         for L, table in enumerate(self.tables):
@@ -413,16 +435,9 @@ class Checker:
         for i, (lo, hi) in enumerate(self.domain):
             if lo > hi:
                 raise Invalid(step, f"domain of input {i} is empty ({show(lo)} > {show(hi)})")
-            if self.norm is not None:
-                n = self.norm
-                if n["range"][i] <= 0 or n["clip_lo"][i] > n["clip_hi"][i]:
-                    raise Invalid(step, f"input normalization of input {i} is not increasing")
-                lo, hi = ((min(max(v, n["clip_lo"][i]), n["clip_hi"][i]) - n["mean"][i]) / n["range"][i] for v in (lo, hi))
-            if self.inputs_fixed:  # inputs arrive in their formats: only grid points of the box occur
-                f = self.in_fmt[i].frac
-                lo, hi = -round_to_grid(-lo, f, False) * pow2(-f), round_to_grid(hi, f, False) * pow2(-f)
-                if lo > hi:
-                    raise Invalid(step, f"input {i}: the domain contains no value of {self.in_fmt[i].text}")
+            lo, hi = self.network_interval(i, lo, hi)
+            if lo > hi:
+                raise Invalid(step, f"input {i}: the domain contains no value of {self.in_fmt[i].text}")
             box.append((lo, hi))
         c = self.in_claims
         for i, ((lo, hi), f) in enumerate(zip(box, self.in_fmt)):
@@ -442,6 +457,19 @@ class Checker:
                 raise Invalid(step, f"input {i}: quantized range [{show(c['q_lo'][i])}, {show(c['q_hi'][i])}] overflows {f.text}")
         self.ok(step, f"{len(box)} inputs: ranges contain the domain, errors and quantized ranges follow, formats fit")
         return c["lo"], c["hi"], c["err"], c["q_lo"], c["q_hi"], [f.frac for f in self.in_fmt]
+
+    def network_interval(self, i: int, lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction]:
+        """Input i's interval [lo, hi] (domain units) in network units after the normalization, shrunk to
+        the grid points of its format with fixed-point inputs (only those occur; lo > hi: none does)."""
+        if self.norm is not None:
+            n = self.norm
+            if n["range"][i] <= 0 or n["clip_lo"][i] > n["clip_hi"][i]:
+                raise Invalid("inputs", f"input normalization of input {i} is not increasing")
+            lo, hi = ((min(max(v, n["clip_lo"][i]), n["clip_hi"][i]) - n["mean"][i]) / n["range"][i] for v in (lo, hi))
+        if self.inputs_fixed:  # inputs arrive in their formats: only grid points of the box occur
+            f = self.in_fmt[i].frac
+            lo, hi = -round_to_grid(-lo, f, False) * pow2(-f), round_to_grid(hi, f, False) * pow2(-f)
+        return lo, hi
 
     # ---- one dense layer
     def _layer(self, L: int, prev):

@@ -160,6 +160,17 @@ def get(d, key, where, kinds):
     return v
 
 
+def object_items(d, keys, where, leaf=False):
+    """The items of a JSON object with keys in `keys` (names, or canonical indices in a range) and object values (unless leaf)."""
+    if not isinstance(d, dict):
+        raise Malformed(f"{where}: expected an object")
+    for key, v in d.items():
+        ok = key.isdigit() and str(int(key)) == key and int(key) in keys if isinstance(keys, range) else key in keys
+        if not ok or not (leaf or isinstance(v, dict)):
+            raise Malformed(f"{where}: unexpected entry {key!r} (keys: {keys}{'' if leaf else ', values: objects'})")
+    return d.items()
+
+
 def get_list(d, key, where, n=None):
     v = get(d, key, where, list)
     if n is not None and len(v) != n:

@@ -34,6 +34,7 @@ SUPPORTED_ACTS = ("relu", "linear", "tanh", "sigmoid")  # what the writer may ce
 SMOOTH = ("tanh", "sigmoid")
 P = 128  # intercepts live on the 2^-P grid
 SB = 32  # relaxation slopes live on the 2^-SB grid
+AB = 16  # lower ReLU slopes (relu_lower_slope, relu_alpha) are dyadics in [0, 1] on the 2^-AB grid
 K = 16  # pieces of a tanh/sigmoid relaxation check (the engine's, so its intercepts pass)
 _E_KEYS = ("d_acc_lo", "d_acc_hi", "d_pre_lo", "d_pre_hi", "d_out_lo", "d_out_hi")
 
@@ -72,7 +73,7 @@ def ranges(ch, L, name, layer, cl, prev):
                                   "(rules: interval, symbolic)")
     if need and L == 0:
         raise C.Invalid(step, "layer 1 ranges follow from the interval rule only")
-    sym = _backsub(ch, L, sorted(need)) if need else {}
+    sym = _backsub(ch, L, sorted(need), _alphas(ch, L, h, n, step)) if need else {}
     for j in range(n):
         row = layer.wn[j]
         den = layer.wd * dx
@@ -101,6 +102,7 @@ def _relaxation(ch, L, layer, cl, h, step):
     if not isinstance(lower, dict):
         raise C.Malformed(f"claims.layers[{L}].hints.ranges.relu_lower_slope: expected an object")
     one, out = 1 << SB, []
+    unstable = _state(ch).setdefault("unstable", {}).setdefault(L, set())
     for j in range(layer.n_out):
         lo, hi = cl["pre_lo"][j], cl["pre_hi"][j]
         if layer.act == "linear" or lo >= 0:
@@ -110,10 +112,32 @@ def _relaxation(ch, L, layer, cl, h, step):
         else:
             a = _ceil(hi * one / (hi - lo))  # upper slope at 2^-SB
             c = _ceil(-a * lo * (1 << (P - SB)))  # ceil(-a l) at 2^-P
-            k = lower.get(str(j))
-            if k not in (0, 1):
-                raise C.Invalid(step, f"neuron {j}: unstable ReLU needs a lower-slope hint 0 or 1, found {k!r}")
-            out.append((k * one, 0, a, c))
+            if lower.get(str(j)) is None:
+                raise C.Invalid(step, f"neuron {j}: unstable ReLU needs a lower-slope hint (a dyadic in [0, 1])")
+            k = C.rat(lower[str(j)], f"claims.layers[{L}].hints.ranges.relu_lower_slope.{j}")
+            out.append((_alpha(step, f"neuron {j}: lower slope", k), 0, a, c))
+            unstable.add(j)
+    return out
+
+
+def _alpha(step, what, q: Fraction) -> int:  # a lower ReLU slope: alpha z <= relu(z) for all z iff 0 <= alpha <= 1
+    if not 0 <= q <= 1:
+        raise C.Invalid(step, f"{what} {C.show(q)} is outside [0, 1] (alpha z <= relu(z) needs 0 <= alpha <= 1)")
+    return _on_grid(C, step, what, q, AB) << (SB - AB)  # on the 2^-AB grid, as an int at 2^-SB
+
+
+def _alphas(ch, L, h, n, step) -> dict:
+    """Hint relu_alpha as {(sign, j): {k: {i: slope at 2^-SB}}}: sign +1 row +W[j] ("hi"), -1 row -W[j] ("lo")."""
+    w, out, unst = f"claims.layers[{L}].hints.ranges.relu_alpha", {}, _state(ch).get("unstable", {})
+    for side, rows in C.object_items(h.get("relu_alpha", {}), ("hi", "lo"), w):
+        for j, per_k in C.object_items(rows, range(n), f"{w}.{side}"):
+            slot = out.setdefault((1 if side == "hi" else -1, int(j)), {})
+            for k, entries in C.object_items(per_k, range(L), f"{w}.{side}.{j}"):
+                for i, v in C.object_items(entries, range(ch.layers[int(k)].n_out), f"{w}.{side}.{j}.{k}", leaf=True):
+                    what = f"relu_alpha {side} {j}: layer {int(k) + 1} neuron {i}"
+                    if int(i) not in unst.get(int(k), ()):
+                        raise C.Invalid(step, f"{what} is not an unstable ReLU")
+                    slot.setdefault(int(k), {})[int(i)] = _alpha(step, what, C.rat(v, f"{w}.{side}.{j}.{k}.{i}"))
     return out
 
 
@@ -179,8 +203,8 @@ def _int_layer(layer):
     return [[w * (d // layer.wd) for w in row] for row in layer.wn], [b.numerator * (d // b.denominator) for b in layer.bias], d
 
 
-def _backsub(ch, t, neurons):
-    """{j: (lower bound, upper bound)} of z_j of layer t (0-based) by exact back-substitution."""
+def _backsub(ch, t, neurons, alpha):
+    """{j: (lower bound, upper bound)} of z_j of layer t (0-based) by exact back-substitution (alpha: `_alphas`)."""
     st = _state(ch)
     relax = st.get("relax", {})
     for k in range(t):
@@ -201,8 +225,9 @@ def _backsub(ch, t, neurons):
         for sign in (1, -1):
             lam = [sign * v for v in num_t[j]]
             const, den = sign * b_t[j] << P, d_t
+            over = alpha.get((sign, j), {})  # per-row lower slopes replacing the per-neuron ones
             for k in range(t - 1, -1, -1):
-                rx = relax[k]
+                rx = relax[k] if k not in over else [(over[k].get(i, v[0]),) + v[1:] for i, v in enumerate(relax[k])]
                 num_k, b_k, d_k = ints[k]
                 mu, c = [], const
                 for v, (ls, li, us, ui) in zip(lam, rx):

@@ -8,7 +8,7 @@ bounds); every other field of the certificate (the network's name and source,
 the analysis note, recorded measurements, the embedded spec text) appears
 under "recorded, not checked". An INVALID certificate gets the reason, not a
 "what was proven". The assumptions the guarantee rests on are stated. The
-four checker files are copied next to the report, so its re-check commands
+checker files are copied next to the report, so its re-check commands
 work from anywhere.
 
 Every number shown for a certificate value carries its exact value and its
@@ -34,7 +34,7 @@ from .measure import Simulation, recorded_simulation, simulate_certificate
 ROLES = checker.ROLES
 PART_NAMES = ("propagated", "weight quantization", "bias quantization", "product rounding", "output rounding", "activation")
 CHECKER_FILES = ("checker.py", "checker_core.py", "checker_tight.py", "checker_diff.py", "checker_integer.py",
-                 "checker_integer_rules.py")
+                 "checker_integer_rules.py", "checker_split.py")
 
 
 def fmt_num(q: Fraction) -> str:
@@ -381,6 +381,14 @@ def _blocks(cert: dict, ch: checker.Checker | None, verdict: str, sim, recorded,
             row += [Num((min(max(v, n["clip_lo"][i]), n["clip_hi"][i]) - n["mean"][i]) / n["range"][i]) for v in (lo, hi)]
         rows.append(row + [ch.in_fmt[i].text])
     b += [_h(3, "Input domain"), _table(head, rows, "domain")]
+    split = getattr(ch, "split_summary", None)
+    if split:
+        k, box = split["worst_leaf"], split["worst_domain"]
+        b += [_p(f"Input splitting (checked): the domain is bisected into {split['leaves']} boxes; the checker "
+                 "replayed the bisection tree (the boxes cover the domain) and re-derived every box's claims; the "
+                 f"bounds above are the largest over the boxes. Worst box: {k}, output error bound "
+                 f"{fmt_num(split['worst_bound'])}, on " + ", ".join(f"[{fmt_num(lo)}, {fmt_num(hi)}]" for lo, hi in box)
+                 + f" (branching {split['branching']}, recorded).", "split")]
     b += [_h(2, "Assumptions"), _ul(_assumptions(ch, cert))]
     b += [_h(2, "Certified design (checked)"),
           _table(["layer", "activation", "neurons", *ROLES, "max error bound"],
@@ -392,7 +400,7 @@ def _blocks(cert: dict, ch: checker.Checker | None, verdict: str, sim, recorded,
                  "code")]
     b += [_h(2, "Plots"), ("plots",)]
     b += [_h(2, "How to re-check"), _pre("\n".join(recheck), "recheck"),
-          _p("The first command needs verifq; the second only Python 3: the four checker files (standard library "
+          _p("The first command needs verifq; the second only Python 3: the checker files (standard library "
              "only, exact arithmetic, no solver) are copied next to this report.")]
     b += _recorded_unchecked(cert, recorded, spec_checked)
     if spec_text is not None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from .. import __version__
 from ..analysis.methods import ErrorMethod, RangeMethod
 from ..analysis.prove import analyse
-from ..outputs import write_text_atomic
+from ..outputs import write_bytes_atomic, write_text_atomic
 from ..fixedpoint.tables import table_entries
 from ..numeric.scaled import PRECISION
 from . import checker, checker_tight
@@ -72,9 +72,14 @@ def build_certificate(
         first = analysis.violations[0].describe() if analysis.violations else "not proved"
         raise CertificateError(f"only a successful proof can be certified ({first})")
     proved_with = methods(analysis)
-    analysis, note = certifiable_analysis(analysis)
+    split = split_checkable(analysis)
+    if split:
+        note = None
+        range_rule, error_rule = methods(analysis.leaves[0])
+    else:
+        analysis, note = certifiable_analysis(analysis)
+        range_rule, error_rule = methods(analysis)
     problem, design = analysis.problem, analysis.design
-    range_rule, error_rule = methods(analysis)
     content = problem_content(problem, design)
     net_sha = checker.sha256_of(content["network"])
     impl = content["implementation"]
@@ -85,32 +90,7 @@ def build_certificate(
     design_sha = checker.sha256_of(checker.design_hash_input(content["formats"], impl, formats_source))
     net = problem.network
     rounding = "nearest" if impl["rounding"] == "nearest" else "truncate"
-    layers = []
-    hints = analysis.hints if (range_rule, error_rule) != ("interval", "l1_local") else {}
-    for la in analysis.layers:
-        r, e = la.ranges, la.errors
-        layers.append(
-            {
-                "index": la.index,
-                "activation": content["network"]["layers"][la.index - 1]["activation"],
-                "range_rule": range_rule,
-                "error_rule": error_rule,
-                "accum_rule": "wrap_final_sum" if impl["overflow"] == "wrap" else "saturate_partial_sums",
-                "hints": _layer_hints(hints, la.index - 1),
-                "pre_lo": _qs(r.pre_lo),
-                "pre_hi": _qs(r.pre_hi),
-                "post_lo": _qs(r.post_lo),
-                "post_hi": _qs(r.post_hi),
-                "err_acc": _qs(e.err_acc),
-                "err_pre": _qs(e.err_pre),
-                "err_out": _qs(e.err_out),
-                "acc_lo": _qs(e.acc_lo),
-                "acc_hi": _qs(e.acc_hi),
-                "out_lo": _qs(e.out_lo),
-                "out_hi": _qs(e.out_hi),
-            }
-        )
-    inp = analysis.inputs
+    claims = box_claims(analysis, content, ("split", "split") if split else (range_rule, error_rule))
     bounds = [str(Fraction(b)) for b in analysis.output_errors]
     if spec_text is None and problem.spec_path:
         try:
@@ -148,26 +128,17 @@ def build_certificate(
             "certified_with": {"range_method": range_rule, "error_method": error_rule},
             "note": note,
         },
-        "claims": {
-            "precision_note": f"claims are the analysis's outward-rounded values at 2^-{PRECISION}",
-            "inputs": {
-                "range_rule": "domain",
-                "error_rule": "input_quantization",
-                "lo": _qs(analysis.input_lo),
-                "hi": _qs(analysis.input_hi),
-                "err": _qs(inp.err),
-                "q_lo": _qs(inp.q_lo),
-                "q_hi": _qs(inp.q_hi),
-            },
-            "layers": layers,
-        },
+        "claims": claims,
         "verdict": {
             "proved": True,
             "output_error_bounds": bounds,
             "statement": _statement(net.name, problem, rounding, impl["overflow"], bounds),
         },
     }
-    if not tight_checkable(analysis):
+    if split:
+        cert["split"] = split_section(analysis, content)
+        cert["analysis"]["certified_with"]["split"] = len(analysis.leaves)
+    elif not tight_checkable(analysis):
         hints = getattr(analysis, "hints", None)
         cert["analysis"]["hints"] = hints if isinstance(hints, dict) else {}
     if spec_text is not None:
@@ -181,6 +152,96 @@ def build_certificate(
     if generated_code:
         cert["generated_code"] = dict(sorted(generated_code.items()))
     return cert
+
+
+def box_claims(analysis, content: dict, rules: tuple[str, str]) -> dict:
+    """The `claims` object of one box's analysis (a single-box certificate's, a split leaf's, or, with
+    rules ("split", "split"), the combined claims of a split certificate, which carry no hints)."""
+    range_rule, error_rule = rules
+    impl = content["implementation"]
+    hints = analysis.hints if rules not in (("interval", "l1_local"), ("split", "split")) else {}
+    layers = []
+    for la in analysis.layers:
+        r, e = la.ranges, la.errors
+        layers.append(
+            {
+                "index": la.index,
+                "activation": content["network"]["layers"][la.index - 1]["activation"],
+                "range_rule": range_rule,
+                "error_rule": error_rule,
+                "accum_rule": "wrap_final_sum" if impl["overflow"] == "wrap" else "saturate_partial_sums",
+                "hints": _layer_hints(hints, la.index - 1),
+                **{k: _qs(getattr(r, k)) for k in ("pre_lo", "pre_hi", "post_lo", "post_hi")},
+                **{k: _qs(getattr(e, k)) for k in ("err_acc", "err_pre", "err_out", "acc_lo", "acc_hi", "out_lo", "out_hi")},
+            }
+        )
+    inp = analysis.inputs
+    return {
+        "precision_note": f"claims are the analysis's outward-rounded values at 2^-{PRECISION}",
+        "inputs": {
+            "range_rule": "domain",
+            "error_rule": "input_quantization",
+            "lo": _qs(analysis.input_lo),
+            "hi": _qs(analysis.input_hi),
+            "err": _qs(inp.err),
+            "q_lo": _qs(inp.q_lo),
+            "q_hi": _qs(inp.q_hi),
+        },
+        "layers": layers,
+    }
+
+
+def split_checkable(analysis) -> bool:
+    """Whether `analysis` is an input splitting the checker re-derives leaf by leaf (checker_split.py):
+    it records its bisection tree and every leaf is a box the single-box rules re-derive."""
+    info = getattr(analysis, "split_info", None)
+    if not analysis.leaves or not info or "tree" not in info:
+        return False
+    boxes = (info["root"],) + tuple(analysis.leaves)
+    return all(tight_checkable(a) and methods(a) == methods(analysis.leaves[0]) for a in boxes)
+
+
+_RANGE_KEYS = {"pre_lo": min, "pre_hi": max, "post_lo": min, "post_hi": max}
+_ERROR_KEYS = {"err_acc": max, "err_pre": max, "err_out": max, "acc_lo": min, "acc_hi": max, "out_lo": min, "out_hi": max}
+
+
+def _tighter_than_leaves(analysis) -> bool:
+    """Whether some combined claim is tighter than the hull of the leaves' (split.combine intersects
+    with the whole box's own analysis): then the certificate records that analysis too."""
+    for pos, la in enumerate(analysis.layers):
+        for part, keys in (("ranges", _RANGE_KEYS), ("errors", _ERROR_KEYS)):
+            for key, pick in keys.items():
+                hull = [pick(vals) for vals in zip(*(getattr(getattr(leaf.layers[pos], part), key) for leaf in analysis.leaves))]
+                if list(getattr(getattr(la, part), key)) != hull:
+                    return True
+    return False
+
+
+def split_section(analysis, content: dict) -> dict:
+    """The `split` object of a split certificate: the bisection tree (exact), every leaf's box and
+    claims (as a single-box certificate records them), the whole box's claims when the combined
+    claims use them, and how the partition was found (recorded, not checked)."""
+    info = analysis.split_info
+    tree = []
+    for node in info["tree"]:
+        if "leaf" in node:
+            tree.append({"leaf": node["leaf"]})
+        else:
+            tree.append({"dim": node["dim"], "left_hi": str(Fraction(node["left_hi"])),
+                         "right_lo": str(Fraction(node["right_lo"])), "children": list(node["children"])})
+    rules = methods(analysis.leaves[0])
+    out = {
+        "branching": info["branching"],
+        "max_leaves": info["max_leaves"],
+        "box_analyses": info["analyses"],
+        "stopped_by": info["stopped_by"],
+        "tree": tree,
+    }
+    if _tighter_than_leaves(analysis):
+        out["whole_box"] = box_claims(info["root"], content, methods(info["root"]))
+    out["leaves"] = [{"domain": [[str(Fraction(lo)), str(Fraction(hi))] for lo, hi in leaf.problem.domain],
+                      "claims": box_claims(leaf, content, rules)} for leaf in analysis.leaves]
+    return out
 
 
 # the (range rule, error rule) pairs the checker re-derives (the tight ones in checker_tight.py, for the
@@ -203,8 +264,8 @@ def tight_checkable(analysis) -> bool:
     h = analysis.hints
     r = h.get("ranges")
     if m[0] == "symbolic":
-        if not r or (r.get("slope_bits"), r.get("precision_bits"), r.get("smooth_pieces")) != (
-                checker_tight.SB, checker_tight.P, checker_tight.K):
+        if not r or (r.get("slope_bits"), r.get("precision_bits"), r.get("smooth_pieces"), r.get("alpha_bits")) != (
+                checker_tight.SB, checker_tight.P, checker_tight.K, checker_tight.AB):
             return False
         if any("milp" in lh["lo_method"] + lh["hi_method"] for lh in r["layers"]):
             return False
@@ -219,7 +280,7 @@ def _layer_hints(hints: dict, pos: int) -> dict:
     if hints.get("range_method") == "symbolic" and "ranges" in hints:
         lh = hints["ranges"]["layers"][pos]
         out["ranges"] = {k: lh[k] for k in ("lo_method", "hi_method", "relu_lower_slope", "smooth_slope",
-                                            "smooth_intercepts") if k in lh}
+                                            "smooth_intercepts", "relu_alpha") if k in lh}
     if hints.get("error_method") in ("first_order", "differential") and "errors" in hints:
         out["errors"] = {k: v for k, v in hints["errors"][pos].items() if k != "error_rule"}
     return out
@@ -279,7 +340,12 @@ def _statement(name: str, problem, rounding: str, overflow: str, bounds: list[st
 def write_certificate(path, analysis, **kwargs) -> dict:
     """Build the certificate of `analysis` and write it atomically to `path`; returns the document."""
     cert = build_certificate(analysis, **kwargs)
-    write_text_atomic(path, dumps(cert))
+    if str(path).endswith(".gz"):  # gzip (a split certificate's many boxes compress about 6x); the checker reads both
+        import gzip
+
+        write_bytes_atomic(path, gzip.compress(dumps(cert).encode("utf-8"), 6, mtime=0))
+    else:
+        write_text_atomic(path, dumps(cert))
     return cert
 
 
