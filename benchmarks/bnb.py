@@ -24,9 +24,7 @@ Writes benchmarks/results/bnb.md and bnb.csv (rows written as each network finis
 from __future__ import annotations
 
 import argparse
-import csv
 import gzip
-import math
 import sys
 import time
 from pathlib import Path
@@ -35,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from tightness import DEFAULT_NETWORKS, design_for, record_bounds  # noqa: E402
+from tightness import DEFAULT_NETWORKS, design_for, markdown_table, read_csv, record_bounds, write_csv  # noqa: E402
 from verifq.analysis.prove import analyse  # noqa: E402
 from verifq.analysis.search import observe  # noqa: E402
 from verifq.analysis.split import analyse_split  # noqa: E402
@@ -143,22 +141,9 @@ def probe(path: Path, rels=(16, 256, 4096), samples: int = 3000) -> list[str]:
     return out
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "-"
-        return f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
-    return str(v)
-
-
 def write_results(rows: list[dict], out_dir: Path, notes: list[str], budgets: list[int]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    keys = sorted({k for r in rows for k in r})
-    with open(out_dir / "bnb.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
+    write_csv(rows, out_dir / "bnb.csv")
     lines = ["# Branch and bound on the error bound: smear vs strong branching; split certificates", ""] + notes + [""]
     cols = [("network", "network"), ("arch", "architecture"), ("observed", "observed"), ("tight_box", "tight 1 box")]
     for b in budgets:
@@ -168,29 +153,20 @@ def write_results(rows: list[dict], out_dir: Path, notes: list[str], budgets: li
         cols += [(f"tight_{br}@60s", f"tight {br} @60 s"), (f"leaves_{br}@60s", f"leaves {br} @60 s")]
     lines.append("Tightness = certified / observed (max over outputs), at equal leaf budgets and within 60 s:")
     lines.append("")
-    lines.append("| " + " | ".join(h for _, h in cols) + " |")
-    lines.append("|" + "---|" * len(cols))
-    for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(k, float("nan"))) for k, _ in cols) + " |")
+    lines += markdown_table(rows, cols)
     lines += ["", "Times (s, wall clock) to reach each budget, box analyses run, and why the run stopped:", ""]
     tcols = [("network", "network"), ("time_box", "1 box")]
     for b in budgets:
         for br in ("smear", "strong"):
             tcols += [(f"time_{br}@{b}", f"t {br} @{b}"), (f"analyses_{br}@{b}", f"analyses {br} @{b}")]
     tcols += [("stopped_smear", "smear stopped by"), ("stopped_strong", "strong stopped by")]
-    lines.append("| " + " | ".join(h for _, h in tcols) + " |")
-    lines.append("|" + "---|" * len(tcols))
-    for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(k, float("nan"))) for k, _ in tcols) + " |")
+    lines += markdown_table(rows, tcols)
     lines += ["", "Split certificates (smear, goal tighten): size, gzip size, write and check times (`checker.check_file`, "
               "end to end):", ""]
     ccols = [("network", "network"), ("cert_leaves", "leaves"), ("cert_mb", "MB"), ("cert_gz_mb", "MB gzip"),
              ("cert_analyse", "analyse (s)"), ("cert_write", "write (s)"), ("cert_check", "check (s)"),
              ("cert_verdict", "verdict")]
-    lines.append("| " + " | ".join(h for _, h in ccols) + " |")
-    lines.append("|" + "---|" * len(ccols))
-    for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(k, float("nan"))) for k, _ in ccols) + " |")
+    lines += markdown_table(rows, ccols)
     lines += ["", "Summary:", ""] + _summary(rows, budgets)
     (out_dir / "bnb.md").write_text("\n".join(lines) + "\n")
 
@@ -226,16 +202,8 @@ def _summary(rows: list[dict], budgets: list[int]) -> list[str]:
     return out
 
 
-def _parse(r: dict) -> dict:
-    out = {}
-    for k, v in r.items():
-        if v == "":
-            continue
-        try:
-            out[k] = int(v) if k in ("params", "cert_leaves") or k.startswith(("analyses_", "leaves_")) else float(v)
-        except ValueError:
-            out[k] = v
-    return out
+def _is_int(key: str) -> bool:
+    return key in ("params", "cert_leaves") or key.startswith(("analyses_", "leaves_"))
 
 
 def main() -> int:
@@ -269,7 +237,7 @@ def main() -> int:
         "@60 s: the best (anytime) bound reached within 60 s of wall time, the issue's time target.",
     ] + ([args.note] if args.note else [])
     if args.merge:
-        rows = [_parse(r) for d in args.merge for r in csv.DictReader(open(d / "bnb.csv"))]
+        rows = [r for d in args.merge for r in read_csv(d / "bnb.csv", _is_int)]
         rows.sort(key=lambda r: args.only.index(r["network"]) if r["network"] in args.only else len(args.only))
         write_results(rows, args.out, notes, args.budgets)
         return 0

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import statistics
 import sys
 import time
@@ -33,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from tightness import DEFAULT_NETWORKS, design_for, record_bounds  # noqa: E402
+from tightness import DEFAULT_NETWORKS, design_for, markdown_table, read_csv, record_bounds, write_csv  # noqa: E402
 from verifq.analysis.prove import analyse  # noqa: E402
 from verifq.analysis.search import observe  # noqa: E402
 from verifq.analysis.split import analyse_split  # noqa: E402
@@ -90,14 +89,6 @@ COLUMNS = [
 ]
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "-"
-        return f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
-    return str(v)
-
-
 def _summary(rows: list[dict], label: str, pick) -> list[str]:
     sel = [r for r in rows if pick(r)]
     if not sel:
@@ -114,17 +105,9 @@ def _summary(rows: list[dict], label: str, pick) -> list[str]:
 
 def write_results(rows: list[dict], out_dir: Path, notes: list[str]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    keys = sorted({k for r in rows for k in r})
-    with open(out_dir / "differential.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
+    write_csv(rows, out_dir / "differential.csv")
     lines = ["# Tightness of the differential error rule vs first-order", ""] + notes + [""]
-    lines.append("| " + " | ".join(h for _, h in COLUMNS) + " |")
-    lines.append("|" + "---|" * len(COLUMNS))
-    for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(k, float("nan"))) for k, _ in COLUMNS) + " |")
+    lines += markdown_table(rows, COLUMNS)
     lines.append("")
     lines += _summary(rows, "all networks", lambda r: True)
     lines += _summary(rows, "ReLU networks", lambda r: "tanh" not in r["acts"] and "sigmoid" not in r["acts"])
@@ -135,18 +118,6 @@ def write_results(rows: list[dict], out_dir: Path, notes: list[str]) -> None:
         lines.append(f"- Certified bound sym+FO / sym+DIFF: median {statistics.median(imp):.3g}x, max {max(imp):.3g}x "
                      f"(never below 1: the rule is intersected with first-order).")
     (out_dir / "differential.md").write_text("\n".join(lines) + "\n")
-
-
-def _parse(r: dict) -> dict:
-    out = {}
-    for k, v in r.items():
-        if v == "":
-            continue
-        try:
-            out[k] = int(v) if k in ("hidden", "params", "leaves") else float(v)
-        except ValueError:
-            out[k] = v
-    return out
 
 
 def main() -> int:
@@ -169,7 +140,7 @@ def main() -> int:
         paths = [p for p in paths if p.stem in args.only]
     rows, skipped = [], []
     if args.append and (args.out / "differential.csv").exists():
-        rows = [_parse(r) for r in csv.DictReader(open(args.out / "differential.csv"))]
+        rows = read_csv(args.out / "differential.csv")
         rows = [r for r in rows if r["network"] not in {p.stem for p in paths}]
     notes = [
         "Designs and observations as in tightness.md (uniform fixed<I+16,I>, exact accumulators, truncation, wrap, "

@@ -27,7 +27,6 @@ Writes benchmarks/results/ranges.md and ranges.csv.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import statistics
 import sys
@@ -40,8 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from differential import _fmt  # noqa: E402
-from tightness import DEFAULT_NETWORKS, design_for, record_bounds  # noqa: E402
+from tightness import DEFAULT_NETWORKS, design_for, markdown_table, record_bounds, write_csv  # noqa: E402
 from verifq.analysis import alpha as A  # noqa: E402
 from verifq.analysis.box import network_input_box  # noqa: E402
 from verifq.analysis.prove import analyse  # noqa: E402
@@ -161,23 +159,11 @@ ERR_COLUMNS = [
 ]
 
 
-def _table(rows, cols) -> list[str]:
-    out = ["| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        out.append("| " + " | ".join(_fmt(r.get(k, float("nan"))) for k, _ in cols) + " |")
-    return out
-
-
 def write_results(rows: list[dict], out_dir: Path, notes: list[str]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    keys = sorted({k for r in rows for k in r})
-    with open(out_dir / "ranges.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
+    write_csv(rows, out_dir / "ranges.csv")
     lines = ["# Output range widths: optimized lower ReLU slopes (symbolic+alpha) vs 0/1, alpha-CROWN, sampled", ""]
-    lines += notes + ["", "## Output range widths (max over outputs of hi - lo)", ""] + _table(rows, COLUMNS)
+    lines += notes + ["", "## Output range widths (max over outputs of hi - lo)", ""] + markdown_table(rows, COLUMNS)
     ratio = [r["width_sym01"] / r["width_alpha"] for r in rows if r["width_alpha"] > 0]
     lines += ["", f"- symbolic 0/1 / symbolic+alpha width: median {statistics.median(ratio):.3g}x, "
                   f"max {max(ratio):.3g}x, min {min(ratio):.3g}x."]
@@ -186,7 +172,7 @@ def write_results(rows: list[dict], out_dir: Path, notes: list[str]) -> None:
             lines.append(f"- {r['network']}: symbolic+alpha {r['width_alpha']:.4g} vs alpha-CROWN {r['width_aCROWN']:.4g} "
                          f"({'at or below' if r['width_alpha'] <= r['width_aCROWN'] else 'ABOVE'}); "
                          f"200 steps {r['width_alpha200']:.4g}; sampled {r['width_sampled']:.4g}.")
-    lines += ["", "## Certified error bounds and tightness (certified / observed)", ""] + _table(rows, ERR_COLUMNS)
+    lines += ["", "## Certified error bounds and tightness (certified / observed)", ""] + markdown_table(rows, ERR_COLUMNS)
     for tag in ("FO", "DIFF"):
         imp = [r[f"bound_sym01+{tag}"] / r[f"bound_alpha+{tag}"] for r in rows if r[f"bound_alpha+{tag}"] > 0]
         lines.append(f"- bound 0/1+{tag} / alpha+{tag}: median {statistics.median(imp):.3g}x, max {max(imp):.3g}x, "

@@ -174,7 +174,8 @@ COLUMNS = [
 ]
 
 
-def _fmt(v) -> str:
+def fmt_cell(v) -> str:
+    """A results-table cell: 3 significant digits, "-" for a missing (NaN) value."""
     if isinstance(v, float):
         if math.isnan(v):
             return "-"
@@ -182,20 +183,28 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def write_results(rows: list[dict], out_dir: Path, notes: list[str]) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    keys = sorted({k for r in rows for k in r})
-    with open(out_dir / "tightness.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
+def markdown_table(rows: list[dict], cols) -> list[str]:
+    """Lines of a Markdown table; cols: (row key, header) pairs."""
+    out = ["| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
+    return out + ["| " + " | ".join(fmt_cell(r.get(k, float("nan"))) for k, _ in cols) + " |" for r in rows]
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    """Every row, with the union of their keys as columns (sorted)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
         w.writeheader()
         for r in rows:
             w.writerow(r)
+
+
+def write_results(rows: list[dict], out_dir: Path, notes: list[str]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, out_dir / "tightness.csv")
     lines = ["# Tightness: symbolic ranges + the differential rule (the default) and first-order errors vs interval + l1", ""]
     lines += notes + [""]
-    lines.append("| " + " | ".join(h for _, h in COLUMNS) + " |")
-    lines.append("|" + "---|" * len(COLUMNS))
-    for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(k, float("nan"))) for k, _ in COLUMNS) + " |")
+    lines += markdown_table(rows, COLUMNS)
     lines.append("")
     def med(vals):
         vals = [v for v in vals if v == v]
@@ -230,7 +239,9 @@ def write_results(rows: list[dict], out_dir: Path, notes: list[str]) -> None:
     (out_dir / "tightness.md").write_text("\n".join(lines) + "\n")
 
 
-def _read_rows(path: Path, skip: set) -> list[dict]:
+def read_csv(path: Path, is_int=lambda key: key in ("hidden", "params", "leaves", "samples"), skip=()) -> list[dict]:
+    """The rows write_csv wrote (but those of networks in `skip`): empty cells dropped, numbers parsed
+    (int where is_int(column)), anything else kept as text."""
     out = []
     with open(path) as f:
         for r in csv.DictReader(f):
@@ -241,7 +252,7 @@ def _read_rows(path: Path, skip: set) -> list[dict]:
                 if v == "":
                     continue
                 try:
-                    row[k] = int(v) if k in ("hidden", "params", "leaves", "samples") else float(v)
+                    row[k] = int(v) if is_int(k) else float(v)
                 except ValueError:
                     row[k] = v
             out.append(row)
@@ -311,7 +322,7 @@ def main() -> int:
     if skipped:
         notes.append("Skipped: " + ", ".join(skipped))
     if args.append and (args.out / "tightness.csv").exists():
-        rows = _read_rows(args.out / "tightness.csv", {r["network"] for r in rows}) + rows
+        rows = read_csv(args.out / "tightness.csv", skip={r["network"] for r in rows}) + rows
         if not skipped:  # the merged table's networks over --max-params (not only this run's)
             import json
             for q in sorted(args.networks.glob("*.json")):
@@ -406,12 +417,7 @@ def bits_table(paths, out_dir: Path, epsilons=(1e-3, 1e-5), methods=tuple(BIT_ME
                 row[f"time_{k}_{eps:g}"] = time.time() - t
         rows.append(row)
         print(p.stem, {k: v for k, v in row.items() if k.startswith(("F_", "bits_"))}, flush=True)
-    keys = sorted({k for r in rows for k in r})
-    with open(out_dir / "tightness_bits.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
+    write_csv(rows, out_dir / "tightness_bits.csv")
     lines = ["# Bits: smallest uniform-F design that each analysis proves", "",
              "Per network and bound eps: the smallest F (fractional bits of inputs, weights, biases and outputs; "
              "accumulators 2F, exact) such that the per-layer design (integer bits per layer and role from the "

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from soundness_harness import check_layerwise, check_outputs_with_search
+from test_certificate_tight import verdict
 from test_tight_analysis import _uniform
 from verifq.analysis.prove import analyse
 from verifq.analysis.ranges import compute_ranges
 from verifq.analysis.wide import without_error_requirement, without_limits
-from verifq.certificate import checker
 from verifq.certificate.writer import build_certificate, dumps
 from verifq.cli.main import main
 from verifq.language.benchmark import problem_from_benchmark
@@ -113,16 +113,6 @@ def _cert(iters=ITERS):
     return json.loads(_cert_text(iters))
 
 
-def _verdict(cert):
-    try:
-        checker.check(cert)
-        return "VALID"
-    except checker.Invalid as exc:
-        return exc.step
-    except checker.Malformed as exc:
-        return f"malformed: {exc}"
-
-
 def _alpha_entry(cert):
     """(layer claim index, side, j, k, i) of a recorded alpha of the output layer."""
     L = len(cert["claims"]["layers"]) - 1
@@ -146,7 +136,7 @@ def test_certificate_with_optimized_alphas_is_valid(tmp_path):
 def test_old_certificates_with_01_slopes_still_check():
     cert = _cert(0)
     assert not any(lc["hints"]["ranges"].get("relu_alpha") for lc in cert["claims"]["layers"])
-    assert _verdict(cert) == "VALID"
+    assert verdict(cert) == "VALID"
 
 
 @pytest.mark.parametrize("bad", ["3/2", "-1/10", 2, -1])
@@ -154,16 +144,16 @@ def test_alpha_outside_0_1_is_rejected(bad):
     cert = _cert()
     L, side, j, k, i = _alpha_entry(cert)
     cert["claims"]["layers"][L]["hints"]["ranges"]["relu_alpha"][side][j][k][i] = bad
-    assert _verdict(cert) == f"layer {L + 1} ranges"
+    assert verdict(cert) == f"layer {L + 1} ranges"
 
 
 def test_alpha_off_the_stated_grid_is_rejected():
     cert = _cert()
     L, side, j, k, i = _alpha_entry(cert)
     cert["claims"]["layers"][L]["hints"]["ranges"]["relu_alpha"][side][j][k][i] = "1/3"
-    assert _verdict(cert) == f"layer {L + 1} ranges"
+    assert verdict(cert) == f"layer {L + 1} ranges"
     cert["claims"]["layers"][L]["hints"]["ranges"]["relu_alpha"][side][j][k][i] = "1/131072"  # 2^-17
-    assert _verdict(cert) == f"layer {L + 1} ranges"
+    assert verdict(cert) == f"layer {L + 1} ranges"
 
 
 @pytest.mark.parametrize("mutate", [
@@ -177,7 +167,7 @@ def test_malformed_alpha_hints_are_rejected(mutate):
     cert = _cert()
     L, side, j, k, i = _alpha_entry(cert)
     mutate(cert["claims"]["layers"][L]["hints"]["ranges"]["relu_alpha"], side, j, k, i)
-    assert _verdict(cert).startswith("malformed")
+    assert verdict(cert).startswith("malformed")
 
 
 def test_alpha_on_a_stable_neuron_is_rejected():
@@ -186,7 +176,7 @@ def test_alpha_on_a_stable_neuron_is_rejected():
     lc = cert["claims"]["layers"][int(k)]
     stable = next(n for n in range(len(lc["pre_lo"])) if Fraction(lc["pre_lo"][n]) >= 0 or Fraction(lc["pre_hi"][n]) <= 0)
     cert["claims"]["layers"][L]["hints"]["ranges"]["relu_alpha"][side][j][k][str(stable)] = "1/2"
-    assert _verdict(cert) == f"layer {L + 1} ranges"
+    assert verdict(cert) == f"layer {L + 1} ranges"
 
 
 def test_tighter_bound_claim_with_alphas_is_rejected():
@@ -195,7 +185,7 @@ def test_tighter_bound_claim_with_alphas_is_rejected():
     lc = cert["claims"]["layers"][L]
     j = next(n for n, m in enumerate(lc["hints"]["ranges"]["hi_method"]) if m == "symbolic")
     lc["pre_hi"][j] = str(Fraction(lc["pre_hi"][j]) - Fraction(1, 1 << 20))
-    assert _verdict(cert) == f"layer {L + 1} ranges"
+    assert verdict(cert) == f"layer {L + 1} ranges"
 
 
 def test_other_alphas_do_not_justify_the_claimed_bound():
@@ -203,7 +193,7 @@ def test_other_alphas_do_not_justify_the_claimed_bound():
     cert = _cert()
     L = len(cert["claims"]["layers"]) - 1
     del cert["claims"]["layers"][L]["hints"]["ranges"]["relu_alpha"]
-    assert _verdict(cert) == f"layer {L + 1} ranges"
+    assert verdict(cert) == f"layer {L + 1} ranges"
 
 
 def test_dyadic_per_neuron_lower_slopes_are_accepted_and_bad_ones_rejected():
@@ -213,10 +203,10 @@ def test_dyadic_per_neuron_lower_slopes_are_accepted_and_bad_ones_rejected():
     key = next(iter(sl))
     good = copy.deepcopy(cert)
     good["claims"]["layers"][L]["hints"]["ranges"]["relu_lower_slope"][key] = str(sl[key])  # "0"/"1" as text
-    assert _verdict(good) == "VALID"
+    assert verdict(good) == "VALID"
     for bad in ("3/2", "-1", "1/3"):
         sl[key] = bad
-        assert _verdict(cert) == f"layer {L + 1} ranges"
+        assert verdict(cert) == f"layer {L + 1} ranges"
 
 
 def test_alpha_iters_must_be_a_count(capsys):
@@ -257,4 +247,4 @@ def test_acasxu_certificate_with_alphas_checks_and_stays_small(name):
     cert = build_certificate(a)
     assert any(lc["hints"]["ranges"].get("relu_alpha") for lc in cert["claims"]["layers"])
     assert len(dumps(cert)) < 2_500_000  # measured 1.6 MB (0/1 slopes: 0.9 MB), benchmarks/results/ranges.md
-    assert _verdict(cert) == "VALID"
+    assert verdict(cert) == "VALID"
