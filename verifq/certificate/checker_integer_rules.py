@@ -114,6 +114,14 @@ def _requant_error(step: dict, j: int, unit_in: Fraction, clo, chi, exact: bool)
     return err
 
 
+def _units_agree(step: dict, j: int, u: Fraction, where: str) -> None:
+    """A Quant requantization's multiplier is the exact ratio (incoming unit / its scale) (INTEGER_SEMANTICS.md):
+    otherwise its codes are not worth `scale` each and the error rule does not apply."""
+    if step.get("kind", "Quant") == "Quant" and rat(step["multiplier"][j], "multiplier") != u / rat(step["scale"][j], "scale"):
+        raise Invalid("error bounds", f"{where}: channel {j}: multiplier {step['multiplier'][j]} is not the incoming "
+                      f"unit {u} over the scale {step['scale'][j]}")
+
+
 def check_errors(content: dict, domain, claims: dict, requirements: dict) -> list[tuple[str, str]]:
     """Re-derive the bound on |integer network - float reference| of every output (the rule of
     INTEGER_SEMANTICS.md, in exact rationals, from the checked input codes and final sums) and
@@ -123,11 +131,13 @@ def check_errors(content: dict, domain, claims: dict, requirements: dict) -> lis
     rlayers = get_list(ref, "layers", "network.content.reference", len(layers))
     e, f_lo, f_hi = [], [lo for lo, _ in domain], [hi for _, hi in domain]
     cin = claims["inputs"]
+    u_in = []  # each input code's unit: every layer's in_unit must be its input codes' unit
     for i, (lo, hi) in enumerate(domain):  # the input quantizer: exact rational multiplier
         err, clo, chi, u = Fraction(0), lo, hi, Fraction(1)
         for step in content["input_steps"]:
             jj = i if len(step.get("scale", [])) > 1 else 0
             if step["op"] == "requant":
+                _units_agree(step, jj, u, "input steps")
                 err += _requant_error(step, jj, u, clo, chi, exact=True)
                 clo, chi = cin["code_lo"][i], cin["code_hi"][i]
             elif step["op"] == "bipolar":
@@ -137,6 +147,7 @@ def check_errors(content: dict, domain, claims: dict, requirements: dict) -> lis
                 raise Malformed("input_steps: the error rule covers requant and bipolar input quantizers")
             u = rat(step["scale"][jj], "scale")
         e.append(err)
+        u_in.append(u)
     for L, (layer, rl, c) in enumerate(zip(layers, rlayers, claims["layers"])):
         n_out = len(layer["weights"])
         rw = [[rat(v, "reference weight") for v in row] for row in get_list(rl, "weights", f"reference layer {L + 1}", n_out)]
@@ -144,9 +155,12 @@ def check_errors(content: dict, domain, claims: dict, requirements: dict) -> lis
         if rl.get("activation") not in ("relu", "linear") or any(len(row) != len(e) for row in rw):
             raise Malformed(f"reference layer {L + 1}: {n_out} rows of {len(e)} weights and activation relu|linear")
         in_unit = rat(layer["in_unit"], "in_unit")
+        if any(v != in_unit for v in u_in):
+            raise Invalid("error bounds", f"layer {L + 1}: in_unit {in_unit} is not the unit of its input codes "
+                          f"({', '.join(sorted({str(v) for v in u_in}))})")
         units = [rat(v, "unit") for v in get_list(layer, "unit", f"layer {L + 1}", n_out)]
         fmax = [max(abs(a), abs(b)) for a, b in zip(f_lo, f_hi)]
-        ne, nlo, nhi = [], [], []
+        ne, nlo, nhi, u_out = [], [], [], []
         for j in range(n_out):
             wq = [cw * units[j] / in_unit for cw in layer["weights"][j]]
             err = sum((abs(a) * ei for a, ei in zip(wq, e)), Fraction(0))
@@ -154,26 +168,35 @@ def check_errors(content: dict, domain, claims: dict, requirements: dict) -> lis
             err += abs(layer["bias"][j] * units[j] - rb[j])
             lo = rb[j] + sum((b * (f_lo[i] if b > 0 else f_hi[i]) for i, b in enumerate(rw[j]) if b), Fraction(0))
             hi = rb[j] + sum((b * (f_hi[i] if b > 0 else f_lo[i]) for i, b in enumerate(rw[j]) if b), Fraction(0))
+            pre_lo = lo
             if rl["activation"] == "relu":
                 lo, hi = max(lo, Fraction(0)), max(hi, Fraction(0))
             clo, chi, u = c["final_lo"][j], c["final_hi"][j], units[j]
+            relu = rl["activation"] == "relu"
             for step in layer["steps"]:
                 op = step["op"]
-                if op == "relu":
+                if op == "relu":  # 1-Lipschitz against a reference ReLU; against a linear one, the cut-off part
+                    if not relu:
+                        err += abs(u) * max(-clo, 0)
                     clo, chi = max(clo, 0), max(chi, 0)
+                    relu = False  # the reference's ReLU is matched here
                     continue
                 sc = rat(step["scale"][j], "scale")
                 if op == "requant":
+                    _units_agree(step, j, u, f"layer {L + 1} steps")
                     err += _requant_error(step, j, u, clo, chi, exact=False)
                     clo, chi, u = apply(step, j, clo), apply(step, j, chi), sc
                     continue
                 ncl, nch = (-1, 1) if op == "bipolar" else (step["offset"], step["offset"] + len(step["thresholds"][j]))
                 err += max(abs(o - v) for o in (ncl * sc, nch * sc) for v in (clo * u, chi * u))
                 clo, chi, u = ncl, nch, sc
+            if relu and min(clo * u, chi * u) < 0:  # a reference ReLU the integer steps do not match:
+                err += max(-pre_lo, Fraction(0))  # |out - relu(y)| <= |out - y| + max(-y, 0)
             ne.append(min(err, max(abs(chi * u - lo), abs(hi - clo * u))))
+            u_out.append(u)
             nlo.append(lo)
             nhi.append(hi)
-        e, f_lo, f_hi = ne, nlo, nhi
+        e, f_lo, f_hi, u_in = ne, nlo, nhi, u_out
     claimed = [rat(v, "claims.errors") for v in get_list(claims, "errors", "claims", len(e))]
     bad = [i for i, (a, b) in enumerate(zip(claimed, e)) if a < b]
     if bad:
