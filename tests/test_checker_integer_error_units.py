@@ -16,12 +16,16 @@ from verifq.certificate.checker_integer import canonical_sha
 from verifq.certificate.checker_integer_rules import apply
 
 
-def _cert(*, in_scale="1", unit="1", in_unit="1", steps=(), activation="linear", claim="1/2"):
+def _requant(multiplier, scale, kind="Quant"):
+    return {"op": "requant", "kind": kind, "multiplier": [multiplier], "zero_point": [0], "scale": [scale],
+            "bits": 0, "signed": True, "narrow": False, "rounding": "ROUND"}
+
+
+def _cert(*, in_scale="1", unit="1", in_unit="1", steps=(), activation="linear", claim="1/2", ref_weight="1"):
     content = {
-        "input_steps": [{"op": "requant", "kind": "Quant", "multiplier": ["1"], "zero_point": [0],
-                         "scale": [in_scale], "bits": 0, "signed": True, "narrow": False, "rounding": "ROUND"}],
+        "input_steps": [_requant("1", in_scale)],
         "layers": [{"weights": [[1]], "bias": [0], "unit": [unit], "in_unit": in_unit, "steps": list(steps)}],
-        "reference": {"layers": [{"weights": [["1"]], "bias": ["0"], "activation": activation}]}}
+        "reference": {"layers": [{"weights": [[ref_weight]], "bias": ["0"], "activation": activation}]}}
     return {"format": "verifq-certificate", "schema_version": 1, "kind": "integer-accumulators",
             "network": {"content": content, "sha256": canonical_sha(content)},
             "domain": [["-8", "0"]],
@@ -31,6 +35,9 @@ def _cert(*, in_scale="1", unit="1", in_unit="1", steps=(), activation="linear",
                        "errors": [claim]},
             "requirements": {"max_error": [None]},
             "verdict": {"overflow_free": True}}
+
+
+XS = (-8, -4, Fraction(-1, 2), 0)  # the domain's ends, its middle, a rounding tie
 
 
 def _true_error(cert, x) -> Fraction:
@@ -52,7 +59,7 @@ def _true_error(cert, x) -> Fraction:
 def test_consistent_one_neuron_certificate_is_valid_and_true():
     cert = _cert()
     check(cert)
-    assert max(_true_error(cert, x) for x in (-8, -4, 0)) <= Fraction(1, 2)
+    assert max(_true_error(cert, x) for x in XS) <= Fraction(1, 2)
 
 
 MISMATCHES = {
@@ -64,13 +71,17 @@ MISMATCHES = {
     "in_unit not the input codes' unit": dict(unit="2", in_unit="2"),
     # a requantization whose multiplier is not (incoming unit / new unit): codes worth 1/2 each
     "multiplier not unit over scale": dict(in_scale="1/2", unit="1/2", in_unit="1/2"),
+    # labelled a v1 Trunc (no clamp, stays on the unit) but multiplying the code by 4
+    "Trunc multiplying the code": dict(steps=[_requant("4", "1", kind="Trunc")], claim="17/2"),
+    # negative units (multiplier -1 / -1 = 1): the rounding term and the interval cap turn negative
+    "negative units": dict(unit="-1", steps=[_requant("1", "-1")], ref_weight="-1", claim="0"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(MISMATCHES))
 def test_error_rule_rejects_a_bound_the_integer_network_exceeds(name):
     cert = _cert(**MISMATCHES[name])
-    worst = max(_true_error(cert, x) for x in (-8, -4, 0))
+    worst = max(_true_error(cert, x) for x in XS)
     assert worst > Fraction(cert["claims"]["errors"][0])  # the claim is false
     with pytest.raises(Invalid):
         check(copy.deepcopy(cert))

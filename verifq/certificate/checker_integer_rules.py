@@ -115,11 +115,17 @@ def _requant_error(step: dict, j: int, unit_in: Fraction, clo, chi, exact: bool)
 
 
 def _units_agree(step: dict, j: int, u: Fraction, where: str) -> None:
-    """A Quant requantization's multiplier is the exact ratio (incoming unit / its scale) (INTEGER_SEMANTICS.md):
-    otherwise its codes are not worth `scale` each and the error rule does not apply."""
-    if step.get("kind", "Quant") == "Quant" and rat(step["multiplier"][j], "multiplier") != u / rat(step["scale"][j], "scale"):
-        raise Invalid("error bounds", f"{where}: channel {j}: multiplier {step['multiplier'][j]} is not the incoming "
-                      f"unit {u} over the scale {step['scale'][j]}")
+    """A requantization's multiplier is the exact ratio (incoming unit / its positive scale)
+    (INTEGER_SEMANTICS.md), or -- a v1 Trunc (no clamp) -- it divides the code (multiplier <= 1) and
+    stays on the incoming unit: otherwise its codes are not worth `scale` each, and the error rule's
+    terms (`_requant_error`) do not bound the change of value."""
+    m, s = rat(step["multiplier"][j], "multiplier"), rat(step["scale"][j], "scale")
+    if u <= 0 or s <= 0:
+        raise Invalid("error bounds", f"{where}: channel {j}: units must be positive (incoming {u}, scale {s})")
+    if m == u / s or (step.get("kind") == "Trunc" and step["bits"] == 0 and s == u and m <= 1):
+        return
+    raise Invalid("error bounds", f"{where}: channel {j}: multiplier {m} is not the incoming unit {u} over the "
+                  f"scale {s}")
 
 
 def check_errors(content: dict, domain, claims: dict, requirements: dict) -> list[tuple[str, str]]:
@@ -159,6 +165,8 @@ def check_errors(content: dict, domain, claims: dict, requirements: dict) -> lis
             raise Invalid("error bounds", f"layer {L + 1}: in_unit {in_unit} is not the unit of its input codes "
                           f"({', '.join(sorted({str(v) for v in u_in}))})")
         units = [rat(v, "unit") for v in get_list(layer, "unit", f"layer {L + 1}", n_out)]
+        if in_unit <= 0 or min(units) <= 0:
+            raise Invalid("error bounds", f"layer {L + 1}: units must be positive")
         fmax = [max(abs(a), abs(b)) for a, b in zip(f_lo, f_hi)]
         ne, nlo, nhi, u_out = [], [], [], []
         for j in range(n_out):
