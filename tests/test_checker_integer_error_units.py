@@ -75,6 +75,9 @@ MISMATCHES = {
     "Trunc multiplying the code": dict(steps=[_requant("4", "1", kind="Trunc")], claim="17/2"),
     # negative units (multiplier -1 / -1 = 1): the rounding term and the interval cap turn negative
     "negative units": dict(unit="-1", steps=[_requant("1", "-1")], ref_weight="-1", claim="0"),
+    # a thresholds step (always code 0 here) with a negative unit: the interval cap turned to 7
+    "negative thresholds scale": dict(steps=[{"op": "thresholds", "thresholds": [[1]], "offset": 0, "scale": ["-1"]}],
+                                      claim="7"),
 }
 
 
@@ -85,3 +88,22 @@ def test_error_rule_rejects_a_bound_the_integer_network_exceeds(name):
     assert worst > Fraction(cert["claims"]["errors"][0])  # the claim is false
     with pytest.raises(Invalid):
         check(copy.deepcopy(cert))
+
+
+def test_error_rule_clamps_each_input_with_its_own_zero_point():
+    """Input 1's quantizer (per-tensor scale, per-input zero points) clamps x + 100 at 127: the codes
+    stop at 27 while x reaches 100, an error of 73 the rule must see (it used input 0's zero point)."""
+    cert = _cert()
+    n = cert["network"]["content"]
+    n["input_steps"] = [dict(_requant("1", "1"), multiplier=["1", "1"], zero_point=[0, 100], bits=8)]
+    n["layers"][0]["weights"] = [[0, 1]]
+    n["reference"]["layers"][0]["weights"] = [["0", "1"]]
+    cert["network"]["sha256"] = canonical_sha(n)
+    cert["domain"] = [["0", "0"], ["0", "100"]]
+    cert["claims"]["inputs"] = {"code_lo": [0, 0], "code_hi": [0, 27]}
+    cert["claims"]["layers"] = [{"prefix_lo": [0], "prefix_hi": [27], "final_lo": [0], "final_hi": [27]}]
+    assert apply(n["input_steps"][0], 1, Fraction(100), exact=True) == 27  # output 27 against the reference's 100
+    with pytest.raises(Invalid):
+        check(cert)
+    cert["claims"]["errors"] = ["147/2"]  # 73 + the rounding's 1/2
+    check(cert)

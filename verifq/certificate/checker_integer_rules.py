@@ -97,11 +97,11 @@ def held_range(order: str, w: list, b: int, lo: list, hi: list) -> tuple[int, in
 NEAREST = ("ROUND", "HALF_EVEN", "HALF_UP", "HALF_DOWN")
 
 
-def _requant_error(step: dict, j: int, unit_in: Fraction, clo, chi, exact: bool) -> Fraction:
+def _requant_error(step: dict, j: int, unit_in: Fraction, clo, chi, exact: bool, js: int | None = None) -> Fraction:
     """max |value out - value in| of one requantization channel on input codes [clo, chi] of unit
     unit_in: its rounding (half a unit for the nearest modes, one unit otherwise), the integer
     multiplier's approximation and the clamping excess."""
-    s = rat(step["scale"][j], "scale")
+    s = rat(step["scale"][j if js is None else js], "scale")  # js: a per-tensor scale's index
     mult = rat(step["multiplier"][j], "multiplier")
     if step["bits"] == 0 and step.get("kind") == "Trunc" and mult != unit_in / s:
         return abs(unit_in) * max(abs(clo), abs(chi))  # v1 Trunc rescales the value itself
@@ -114,18 +114,26 @@ def _requant_error(step: dict, j: int, unit_in: Fraction, clo, chi, exact: bool)
     return err
 
 
-def _units_agree(step: dict, j: int, u: Fraction, where: str) -> None:
+def _units_agree(step: dict, j: int, u: Fraction, where: str, js: int | None = None) -> None:
     """A requantization's multiplier is the exact ratio (incoming unit / its positive scale)
     (INTEGER_SEMANTICS.md), or -- a v1 Trunc (no clamp) -- it divides the code (multiplier <= 1) and
     stays on the incoming unit: otherwise its codes are not worth `scale` each, and the error rule's
     terms (`_requant_error`) do not bound the change of value."""
-    m, s = rat(step["multiplier"][j], "multiplier"), rat(step["scale"][j], "scale")
+    m, s = rat(step["multiplier"][j], "multiplier"), _scale(step, j if js is None else js, where)
     if u <= 0 or s <= 0:
         raise Invalid("error bounds", f"{where}: channel {j}: units must be positive (incoming {u}, scale {s})")
     if m == u / s or (step.get("kind") == "Trunc" and step["bits"] == 0 and s == u and m <= 1):
         return
     raise Invalid("error bounds", f"{where}: channel {j}: multiplier {m} is not the incoming unit {u} over the "
                   f"scale {s}")
+
+
+def _scale(step: dict, j: int, where: str) -> Fraction:
+    """A step's new unit: positive (the interval cap and the rounding terms assume it)."""
+    s = rat(step["scale"][j], "scale")
+    if s <= 0:
+        raise Invalid("error bounds", f"{where}: channel {j}: scale {s} is not positive")
+    return s
 
 
 def check_errors(content: dict, domain, claims: dict, requirements: dict) -> list[tuple[str, str]]:
@@ -143,11 +151,11 @@ def check_errors(content: dict, domain, claims: dict, requirements: dict) -> lis
         for step in content["input_steps"]:
             jj = i if len(step.get("scale", [])) > 1 else 0
             if step["op"] == "requant":
-                _units_agree(step, jj, u, "input steps")
-                err += _requant_error(step, jj, u, clo, chi, exact=True)
+                _units_agree(step, i, u, "input steps", jj)  # multiplier and zero point per input, as `apply`
+                err += _requant_error(step, i, u, clo, chi, exact=True, js=jj)
                 clo, chi = cin["code_lo"][i], cin["code_hi"][i]
             elif step["op"] == "bipolar":
-                sc = rat(step["scale"][jj], "scale")
+                sc = _scale(step, jj, "input steps")
                 err += max(abs(sc - lo), abs(sc - hi), abs(sc + lo), abs(sc + hi))
             else:
                 raise Malformed("input_steps: the error rule covers requant and bipolar input quantizers")
@@ -189,7 +197,7 @@ def check_errors(content: dict, domain, claims: dict, requirements: dict) -> lis
                     clo, chi = max(clo, 0), max(chi, 0)
                     relu = False  # the reference's ReLU is matched here
                     continue
-                sc = rat(step["scale"][j], "scale")
+                sc = _scale(step, j, f"layer {L + 1} steps")
                 if op == "requant":
                     _units_agree(step, j, u, f"layer {L + 1} steps")
                     err += _requant_error(step, j, u, clo, chi, exact=False)
