@@ -51,6 +51,13 @@ def test_prove_names_the_failing_output_and_gives_a_confirmed_counterexample(cap
     assert Fraction(cex["observed_error"]) > Fraction(1, 1000)
 
 
+def test_a_failed_proof_writes_no_certificate_and_says_so(capsys, tmp_path):
+    cert = tmp_path / "c.json"
+    code, out, _ = run(capsys, "prove", TINY, "--uniform", "fixed<16,6>", "--no-search", "--cert", cert)
+    assert code == 1 and "VIOLATED" in out
+    assert f"no certificate written to {cert}" in out and not cert.exists()
+
+
 def test_prove_reports_accumulator_overflow_with_the_neuron(capsys):
     spec = ROOT / "specs" / "aster_ACC3NN.nnspec"
     code, out, _ = run(capsys, "prove", spec, "--uniform", "fixed<16,6>")

@@ -14,6 +14,7 @@ from .. import __version__
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 from ..network.quantized import Bipolar, Relu, Requant, Thresholds
 from ..outputs import check_outputs, input_files, write_json_output, write_text_atomic
+from .writer import no_certificate_line
 from .checker_integer import KIND, ORDER, PER_LAYER, canonical_sha
 
 
@@ -155,6 +156,8 @@ def prove_quantized(args, problem) -> int:
     print("\n".join(report_lines(analysis)), file=human)
     if analysis.proved and args.cert:
         _certify(Path(args.cert), analysis, problem, human)
+    elif args.cert:
+        print(no_certificate_line(args.cert), file=human)
     _emit_json(args, analysis_json(analysis))
     return EXIT_PROVED if analysis.proved else EXIT_VIOLATED
 
@@ -208,5 +211,7 @@ def synth_quantized(args, problem) -> int:
     if args.cert and feasible:
         write_accumulator_certificate(Path(args.cert), analyse_quantized(problem, 1, certified, "interval"))
         print(f"certificate written to {args.cert} (for the certified widths {certified})", file=human)
+    elif args.cert:
+        print(no_certificate_line(args.cert, "the spec's accumulator widths are not met"), file=human)
     _emit_json(args, doc)
     return EXIT_PROVED if feasible else EXIT_VIOLATED

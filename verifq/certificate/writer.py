@@ -337,6 +337,11 @@ def _statement(name: str, problem, rounding: str, overflow: str, bounds: list[st
     )
 
 
+def no_certificate_line(path, why: str = "a certificate records a proof, and this one failed") -> str:
+    """What `--cert` prints when nothing is written (so a user never looks for a file that is not there)."""
+    return f"no certificate written to {path}: {why}"
+
+
 def write_certificate(path, analysis, **kwargs) -> dict:
     """Build the certificate of `analysis` and write it atomically to `path`; returns the document."""
     cert = build_certificate(analysis, **kwargs)

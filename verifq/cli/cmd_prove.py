@@ -70,7 +70,6 @@ def run(args) -> int:
     human = sys.stderr if args.json == "-" else sys.stdout  # `--json -`: stdout carries the JSON alone
     if len(args.spec) == 1 and (problem := load(args.spec[0], args.formats, args.uniform)[0]).quantized is not None:
         from ..certificate.accumulators import prove_quantized  # an already-quantized (QONNX) network
-
         return prove_quantized(args, problem)
     with make_engine(args.jobs, args.ray) as engine:
         if len(args.spec) == 1:
@@ -87,11 +86,11 @@ def run(args) -> int:
                     print(out.error, file=sys.stderr)
             lines, document, code = batch_report(outcomes)
     print("\n".join(lines), file=human)
-    if len(args.spec) == 1 and out.analysis.proved and args.cert:
-        from ..certificate.writer import write_certificate
-
-        doc = write_certificate(Path(args.cert), out.analysis)
-        print(f"certificate written to {args.cert}" + (f"\n  note: {doc['analysis']['note']}"
-                                                       if doc["analysis"].get("note") else ""), file=human)
+    if len(args.spec) == 1 and args.cert:
+        from ..certificate.writer import no_certificate_line, write_certificate
+        doc = write_certificate(Path(args.cert), out.analysis) if out.analysis.proved else None
+        note = doc["analysis"].get("note") if doc else None
+        print(no_certificate_line(args.cert) if doc is None else f"certificate written to {args.cert}"
+              + (f"\n  note: {note}" if note else ""), file=human)
     write_json_output(args.json, document)
     return code

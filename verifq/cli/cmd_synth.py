@@ -98,10 +98,11 @@ def run(args) -> int:
         }}
         save_design(args.output, result.design, problem.network, extra)
         print(f"formats written to {args.output}", file=human)
-    if result.feasible and args.cert:
-        from ..certificate.writer import write_certificate
-
-        write_certificate(Path(args.cert), result.analysis, synthesized=True)
-        print(f"certificate written to {args.cert}", file=human)
+    if args.cert:
+        from ..certificate.writer import no_certificate_line, write_certificate
+        if result.feasible:
+            write_certificate(Path(args.cert), result.analysis, synthesized=True)
+        print(f"certificate written to {args.cert}" if result.feasible else
+              no_certificate_line(args.cert, "no design meets the requirements"), file=human)
     write_json_output(args.json, result_json(result))
     return EXIT_PROVED if result.feasible else EXIT_VIOLATED
