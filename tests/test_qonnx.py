@@ -21,6 +21,7 @@ from verifq.network.loaders.qonnx_format import parse_qonnx
 DATA = Path(__file__).resolve().parent / "data" / "qonnx"
 TINY = DATA / "tiny_qonnx.onnx"
 DOMAIN = "domain { x in [[-2, 2], [-2, 2], [-2, 2]] }"
+ROOT_TINY = Path(__file__).resolve().parent.parent / "examples" / "01_inline_tiny" / "tiny.nnspec"
 
 
 def load(path=TINY):
@@ -287,3 +288,27 @@ def test_the_integer_checker_runs_standalone(tmp_path, capsys):
         shutil.copy(here / f, tmp_path / f)
     r = subprocess.run([sys.executable, str(tmp_path / "checker.py"), str(cert)], capture_output=True, text=True)
     assert r.returncode == 0 and "VALID" in r.stdout
+
+
+def test_check_with_spec_binds_an_integer_certificate_to_the_spec(tmp_path, capsys):
+    """`check --spec` must refuse an integer certificate whose network, domain, accumulators or error
+    requirements are not the spec's (it used to say VALID with a note)."""
+    cert = tmp_path / "q.cert.json"
+    assert run(capsys, "prove", spec(tmp_path, 17), "--cert", cert)[0] == 0
+    (tmp_path / "x").mkdir()
+    same = spec(tmp_path / "x", 17)
+    code, out, _ = run(capsys, "check", cert, "--spec", same)
+    assert code == 0 and out.strip().endswith("VALID")
+    (tmp_path / "y").mkdir()
+    others = {"implementation": spec(tmp_path / "y", 18), "domain": None, "error bounds": None}
+    narrow = tmp_path / "d.nnspec"
+    narrow.write_text(same.read_text().replace(DOMAIN, "domain { x in [[-2, 2], [-2, 2], [-1, 2]] }"))
+    others["domain"] = narrow
+    needs_error = tmp_path / "e.nnspec"
+    needs_error.write_text(same.read_text().replace("require no overflow", "require no overflow\nrequire error <= 100"))
+    others["error bounds"] = needs_error
+    for what, other in others.items():
+        code, out, _ = run(capsys, "check", cert, "--spec", other)
+        assert code == 1 and "INVALID: spec:" in out and what in out, (what, out)
+    code, out, _ = run(capsys, "check", cert, "--spec", ROOT_TINY)
+    assert code == 1 and "float network" in out

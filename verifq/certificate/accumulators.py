@@ -45,13 +45,29 @@ def integer_network_content(qnet) -> dict:
 
 
 def _implementation(analysis) -> dict:
+    n = len(analysis.qnet.layers)
+    return _implementation_of(list(analysis.widths), list(analysis.modes), [analysis.order(l) for l in range(n)])
+
+
+def _implementation_of(widths: list, modes: list, orders: list) -> dict:
     """Widths, modes and orders per layer (the first certificates' form when every layer is
     sequential with one mode)."""
-    n = len(analysis.qnet.layers)
-    orders = [analysis.order(l) for l in range(n)]
-    if set(orders) == {"sequential"} and len(set(analysis.modes)) == 1:
-        return {"order": ORDER, "accumulator": analysis.modes[0], "widths": list(analysis.widths)}
-    return {"order": PER_LAYER, "orders": orders, "modes": list(analysis.modes), "widths": list(analysis.widths)}
+    if set(orders) == {"sequential"} and len(set(modes)) == 1:
+        return {"order": ORDER, "accumulator": modes[0], "widths": widths}
+    return {"order": PER_LAYER, "orders": orders, "modes": modes, "widths": widths}
+
+
+def integer_spec_content(problem) -> dict:
+    """What `verifq check CERT --spec SPEC` compares an integer certificate with: the integer
+    network's content hash, the domain, the spec's accumulator widths, modes and orders per
+    layer, and the error requirements (each as the certificate records it)."""
+    from ..analysis.quantized_prove import layer_settings
+
+    widths, modes, orders = layer_settings(problem)
+    return {"kind": KIND, "network_sha256": canonical_sha(integer_network_content(problem.quantized)),
+            "domain": [[str(lo), str(hi)] for lo, hi in problem.domain],
+            "implementation": _implementation_of(widths, modes, orders),
+            "max_error": [None if b is None else str(b) for b in problem.max_error]}
 
 
 def write_accumulator_certificate(path: Path, analysis) -> dict:

@@ -272,7 +272,7 @@ class Checker:
                 raise Malformed(f"unsupported schema_version {self.cert.get('schema_version')!r}")
             self.log += check_integer(self.cert)
             if self.spec_content is not None:
-                self.notes.append("--spec is not compared with an integer-accumulator certificate")
+                self._integer_spec()
             return
         self._schema()
         self._hashes()
@@ -389,8 +389,25 @@ class Checker:
                 raise Invalid(step, f"the content hashes to {got}, the certificate says {want}")
             self.ok(step, got)
 
+    def _integer_spec(self) -> None:
+        """The same integer network, domain, accumulators and error requirements as the spec's."""
+        s, c = self.spec_content, self.cert
+        if s.get("kind") != INTEGER_KIND:
+            raise Invalid("spec", "the spec is about a float network; this certificate is about a QONNX integer network")
+        if s["network_sha256"] != c["network"]["sha256"]:
+            raise Invalid("spec", "the certificate is about a different integer network than the spec's")
+        for key, have in (("domain", c["domain"]), ("implementation", c["implementation"])):
+            if canonical_bytes(have) != canonical_bytes(s[key]):
+                raise Invalid("spec", f"the {key} differs from the spec's")
+        if any(b is not None for b in s["max_error"]) and c.get("requirements", {}).get("max_error") != s["max_error"]:
+            raise Invalid("spec", "the spec requires error bounds this certificate does not cover (it proves "
+                                  "overflow-freedom only, or for other bounds)")
+        self.ok("spec", "same integer network, domain, accumulators" + (", error requirements" if c.get("requirements") else ""))
+
     def _spec(self) -> None:
         s, c = self.spec_content, self.content
+        if s.get("kind") == INTEGER_KIND:
+            raise Invalid("spec", "the spec is about a QONNX integer network; this certificate is about a float network")
         if sha256_of(s["network"]) != sha256_of(c["network"]):
             raise Invalid("spec", f"the certificate is about a different network (sha256 {sha256_of(c['network'])[:16]}... "
                                   f"vs the spec's {sha256_of(s['network'])[:16]}...)")

@@ -39,9 +39,9 @@ def run(args) -> int:
         raise UserError(f"--code: {args.code} is a file, not a folder", hint="give the folder of the generated code")
     spec_content = None
     if args.spec:
+        from ..certificate import accumulators, writer
         from ..language import load_spec
-        from ..certificate.writer import problem_content
-
-        spec_content = problem_content(load_spec(args.spec))
+        spec = load_spec(args.spec)  # a QONNX spec is compared with integer certificates' fields
+        spec_content = writer.problem_content(spec) if spec.quantized is None else accumulators.integer_spec_content(spec)
     return checker.check_file(args.certificate, spec_content=spec_content, code_dir=args.code,
                               check_code=not args.no_code, verbose=args.verbose)
