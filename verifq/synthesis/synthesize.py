@@ -47,9 +47,6 @@ from ..solvers import SolveOptions, SolveResult, solve
 METHODS = ("milp", "uniform", "aster")
 DEFAULT_NODE_LIMIT = 5_000  # branch-and-bound nodes per MILP solve: the deterministic limit
 DEFAULT_TIME_LIMIT = 600.0  # seconds per MILP solve: only a safety net (its expiry is reported; results then vary)
-# A calibrated re-solve only tries to improve a proved design: one that reaches this limit is dropped and
-# the proved design kept (its partial answer would depend on the machine's speed).
-RESOLVE_TIME_LIMIT = 60.0
 
 
 @dataclass
@@ -259,9 +256,7 @@ def _recalibrate(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions,
             errs = [e * Fraction(scale.get(o, 1.0) ** (1.0 - t)) for o, e in enumerate(a.output_errors)]
             scale = model.calibrate(attempt.design, _Errors(tuple(errs)))
         initial, _, _ = _prepare(model, lm, attempt.design, time_limit)
-        res = _resolve(ctx, label, lm, solver, time_limit, opts, initial)
-        if res is None:
-            return
+        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial, node_limit=opts.node_limit))
         design, a2, notes = repair(ctx, model, model.choices_from_solution(res.x)) if res.has_solution else (None, None, [])
         old = ctx.costs(attempt.design).get(cfg.cost)
         new = None if design is None else ctx.costs(design).get(cfg.cost)
@@ -274,17 +269,6 @@ def _recalibrate(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions,
         ctx.say(f"{label}: re-solved calibrated on the exact analysis (x{max(scale.values()):.2f}), cost {old} -> {new}")
         attempt.design, attempt.analysis = design, a2
         attempt.repairs = attempt.repairs + notes
-
-
-def _resolve(ctx: Context, label: str, lm, solver: str, time_limit: float, opts: SynthOptions, initial):
-    """A calibrated re-solve (it only tries to improve a proved design), or None when it reached
-    RESOLVE_TIME_LIMIT: then the proved design is kept, whatever the machine's speed."""
-    limit = min(time_limit, RESOLVE_TIME_LIMIT)
-    res = solve(lm, SolveOptions(solver, limit, opts.mip_gap, opts.threads, initial, node_limit=opts.node_limit))
-    if res.time_limited:
-        ctx.say(f"{label}: calibrated re-solve stopped by its {limit:g} s limit; keeping the proved design")
-        return None
-    return res
 
 
 @dataclass
@@ -329,8 +313,8 @@ def _refine(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solv
             return
         lm = m2.build()
         initial, _, _ = _prepare(m2, lm, attempt.design, time_limit)
-        res = _resolve(ctx, label, lm, solver, time_limit, opts, initial)
-        if res is None or not res.has_solution:
+        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial, node_limit=opts.node_limit))
+        if not res.has_solution:
             return
         design, a2, notes = repair(ctx, m2, m2.choices_from_solution(res.x))
         if design is None:
