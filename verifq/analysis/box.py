@@ -101,7 +101,7 @@ def analyse_box(problem: Problem, design: Design, *, exact_net=None, range_metho
         from .differential import propagate_differential
 
         dr = propagate_differential(qnet, network, ranges, range_result.relax, x_lo, x_hi, error_result,
-                                    error_result.layers)
+                                    error_result.layers, alpha_iters=alpha_iters)
         diff_layers = dr.layers
         error_result = replace(error_result, layers=list(diff_layers), hints=dr.hints)
     violations: list[Check] = limit_checks(problem, design)

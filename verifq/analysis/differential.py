@@ -59,6 +59,7 @@ from ..fixedpoint.quantize import QuantizedNetwork
 from ..network.ir import Activation
 from ..numeric import scaled
 from ..numeric.scaled import PRECISION
+from .alpha import ALPHA_BITS, ALPHA_ONE, DEFAULT_ALPHA_ITERS, to_grid
 from .first_order import ErrorResult, LayerErrorHints, table_post_terms
 from .roundoff import LayerErrors, quantized_output_range
 from .smooth import derivative_bounds
@@ -106,12 +107,18 @@ class DiffLayerHints(LayerErrorHints):
     diff_slope_lo: np.ndarray = None
     diff_slope_hi: np.ndarray = None
     diff_level: int = 0
+    diff_alpha: dict = None  # {"hi" | "lo": {j: {k: {i: alpha at 2^-ALPHA_BITS}}}} (per-row lower real slopes)
 
     def to_json(self) -> dict:
         out = super().to_json()
         q = lambda a: [str(Fraction(int(v), SLOPE_ONE)) for v in a]  # noqa: E731
         out.update({"error_rule": "differential", "diff_slope_lo": q(self.diff_slope_lo),
                     "diff_slope_hi": q(self.diff_slope_hi), "diff_level": int(self.diff_level)})
+        if self.diff_alpha:
+            out["diff_alpha"] = {side: {str(j): {str(k): {str(i): str(Fraction(int(a), ALPHA_ONE)) for i, a in sorted(e.items())}
+                                                 for k, e in sorted(per_k.items())}
+                                        for j, per_k in sorted(rows.items())}
+                                 for side, rows in sorted(self.diff_alpha.items())}
         return out
 
 
@@ -195,9 +202,13 @@ def _concretize(A, C, K, d_lo, d_hi, h_lo, h_hi):
     return K + _ceil_shift(s, PRECISION)
 
 
-def backsubstitute(A, C, slack0, below: list[DiffLayer], d_in, x_lo, x_hi, budget: int):
+def backsubstitute(A, C, slack0, below: list[DiffLayer], d_in, x_lo, x_hi, budget: int, lower=None, stop: int = 0,
+                   used=None):
     """Upper bounds of the rows A . d_k + C . h_k (+ slack0) with k = len(below) (scaled ints
-    at 2^-P, A and C at 2^-P); returns (bounds, deepest level reached)."""
+    at 2^-P, A and C at 2^-P); returns (bounds, deepest level reached). lower: per layer position
+    None or a (rows, n_k) array of lower real slopes (at 2^-32) replacing `real.lo_slope` row by
+    row; stop: the deepest level to reach; used: a dict filled with {position: C < 0} (the rows'
+    entries that took the lower real line)."""
     rows = A.shape[0]
     K = np.array([int(slack0)] * rows, dtype=object)
     best = None
@@ -211,7 +222,7 @@ def backsubstitute(A, C, slack0, below: list[DiffLayer], d_in, x_lo, x_hi, budge
             dl, dh, hl, hh = el.d_lo, el.d_hi, el.h_lo, el.h_hi
         cand = _concretize(A, C, K, dl, dh, hl, hh)
         best = cand if best is None else np.where(cand < best, cand, best)
-        if k == 0:
+        if k <= stop:
             break
         el = below[k - 1]
         n_k, n_prev = el.w_int.shape
@@ -223,7 +234,10 @@ def backsubstitute(A, C, slack0, below: list[DiffLayer], d_in, x_lo, x_hi, budge
         alpha = A * np.where(pa, ln.up_s[None, :], ln.lo_s[None, :])  # at 2^-(P+32)
         K = K + _ceil_shift((A * np.where(pa, ln.up_c[None, :], ln.lo_c[None, :])).sum(axis=1), PRECISION)
         pc = C >= 0
-        gamma = C * np.where(pc, rx.up_slope[None, :], rx.lo_slope[None, :])
+        lo_s = rx.lo_slope[None, :] if lower is None or lower[k - 1] is None else lower[k - 1]
+        gamma = C * np.where(pc, rx.up_slope[None, :], lo_s)
+        if used is not None:
+            used[k - 1] = ~pc
         K = K + _ceil_shift((C * np.where(pc, rx.up_icpt[None, :], rx.lo_icpt[None, :])).sum(axis=1), PRECISION)
         ea = np.where(alpha >= 0, alpha * el.e_hi[None, :], alpha * el.e_lo[None, :]).sum(axis=1)
         K = K + _ceil_shift(ea, PRECISION + SLOPE_BITS)
@@ -241,13 +255,62 @@ def backsubstitute(A, C, slack0, below: list[DiffLayer], d_in, x_lo, x_hi, budge
     return best, k
 
 
+def _optimised_rows(A, C, slack, below, fbelow, d_in, x_lo, x_hi, ub, level: int, iters: int, n: int):
+    """Per-row lower real slopes chosen by the rule's own bound (diff_alpha.py), re-derived exactly:
+    (bounds, hint) with, per row, the smaller of the 0|1 bound `ub` and the optimized one."""
+    from . import diff_alpha
+
+    P1 = float(1 << PRECISION)
+    fl = lambda a: np.array([int(v) / P1 for v in a], dtype=float)  # noqa: E731
+    Af = np.array([[int(v) / P1 for v in row] for row in A], dtype=float)
+    Cf = np.array([[int(v) / P1 for v in row] for row in C], dtype=float)
+    boxes = [(fl(d_in[0]), fl(d_in[1]), fl(x_lo), fl(x_hi))] + [(f.d_lo, f.d_hi, f.h_lo, f.h_hi) for f in fbelow]
+    alphas, gain = diff_alpha.optimise(Af, Cf, fbelow, boxes, level, iters)
+    rows = np.nonzero(gain)[0]
+    if not len(rows):
+        return ub, {}
+    lower = []
+    for k, a in enumerate(alphas):
+        if a is None:
+            lower.append(None)
+            continue
+        g = to_grid(a[rows]).astype(object) * (1 << (SLOPE_BITS - ALPHA_BITS))  # ints at 2^-32
+        base = np.tile(below[k].real.lo_slope, (len(rows), 1))
+        lower.append(np.where(fbelow[k].unstable[None, :], g, base))
+    used: dict = {}
+    ub2, _ = backsubstitute(A[rows], C[rows], slack, below, d_in, x_lo, x_hi, 1 << 62, lower, level, used)
+    out, hint = ub.copy(), {}
+    for r_i, r in enumerate(rows):
+        if not ub2[r_i] < ub[r]:
+            continue
+        entries = {}
+        for k, lw in enumerate(lower):
+            if lw is None or k not in used:
+                continue
+            diff = used[k][r_i].astype(bool) & fbelow[k].unstable & (lw[r_i] != below[k].real.lo_slope).astype(bool)
+            if diff.any():
+                entries[k] = {int(i): int(lw[r_i][i]) >> (SLOPE_BITS - ALPHA_BITS) for i in np.nonzero(diff)[0]}
+        if entries:
+            out[r] = ub2[r_i]
+            hint.setdefault("hi" if r < n else "lo", {})[int(r % n)] = entries
+    return out, hint
+
+
 def propagate_differential(qnet: QuantizedNetwork, network, ranges: list, relax: tuple, x_lo, x_hi,
-                           fo: ErrorResult, fo_layers: list, budget: int = DEFAULT_BUDGET) -> DiffResult:
+                           fo: ErrorResult, fo_layers: list, budget: int = DEFAULT_BUDGET,
+                           alpha_iters: int | None = None) -> DiffResult:
     """Per-layer LayerErrors by the differential rule, intersected with the first-order ones
-    (`fo`, `fo_layers`: the first-order ErrorResult and its LayerErrors for the same ranges)."""
+    (`fo`, `fo_layers`: the first-order ErrorResult and its LayerErrors for the same ranges).
+    alpha_iters > 0 (default DEFAULT_ALPHA_ITERS): the lower real slopes of unstable ReLUs are
+    chosen per row by the rule's own bound with that many projected-gradient steps (`diff_alpha`
+    hints); 0: the range rule's per-neuron 0|1 lines alone."""
+    from .diff_alpha import float_layer
+
+    iters = DEFAULT_ALPHA_ITERS if alpha_iters is None else int(alpha_iters)
     design = qnet.design
     d_in = fo.d_in
     below: list[DiffLayer] = []
+    fbelow: list = []
     out, d_pres, levels, hints = [], [], [], []
     h_lo, h_hi = x_lo, x_hi
     for pos, (ql, rng) in enumerate(zip(qnet.layers, ranges)):
@@ -269,6 +332,9 @@ def propagate_differential(qnet: QuantizedNetwork, network, ranges: list, relax:
         hl_in, hh_in = (below[-1].d_lo, below[-1].d_hi) if below else d_in
         slack = int(_ceil_shift(int((_absmax(hl_in, hh_in) + _absmax(h_lo, h_hi)).sum()), PRECISION)) + 1
         ub, level = backsubstitute(A, C, slack, below, d_in, x_lo, x_hi, budget)
+        d_alpha = {}
+        if iters > 0 and level < pos and any(f.unstable.any() for f in fbelow[level:]):
+            ub, d_alpha = _optimised_rows(A, C, slack, below, fbelow, d_in, x_lo, x_hi, ub, level, iters, n)
         rest_hi, rest_lo = ub[:n], -ub[n:]
         e_acc_lo, e_acc_hi = lt.acc_lo - lt.weight_lo, lt.acc_hi - lt.weight_hi  # E without the weight term
         e_lo, e_hi = e_acc_lo + lt.out_lo, e_acc_hi + lt.out_hi
@@ -310,9 +376,13 @@ def propagate_differential(qnet: QuantizedNetwork, network, ranges: list, relax:
         base.update(d_acc_lo=dacc_lo.astype(object), d_acc_hi=dacc_hi.astype(object), d_pre_lo=dpre_lo.astype(object),
                     d_pre_hi=dpre_hi.astype(object), d_out_lo=dout_lo.astype(object), d_out_hi=dout_hi.astype(object),
                     method=("differential",) * n)
-        hints.append(DiffLayerHints(**base, diff_slope_lo=lines.lo_s, diff_slope_hi=lines.up_s, diff_level=level))
+        hints.append(DiffLayerHints(**base, diff_slope_lo=lines.lo_s, diff_slope_hi=lines.up_s, diff_level=level,
+                                    diff_alpha=d_alpha))
         below.append(DiffLayer(w_int, f_max, il.num, il.bnum, il.den, e_lo, e_hi, rx, lines,
                                dout_lo.astype(object), dout_hi.astype(object), rng.post_lo, rng.post_hi))
+        if iters > 0:
+            fbelow.append(float_layer(below[-1], [ql.activation is Activation.RELU and int(a) < 0 < int(b)
+                                                  for a, b in zip(rng.pre_lo, rng.pre_hi)]))
         h_lo, h_hi = rng.post_lo, rng.post_hi
     return DiffResult(out, tuple(d_pres), tuple(levels), tuple(hints))
 

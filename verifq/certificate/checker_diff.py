@@ -61,9 +61,10 @@ def _diff_lines(ch, act, zl, zu, el, eu, pl, ph, lam_l, lam_u):
     return lo_c, up_c, min(L(p)[0] for p in pts) + pl, max(U(p)[1] for p in pts) + ph
 
 
-def _diff_rows(ch, L, W, fmax, level, step):
+def _diff_rows(ch, L, W, fmax, level, step, over):
     """Upper bounds of +(delta_L - E_L) and -(delta_L - E_L) per neuron (ints at 2^-P), best over the
-    levels L .. level (TIGHT_RULES section 6)."""
+    levels L .. level (TIGHT_RULES section 6); over: per row (sign, j), {k: {i: lower real slope}}
+    replacing the range rule's per-neuron lower slopes (hint diff_alpha, checked by T._alphas)."""
     st = T._state(ch)
     dst = st.get("diff", {})
     ints = st.setdefault("ints", {})
@@ -97,7 +98,8 @@ def _diff_rows(ch, L, W, fmax, level, step):
     (dl, dh), (hl, hh) = bounds(L)
     slack0 = _cdiv(amax(dl, dh) + amax(hl, hh), 1 << P) + 1
     out = []
-    for A, Cc in rows:
+    for r, (A, Cc) in enumerate(rows):
+        ov = over.get((1 - 2 * (r % 2), r // 2), {})
         K, best, k = slack0, None, L
         while True:
             (dl, dh), (hl, hh) = bounds(k)
@@ -107,6 +109,8 @@ def _diff_rows(ch, L, W, fmax, level, step):
             if k <= level:
                 break
             e, rx = dst[k - 1], st["relax"][k - 1]
+            if k - 1 in ov:
+                rx = [(ov[k - 1].get(i, v[0]),) + v[1:] for i, v in enumerate(rx)]
             lo_s, lo_c, up_s, up_c = e["lines"]
             alpha = [a * (us if a >= 0 else ls) for a, ls, us in zip(A, lo_s, up_s)]
             K += _cdiv(sum(a * (uc if a >= 0 else lc) for a, lc, uc in zip(A, lo_c, up_c)), 1 << P)
@@ -155,7 +159,7 @@ def derive(ch, L, name, layer, fm, cl, prev, mants, beff):
         raise C.Invalid(step, f"diff_level {level!r} is not a level 0..{L}")
     lam = [[T._on_grid(C, step, f"neuron {j}: difference slope", v, SB) for j, v in enumerate(C.get_rats(h, k, w, n))]
            for k in ("diff_slope_lo", "diff_slope_hi")]
-    rest = _diff_rows(ch, L, W, fmax, level, step)
+    rest = _diff_rows(ch, L, W, fmax, level, step, T._alphas(ch, L, h, n, step, "diff_alpha", "errors"))
     xs = []
     for j in range(n):
         F, fa, fo = fm["weight"][j].frac, fm["accum"][j].frac, fm["output"][j].frac

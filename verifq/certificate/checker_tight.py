@@ -126,15 +126,16 @@ def _alpha(step, what, q: Fraction) -> int:  # a lower ReLU slope: alpha z <= re
     return _on_grid(C, step, what, q, AB) << (SB - AB)  # on the 2^-AB grid, as an int at 2^-SB
 
 
-def _alphas(ch, L, h, n, step) -> dict:
-    """Hint relu_alpha as {(sign, j): {k: {i: slope at 2^-SB}}}: sign +1 row +W[j] ("hi"), -1 row -W[j] ("lo")."""
-    w, out, unst = f"claims.layers[{L}].hints.ranges.relu_alpha", {}, _state(ch).get("unstable", {})
-    for side, rows in C.object_items(h.get("relu_alpha", {}), ("hi", "lo"), w):
+def _alphas(ch, L, h, n, step, key="relu_alpha", sect="ranges") -> dict:
+    """Hint relu_alpha (or the differential rule's diff_alpha) as {(sign, j): {k: {i: slope at 2^-SB}}}:
+    sign +1 row +W[j] ("hi"), -1 row -W[j] ("lo")."""
+    w, out, unst = f"claims.layers[{L}].hints.{sect}.{key}", {}, _state(ch).get("unstable", {})
+    for side, rows in C.object_items(h.get(key, {}), ("hi", "lo"), w):
         for j, per_k in C.object_items(rows, range(n), f"{w}.{side}"):
             slot = out.setdefault((1 if side == "hi" else -1, int(j)), {})
             for k, entries in C.object_items(per_k, range(L), f"{w}.{side}.{j}"):
                 for i, v in C.object_items(entries, range(ch.layers[int(k)].n_out), f"{w}.{side}.{j}.{k}", leaf=True):
-                    what = f"relu_alpha {side} {j}: layer {int(k) + 1} neuron {i}"
+                    what = f"{key} {side} {j}: layer {int(k) + 1} neuron {i}"
                     if int(i) not in unst.get(int(k), ()):
                         raise C.Invalid(step, f"{what} is not an unstable ReLU")
                     slot.setdefault(int(k), {})[int(i)] = _alpha(step, what, C.rat(v, f"{w}.{side}.{j}.{k}.{i}"))
