@@ -40,10 +40,16 @@ computed exactly and then rounded down to 2^-P; the rounding residual r in
 (outward). Constants are rounded up. So every number is exact or outward:
 no float is used anywhere.
 
+Lower slopes of the real relaxation: an unstable ReLU's lower line alpha z is sound for any
+alpha in [0, 1]. By default the rule chooses its own per row (`diff_alpha.py`: floats choose,
+by this rule's bound), re-derives each row exactly with them, and keeps them (hint
+`diff_alpha`) only where the exact bound is smaller than with the range rule's per-neuron
+0|1 lines; `alpha_iters = 0`: the 0|1 lines alone.
+
 The result per neuron is intersected with the first-order intervals (both sound).
 Checker rule "differential" (TIGHT_RULES.md section 6, certificate/checker_diff.py):
 the hints are the first-order ones (with the intersected intervals), the
-difference-line slopes and the deepest level reached; the checker re-runs the
+difference-line slopes, the deepest level reached and the per-row lower slopes; the checker re-runs the
 same integer back-substitution from the certified claims.
 """
 

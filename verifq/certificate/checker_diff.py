@@ -1,7 +1,8 @@
 """The differential error rule of the independent checker (verifq/analysis/TIGHT_RULES.md
 section 6): first-order's derived intervals (checker_tight.py) intersected with the
 differential back-substitution, re-run from the certified claims and the hints
-(difference-line slopes, deepest level) with the engine's integer arithmetic:
+(difference-line slopes, deepest level, per-row lower ReLU slopes `diff_alpha`: dyadics in [0, 1]
+on the 2^-16 grid, checked as the range rule's `relu_alpha`) with the engine's integer arithmetic:
 coefficients on the 2^-P grid (floored; the residual times max|variable| is added),
 constants rounded up. The coefficients depend only on hinted slopes and exact weights,
 so they match the engine's bit for bit; every constant the checker adds is <= the

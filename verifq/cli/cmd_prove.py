@@ -36,8 +36,8 @@ def register(sub) -> None:
                    help="range analysis: symbolic (default: DeepPoly back-substitution intersected with intervals), "
                         "interval, or milp (exact per-neuron ranges by a verified MILP; small ReLU networks)")
     p.add_argument("--alpha-iters", type=int, default=None, metavar="N",
-                   help="optimization steps choosing the lower ReLU slopes of symbolic ranges per target neuron "
-                        f"(alpha-CROWN style, re-derived exactly; default {DEFAULT_ALPHA_ITERS}; 0: DeepPoly's 0|1 slopes)")
+                   help="optimization steps choosing the lower ReLU slopes of symbolic ranges and of the differential "
+                        f"rule per row (alpha-CROWN style, re-derived exactly; default {DEFAULT_ALPHA_ITERS}; 0: DeepPoly's 0|1 slopes)")
     p.add_argument("--errors", choices=[m.value for m in ErrorMethod], default=DEFAULT_ERROR_METHOD.value,
                    help="error analysis: differential (default: symbolic bounds on the difference q(x) - f(x), intersected "
                         "with first_order; tighter on deep networks; the checker re-derives it with symbolic ranges), "
