@@ -319,6 +319,10 @@ def main() -> int:
     notes.append("Until the differential rule became the default (2026-12-01) this table's default column was sym+FO and "
                  "its MILP and split columns used first-order errors (milp+FO, split+FO): that version is in the git history "
                  "of this file; differential.md compares both rules on the same designs.")
+    notes.append("Symbolic ranges use optimized lower ReLU slopes (alpha.py, ranges.md) and the differential rule, on "
+                 "whole boxes, its own per-row lower slopes (diff_alpha.py, diff_alpha.md), both the default since "
+                 "2026-12-01; split leaves keep the differential rule's 0/1 lines (twice cheaper per leaf, so more leaves "
+                 "in a time budget). Float steps slow down when numpy's BLAS threads compete for the 2 cores (ranges_notes.md).")
     if skipped:
         notes.append("Skipped: " + ", ".join(skipped))
     if args.append and (args.out / "tightness.csv").exists():

@@ -153,3 +153,14 @@ def test_tighter_claim_than_the_rederived_bound_is_rejected():
     width = Fraction(h["d_pre_hi"][0]) - Fraction(h["d_pre_lo"][0])
     h["d_pre_hi"][0] = str(Fraction(h["d_pre_hi"][0]) - width / 1000)
     assert verdict(cert) == f"layer {len(cert['claims']['layers'])} errors"
+
+
+def test_split_leaves_keep_the_01_lines_and_the_whole_box_its_own():
+    """Own slopes double a box's cost, so a split's leaves use the 0|1 lines; the combined claims are
+    still intersected with the whole box's (own-slope) claims, and the certificate checks."""
+    p, d = _problem("archcomp22_acc_relu_5x20")
+    a = analyse(p, d, error_method="differential", split=4)
+    assert len(a.leaves) == 4
+    assert not any(lh.get("diff_alpha") for leaf in a.leaves for lh in leaf.hints["errors"])
+    assert max(a.output_errors) <= max(_bounds("archcomp22_acc_relu_5x20", True).output_errors)
+    assert verdict(build_certificate(a)) == "VALID"

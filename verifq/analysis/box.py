@@ -70,7 +70,7 @@ def representable_box(box, design: Design):
 
 def analyse_box(problem: Problem, design: Design, *, exact_net=None, range_method: RangeMethod | str = DEFAULT_RANGE_METHOD,
                 error_method: ErrorMethod | str = DEFAULT_ERROR_METHOD, range_result=None,
-                alpha_iters: int | None = None) -> Analysis:
+                alpha_iters: int | None = None, diff_iters: int | None = None) -> Analysis:
     """Analyse `design` for `problem`; never raises for a failing design (see violations).
 
     range_method: "symbolic" (default: DeepPoly back-substitution intersected
@@ -81,7 +81,9 @@ def analyse_box(problem: Problem, design: Design, *, exact_net=None, range_metho
     "first_order" (backward interval sensitivities, intersected with the l1
     rule) or "l1_local" (the simple per-neuron rule alone). range_result: ranges
     already computed for this problem's network and box (skips the range
-    analysis; they are cached per network anyway).
+    analysis; they are cached per network anyway). alpha_iters: steps choosing
+    the lower ReLU slopes of the symbolic ranges and (unless diff_iters is
+    given) of the differential rule (0: DeepPoly's 0|1 lines).
     """
     error_method = ErrorMethod(error_method)
     network: Network = problem.network
@@ -101,7 +103,7 @@ def analyse_box(problem: Problem, design: Design, *, exact_net=None, range_metho
         from .differential import propagate_differential
 
         dr = propagate_differential(qnet, network, ranges, range_result.relax, x_lo, x_hi, error_result,
-                                    error_result.layers, alpha_iters=alpha_iters)
+                                    error_result.layers, alpha_iters=alpha_iters if diff_iters is None else diff_iters)
         diff_layers = dr.layers
         error_result = replace(error_result, layers=list(diff_layers), hints=dr.hints)
     violations: list[Check] = limit_checks(problem, design)
