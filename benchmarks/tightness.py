@@ -307,7 +307,8 @@ def main() -> int:
         f"Design per network: uniform fixed<I+{FRAC},I> (inputs real, rounded; weights, biases, outputs), "
         f"accumulators fixed<2W,2W-{2 * FRAC}> (exact accumulation), truncation, wrap; I from the interval analysis.",
         f"Observed: worst |quantized - real| over >= {args.samples} random inputs + corners + error-maximising search.",
-        "Bounds are the largest certified output bound; tightness = max over outputs of certified / observed.",
+        "Bounds are the largest certified output bound; tightness = max over outputs of certified / observed. "
+        "0 observations above a certified bound (every output, every analysis; the script stops with exit 1 otherwise).",
         "Methods: int+l1 = interval ranges + l1 error rule (the baseline); sym+l1 = symbolic (DeepPoly) ranges + l1; "
         "sym+FO = symbolic ranges + first-order error propagation (the default of `verifq prove` before the differential "
         "rule); **sym+DIFF = symbolic ranges + the differential rule (symbolic bounds on q(x) - f(x), intersected with "
