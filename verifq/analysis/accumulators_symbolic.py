@@ -11,7 +11,17 @@ P_k = bias + sum_{i<k} w_i a_i is bounded by substituting these lines and the ex
 sums down to the first layer's input codes, which range independently over their intervals.
 Every held sum of any order also lies between split_sign's S- and S+ (the negative, resp.
 positive, products and the bias of that sign), whose bounds -- linear when the inputs' signs
-are fixed, as after a ReLU -- cap the prefix bounds.
+are fixed, as after a ReLU -- cap the prefix bounds. Each layer's input codes (and its interval
+bounds) come from the previous layer's tightened final sums.
+
+Slopes: the chord (DeepPoly's choice), or optimized for each layer l (alpha-CROWN style, but one
+upper and one lower line per neuron of each earlier layer, shared by all of layer l's rows):
+projected Adam in float64 on the slopes, scaled to [0, the step's largest slope], minimizing the
+relative ranges of each neuron's widest held sums and of its final sum; the gradient is exact
+for the piecewise-linear bound (each row's maximizer pushed forward through the lines it uses).
+Floats only choose: the intercepts are derived in Fractions for whatever slope was chosen, so
+every line is valid, and the optimized lines are kept only when they give a narrower layer
+(widths, then their sum, then the final sums' ranges) than the chord lines.
 
 Arithmetic is float64 with a rigorous slack: every step adds 1e-9 times the sum of the
 absolute values of the terms it combined (far above float64's error for these lengths) to a
@@ -137,21 +147,15 @@ def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096, orders:
     tables: dict[int, tuple] = {}
     for l in range(1, len(qnet.layers)):
         order = orders[l] if orders else "sequential"
-        lb = _interval_layer(qnet, l, out[l - 1], order)
-        for p in range(l - 1, l):
-            rows = [_relaxation(qnet.layers[p], j, out[p].final_lo[j], out[p].final_hi[j]) for j in range(qnet.layers[p].n_out)]
-            chords[p] = None if any(r is None for r in rows) else np.array(rows, dtype=np.float64)
+        p = l - 1
+        rows = [_relaxation(qnet.layers[p], j, out[p].final_lo[j], out[p].final_hi[j]) for j in range(qnet.layers[p].n_out)]
+        chords[p] = None if any(r is None for r in rows) else np.array(rows, dtype=np.float64)
         if any(chords[p] is None for p in range(l)):
-            out.append(lb)
+            out.append(_interval_layer(qnet, l, out[l - 1], order))
             lines.append(None)
             continue
         relax = [chords[p] for p in range(l)]
-        layer = qnet.layers[l]
-        w = np.array(layer.weights, dtype=np.float64)
-        b = np.array(layer.bias, dtype=np.float64)
-        clo, chi = np.array(lb.code_lo, dtype=np.float64), np.array(lb.code_hi, dtype=np.float64)
-        shapes = [_order_rows(order, w[j], b[j], clo, chi) for j in range(layer.n_out)]
-        best, p_hi, p_lo = _evaluate(qnet, l, shapes, relax, out, lb, order, chunk)
+        best, p_hi, p_lo, shapes = layer_with_lines(qnet, l, out, relax, order, chunk)
         if iterations > 0:
             for p in range(l):
                 if p not in tables:
@@ -159,7 +163,7 @@ def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096, orders:
             su, sl = _optimize(qnet, l, shapes, p_hi, p_lo, relax, out, [tables[p] for p in range(l)], iterations)
             tuned = [np.array([_relaxation(qnet.layers[p], j, out[p].final_lo[j], out[p].final_hi[j], (su[p][j], sl[p][j]))
                                for j in range(qnet.layers[p].n_out)], dtype=np.float64) for p in range(l)]
-            cand = _evaluate(qnet, l, shapes, tuned, out, lb, order, chunk)[0]
+            cand = layer_with_lines(qnet, l, out, tuned, order, chunk)[0]
             if _key(cand) < _key(best):
                 best, relax = cand, tuned
         out.append(best)
@@ -184,6 +188,20 @@ def _interval_layer(qnet: QuantizedNetwork, l: int, prev: LayerBounds, order: st
     layer = qnet.layers[l]
     return layer_bounds(np.array(layer.weights, dtype=object), np.array(layer.bias, dtype=object),
                         np.asarray(lo, dtype=object), np.asarray(hi, dtype=object), order)
+
+
+def layer_with_lines(qnet: QuantizedNetwork, l: int, out: list[LayerBounds], relax: list[np.ndarray], order: str = "sequential",
+                     chunk: int = 4096):
+    """Layer l's bounds given the bounds `out` of the layers before it and the lines `relax` (one
+    (n_p, 4) array per earlier layer, as `lines_out` gives them): (bounds, every row's float
+    upper and lower bound, the rows)."""
+    lb = _interval_layer(qnet, l, out[l - 1], order)
+    layer = qnet.layers[l]
+    w = np.array(layer.weights, dtype=np.float64)
+    b = np.array(layer.bias, dtype=np.float64)
+    clo, chi = np.array(lb.code_lo, dtype=np.float64), np.array(lb.code_hi, dtype=np.float64)
+    shapes = [_order_rows(order, w[j], b[j], clo, chi) for j in range(layer.n_out)]
+    return (*_evaluate(qnet, l, shapes, relax, out, lb, order, chunk), shapes)
 
 
 def _evaluate(qnet, l, shapes, relax, out, lb: LayerBounds, order: str, chunk: int):
