@@ -1,6 +1,8 @@
 """The solver interface: HiGHS and Gurobi agree on the optimal cost of small
 synthesis MILPs; Gurobi's size-limited licence falls back to HiGHS with a
-clear message; time limits return the best solution with its gap."""
+clear message; time limits return the best solution with its gap; the counted
+work limit stops HiGHS deterministically; synthesis analyses with the
+optimized ReLU slopes of `prove`."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import numpy as np
 import pytest
 
 from test_synthesis_helpers import problem
-from verifq.synthesis.context import Context
+from verifq.analysis.alpha import DEFAULT_ALPHA_ITERS
+from verifq.analysis.ranges import compute_ranges
+from verifq.synthesis.context import Context, probe_design
 from verifq.synthesis.model import ModelConfig, SynthesisModel
 from verifq.solvers import GUROBI_SIZE_LIMIT, LinearModel, SolveOptions, gurobi_available, solve
 
@@ -75,3 +79,34 @@ def test_lp_relaxation_bounds_the_milp():
     lp = solve(lm, SolveOptions(relax=True))
     mip = solve(lm, SolveOptions(mip_gap=0.0))
     assert lp.objective <= mip.objective + 1e-6
+
+
+def test_work_limit_stops_highs_deterministically_with_the_best_solution():
+    m, lm = _model("aster_InvPendulumNN", "neuron")
+    start = solve(lm, SolveOptions("highs", time_limit=None, mip_gap=0.5)).x  # a feasible point
+    full = solve(lm, SolveOptions("highs", time_limit=None, mip_gap=0.0, initial=start))
+    assert full.status == "optimal" and not full.work_limited
+    runs = [solve(lm, SolveOptions("highs", time_limit=None, mip_gap=0.0, initial=start, work_limit=2)) for _ in range(2)]
+    for r in runs:  # limit-reached, like a node limit: the best solution so far (here: at least the start)
+        assert r.status == "feasible" and r.work_limited and not r.time_limited and not r.node_limited
+        assert "work limit reached" in r.describe()
+        assert full.objective - 1e-6 <= r.objective <= float(lm.arrays()[2] @ start) + lm.objective_offset + 1e-6
+    assert runs[0].objective == runs[1].objective and np.array_equal(runs[0].x, runs[1].x)
+    none = solve(lm, SolveOptions("highs", time_limit=None, mip_gap=0.0, work_limit=0))
+    assert none.work_limited and none.status in ("no_solution", "feasible")
+
+
+def _layer_ranges(layers):
+    return [(tuple(r.pre_lo), tuple(r.pre_hi)) for r in layers]
+
+
+@pytest.mark.parametrize("name", ["aster_ACC3NN", "reachnn_2_relu"])
+def test_synthesis_analyses_with_the_optimized_relu_slopes_of_prove(name):
+    p = problem(name)
+    ctx = Context.create(p)
+    optimized = _layer_ranges(compute_ranges(p.network, ctx.box, "symbolic", alpha_iters=DEFAULT_ALPHA_ITERS).layers)
+    deeppoly = _layer_ranges(compute_ranges(p.network, ctx.box, "symbolic", alpha_iters=0).layers)
+    assert DEFAULT_ALPHA_ITERS > 0 and optimized != deeppoly  # the network tells the two apart
+    assert _layer_ranges(ctx.ranges) == optimized
+    a = ctx.analyse(probe_design(p))  # the exact (re-)analyses that prove and repair every design
+    assert _layer_ranges([la.ranges for la in a.layers]) == optimized
