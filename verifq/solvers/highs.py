@@ -117,6 +117,10 @@ def _work_budget(h, limit: int) -> list[int]:
 
 def _set_options(h, opts: SolveOptions) -> None:
     h.setOptionValue("output_flag", bool(opts.verbose))
+    # No RENS: HiGHS 1.16.0 loops forever in the presolve of a RENS sub-MIP (HPresolve::strengthenInequalities,
+    # where neither its time and node limits nor our work limit are checked) on a synthesis MILP of vcas pra04
+    # (tests/data/highs/: the model and its MIP start; with RENS off it solves in about a second, same optimum)
+    h.setOptionValue("mip_heuristic_run_rens", False)
     if opts.time_limit is not None:
         h.setOptionValue("time_limit", float(max(opts.time_limit, 0.1)))
     h.setOptionValue("mip_rel_gap", float(opts.mip_gap))
