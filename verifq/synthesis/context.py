@@ -28,9 +28,9 @@ def probe_design(problem: Problem) -> Design:
 
 # Synthesis analyses with the optimized lower ReLU slopes of `prove` (analysis/alpha.py, the default of
 # `analyse`), so the design it proves is the design `prove` re-checks. It used DeepPoly's 0|1 slopes for a while:
-# with optimized slopes the 4th calibrated re-solve of vcas pra04 (per layer) once ran past HiGHS's own
-# limits (> 10 min); that run did not repeat (benchmarks/results/ranges_notes.md), and every synthesis MILP
-# now also stops at a counted work limit (synthesize.DEFAULT_WORK_LIMIT, solvers/highs.py).
+# with optimized slopes the 4th calibrated re-solve of vcas pra04 (per layer) ran past HiGHS's own limits
+# (> 10 min) where OpenBLAS picks its own kernels: HiGHS 1.16.0 loops in the presolve of a RENS sub-MIP, which
+# solvers/highs.py now switches off (benchmarks/results/ranges_notes.md; regression test in test_synthesis_solvers).
 
 
 @dataclass
