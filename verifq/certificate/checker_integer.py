@@ -21,10 +21,12 @@ from pathlib import Path
 try:
     from .checker_core import Invalid, Malformed, get, get_list, rat
     from .checker_integer_rules import MODES, apply, check_errors, held_range
+    from .checker_integer_symbolic import Symbolic
 except ImportError:  # run as a script next to checker_core.py
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from checker_core import Invalid, Malformed, get, get_list, rat
     from checker_integer_rules import MODES, apply, check_errors, held_range
+    from checker_integer_symbolic import Symbolic
 
 KIND = "integer-accumulators"
 ORDER = "bias-first-sequential"  # every layer sequential (the first certificates' only order)
@@ -67,8 +69,9 @@ def _orders(impl: dict, n: int) -> list[str]:
     return orders
 
 
-def check_integer(cert: dict) -> list[tuple[str, str]]:
-    """Every step for an integer-accumulator certificate; raises Invalid/Malformed at the first failure."""
+def check_integer(cert: dict, budget: int | None = None) -> list[tuple[str, str]]:
+    """Every step for an integer-accumulator certificate; raises Invalid/Malformed at the first failure
+    (with a work `budget` -- writers only -- OverBudget when the symbolic rule would exceed it)."""
     log = []
     net = get(cert, "network", "certificate", dict)
     content = get(net, "content", "network", dict)
@@ -97,6 +100,7 @@ def check_integer(cert: dict) -> list[tuple[str, str]]:
         raise Invalid("inputs", "the claimed input codes do not contain the quantized domain")
     log.append(("inputs", f"{n_in} input codes contain the quantized domain box"))
     lo, hi = clo, chi
+    sym = Symbolic(layers, clo, chi, budget)  # the symbolic rule, for layers whose claims carry lines
     cl = get_list(claims, "layers", "claims", len(layers))
     for L, (layer, c, width) in enumerate(zip(layers, cl, widths)):
         name = f"layer {L + 1}"
@@ -106,15 +110,22 @@ def check_integer(cert: dict) -> list[tuple[str, str]]:
             raise Malformed(f"{name}: weights must be {n_out} rows of {len(lo)} integers")
         keys = ("prefix_lo", "prefix_hi", "final_lo", "final_hi")
         pl, ph, fl, fh = (get_list(c, k, f"claims.layers[{L}]", n_out) for k in keys)
+        lines = sym.lines(L, c, f"claims.layers[{L}]") if "lines" in c else None
+        rows = sym.rows
         for j in range(n_out):
             mn, mx, run_lo, run_hi = held_range(orders[L], w[j], b[j], lo, hi)
+            if lines is not None and (pl[j] > mn or ph[j] < mx or fl[j] > run_lo or fh[j] < run_hi):
+                sym.neuron(L, orders[L], w[j], b[j], lo, hi, (pl[j], ph[j], fl[j], fh[j]), lines, name, j)
+                continue
             if pl[j] > mn or ph[j] < mx:
                 raise Invalid(f"{name} partial sums", f"neuron {j}: partial sums reach [{mn}, {mx}], "
                               f"outside the claimed [{pl[j]}, {ph[j]}]")
             if fl[j] > run_lo or fh[j] < run_hi:
                 raise Invalid(f"{name} partial sums", f"neuron {j}: the final sum reaches [{run_lo}, {run_hi}], "
                               f"outside the claimed [{fl[j]}, {fh[j]}]")
-        log.append((f"{name} partial sums", f"{n_out} neurons: every partial sum ({orders[L]} order) within its claim"))
+        log.append((f"{name} partial sums", f"{n_out} neurons: every partial sum ({orders[L]} order) within its claim"
+                    + ("" if lines is None else f" (symbolic rule: lines of {L} earlier layers checked; {sym.rows - rows} "
+                                                "rows back-substituted to the input codes)")))
         if width is not None:
             amin, amax = -(1 << (width - 1)), (1 << (width - 1)) - 1
             bad = [j for j in range(n_out) if pl[j] < amin or ph[j] > amax]
@@ -122,6 +133,7 @@ def check_integer(cert: dict) -> list[tuple[str, str]]:
                 raise Invalid(f"{name} accumulator", f"neuron {bad[0]}: [{pl[bad[0]]}, {ph[bad[0]]}] does not fit "
                               f"{width} bits")
             log.append((f"{name} accumulator", f"every partial sum fits {width} bits"))
+        sym.finals.append((fl, fh))
         lo, hi = list(fl), list(fh)
         for s in _steps(layer["steps"], n_out, f"{name} steps"):
             lo = [apply(s, j, v) for j, v in enumerate(lo)]
