@@ -7,8 +7,10 @@ over the domain box), layer L partial sums (every partial sum the layer's order 
 sequential: every prefix bias + sum_{i<k} w_i a_i, k = 0..K; bias_last: every prefix
 sum_{i<k} w_i a_i and the final sum with the bias; split_sign: max(b, 0) + the positive
 products and min(b, 0) + the negative products -- bounded by the claimed ranges, derived from
-the previous layer's claimed final sums through its monotone steps), layer L accumulator (the
-claimed ranges fit the layer's accumulator width), verdict.
+the previous layer's claimed final sums through its monotone steps; a layer whose claims carry
+`lines` may claim tighter ranges, which the symbolic rule of checker_integer_symbolic.py
+re-derives by back-substitution to the input codes), layer L accumulator (the claimed ranges fit
+the layer's accumulator width), verdict.
 """
 
 from __future__ import annotations

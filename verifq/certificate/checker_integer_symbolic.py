@@ -200,7 +200,7 @@ class Symbolic:
                     checks.append((k, s * b, bound, True))
             if s * b + sum(terms) > final:
                 checks.append((k, s * b, final, False))
-            if order == "split_sign" or (any(c[3] for c in checks) and self._cap_first(L, checks)):
+            if any(c[3] for c in checks) and (order == "split_sign" or self._cap_first(L, checks)):
                 if cap_holds():
                     checks = [c for c in checks if not c[3]]
                 elif order == "split_sign":
