@@ -46,6 +46,7 @@ except ImportError:  # run as a script next to checker_core.py
 
 MAX_PIECES = 1 << 16  # code changes of one neuron's steps over its final-sum interval
 STEP_WORK = 30  # one evaluation of a neuron's steps, in multiplications (the unit of `work`)
+KEYS = ("upper_slope", "upper_intercept", "lower_slope", "lower_intercept")
 
 
 class OverBudget(Exception):
@@ -55,7 +56,6 @@ class OverBudget(Exception):
     def __init__(self, layer: int):
         super().__init__(f"layer {layer + 1}: over the work budget")
         self.layer = layer
-KEYS = ("upper_slope", "upper_intercept", "lower_slope", "lower_intercept")
 
 
 class Symbolic:
@@ -114,7 +114,9 @@ class Symbolic:
                     self._spend(STEP_WORK)
                 return memo[c]
             lo, hi = fl[j], fh[j]
-            if lo > hi or f(hi) - f(lo) > MAX_PIECES:
+            if lo > hi:
+                raise Invalid(where, f"layer {p + 1} neuron {j}: empty final-sum interval [{lo}, {hi}]")
+            if f(hi) - f(lo) > MAX_PIECES:
                 raise Invalid(where, f"layer {p + 1} neuron {j}: the steps change more than {MAX_PIECES} times over "
                               f"[{lo}, {hi}]: its lines are not checked")
             su, iu, sl, il = us[j], ui[j], ls[j], li[j]
