@@ -41,7 +41,7 @@ class QuantizedAnalysis:
     modes: tuple[str, ...]  # per layer: wrap | saturate
     bounds: tuple[LayerBounds, ...]
     overflows: tuple[Overflow, ...]
-    errors: tuple[Fraction, ...]  # per output: bound on |quantized - reference|
+    errors: tuple[Fraction, ...]  # per output: bound on |quantized - reference| if no accumulator overflows
     max_error: tuple[Fraction | None, ...]
     split: int = 1
     method: str = "interval"
@@ -55,6 +55,11 @@ class QuantizedAnalysis:
     @property
     def error_violations(self) -> list[int]:
         return [i for i, (e, b) in enumerate(zip(self.errors, self.max_error)) if b is not None and e > b]
+
+    @property
+    def errors_hold(self) -> bool:
+        """The error bounds model exact sums: they hold only where no accumulator may overflow."""
+        return not self.overflows
 
     @property
     def proved(self) -> bool:
@@ -241,6 +246,8 @@ def report_lines(analysis: QuantizedAnalysis) -> list[str]:
                         ("overflow-free" if need <= widths[l - 1] else "MAY OVERFLOW")))
     for i, (e, b) in enumerate(zip(analysis.errors, analysis.max_error)):
         verdict = "" if b is None else (f" <= {_num(b)}: ok" if e <= b else f" > required {_num(b)}: NOT PROVED")
+        if not analysis.errors_hold:
+            verdict = " only if no accumulator overflows (not proved)"
         lines.append(f"output {i}: |quantized - float reference| <= {_num(e)}{verdict}")
     for ov in analysis.overflows[:10]:
         lines.append(f"  overflow possible: layer {ov.layer + 1} neuron {ov.neuron}: partial sum "

@@ -175,7 +175,7 @@ def analysis_json(analysis) -> dict:
                     "minimal_width": list(b.widths()), "layer_width": max(b.widths()),
                     "data_type_bound": r["data_type"], "a2q_bound": list(r["a2q"])}
                    for l, b, r in zip(analysis.qnet.layers, analysis.bounds, refs)],
-        "errors": [str(e) for e in analysis.errors],
+        "errors": [str(e) for e in analysis.errors], "errors_hold": analysis.errors_hold,  # false: only if no overflow
         "max_error": [None if b is None else str(b) for b in analysis.max_error],
         "overflows": [{"layer": o.layer + 1, "neuron": o.neuron, "k": o.k, "bound": o.bound, "width": o.width}
                       for o in analysis.overflows],

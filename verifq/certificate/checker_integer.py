@@ -40,17 +40,33 @@ def canonical_sha(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")).hexdigest()
 
 
+def integers(values, where: str) -> list:
+    """JSON integers only: a bool, float or string (e.g. "3") is malformed, never coerced."""
+    if not isinstance(values, list) or any(type(v) is not int for v in values):
+        raise Malformed(f"{where}: expected a list of integers")
+    return values
+
+
 def _steps(steps, n: int, where: str) -> list[dict]:
+    """The steps, each field of the type it must have (a string "false" for `signed` would
+    otherwise read as true)."""
     for s in steps:
         if not isinstance(s, dict) or s.get("op") not in ("relu", "bipolar", "thresholds", "requant"):
             raise Malformed(f"{where}: a step must be relu, bipolar, thresholds or requant")
         if s["op"] == "requant":
             if s.get("rounding") not in MODES or type(s.get("bits")) is not int or s["bits"] < 0:
                 raise Malformed(f"{where}: requant needs a QONNX rounding mode and bits >= 0")
+            if type(s.get("signed")) is not bool or type(s.get("narrow")) is not bool:
+                raise Malformed(f"{where}: requant's signed and narrow must be true or false")
             get_list(s, "multiplier", where, n)
-            get_list(s, "zero_point", where, n)
+            integers(get_list(s, "zero_point", where, n), f"{where}: zero_point")
             if any(rat(m, where) <= 0 for m in s["multiplier"]):
                 raise Malformed(f"{where}: multipliers must be positive")
+        elif s["op"] == "thresholds":
+            for row in get_list(s, "thresholds", where, n):
+                integers(row, f"{where}: thresholds")
+            if type(s.get("offset")) is not int:
+                raise Malformed(f"{where}: thresholds need an integer offset")
     return steps
 
 
@@ -108,8 +124,11 @@ def check_integer(cert: dict, budget: int | None = None) -> list[tuple[str, str]
         name = f"layer {L + 1}"
         w, b = layer["weights"], layer["bias"]
         n_out = len(w)
-        if any(len(row) != len(lo) for row in w) or len(b) != n_out:
+        if any(not isinstance(row, list) or len(row) != len(lo) for row in w) or not isinstance(b, list) or len(b) != n_out:
             raise Malformed(f"{name}: weights must be {n_out} rows of {len(lo)} integers")
+        for row in w:
+            integers(row, f"{name}: weights")
+        integers(b, f"{name}: bias")
         keys = ("prefix_lo", "prefix_hi", "final_lo", "final_hi")
         pl, ph, fl, fh = (get_list(c, k, f"claims.layers[{L}]", n_out) for k in keys)
         lines = sym.lines(L, c, f"claims.layers[{L}]") if "lines" in c else None
