@@ -15,8 +15,10 @@ are fixed, as after a ReLU -- cap the prefix bounds.
 
 Arithmetic is float64 with a rigorous slack: every step adds 1e-9 times the sum of the
 absolute values of the terms it combined (far above float64's error for these lengths) to a
-per-row slack, and the final bound is rounded outward to an integer. These bounds are sound
-but the certificate checker does not re-derive them (it uses the interval rule).
+per-row slack, and the final bound is rounded outward to an integer. The certificate carries
+the lines (`lines_out`), and checker_integer_symbolic.py re-derives the bounds in exact arithmetic
+(the split_sign rows classify the products' signs by the codes that the previous layer's
+tightened final sums give through its steps, as the checker does).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from math import ceil, floor
 
 import numpy as np
 
-from ..fixedpoint.integer_net import integer_multiplier, requant_one
+from ..fixedpoint.integer_net import integer_multiplier, requant_one, step_interval
 from ..network.quantized import QuantizedNetwork, Relu, Requant
 from .accumulators import Box, LayerBounds, analyse_bounds
 
@@ -109,10 +111,15 @@ def _order_rows(order: str, w: np.ndarray, b: float, lo: np.ndarray, hi: np.ndar
             r - 1, (r, r + 1))
 
 
-def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096, orders: list[str] | None = None) -> list[LayerBounds]:
-    """Interval bounds tightened by back-substitution (layers 2.. ; the first is already exact)."""
+def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096, orders: list[str] | None = None,
+                    lines_out: list | None = None) -> list[LayerBounds]:
+    """Interval bounds tightened by back-substitution (layers 2.. ; the first is already exact).
+    With `lines_out`, appends per layer the relaxation lines its bounds used: None (the first
+    layer, or a layer left at the interval bounds), else per earlier layer p an (n_p, 4) array of
+    (upper slope, upper intercept, lower slope, lower intercept) per neuron (floats, exact dyadics)."""
     bounds = analyse_bounds(qnet, box, None, orders=orders)
     out = [bounds[0]]
+    lines = [None]
     for l in range(1, len(qnet.layers)):
         order = orders[l] if orders else "sequential"
         # relaxations of every earlier layer's steps over its current final-sum bounds
@@ -124,6 +131,7 @@ def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096, orders:
                 break
             relax.append(np.array(rows, dtype=np.float64))
         lb = bounds[l]
+        lines.append(relax)
         if relax is None:
             out.append(lb)
             continue
@@ -131,7 +139,10 @@ def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096, orders:
         w = np.array(layer.weights, dtype=np.float64)
         b = np.array(layer.bias, dtype=np.float64)
         n_out, k = w.shape
-        clo, chi = np.array(lb.code_lo, dtype=np.float64), np.array(lb.code_hi, dtype=np.float64)
+        clo, chi = np.array(out[l - 1].final_lo, dtype=object), np.array(out[l - 1].final_hi, dtype=object)
+        for step in qnet.layers[l - 1].steps:  # the codes the tightened final sums give (as the checker)
+            clo, chi = step_interval(step, clo, chi)
+        clo, chi = clo.astype(np.float64), chi.astype(np.float64)
         shapes = [_order_rows(order, w[j], b[j], clo, chi) for j in range(n_out)]
         r = len(shapes[0][1])
         his, los, fin, cap = shapes[0][2], shapes[0][3], shapes[0][4], shapes[0][5]
@@ -163,6 +174,8 @@ def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096, orders:
             fh.append(min(min(int(ceil(p_hi[j][fin])), 1 << 62), lb.final_hi[j]))
             fl.append(max(max(int(floor(p_lo[j][fin])), -(1 << 62)), lb.final_lo[j]))
         out.append(LayerBounds(lb.code_lo, lb.code_hi, tuple(pl), tuple(ph), tuple(kl), tuple(kh), tuple(fl), tuple(fh)))
+    if lines_out is not None:
+        lines_out.extend(lines)
     return out
 
 
