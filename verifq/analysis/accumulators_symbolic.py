@@ -25,8 +25,10 @@ every line is valid, and the optimized lines are kept only when they give a narr
 
 Arithmetic is float64 with a rigorous slack: every step adds 1e-9 times the sum of the
 absolute values of the terms it combined (far above float64's error for these lengths) to a
-per-row slack, and the final bound is rounded outward to an integer. These bounds are sound
-but the certificate checker does not re-derive them (it uses the interval rule).
+per-row slack, and the final bound is rounded outward to an integer. The certificate carries
+the lines (`lines_out`), and checker_integer_symbolic.py re-derives the bounds in exact arithmetic
+(the split_sign rows classify the products' signs by the codes that the previous layer's
+tightened final sums give through its steps, as the checker does).
 """
 
 from __future__ import annotations
