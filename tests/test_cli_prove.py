@@ -50,6 +50,17 @@ def test_prove_names_the_failing_output_and_gives_a_confirmed_counterexample(cap
     assert cex["kind"] == "error" and cex["confirmed"]
     assert Fraction(cex["observed_error"]) > Fraction(1, 1000)
 
+    assert data["errors_hold"] is True  # no overflow: the error bounds stand (one of them is too large)
+
+
+def test_error_bounds_are_conditional_when_a_value_may_overflow(capsys, tmp_path):
+    """The error rules model values that fit their formats; a wrapped value is off by far more,
+    so with a possible overflow the report and --json say the error bounds are not proved."""
+    out_json = tmp_path / "r.json"
+    code, out, _ = run(capsys, "prove", TINY, "--uniform", "fixed<12,2>", "--no-search", "--json", out_json)
+    assert code == 1 and "does not fit" in out
+    assert "the error bounds above assume that no value overflows: they are not proved" in out
+    assert json.loads(out_json.read_text())["errors_hold"] is False
 
 def test_a_failed_proof_writes_no_certificate_and_says_so(capsys, tmp_path):
     cert = tmp_path / "c.json"

@@ -161,6 +161,21 @@ def test_overflow_witness_is_confirmed_by_qonnx_execution(tmp_path, capsys):
     assert simulate(load(), x, acc_bits=[16, None, None]).overflowed[0][0, w["neuron"]]
 
 
+
+def test_error_bounds_are_qualified_when_an_accumulator_may_overflow(tmp_path, capsys):
+    """The error rule models exact sums: with accumulators that may overflow (saturation or a wrapped
+    final sum changes the value) the printed bound is conditional, never a plain claim."""
+    out_json = tmp_path / "r.json"
+    code, out, _ = run(capsys, "prove", spec(tmp_path, 16, "accumulator = saturate"), "--json", out_json)
+    assert code == 1 and "MAY OVERFLOW" in out
+    doc = json.loads(out_json.read_text())
+    assert doc["errors_hold"] is False
+    assert all("only if no accumulator overflows (not proved)" in line for line in out.splitlines()
+               if line.startswith("output "))
+    code, out, _ = run(capsys, "prove", spec(tmp_path, 24), "--json", out_json)
+    assert code == 0 and json.loads(out_json.read_text())["errors_hold"] is True
+    assert "not proved" not in out
+
 # -- proofs, narrowest accumulators, soundness ------------------------------------------------------------------
 
 def test_prove_and_synth_agree_and_are_sound(tmp_path, capsys):

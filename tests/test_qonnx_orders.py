@@ -184,9 +184,10 @@ def test_certified_error_bound_holds_on_simulation(tmp_path, capsys):
     assert (err.max(axis=0) <= np.array(bounds)).all()
 
 
-def test_an_error_bound_only_the_symbolic_rule_proves_is_left_out_of_the_certificate(tmp_path, capsys):
+def test_an_error_bound_only_the_symbolic_rule_proves_is_certified_with_its_lines(tmp_path, capsys):
     cert = tmp_path / "c.json"
     code, out, _ = run(capsys, "prove", _error_spec(tmp_path, 11), "--cert", cert)  # symbolic 10.5, interval 12.4
-    assert code == 0 and "covers overflow-freedom only" in out
-    assert "errors" not in json.loads(cert.read_text())["claims"]
+    assert code == 0 and "error bounds, both re-derived by the checker" in out
+    doc = json.loads(cert.read_text())
+    assert Fraction(doc["claims"]["errors"][0]) <= 11 and "lines" in doc["claims"]["layers"][1]
     assert run(capsys, "check", cert)[0] == 0

@@ -5,17 +5,17 @@ confirmed by QONNX's own execution."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import ceil, log2
 
 import numpy as np
 
-from ..fixedpoint.integer_net import accumulator_range, simulate
+from ..fixedpoint.integer_net import accumulator_range, simulate, step_interval
 from ..network.quantized import QuantizedNetwork
 from ..problem import Problem
 from .accumulators_symbolic import symbolic_bounds
-from .accumulators import held_sum, split_boxes, LayerBounds, Overflow, analyse_bounds, find_witness, overflow_checks, signed_width, union_bounds
+from .accumulators import held_sum, layer_bounds, split_boxes, LayerBounds, Overflow, analyse_bounds, find_witness, overflow_checks, signed_width, union_bounds
 from .integer_error import error_bounds
 
 ORDER_TEXT = {"sequential": "bias first, then the products in weight order (as hls4ml and FINN accumulate)",
@@ -41,12 +41,13 @@ class QuantizedAnalysis:
     modes: tuple[str, ...]  # per layer: wrap | saturate
     bounds: tuple[LayerBounds, ...]
     overflows: tuple[Overflow, ...]
-    errors: tuple[Fraction, ...]  # per output: bound on |quantized - reference|
+    errors: tuple[Fraction, ...]  # per output: bound on |quantized - reference| if no accumulator overflows
     max_error: tuple[Fraction | None, ...]
     split: int = 1
     method: str = "interval"
     witnesses: tuple[Witness, ...] = field(default_factory=tuple)
     orders: tuple[str, ...] = ()  # per layer: the partial-sum order (empty: every layer sequential)
+    lines: tuple = ()  # symbolic, one box: per layer the relaxation lines its bounds used (symbolic_bounds)
 
     def order(self, layer: int) -> str:
         return self.orders[layer] if self.orders else "sequential"
@@ -54,6 +55,11 @@ class QuantizedAnalysis:
     @property
     def error_violations(self) -> list[int]:
         return [i for i, (e, b) in enumerate(zip(self.errors, self.max_error)) if b is not None and e > b]
+
+    @property
+    def errors_hold(self) -> bool:
+        """The error bounds model exact sums: they hold only where no accumulator may overflow."""
+        return not self.overflows
 
     @property
     def proved(self) -> bool:
@@ -76,26 +82,43 @@ def layer_settings(problem: Problem) -> tuple[list[int | None], list[str], list[
 
 def analyse_quantized(problem: Problem, split: int = 1, widths: list[int | None] | None = None,
                       method: str = "interval", orders: list[str] | None = None) -> QuantizedAnalysis:
-    """method "interval" (what the certificate checker re-derives) or "symbolic" (interval
-    bounds tightened by back-substitution; sound, not re-derived by the checker). Widths and
-    orders default to the spec's, per layer."""
+    """method "interval" or "symbolic" (interval bounds tightened by back-substitution; with
+    one box, the relaxation lines go into `lines` for the certificate, whose checker re-derives
+    the bounds). Widths and orders default to the spec's, per layer."""
     qnet = problem.quantized
     assert qnet is not None
     spec_widths, modes, spec_orders = layer_settings(problem)
     widths = spec_widths if widths is None else widths
     orders = spec_orders if orders is None else orders
     bounds = analyse_bounds(qnet, problem.domain, widths, split, orders)
-    overflows = overflow_checks(bounds, widths)
+    overflows, lines = overflow_checks(bounds, widths), ()
     if method == "symbolic" and len(qnet.layers) > 1:
         # (only when no layer may overflow: the relaxations assume exact sums; a layer that may
         # overflow keeps the interval bounds, which pass on its whole accumulator range)
         boxes = split_boxes(problem.domain, split) if split > 1 else [problem.domain]
-        sym = union_bounds([symbolic_bounds(qnet, b, orders=orders) for b in boxes])
+        found = []
+        sym = union_bounds([symbolic_bounds(qnet, b, orders=orders, lines_out=found if split == 1 else None) for b in boxes])
         if not overflow_checks(sym, widths):
-            bounds, overflows = sym, []
+            bounds, overflows, lines = sym, [], tuple(found)
     errors = error_bounds(qnet, problem.domain, bounds)
     return QuantizedAnalysis(qnet, problem.domain, tuple(widths), tuple(modes), tuple(bounds), tuple(overflows),
-                             tuple(errors), problem.max_error, split, method, orders=tuple(orders))
+                             tuple(errors), problem.max_error, split, method, orders=tuple(orders), lines=lines)
+
+
+def interval_from(analysis: QuantizedAnalysis, start: int) -> QuantizedAnalysis:
+    """The analysis with the bounds of layers start.. re-derived by the interval rule from layer
+    start-1's final sums and no symbolic lines from there (what a certificate's checker re-derives
+    without the symbolic rule); overflows and error bounds follow."""
+    qnet, bounds = analysis.qnet, list(analysis.bounds[:start])
+    for l in range(start, len(qnet.layers)):
+        lo, hi = np.array(bounds[-1].final_lo, dtype=object), np.array(bounds[-1].final_hi, dtype=object)
+        for step in qnet.layers[l - 1].steps:
+            lo, hi = step_interval(step, lo, hi)
+        w, b = np.array(qnet.layers[l].weights, dtype=object), np.array(qnet.layers[l].bias, dtype=object)
+        bounds.append(layer_bounds(w, b, np.asarray(lo, dtype=object), np.asarray(hi, dtype=object), analysis.order(l)))
+    lines = tuple(analysis.lines[:start]) + (None,) * (len(bounds) - start) if analysis.lines else ()
+    return replace(analysis, bounds=tuple(bounds), overflows=tuple(overflow_checks(bounds, list(analysis.widths))),
+                   errors=tuple(error_bounds(qnet, analysis.domain, bounds)), lines=lines)
 
 
 def _float32_inside(x, box) -> tuple[Fraction, ...]:
@@ -223,6 +246,8 @@ def report_lines(analysis: QuantizedAnalysis) -> list[str]:
                         ("overflow-free" if need <= widths[l - 1] else "MAY OVERFLOW")))
     for i, (e, b) in enumerate(zip(analysis.errors, analysis.max_error)):
         verdict = "" if b is None else (f" <= {_num(b)}: ok" if e <= b else f" > required {_num(b)}: NOT PROVED")
+        if not analysis.errors_hold:
+            verdict = " only if no accumulator overflows (not proved)"
         lines.append(f"output {i}: |quantized - float reference| <= {_num(e)}{verdict}")
     for ov in analysis.overflows[:10]:
         lines.append(f"  overflow possible: layer {ov.layer + 1} neuron {ov.neuron}: partial sum "

@@ -134,6 +134,8 @@ def prove_text(a: Analysis, cex=None, searched: bool = True, exact=None) -> list
         v = a.violations
         lines.append(f"VIOLATED: {len(v)} check{'s' if len(v) != 1 else ''} fail{'s' if len(v) == 1 else ''}")
         lines += failed_check_lines(a, 10, "  - ", " (see --json)")
+        if not errors_hold(a):
+            lines.append("  (the error bounds above assume that no value overflows: they are not proved)")
         if cex is not None:
             values = ", ".join(f"{x:.10g}" for x in cex.input_raw[:8])
             if len(cex.input_raw) > 8:
@@ -173,6 +175,12 @@ def exact_error_text(a: Analysis, result, reason: str | None) -> list[str]:
     return lines
 
 
+def errors_hold(a: Analysis) -> bool:
+    """The error rules model values that fit their formats: with a possible overflow the bounds
+    are conditional (a wrapped or saturated value is off by far more)."""
+    return not any(c.kind in ("overflow", "constant overflow") for c in a.violations)
+
+
 def prove_json(spec: str, a: Analysis, cex=None, exact=None) -> dict:
     """The --json document of `verifq prove` (exact values as strings, floats for plotting)."""
     problem = a.problem
@@ -182,6 +190,7 @@ def prove_json(spec: str, a: Analysis, cex=None, exact=None) -> dict:
         "verdict": "PROVED" if a.proved else "VIOLATED",
         "error_method": str(a.error_method),
         "checker_rederivable_errors": a.error_method != "differential" or checker_rederivable(a),
+        "errors_hold": errors_hold(a),  # false: the certified errors assume that no value overflows
         "layers": summaries_as_dicts(layer_summaries(a)),
         "outputs": [
             {"output": j, "certified_error": str(e), "certified_error_float": float(e), "required": None if b is None else str(b)}

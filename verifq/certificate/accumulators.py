@@ -16,6 +16,7 @@ from ..network.quantized import Bipolar, Relu, Requant, Thresholds
 from ..outputs import check_outputs, input_files, write_json_output, write_text_atomic
 from .writer import no_certificate_line
 from .checker_integer import KIND, ORDER, PER_LAYER, canonical_sha
+from .checker_integer_symbolic import KEYS as LINE_KEYS
 
 
 def _step_json(s) -> dict:
@@ -73,7 +74,40 @@ def integer_spec_content(problem) -> dict:
 def write_accumulator_certificate(path: Path, analysis) -> dict:
     """The certificate of a proved accumulator analysis (overflow-freedom for its widths) and,
     when the analysis's bounds meet every error requirement, of its error bounds (both re-derived
-    by checker_integer.py)."""
+    by checker_integer.py; symbolic bounds with their lines, see `certified_analysis`)."""
+    doc = accumulator_certificate(analysis)
+    write_text_atomic(str(path), json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+CHECK_BUDGET = 400_000_000  # the symbolic rule's work in the checker (multiplications): ~60 s on a loaded 2-core machine
+
+
+def certified_analysis(analysis, budget: int = CHECK_BUDGET):
+    """(analysis, note): the analysis that a certificate carries, checked by the checker itself
+    before it is written. Symbolic bounds keep their lines, except from the first layer whose
+    symbolic check would exceed `budget` (or that the checker refuses): from there the interval
+    rule's bounds (then the widths may no longer be proved: see `.overflows`); note says so."""
+    from ..analysis.quantized_prove import interval_from
+    from .checker_core import Invalid, Malformed
+    from .checker_integer import check_integer
+    from .checker_integer_symbolic import OverBudget
+
+    if not any(lines is not None for lines in analysis.lines):
+        return analysis, ""
+    try:
+        check_integer(accumulator_certificate(analysis), budget)
+        return analysis, ""
+    except OverBudget as e:
+        start, why = e.layer, "its check would exceed the checker's work budget"
+    except (Invalid, Malformed) as e:
+        start, why = min(l for l, lines in enumerate(analysis.lines) if lines is not None), f"the checker refuses it ({e})"
+    return interval_from(analysis, start), (f"the certificate claims the interval rule's bounds from layer {start + 1} on "
+                                           f"(the symbolic rule's there: {why})")
+
+
+def accumulator_certificate(analysis) -> dict:
+    """The certificate document of `write_accumulator_certificate`."""
     qnet = analysis.qnet
     content = integer_network_content(qnet)
     b0 = analysis.bounds[0]
@@ -86,14 +120,36 @@ def write_accumulator_certificate(path: Path, analysis) -> dict:
         "implementation": _implementation(analysis),
         "claims": {"inputs": {"code_lo": list(b0.code_lo), "code_hi": list(b0.code_hi)},
                    "layers": [{"prefix_lo": list(b.prefix_lo), "prefix_hi": list(b.prefix_hi),
-                               "final_lo": list(b.final_lo), "final_hi": list(b.final_hi)} for b in analysis.bounds]},
+                               "final_lo": list(b.final_lo), "final_hi": list(b.final_hi), **lines}
+                              for b, lines in zip(analysis.bounds, _lines_json(analysis))]},
         "verdict": {"overflow_free": True},
     }
     if len(analysis.errors) == qnet.n_outputs and not analysis.error_violations:
         doc["claims"]["errors"] = [str(e) for e in analysis.errors]
         doc["requirements"] = {"max_error": [None if b is None else str(b) for b in analysis.max_error]}
-    write_text_atomic(str(path), json.dumps(doc, indent=1) + "\n")
     return doc
+
+
+def _lines_json(analysis) -> list[dict]:
+    """Per layer {"lines": ...} (the symbolic rule's hints: per earlier layer and neuron, the
+    relaxation lines of its steps, exact) where the symbolic bounds are tighter than the interval
+    bounds, else {}."""
+    from fractions import Fraction
+
+    from ..analysis.accumulators import analyse_bounds
+
+    n = len(analysis.bounds)
+    if not analysis.lines:
+        return [{}] * n
+    interval = analyse_bounds(analysis.qnet, analysis.domain, None, orders=[analysis.order(l) for l in range(n)])
+    out = []
+    for b, iv, lines in zip(analysis.bounds, interval, analysis.lines):
+        if lines is None or b == iv:
+            out.append({})
+            continue
+        out.append({"lines": [{k: [str(Fraction(float(v))) for v in r[:, i]] for i, k in enumerate(LINE_KEYS)}
+                              for r in lines]})
+    return out
 
 
 def _check_split(args) -> int:
@@ -119,7 +175,7 @@ def analysis_json(analysis) -> dict:
                     "minimal_width": list(b.widths()), "layer_width": max(b.widths()),
                     "data_type_bound": r["data_type"], "a2q_bound": list(r["a2q"])}
                    for l, b, r in zip(analysis.qnet.layers, analysis.bounds, refs)],
-        "errors": [str(e) for e in analysis.errors],
+        "errors": [str(e) for e in analysis.errors], "errors_hold": analysis.errors_hold,  # false: only if no overflow
         "max_error": [None if b is None else str(b) for b in analysis.max_error],
         "overflows": [{"layer": o.layer + 1, "neuron": o.neuron, "k": o.k, "bound": o.bound, "width": o.width}
                       for o in analysis.overflows],
@@ -137,20 +193,26 @@ def _method(args) -> str:
 
 
 def _certify(path: Path, analysis, problem, human) -> None:
-    """Certificates carry what the checker re-derives: the unsplit interval bounds."""
+    """Certificates carry what the checker re-derives: the unsplit bounds, symbolic ones with
+    their lines (`certified_analysis`)."""
     from ..analysis.quantized_prove import analyse_quantized
 
-    if analysis.method != "interval" or analysis.split > 1:
-        analysis = analyse_quantized(problem, 1, list(analysis.widths), "interval")
-        if analysis.overflows:
-            print("no certificate: the checker's interval rule (whole domain) does not prove these widths; "
-                  "the symbolic/split bounds do (sound, not re-derived by the checker)", file=human)
-            return
+    split = analysis.split
+    if split > 1:
+        analysis = analyse_quantized(problem, 1, list(analysis.widths), analysis.method)
+    analysis, note = certified_analysis(analysis)
+    if note:
+        print(note, file=human)
+    if analysis.overflows:
+        print("no certificate: the whole-box bounds that the checker re-derives do not prove these widths; the "
+              f"{'split ' if split > 1 else 'symbolic '}analysis's bounds do (sound, not re-derived by the "
+              "checker)", file=human)
+        return
     doc = write_accumulator_certificate(path, analysis)
     if "errors" not in doc["claims"]:
-        print("the certificate covers overflow-freedom only: the checker's interval rule gives error bounds "
-              f"{', '.join(f'{float(e):.6g}' for e in analysis.errors)}, above the requirement that the symbolic "
-              "bounds prove (sound, not re-derived by the checker)", file=human)
+        print("the certificate covers overflow-freedom only: the bounds the checker re-derives give error bounds "
+              f"{', '.join(f'{float(e):.6g}' for e in analysis.errors)}, above the requirement that the "
+              f"{'split' if split > 1 else 'symbolic'} bounds prove (sound, not re-derived by the checker)", file=human)
     print(f"certificate written to {path}" + ("" if "errors" not in doc["claims"] else
                                               " (overflow-freedom and error bounds, both re-derived by the checker)"),
           file=human)
@@ -180,16 +242,20 @@ def prove_quantized(args, problem) -> int:
 
 def synth_quantized(args, problem) -> int:
     """The narrowest accumulator per layer and per neuron that the analysis proves overflow-free
-    in the spec's partial-sum orders: by the symbolic bounds (sound) and by the interval bounds
-    (what a certificate re-derives); and, for comparison, per layer under every order."""
+    in the spec's partial-sum orders: by the symbolic bounds (sound) and by what a certificate's
+    checker re-derives (the same, but for layers past the checker's work budget: `certified_analysis`);
+    and, for comparison, per layer under every order."""
+    from dataclasses import replace
+
     from ..analysis.quantized_prove import analyse_quantized, layer_settings, reference_bounds
     from ..fixedpoint.integer_net import ORDERS
 
     check_outputs([(args.output, "-o"), (args.json, "--json"), (args.cert, "--cert")], input_files(problem))
     none = [None] * len(problem.quantized.layers)
     caps, _, orders = layer_settings(problem)
-    certified = [max(m) for m in analyse_quantized(problem, 1, none, "interval").minimal_widths()]
     analysis = analyse_quantized(problem, 1, none, "symbolic")
+    certifiable, note = certified_analysis(analysis)
+    certified = [max(m) for m in certifiable.minimal_widths()]
     minimal = analysis.minimal_widths()
     widths = [max(m) for m in minimal]
     proved = analyse_quantized(problem, 1, widths, "symbolic")  # re-analysed with the chosen widths
@@ -208,7 +274,8 @@ def synth_quantized(args, problem) -> int:
         print(f"{l:>5} {layer.node[:16]:<16} {layer.n_in:>5} {orders[l - 1]:<10} {max(m):>9} {f'{min(m)}..{max(m)}':>10} "
               f"{c:>9} {r['data_type']:>9} {max(r['a2q']):>6} | {by_order['sequential'][l - 1]:>10} "
               f"{by_order['bias_last'][l - 1]:>9} {by_order['split_sign'][l - 1]:>10}", file=human)
-    print("(per layer / per neuron: symbolic bounds, sound; certified: the interval rule the checker re-derives; "
+    print((note + "\n" if note else "") + "(per layer / per neuron: symbolic bounds, sound; certified: what the checker "
+          "re-derives; "
           "right: per layer if the hardware added in that order)", file=human)
     short = [l for l, (w, cap) in enumerate(zip(widths, caps)) if cap is not None and w > cap]
     feasible = not short
@@ -225,7 +292,7 @@ def synth_quantized(args, problem) -> int:
         write_text_atomic(args.output, json.dumps(doc["minimal_widths"], indent=2) + "\n")
         print(f"accumulator widths written to {args.output}", file=human)
     if args.cert and feasible:
-        write_accumulator_certificate(Path(args.cert), analyse_quantized(problem, 1, certified, "interval"))
+        write_accumulator_certificate(Path(args.cert), replace(certifiable, widths=tuple(certified)))
         print(f"certificate written to {args.cert} (for the certified widths {certified})", file=human)
     elif args.cert:
         print(no_certificate_line(args.cert, "the spec's accumulator widths are not met"), file=human)

@@ -20,19 +20,23 @@ MODES = ("ROUND", "HALF_EVEN", "CEIL", "FLOOR", "UP", "DOWN", "HALF_UP", "HALF_D
 
 def rnd(v: Fraction, mode: str) -> int:
     """A rational rounded to an integer in a QONNX rounding mode."""
-    f = floor(v)
-    if v == f or mode == "FLOOR":
+    return rnd_div(v.numerator, v.denominator, mode)
+
+
+def rnd_div(n: int, d: int, mode: str) -> int:
+    """n / d (d > 0) rounded to an integer in a QONNX rounding mode (Python integers only)."""
+    f, r = divmod(n, d)
+    if r == 0 or mode == "FLOOR":
         return f
     if mode == "CEIL":
-        return ceil(v)
+        return f + 1
     if mode == "DOWN":
-        return f if v > 0 else ceil(v)
+        return f if n > 0 else f + 1
     if mode == "UP":
-        return ceil(v) if v > 0 else f
-    half = v - f
-    if half != Fraction(1, 2):
-        return f + (half > Fraction(1, 2))
-    up = {"ROUND": f % 2 == 1, "HALF_EVEN": f % 2 == 1, "HALF_UP": v > 0, "HALF_DOWN": v < 0}[mode]
+        return f + 1 if n > 0 else f
+    if 2 * r != d:
+        return f + (2 * r > d)
+    up = {"ROUND": f % 2 == 1, "HALF_EVEN": f % 2 == 1, "HALF_UP": n > 0, "HALF_DOWN": n < 0}[mode]
     return f + up
 
 
@@ -58,22 +62,30 @@ def bounds(bits: int, signed: bool, narrow: bool) -> tuple[int, int]:
 
 def apply(step: dict, j: int, c, exact: bool = False) -> int:
     """One monotone step on one channel's code (a rational for the input quantizer)."""
+    return channel(step, j, exact)(c)
+
+
+def channel(step: dict, j: int, exact: bool = False):
+    """One monotone step on one channel's code, as a function of the code (numbers parsed once)."""
     op = step["op"]
     if op == "relu":
-        return max(c, 0)
+        return lambda c: max(c, 0)
     if op == "bipolar":
-        return 1 if c >= 0 else -1
+        return lambda c: 1 if c >= 0 else -1
     if op == "thresholds":
-        return sum(1 for t in step["thresholds"][j] if c >= t) + step["offset"]
+        ts, offset = step["thresholds"][j], step["offset"]
+        return lambda c: sum(1 for t in ts if c >= t) + offset
     if op != "requant":
         raise Malformed(f"unknown step {op!r}")
     mult = rat(step["multiplier"][j], "multiplier")
-    z = step["zero_point"][j]
-    r = rnd(c * (mult if exact else multiplier(mult)) + z, step["rounding"])
-    if step["bits"]:
-        lo, hi = bounds(step["bits"], step["signed"], step["narrow"])
-        r = min(max(r, lo), hi)
-    return r - z
+    m, z, mode = mult if exact else multiplier(mult), step["zero_point"][j], step["rounding"]
+    p, q = m.numerator, m.denominator
+    lo, hi = bounds(step["bits"], step["signed"], step["narrow"]) if step["bits"] else (None, None)
+
+    def requant(c) -> int:  # rnd(c m + z), c an integer or a Fraction
+        r = rnd_div(c.numerator * p + z * q * c.denominator, q * c.denominator, mode)
+        return (r if lo is None else min(max(r, lo), hi)) - z
+    return requant
 
 
 def held_range(order: str, w: list, b: int, lo: list, hi: list) -> tuple[int, int, int, int]:

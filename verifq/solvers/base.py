@@ -41,6 +41,7 @@ class SolveOptions:
     verbose: bool = False
     relax: bool = False  # solve the LP relaxation (integrality dropped)
     node_limit: int | None = None  # branch-and-bound nodes: a deterministic limit
+    work_limit: int | None = None  # HiGHS: limit checks of the MIP (root separation rounds, nodes, ...), counted: deterministic
     feasibility_tolerance: float | None = 1e-9  # None: the solver's default
     want_duals: bool = False  # LP: row duals, and a dual ray when infeasible
 
@@ -57,6 +58,7 @@ class SolveResult:
     messages: list[str] = field(default_factory=list)
     time_limited: bool = False  # the wall-clock limit stopped it (the answer depends on the machine)
     node_limited: bool = False  # the node limit stopped it (deterministic)
+    work_limited: bool = False  # the work limit stopped it (deterministic)
     row_duals: np.ndarray | None = None  # LP solves with want_duals
     dual_ray: np.ndarray | None = None  # infeasible LPs with want_duals, when the solver has one
 
@@ -72,14 +74,17 @@ class SolveResult:
             g = f"{100 * self.gap:.2f}%" if self.gap is not None and math.isfinite(self.gap) else "unknown"
             if self.time_limited:
                 return f"{self.solver}: time limit reached, best solution found so far (gap {g})"
-            if self.node_limited:
-                return f"{self.solver}: node limit reached, best solution found (gap {g})"
+            if self.node_limited or self.work_limited:
+                return f"{self.solver}: {self._limit()} limit reached, best solution found (gap {g})"
             return f"{self.solver}: feasible solution, gap {g} above the target"
         if self.status == SolveStatus.INFEASIBLE:
             return f"{self.solver}: model infeasible"
         if self.status == SolveStatus.NO_SOLUTION:
-            return f"{self.solver}: {'node' if self.node_limited else 'time'} limit reached before any solution was found"
+            return f"{self.solver}: {self._limit()} limit reached before any solution was found"
         return f"{self.solver}: {self.status}"
+
+    def _limit(self) -> str:
+        return "work" if self.work_limited else "node" if self.node_limited else "time"
 
 
 class SolverUnavailable(Exception):

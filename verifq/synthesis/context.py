@@ -26,12 +26,11 @@ def probe_design(problem: Problem) -> Design:
         working_tables(problem))
 
 
-# Synthesis analyses with DeepPoly's 0|1 lower slopes, not the optimized ones of `prove` (analysis/alpha.py):
-# with optimized slopes the calibrated MILP re-solves of vcas pra04 (per layer) reach a model at whose root
-# HiGHS 1.16.0 loops past its time and node limits (minutes instead of 13 s; no limit of ours stops it),
-# while the one design compared got no cheaper (the acc3 example: 31 bits dearer); synth.md was measured
-# with 0|1 slopes. `prove` re-checks a synthesized design with the optimized slopes (never looser ranges).
-SYNTH_ALPHA_ITERS = 0
+# Synthesis analyses with the optimized lower ReLU slopes of `prove` (analysis/alpha.py, the default of
+# `analyse`), so the design it proves is the design `prove` re-checks. It used DeepPoly's 0|1 slopes for a while:
+# with optimized slopes the 4th calibrated re-solve of vcas pra04 (per layer) ran past HiGHS's own limits
+# (> 10 min) where OpenBLAS picks its own kernels: HiGHS 1.16.0 loops in the presolve of a RENS sub-MIP, which
+# solvers/highs.py now switches off (benchmarks/results/ranges_notes.md; regression test in test_synthesis_solvers).
 
 
 @dataclass
@@ -60,7 +59,7 @@ class Context:
         """The real ranges come from the exact analysis itself (they do not depend on the
         formats); with range_method="milp" every analysis uses the rigorous MILP ranges.
         error_method: the error rule of every exact (re-)analysis (None: the default)."""
-        kw = {"alpha_iters": SYNTH_ALPHA_ITERS} if range_method is None else {"range_method": range_method}
+        kw = {} if range_method is None else {"range_method": range_method}
         probe = analyse(problem, probe_design(problem), **kw, error_method=ErrorMethod.L1_LOCAL)  # ranges only
         ranges = [la.ranges for la in probe.layers]
         return Context(problem, ranges, probe.input_lo, probe.input_hi, nonzero_masks(problem.network),
@@ -68,7 +67,7 @@ class Context:
 
     def analyse(self, design: Design) -> Analysis:
         t = time.perf_counter()
-        kw = {"alpha_iters": SYNTH_ALPHA_ITERS} if self.range_method is None else {"range_method": self.range_method}
+        kw = {} if self.range_method is None else {"range_method": self.range_method}
         if self.error_method is not None:
             kw["error_method"] = self.error_method
         a = analyse(self.problem, design, **kw)

@@ -46,6 +46,9 @@ from ..solvers import SolveOptions, SolveResult, solve
 
 METHODS = ("milp", "uniform", "aster")
 DEFAULT_NODE_LIMIT = 5_000  # branch-and-bound nodes per MILP solve: the deterministic limit
+# HiGHS's limit checks per MILP solve (root separation rounds and restarts count, nodes alone do not):
+# deterministic, like the node limit; synthesis MILPs need tens at the root and about one per node
+DEFAULT_WORK_LIMIT = 20_000
 DEFAULT_TIME_LIMIT = 600.0  # seconds per MILP solve: only a safety net (its expiry is reported; results then vary)
 
 
@@ -59,6 +62,7 @@ class SynthOptions:
     solver: str | None = None
     time_limit: float | None = None  # seconds per MILP solve (a safety net; the node limit decides)
     node_limit: int | None = DEFAULT_NODE_LIMIT  # branch-and-bound nodes per MILP solve (deterministic)
+    work_limit: int | None = DEFAULT_WORK_LIMIT  # HiGHS's limit checks per MILP solve (deterministic)
     mip_gap: float = 0.01
     exact_ranges: bool = False  # tight per-neuron ranges by MILP (small networks)
     error_method: str | None = None  # error rule of the exact (re-)analysis (None: methods.DEFAULT_ERROR_METHOD)
@@ -185,7 +189,8 @@ def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, so
         initial, lp_bound, off = _prepare(model, lm, sd, time_limit)
         if off:
             ctx.say(f"{label}: {off} candidates far from the LP relaxation switched off")
-        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial, node_limit=opts.node_limit))
+        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial,
+                                     node_limit=opts.node_limit, work_limit=opts.work_limit))
         if off and res.has_solution and lp_bound is not None:
             # the relaxation of the full model is the honest lower bound
             res.bound = min(res.bound if res.bound is not None else lp_bound, lp_bound)
@@ -256,7 +261,8 @@ def _recalibrate(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions,
             errs = [e * Fraction(scale.get(o, 1.0) ** (1.0 - t)) for o, e in enumerate(a.output_errors)]
             scale = model.calibrate(attempt.design, _Errors(tuple(errs)))
         initial, _, _ = _prepare(model, lm, attempt.design, time_limit)
-        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial, node_limit=opts.node_limit))
+        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial,
+                                     node_limit=opts.node_limit, work_limit=opts.work_limit))
         design, a2, notes = repair(ctx, model, model.choices_from_solution(res.x)) if res.has_solution else (None, None, [])
         old = ctx.costs(attempt.design).get(cfg.cost)
         new = None if design is None else ctx.costs(design).get(cfg.cost)
@@ -313,7 +319,8 @@ def _refine(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solv
             return
         lm = m2.build()
         initial, _, _ = _prepare(m2, lm, attempt.design, time_limit)
-        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial, node_limit=opts.node_limit))
+        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial,
+                                     node_limit=opts.node_limit, work_limit=opts.work_limit))
         if not res.has_solution:
             return
         design, a2, notes = repair(ctx, m2, m2.choices_from_solution(res.x))
