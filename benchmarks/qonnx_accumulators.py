@@ -234,9 +234,12 @@ def _width(lo: int, hi: int) -> int:
 
 NOTES = [
     "* Target of issue 13 (proven widths of the 8-bit models at least 2 bits below A2Q's bound for the same "
-    "weights): not met. Like for like the mean is 1.84 bits (bias in both; 1.83 before the optimized slopes) "
-    "and 1.98 bits (products only; 1.975 before, 1.984 now: 9 layer-bits short of 2.00 over 564 layers); the "
-    "certified widths 1.60 bits. The earlier 1.35 compared a width holding the bias with a bound without it.",
+    "weights, each proof re-checked by the independent checker): not met. Like for like the mean is 1.84 bits "
+    "(bias in both; 1.83 before the optimized slopes) and 1.98 bits (products only; 1.975 before, 1.984 now: 9 "
+    "layer-bits short of 2.00 over 564 layers). The certified widths now equal the proven ones (1.84 bits; "
+    "1.60 when certificates held the interval bounds only): each certificate carries the symbolic rule's "
+    "relaxation lines and the checker re-derives the bounds in exact integers (checker_integer_symbolic.py). "
+    "The earlier 1.35 compared a width holding the bias with a bound without it.",
     "* Like for like. A2Q's bound is data-independent and, as A2Q states it, about the products (the bias is "
     "not in it): verifq's *products only* width is the comparable quantity. For a width that holds the "
     "bias too, *A2Q+b* adds |b_j| to A2Q's worst case; verifq's *proven* width is compared with it. "
@@ -272,13 +275,15 @@ NOTES = [
     "float32 products with fused multiply-adds in a blocked order that numpy does not reproduce, and with "
     "arbitrary scales the products are not exact in float32, so the result depends on that order; verifq "
     "models an integer engine (Q31 multiplier and shift) instead, as INTEGER_SEMANTICS.md states.",
-    "* vnncomp21_mnistfc_256x2 and _256x4 (784 inputs) are the rows of the earlier full run (the chord "
-    "analysis, before the optimized slopes: on 256x2 w8a8_po2_pt_mm the optimized slopes give the same widths "
-    "[20, 21, 19] and per-neuron means, at 59 s instead of 21 s; products-only from accumulators_products.json), with A2Q+b added by `--references-only`; the "
-    "other orders are measured for networks with at most 100 inputs.",
-    "* Run under `nice -n 10` on a 2-core machine shared with other jobs (load average 7-9 during the earlier "
-    "run, 6-8 during this one, which re-ran the 33 non-MNIST networks in 40 min): "
-    "the seconds in accumulators.json are wall times under that load.",
+    "* vnncomp21_mnistfc_256x2 and _256x4 (784 inputs): re-run with the optimized slopes (their own process, 31 "
+    "min). 256x2 is certified with the symbolic rule throughout (checker 6-45 s a model); for 256x4 the "
+    "writer claims the interval rule's bounds from layer 3 or 4 on, where re-deriving the symbolic ones would "
+    "exceed the checker's counted work budget (`certificate_note` in the JSON; about 400 s of checking), and the "
+    "per-layer certified widths still equal the proven ones; the other orders are measured for networks with "
+    "at most 100 inputs.",
+    "* Run 2026-12-01 12:07-12:47 UTC under `nice -n 5` in two processes (the 33 networks with at most 500 "
+    "inputs, then the two MNIST networks) on a 2-core machine shared with other jobs (load average 3-7): the "
+    "seconds in accumulators.json are wall times under that load.",
 ]
 
 
