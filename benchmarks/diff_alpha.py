@@ -13,7 +13,6 @@ Writes benchmarks/results/diff_alpha.md and diff_alpha.csv.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -23,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from tightness import DEFAULT_NETWORKS, design_for, markdown_table, write_csv  # noqa: E402
+from tightness import design_for, markdown_table, network_parser, write_csv  # noqa: E402
 from verifq.analysis import differential  # noqa: E402
 from verifq.analysis.prove import analyse  # noqa: E402
 from verifq.analysis.wide import without_error_requirement, without_limits  # noqa: E402
@@ -72,11 +71,8 @@ def run_one(path: Path) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--networks", type=Path, default=DEFAULT_NETWORKS)
-    ap.add_argument("--only", nargs="*")
+    ap = network_parser(__doc__)
     ap.add_argument("--max-params", type=int, default=50000)
-    ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args()
     rows, skipped = [], []
     for p in sorted(args.networks.glob("*.json")):

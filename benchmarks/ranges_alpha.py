@@ -26,7 +26,6 @@ Writes benchmarks/results/ranges.md and ranges.csv.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -39,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from tightness import DEFAULT_NETWORKS, design_for, markdown_table, record_bounds, write_csv  # noqa: E402
+from tightness import design_for, markdown_table, network_parser, record_bounds, write_csv  # noqa: E402
 from verifq.analysis import alpha as A  # noqa: E402
 from verifq.analysis.box import network_input_box  # noqa: E402
 from verifq.analysis.prove import analyse  # noqa: E402
@@ -181,11 +180,8 @@ def write_results(rows: list[dict], out_dir: Path, notes: list[str]) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--networks", type=Path, default=DEFAULT_NETWORKS)
-    ap.add_argument("--only", nargs="*")
+    ap = network_parser(__doc__)
     ap.add_argument("--samples", type=int, default=10000)
-    ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args()
     names = args.only or NETWORKS
     load = os.getloadavg()

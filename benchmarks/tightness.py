@@ -259,13 +259,19 @@ def read_csv(path: Path, is_int=lambda key: key in ("hidden", "params", "leaves"
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def network_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every benchmark over the shared networks takes: --networks, --only, --out."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--networks", type=Path, default=DEFAULT_NETWORKS)
     ap.add_argument("--only", nargs="*", help="network names (file stems)")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    return ap
+
+
+def main() -> int:
+    ap = network_parser(__doc__)
     ap.add_argument("--max-params", type=int, default=50000)
     ap.add_argument("--samples", type=int, default=10000)
-    ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--split-leaves", type=int, default=256, help="input-splitting budget per network (leaves)")
     ap.add_argument("--split-time", type=float, default=60.0, help="input-splitting time budget per network (s)")
     ap.add_argument("--milp-hidden", type=int, default=64, help="MILP ranges for ReLU networks with at most this many hidden neurons")
