@@ -126,3 +126,19 @@ def test_ray_address_where_nothing_listens_is_a_user_error(capsys):
     pytest.importorskip("ray", reason="ray is not installed (optional: pip install 'verifq[ray]')")
     code, _, err = run(capsys, "prove", TINY, "--ray", "127.0.0.1:1")
     assert code == 2 and "no Ray cluster answers there" in err
+
+
+@pytest.mark.parametrize("given, expected", [(None, "1"), ("3", "3")])
+def test_the_command_runs_numpys_blas_on_one_thread_unless_told_otherwise(given, expected):
+    """Spin-waiting BLAS threads made analyses several times slower on a busy machine; the CLI asks
+    for one thread before numpy loads (parallel work comes from --jobs), keeping a value the user set."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = ("import os, sys; from verifq.cli.main import main; main([]); "
+            "print('numpy' in sys.modules, os.environ['OPENBLAS_NUM_THREADS'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.stdout.split() == ["True", expected], out.stderr

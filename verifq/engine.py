@@ -37,6 +37,16 @@ from .errors import UserError
 MAX_JOBS = 256
 
 
+def one_blas_thread() -> None:
+    """numpy's OpenBLAS threads spin-wait for each other, so on cores busy with other work (or with
+    our own --jobs workers) a multi-threaded BLAS call is several times slower: aster_AC7's analysis
+    took 1.75 s with 2 threads and 0.42 s with 1 on a loaded 2-core machine, the same 0.25 s idle
+    (MNIST 256x2 6.7 s either way). Parallel work comes from --jobs instead. Effective only before
+    numpy is imported (the CLI calls it first); a value the user set is kept, and spawned workers
+    inherit it."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 @dataclass(frozen=True)
 class Shared:
     """A handle to read-only data the tasks need (`Engine.share`)."""

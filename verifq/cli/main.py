@@ -1,10 +1,7 @@
-"""The `verifq` command: one sub-command module per job.
-
-Each module in COMMANDS exposes `register(subparsers)`, which adds its
-sub-parser and sets `func=run` (run(args) -> exit code). User mistakes
-(UserError) print a located message and exit 2; anything else is an
-internal error (exit 3), reported without hiding the traceback's last line.
-"""
+"""The `verifq` command: one sub-command module per job. Each module in COMMANDS
+exposes `register(subparsers)`, which adds its sub-parser and sets `func=run` (run(args) -> exit
+code). User mistakes (UserError) print a located message and exit 2; anything else is an internal
+error (exit 3), reported without hiding the traceback's last line."""
 
 from __future__ import annotations
 
@@ -14,7 +11,7 @@ import os
 import sys
 import traceback
 
-from .. import __version__, progress
+from .. import __version__, engine, progress
 from ..errors import EXIT_BAD_INPUT, EXIT_INTERNAL, UserError
 
 EXIT_BROKEN_PIPE = 141  # as a shell reports a process ended by SIGPIPE
@@ -42,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    engine.one_blas_thread()  # before the commands import numpy
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
