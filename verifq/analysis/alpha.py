@@ -76,6 +76,29 @@ def _bound(C, c0, W, b, lines, alphas, x_lo, x_hi, want_grad: bool):
     return bound, grads
 
 
+class ProjectedAdam:
+    """Adam steps on slopes kept in [0, 1] (floats only choose; every bound is re-derived exactly).
+    One moment pair per array; None entries (no unstable ReLU) are skipped."""
+
+    B1, B2, EPS = 0.9, 0.999, 1e-12
+
+    def __init__(self, alphas: list):
+        self.m = [None if a is None else np.zeros_like(a) for a in alphas]
+        self.v = [None if a is None else np.zeros_like(a) for a in alphas]
+
+    def step(self, alphas: list, grads: list, it: int, step: float) -> None:
+        """Step `it` (from 1) of size `step`, in place, on every array with a gradient."""
+        b1, b2 = self.B1, self.B2
+        for k, a in enumerate(alphas):
+            if a is None:
+                continue
+            g = grads[k]
+            self.m[k] = b1 * self.m[k] + (1 - b1) * g
+            self.v[k] = b2 * self.v[k] + (1 - b2) * g * g
+            mh, vh = self.m[k] / (1 - b1 ** it), self.v[k] / (1 - b2 ** it)
+            alphas[k] = np.clip(a - step * mh / (np.sqrt(vh) + self.EPS), 0.0, 1.0)
+
+
 def optimise_alphas(W: list, b: list, lines: list, x_lo: np.ndarray, x_hi: np.ndarray, iters: int,
                     lr: float = 0.1, shared: bool = False):
     """Alphas for the back-substitution of the rows [+W_t; -W_t] through layers
@@ -105,9 +128,7 @@ def optimise_alphas(W: list, b: list, lines: list, x_lo: np.ndarray, x_hi: np.nd
     start, start_b = [None if a is None else a.copy() for a in best], best_b.copy()
     if iters <= 0 or all(a is None for a in alphas):
         return best
-    m = [None if a is None else np.zeros_like(a) for a in alphas]
-    v = [None if a is None else np.zeros_like(a) for a in alphas]
-    b1, b2, eps = 0.9, 0.999, 1e-12
+    adam = ProjectedAdam(alphas)
     row_width = np.tile(start_b[:R // 2] + start_b[R // 2:], 2)
     scale = float(np.abs(start_b[:R // 2] + start_b[R // 2:]).sum())
     checkpoint = float(best_b.sum())
@@ -126,14 +147,7 @@ def optimise_alphas(W: list, b: list, lines: list, x_lo: np.ndarray, x_hi: np.nd
                 break
             checkpoint = float(best_b.sum())
         step = lr * (1.0 - (it - 1) / iters) + 1e-3  # linear decay, fixed schedule
-        for k, a in enumerate(alphas):
-            if a is None:
-                continue
-            g = grads[k].sum(axis=0, keepdims=True) if shared else grads[k]
-            m[k] = b1 * m[k] + (1 - b1) * g
-            v[k] = b2 * v[k] + (1 - b2) * g * g
-            mh, vh = m[k] / (1 - b1 ** it), v[k] / (1 - b2 ** it)
-            alphas[k] = np.clip(a - step * mh / (np.sqrt(vh) + eps), 0.0, 1.0)
+        adam.step(alphas, [g.sum(axis=0, keepdims=True) if shared and g is not None else g for g in grads], it, step)
     bound, _ = _bound(C, c0, W[:t], b[:t], lines, alphas, x_lo, x_hi, False)
     better = bound < best_b if not shared else np.full(R, bound.sum() < best_b.sum())
     for k, a in enumerate(alphas):
@@ -156,4 +170,4 @@ def to_grid(alpha: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(alpha * ALPHA_ONE), 0, ALPHA_ONE).astype(np.int64)
 
 
-__all__ = ["optimise_alphas", "to_grid", "ALPHA_BITS", "ALPHA_ONE", "DEFAULT_ALPHA_ITERS"]
+__all__ = ["ProjectedAdam", "optimise_alphas", "to_grid", "ALPHA_BITS", "ALPHA_ONE", "DEFAULT_ALPHA_ITERS"]

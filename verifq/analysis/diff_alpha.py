@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..numeric.scaled import PRECISION
+from .alpha import ProjectedAdam
 from .symbolic import SLOPE_ONE
 
 PLATEAU_STEPS, PLATEAU_GAIN = 10, 1e-4  # stop when 10 steps tighten the summed bounds by <= 0.01% of them
@@ -135,9 +136,7 @@ def optimise(A: np.ndarray, C: np.ndarray, layers: list, boxes: list, stop: int,
     start = [None if a is None else a.copy() for a in alphas]
     start_b, _ = _bound(A, C, layers, boxes, stop, alphas, False)
     best_b, best = start_b.copy(), [None if a is None else a.copy() for a in alphas]
-    m = [None if a is None else np.zeros_like(a) for a in alphas]
-    v = [None if a is None else np.zeros_like(a) for a in alphas]
-    b1, b2, eps = 0.9, 0.999, 1e-12
+    adam = ProjectedAdam(alphas)
     n = R // 2
     width = np.abs(np.tile(start_b[:n] + start_b[n:], 2)) if R == 2 * n else np.abs(start_b)
     scale = float(np.abs(start_b).sum()) + 1e-300
@@ -155,14 +154,7 @@ def optimise(A: np.ndarray, C: np.ndarray, layers: list, boxes: list, stop: int,
                 break
             checkpoint = float(best_b.sum())
         step = lr * (1.0 - (it - 1) / iters) + 1e-3
-        for k, a in enumerate(alphas):
-            if a is None:
-                continue
-            g = grads[k]
-            m[k] = b1 * m[k] + (1 - b1) * g
-            v[k] = b2 * v[k] + (1 - b2) * g * g
-            mh, vh = m[k] / (1 - b1 ** it), v[k] / (1 - b2 ** it)
-            alphas[k] = np.clip(a - step * mh / (np.sqrt(vh) + eps), 0.0, 1.0)
+        adam.step(alphas, grads, it, step)
     bound, _ = _bound(A, C, layers, boxes, stop, alphas, False)
     better = bound < best_b
     best_b = np.where(better, bound, best_b)
