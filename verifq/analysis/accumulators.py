@@ -91,6 +91,16 @@ def layer_bounds(w: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray, o
                        t(k_lo), t(k_hi), t(fmin), t(fmax))
 
 
+def interval_layer(qnet: QuantizedNetwork, l: int, prev: LayerBounds, order: str) -> LayerBounds:
+    """Layer l's interval bounds from the previous layer's (tightened) final-sum bounds."""
+    lo, hi = np.array(prev.final_lo, dtype=object), np.array(prev.final_hi, dtype=object)
+    for step in qnet.layers[l - 1].steps:
+        lo, hi = step_interval(step, lo, hi)
+    layer = qnet.layers[l]
+    return layer_bounds(np.array(layer.weights, dtype=object), np.array(layer.bias, dtype=object),
+                        np.asarray(lo, dtype=object), np.asarray(hi, dtype=object), order)
+
+
 def held_sum(a: np.ndarray, w_row, b: int, k: int, side: str, order: str = "sequential") -> np.ndarray:
     """The held partial sum that LayerBounds' k and side name, for each row of input codes `a`."""
     a = np.asarray(a, dtype=object)

@@ -38,9 +38,9 @@ from math import ceil, floor
 
 import numpy as np
 
-from ..fixedpoint.integer_net import integer_multiplier, requant_one, step_interval
+from ..fixedpoint.integer_net import integer_multiplier, requant_one
 from ..network.quantized import QuantizedNetwork, Relu, Requant
-from .accumulators import Box, LayerBounds, input_code_bounds, layer_bounds
+from .accumulators import Box, LayerBounds, input_code_bounds, interval_layer, layer_bounds
 
 SLACK = 1e-9
 NEAREST = ("ROUND", "HALF_EVEN", "HALF_UP", "HALF_DOWN")
@@ -153,7 +153,7 @@ def symbolic_bounds(qnet: QuantizedNetwork, box: Box, chunk: int = 4096, orders:
         rows = [_relaxation(qnet.layers[p], j, out[p].final_lo[j], out[p].final_hi[j]) for j in range(qnet.layers[p].n_out)]
         chords[p] = None if any(r is None for r in rows) else np.array(rows, dtype=np.float64)
         if any(chords[p] is None for p in range(l)):
-            out.append(_interval_layer(qnet, l, out[l - 1], order))
+            out.append(interval_layer(qnet, l, out[l - 1], order))
             lines.append(None)
             continue
         relax = [chords[p] for p in range(l)]
@@ -182,22 +182,12 @@ def _key(lb: LayerBounds):
     return (max(w), sum(w), sum(h - l for l, h in zip(lb.final_lo, lb.final_hi)))
 
 
-def _interval_layer(qnet: QuantizedNetwork, l: int, prev: LayerBounds, order: str) -> LayerBounds:
-    """Layer l's interval bounds from the previous layer's (tightened) final-sum bounds."""
-    lo, hi = np.array(prev.final_lo, dtype=object), np.array(prev.final_hi, dtype=object)
-    for step in qnet.layers[l - 1].steps:
-        lo, hi = step_interval(step, lo, hi)
-    layer = qnet.layers[l]
-    return layer_bounds(np.array(layer.weights, dtype=object), np.array(layer.bias, dtype=object),
-                        np.asarray(lo, dtype=object), np.asarray(hi, dtype=object), order)
-
-
 def layer_with_lines(qnet: QuantizedNetwork, l: int, out: list[LayerBounds], relax: list[np.ndarray], order: str = "sequential",
                      chunk: int = 4096):
     """Layer l's bounds given the bounds `out` of the layers before it and the lines `relax` (one
     (n_p, 4) array per earlier layer, as `lines_out` gives them): (bounds, every row's float
     upper and lower bound, the rows)."""
-    lb = _interval_layer(qnet, l, out[l - 1], order)
+    lb = interval_layer(qnet, l, out[l - 1], order)
     layer = qnet.layers[l]
     w = np.array(layer.weights, dtype=np.float64)
     b = np.array(layer.bias, dtype=np.float64)

@@ -11,11 +11,11 @@ from math import ceil, log2
 
 import numpy as np
 
-from ..fixedpoint.integer_net import accumulator_range, simulate, step_interval
+from ..fixedpoint.integer_net import accumulator_range, simulate
 from ..network.quantized import QuantizedNetwork
 from ..problem import Problem
 from .accumulators_symbolic import symbolic_bounds
-from .accumulators import held_sum, layer_bounds, split_boxes, LayerBounds, Overflow, analyse_bounds, find_witness, overflow_checks, signed_width, union_bounds
+from .accumulators import held_sum, interval_layer, split_boxes, LayerBounds, Overflow, analyse_bounds, find_witness, overflow_checks, signed_width, union_bounds
 from .integer_error import error_bounds
 
 ORDER_TEXT = {"sequential": "bias first, then the products in weight order (as hls4ml and FINN accumulate)",
@@ -111,11 +111,7 @@ def interval_from(analysis: QuantizedAnalysis, start: int) -> QuantizedAnalysis:
     without the symbolic rule); overflows and error bounds follow."""
     qnet, bounds = analysis.qnet, list(analysis.bounds[:start])
     for l in range(start, len(qnet.layers)):
-        lo, hi = np.array(bounds[-1].final_lo, dtype=object), np.array(bounds[-1].final_hi, dtype=object)
-        for step in qnet.layers[l - 1].steps:
-            lo, hi = step_interval(step, lo, hi)
-        w, b = np.array(qnet.layers[l].weights, dtype=object), np.array(qnet.layers[l].bias, dtype=object)
-        bounds.append(layer_bounds(w, b, np.asarray(lo, dtype=object), np.asarray(hi, dtype=object), analysis.order(l)))
+        bounds.append(interval_layer(qnet, l, bounds[-1], analysis.order(l)))
     lines = tuple(analysis.lines[:start]) + (None,) * (len(bounds) - start) if analysis.lines else ()
     return replace(analysis, bounds=tuple(bounds), overflows=tuple(overflow_checks(bounds, list(analysis.widths))),
                    errors=tuple(error_bounds(qnet, analysis.domain, bounds)), lines=lines)
