@@ -157,6 +157,12 @@ def _prepare(model: SynthesisModel, lm, seed: Design | None, time_limit: float):
     return (best[0] if best else None), bound, off
 
 
+def _solve_milp(lm, opts: SynthOptions, solver: str, time_limit, initial) -> SolveResult:
+    """One synthesis MILP solve with the options' gap, threads and deterministic node and work limits."""
+    return solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial,
+                                  node_limit=opts.node_limit, work_limit=opts.work_limit))
+
+
 def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solver: str, time_limit: float,
               seed: Design | None = None, calibrate: Analysis | None = None) -> Attempt:
     """Build, solve, decode and repair one MILP configuration (retrying once with wider candidate sets)."""
@@ -189,8 +195,7 @@ def _run_milp(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, so
         initial, lp_bound, off = _prepare(model, lm, sd, time_limit)
         if off:
             ctx.say(f"{label}: {off} candidates far from the LP relaxation switched off")
-        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial,
-                                     node_limit=opts.node_limit, work_limit=opts.work_limit))
+        res = _solve_milp(lm, opts, solver, time_limit, initial)
         if off and res.has_solution and lp_bound is not None:
             # the relaxation of the full model is the honest lower bound
             res.bound = min(res.bound if res.bound is not None else lp_bound, lp_bound)
@@ -261,8 +266,7 @@ def _recalibrate(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions,
             errs = [e * Fraction(scale.get(o, 1.0) ** (1.0 - t)) for o, e in enumerate(a.output_errors)]
             scale = model.calibrate(attempt.design, _Errors(tuple(errs)))
         initial, _, _ = _prepare(model, lm, attempt.design, time_limit)
-        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial,
-                                     node_limit=opts.node_limit, work_limit=opts.work_limit))
+        res = _solve_milp(lm, opts, solver, time_limit, initial)
         design, a2, notes = repair(ctx, model, model.choices_from_solution(res.x)) if res.has_solution else (None, None, [])
         old = ctx.costs(attempt.design).get(cfg.cost)
         new = None if design is None else ctx.costs(design).get(cfg.cost)
@@ -319,8 +323,7 @@ def _refine(ctx: Context, cfg: ModelConfig, label: str, opts: SynthOptions, solv
             return
         lm = m2.build()
         initial, _, _ = _prepare(m2, lm, attempt.design, time_limit)
-        res = solve(lm, SolveOptions(solver, time_limit, opts.mip_gap, opts.threads, initial,
-                                     node_limit=opts.node_limit, work_limit=opts.work_limit))
+        res = _solve_milp(lm, opts, solver, time_limit, initial)
         if not res.has_solution:
             return
         design, a2, notes = repair(ctx, m2, m2.choices_from_solution(res.x))
