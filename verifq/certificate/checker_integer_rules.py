@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 from fractions import Fraction
-from math import ceil, floor
 from pathlib import Path
 
 try:
