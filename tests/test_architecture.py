@@ -31,7 +31,8 @@ STAGES = {
 }
 CHECKER = {"verifq.certificate.checker", "verifq.certificate.checker_tight", "verifq.certificate.checker_core",
            "verifq.certificate.checker_diff", "verifq.certificate.checker_integer", "verifq.certificate.checker_integer_rules",
-           "verifq.certificate.checker_integer_symbolic", "verifq.certificate.checker_split"}
+           "verifq.certificate.checker_integer_symbolic", "verifq.certificate.checker_integer_box",
+           "verifq.certificate.checker_split"}
 LONG_MODULES_ALLOWED = CHECKER  # the checker files are read in one sitting on purpose, each a whole rule set
 MAX_MODULE_LINES = 700
 

@@ -275,11 +275,11 @@ def test_generated_code_hashes(tmp_path):
 
 # ---------------------------------------------------------------- independence of the checker
 ALLOWED_IMPORTS = {"__future__", "argparse", "hashlib", "json", "re", "sys", "fractions", "math", "pathlib",
-                   "copy", "gzip", "io", "zlib", "itertools", "operator"}
+                   "copy", "gzip", "io", "zlib", "itertools", "operator", "bisect"}
 
 
 CHECKER_SIBLINGS = {"checker_tight", "checker_core", "checker_diff", "checker_integer", "checker_integer_rules",
-                    "checker_integer_symbolic", "checker_split"}
+                    "checker_integer_symbolic", "checker_integer_box", "checker_split"}
 
 
 @pytest.mark.parametrize("path, max_lines", [(CHECKER, 800), (CHECKER.with_name("checker_tight.py"), 450),
@@ -287,6 +287,7 @@ CHECKER_SIBLINGS = {"checker_tight", "checker_core", "checker_diff", "checker_in
                                              (CHECKER.with_name("checker_integer.py"), 200),
                                              (CHECKER.with_name("checker_integer_rules.py"), 250),
                                              (CHECKER.with_name("checker_integer_symbolic.py"), 300),
+                                             (CHECKER.with_name("checker_integer_box.py"), 250),
                                              (CHECKER.with_name("checker_diff.py"), 250),
                                              (CHECKER.with_name("checker_split.py"), 250)])
 def test_checker_imports_only_the_standard_library_and_is_small(path, max_lines):
@@ -301,7 +302,7 @@ def test_checker_imports_only_the_standard_library_and_is_small(path, max_lines)
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # only the checker's sibling modules
                 assert node.level == 1 and (node.module in ("checker_core", "checker_integer", "checker_integer_rules",
-                                                                       "checker_integer_symbolic", None)) and \
+                                                                       "checker_integer_symbolic", "checker_integer_box", None)) and \
                     {a.name for a in node.names} <= ({"checker_tight", "checker_core", "checker_diff", "checker_split"} if node.module is None else
                                                       {a.name for a in node.names}), f"relative import in the checker at line {node.lineno}"
                 continue

@@ -34,6 +34,16 @@ class Witness:
 
 
 @dataclass(frozen=True)
+class Leaf:
+    """One box of a split analysis with its own bounds (and symbolic lines), which a
+    certificate lists so that the checker re-derives each box's bounds on its own."""
+
+    box: tuple[tuple[Fraction, Fraction], ...]
+    bounds: tuple[LayerBounds, ...]
+    lines: tuple = ()  # as QuantizedAnalysis.lines, for this box
+
+
+@dataclass(frozen=True)
 class QuantizedAnalysis:
     qnet: QuantizedNetwork
     domain: tuple[tuple[Fraction, Fraction], ...]
@@ -48,6 +58,7 @@ class QuantizedAnalysis:
     witnesses: tuple[Witness, ...] = field(default_factory=tuple)
     orders: tuple[str, ...] = ()  # per layer: the partial-sum order (empty: every layer sequential)
     lines: tuple = ()  # symbolic, one box: per layer the relaxation lines its bounds used (symbolic_bounds)
+    leaves: tuple[Leaf, ...] = ()  # split, proved: each box's own bounds (`bounds` is their union)
 
     def order(self, layer: int) -> str:
         return self.orders[layer] if self.orders else "sequential"
@@ -90,19 +101,24 @@ def analyse_quantized(problem: Problem, split: int = 1, widths: list[int | None]
     spec_widths, modes, spec_orders = layer_settings(problem)
     widths = spec_widths if widths is None else widths
     orders = spec_orders if orders is None else orders
-    bounds = analyse_bounds(qnet, problem.domain, widths, split, orders)
-    overflows, lines = overflow_checks(bounds, widths), ()
+    boxes = split_boxes(problem.domain, split) if split > 1 else [problem.domain]
+    per_box = [analyse_bounds(qnet, b, widths, 1, orders) for b in boxes]
+    per_lines = [()] * len(boxes)
+    bounds = union_bounds(per_box)
+    overflows = overflow_checks(bounds, widths)
     if method == "symbolic" and len(qnet.layers) > 1:
         # (only when no layer may overflow: the relaxations assume exact sums; a layer that may
         # overflow keeps the interval bounds, which pass on its whole accumulator range)
-        boxes = split_boxes(problem.domain, split) if split > 1 else [problem.domain]
-        found = []
-        sym = union_bounds([symbolic_bounds(qnet, b, orders=orders, lines_out=found if split == 1 else None) for b in boxes])
+        found = [[] for _ in boxes]
+        sym_box = [symbolic_bounds(qnet, b, orders=orders, lines_out=f) for b, f in zip(boxes, found)]
+        sym = union_bounds(sym_box)
         if not overflow_checks(sym, widths):
-            bounds, overflows, lines = sym, [], tuple(found)
+            bounds, overflows, per_box, per_lines = sym, [], sym_box, [tuple(f) for f in found]
     errors = error_bounds(qnet, problem.domain, bounds)
+    leaves = tuple(Leaf(b, tuple(bb), ln) for b, bb, ln in zip(boxes, per_box, per_lines)) if split > 1 and not overflows else ()
     return QuantizedAnalysis(qnet, problem.domain, tuple(widths), tuple(modes), tuple(bounds), tuple(overflows),
-                             tuple(errors), problem.max_error, split, method, orders=tuple(orders), lines=lines)
+                             tuple(errors), problem.max_error, split, method, orders=tuple(orders),
+                             lines=per_lines[0] if split == 1 else (), leaves=leaves)
 
 
 def interval_from(analysis: QuantizedAnalysis, start: int) -> QuantizedAnalysis:

@@ -83,16 +83,31 @@ def write_accumulator_certificate(path: Path, analysis) -> dict:
 CHECK_BUDGET = 400_000_000  # the symbolic rule's work in the checker (multiplications): ~60 s on a loaded 2-core machine
 
 
-def certified_analysis(analysis, budget: int = CHECK_BUDGET):
+def certified_analysis(analysis, budget: int = CHECK_BUDGET, unsplit=None):
     """(analysis, note): the analysis that a certificate carries, checked by the checker itself
-    before it is written. Symbolic bounds keep their lines, except from the first layer whose
-    symbolic check would exceed `budget` (or that the checker refuses): from there the interval
-    rule's bounds (then the widths may no longer be proved: see `.overflows`); note says so."""
+    before it is written. A split analysis carries its leaves (each box's bounds and lines), or,
+    if their check would exceed `budget` (or the checker refuses it), `unsplit()`'s analysis.
+    Symbolic bounds keep their lines, except from the first layer whose symbolic check would
+    exceed `budget` (or that the checker refuses): from there the interval rule's bounds (then
+    the widths may no longer be proved: see `.overflows`); note says so."""
     from ..analysis.quantized_prove import interval_from
     from .checker_core import Invalid, Malformed
     from .checker_integer import check_integer
     from .checker_integer_symbolic import OverBudget
 
+    if analysis.leaves:
+        try:
+            check_integer(accumulator_certificate(analysis), budget)
+            return analysis, ""
+        except OverBudget:
+            why = "its check would exceed the checker's work budget"
+        except (Invalid, Malformed) as e:
+            why = f"the checker refuses it ({e})"
+        if unsplit is None:
+            raise ValueError("a split analysis that the checker does not accept needs `unsplit`")
+        analysis, note = certified_analysis(unsplit(), budget)
+        return analysis, f"the certificate claims the whole box's bounds, not the split's ({why})" + (
+            "; " + note if note else "")
     if not any(lines is not None for lines in analysis.lines):
         return analysis, ""
     try:
@@ -110,7 +125,6 @@ def accumulator_certificate(analysis) -> dict:
     """The certificate document of `write_accumulator_certificate`."""
     qnet = analysis.qnet
     content = integer_network_content(qnet)
-    b0 = analysis.bounds[0]
     doc = {
         "format": "verifq-certificate", "schema_version": 1, "kind": KIND, "verifq_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -118,37 +132,46 @@ def accumulator_certificate(analysis) -> dict:
                     "content": content, "sha256": canonical_sha(content)},
         "domain": [[str(lo), str(hi)] for lo, hi in analysis.domain],
         "implementation": _implementation(analysis),
-        "claims": {"inputs": {"code_lo": list(b0.code_lo), "code_hi": list(b0.code_hi)},
-                   "layers": [{"prefix_lo": list(b.prefix_lo), "prefix_hi": list(b.prefix_hi),
-                               "final_lo": list(b.final_lo), "final_hi": list(b.final_hi), **lines}
-                              for b, lines in zip(analysis.bounds, _lines_json(analysis))]},
+        "claims": _box_claims(analysis, analysis.domain, analysis.bounds, analysis.lines),
         "verdict": {"overflow_free": True},
     }
+    if analysis.leaves:  # the split: each box's claims, re-derived on its own; `layers` holds their union
+        doc["claims"]["leaves"] = [{"domain": [[str(lo), str(hi)] for lo, hi in leaf.box],
+                                    **_box_claims(analysis, leaf.box, leaf.bounds, leaf.lines)} for leaf in analysis.leaves]
     if len(analysis.errors) == qnet.n_outputs and not analysis.error_violations:
         doc["claims"]["errors"] = [str(e) for e in analysis.errors]
         doc["requirements"] = {"max_error": [None if b is None else str(b) for b in analysis.max_error]}
     return doc
 
 
-def _lines_json(analysis) -> list[dict]:
+def _box_claims(analysis, box, bounds, lines) -> dict:
+    """`inputs` and `layers` claims of a box (the domain or a leaf of a split)."""
+    b0 = bounds[0]
+    return {"inputs": {"code_lo": list(b0.code_lo), "code_hi": list(b0.code_hi)},
+            "layers": [{"prefix_lo": list(b.prefix_lo), "prefix_hi": list(b.prefix_hi),
+                        "final_lo": list(b.final_lo), "final_hi": list(b.final_hi), **ln}
+                       for b, ln in zip(bounds, _lines_json(analysis, box, bounds, lines))]}
+
+
+def _lines_json(analysis, box, bounds, lines) -> list[dict]:
     """Per layer {"lines": ...} (the symbolic rule's hints: per earlier layer and neuron, the
     relaxation lines of its steps, exact) where the symbolic bounds are tighter than the interval
-    bounds, else {}."""
+    bounds over the box, else {}."""
     from fractions import Fraction
 
     from ..analysis.accumulators import analyse_bounds
 
-    n = len(analysis.bounds)
-    if not analysis.lines:
+    n = len(bounds)
+    if not lines:
         return [{}] * n
-    interval = analyse_bounds(analysis.qnet, analysis.domain, None, orders=[analysis.order(l) for l in range(n)])
+    interval = analyse_bounds(analysis.qnet, box, None, orders=[analysis.order(l) for l in range(n)])
     out = []
-    for b, iv, lines in zip(analysis.bounds, interval, analysis.lines):
-        if lines is None or b == iv:
+    for b, iv, ln in zip(bounds, interval, lines):
+        if ln is None or b == iv:
             out.append({})
             continue
         out.append({"lines": [{k: [str(Fraction(float(v))) for v in r[:, i]] for i, k in enumerate(LINE_KEYS)}
-                              for r in lines]})
+                              for r in ln]})
     return out
 
 
@@ -193,29 +216,26 @@ def _method(args) -> str:
 
 
 def _certify(path: Path, analysis, problem, human) -> None:
-    """Certificates carry what the checker re-derives: the unsplit bounds, symbolic ones with
-    their lines (`certified_analysis`)."""
+    """Certificates carry what the checker re-derives: each box's bounds of a split, symbolic
+    ones with their lines (`certified_analysis`)."""
     from ..analysis.quantized_prove import analyse_quantized
 
-    split = analysis.split
-    if split > 1:
-        analysis = analyse_quantized(problem, 1, list(analysis.widths), analysis.method)
-    analysis, note = certified_analysis(analysis)
+    analysis, note = certified_analysis(analysis, unsplit=lambda: analyse_quantized(
+        problem, 1, list(analysis.widths), analysis.method, list(analysis.orders)))
     if note:
         print(note, file=human)
     if analysis.overflows:
-        print("no certificate: the whole-box bounds that the checker re-derives do not prove these widths; the "
-              f"{'split ' if split > 1 else 'symbolic '}analysis's bounds do (sound, not re-derived by the "
-              "checker)", file=human)
+        print("no certificate: the bounds that the checker re-derives do not prove these widths; the analysis's "
+              "bounds do (sound, not re-derived by the checker)", file=human)
         return
     doc = write_accumulator_certificate(path, analysis)
     if "errors" not in doc["claims"]:
         print("the certificate covers overflow-freedom only: the bounds the checker re-derives give error bounds "
               f"{', '.join(f'{float(e):.6g}' for e in analysis.errors)}, above the requirement that the "
-              f"{'split' if split > 1 else 'symbolic'} bounds prove (sound, not re-derived by the checker)", file=human)
+              "analysis's bounds prove (sound, not re-derived by the checker)", file=human)
     print(f"certificate written to {path}" + ("" if "errors" not in doc["claims"] else
-                                              " (overflow-freedom and error bounds, both re-derived by the checker)"),
-          file=human)
+                                              " (overflow-freedom and error bounds, both re-derived by the checker)")
+          + (f" over {len(analysis.leaves)} boxes" if analysis.leaves else ""), file=human)
 
 
 def prove_quantized(args, problem) -> int:
@@ -240,6 +260,10 @@ def prove_quantized(args, problem) -> int:
     return EXIT_PROVED if analysis.proved else EXIT_VIOLATED
 
 
+SYNTH_SPLIT_HELP = ("QONNX networks: bound the accumulators on N boxes of the domain (a grid; about N times slower; the "
+                    "certificate lists every box)")
+
+
 def synth_quantized(args, problem) -> int:
     """The narrowest accumulator per layer and per neuron that the analysis proves overflow-free
     in the spec's partial-sum orders: by the symbolic bounds (sound) and by what a certificate's
@@ -253,12 +277,13 @@ def synth_quantized(args, problem) -> int:
     check_outputs([(args.output, "-o"), (args.json, "--json"), (args.cert, "--cert")], input_files(problem))
     none = [None] * len(problem.quantized.layers)
     caps, _, orders = layer_settings(problem)
-    analysis = analyse_quantized(problem, 1, none, "symbolic")
-    certifiable, note = certified_analysis(analysis)
+    split = _check_split(args)
+    analysis = analyse_quantized(problem, split, none, "symbolic")
+    certifiable, note = certified_analysis(analysis, unsplit=lambda: analyse_quantized(problem, 1, none, "symbolic"))
     certified = [max(m) for m in certifiable.minimal_widths()]
     minimal = analysis.minimal_widths()
     widths = [max(m) for m in minimal]
-    proved = analyse_quantized(problem, 1, widths, "symbolic")  # re-analysed with the chosen widths
+    proved = replace(analysis, widths=tuple(widths))  # the chosen widths hold every bound: no overflow
     assert not proved.overflows
     neuron_by_order = {o: [list(m) for m in analyse_quantized(problem, 1, none, "symbolic", [o] * len(none)).minimal_widths()]
                        for o in ORDERS}
@@ -267,7 +292,8 @@ def synth_quantized(args, problem) -> int:
     human = sys.stderr if args.json == "-" else sys.stdout
     same = len(set(orders)) == 1
     print(f"narrowest provably overflow-free accumulators of {problem.quantized.name} "
-          f"({'order ' + orders[0] if same else 'per-layer orders'}):", file=human)
+          f"({'order ' + orders[0] if same else 'per-layer orders'}" + (f"; {split} boxes" if split > 1 else "") + "):",
+          file=human)
     print(f"{'layer':>5} {'node':<16} {'K':>5} {'order':<10} {'per layer':>9} {'per neuron':>10} {'certified':>9} "
           f"{'data-type':>9} {'A2Q l1':>6} | {'sequential':>10} {'bias_last':>9} {'split_sign':>10}", file=human)
     for l, (layer, m, r, c) in enumerate(zip(problem.quantized.layers, minimal, refs, certified), start=1):
@@ -276,7 +302,7 @@ def synth_quantized(args, problem) -> int:
               f"{by_order['bias_last'][l - 1]:>9} {by_order['split_sign'][l - 1]:>10}", file=human)
     print((note + "\n" if note else "") + "(per layer / per neuron: symbolic bounds, sound; certified: what the checker "
           "re-derives; "
-          "right: per layer if the hardware added in that order)", file=human)
+          "right: per layer if the hardware added in that order" + (", whole box" if split > 1 else "") + ")", file=human)
     short = [l for l, (w, cap) in enumerate(zip(widths, caps)) if cap is not None and w > cap]
     feasible = not short
     if any(c is not None for c in caps):

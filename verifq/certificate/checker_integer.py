@@ -10,7 +10,9 @@ products and min(b, 0) + the negative products -- bounded by the claimed ranges,
 the previous layer's claimed final sums through its monotone steps; a layer whose claims carry
 `lines` may claim tighter ranges, which the symbolic rule of checker_integer_symbolic.py
 re-derives by back-substitution to the input codes), layer L accumulator (the claimed ranges fit
-the layer's accumulator width), verdict.
+the layer's accumulator width), verdict. With `claims.leaves` (a split of the domain into
+boxes): leaves (the boxes cover the domain, each box's claims re-derived as above on its own),
+then per layer the combined claims contain every box's.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from pathlib import Path
 
 try:
     from .checker_core import Invalid, Malformed, get, get_list, rat
-    from .checker_integer_rules import MODES, apply, check_errors, held_range
+    from .checker_integer_box import check_layers, check_leaves, claim_lists, fits, input_codes, steps_of
+    from .checker_integer_rules import check_errors
     from .checker_integer_symbolic import Symbolic
 except ImportError:  # run as a script next to checker_core.py
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from checker_core import Invalid, Malformed, get, get_list, rat
-    from checker_integer_rules import MODES, apply, check_errors, held_range
+    from checker_integer_box import check_layers, check_leaves, claim_lists, fits, input_codes, steps_of
+    from checker_integer_rules import check_errors
     from checker_integer_symbolic import Symbolic
 
 KIND = "integer-accumulators"
@@ -38,36 +42,6 @@ ORDERS = ("sequential", "bias_last", "split_sign")
 
 def canonical_sha(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")).hexdigest()
-
-
-def integers(values, where: str) -> list:
-    """JSON integers only: a bool, float or string (e.g. "3") is malformed, never coerced."""
-    if not isinstance(values, list) or any(type(v) is not int for v in values):
-        raise Malformed(f"{where}: expected a list of integers")
-    return values
-
-
-def _steps(steps, n: int, where: str) -> list[dict]:
-    """The steps, each field of the type it must have (a string "false" for `signed` would
-    otherwise read as true)."""
-    for s in steps:
-        if not isinstance(s, dict) or s.get("op") not in ("relu", "bipolar", "thresholds", "requant"):
-            raise Malformed(f"{where}: a step must be relu, bipolar, thresholds or requant")
-        if s["op"] == "requant":
-            if s.get("rounding") not in MODES or type(s.get("bits")) is not int or s["bits"] < 0:
-                raise Malformed(f"{where}: requant needs a QONNX rounding mode and bits >= 0")
-            if type(s.get("signed")) is not bool or type(s.get("narrow")) is not bool:
-                raise Malformed(f"{where}: requant's signed and narrow must be true or false")
-            get_list(s, "multiplier", where, n)
-            integers(get_list(s, "zero_point", where, n), f"{where}: zero_point")
-            if any(rat(m, where) <= 0 for m in s["multiplier"]):
-                raise Malformed(f"{where}: multipliers must be positive")
-        elif s["op"] == "thresholds":
-            for row in get_list(s, "thresholds", where, n):
-                integers(row, f"{where}: thresholds")
-            if type(s.get("offset")) is not int:
-                raise Malformed(f"{where}: thresholds need an integer offset")
-    return steps
 
 
 def _orders(impl: dict, n: int) -> list[str]:
@@ -105,60 +79,17 @@ def check_integer(cert: dict, budget: int | None = None) -> list[tuple[str, str]
     if any(w is not None and (type(w) is not int or w < 1) for w in widths):
         raise Malformed("implementation: widths must be positive integers or null")
     claims = get(cert, "claims", "certificate", dict)
-    # inputs: the input steps are monotone, so the box's ends give the code range
-    lo, hi = list(domain[i][0] for i in range(n_in)), list(domain[i][1] for i in range(n_in))
-    for s in _steps(get_list(content, "input_steps", "network.content"), n_in, "input_steps"):
-        lo = [apply(s, i, v, exact=True) for i, v in enumerate(lo)]
-        hi = [apply(s, i, v, exact=True) for i, v in enumerate(hi)]
-    cin = get(claims, "inputs", "claims", dict)
-    clo, chi = get_list(cin, "code_lo", "claims.inputs", n_in), get_list(cin, "code_hi", "claims.inputs", n_in)
-    if any(type(v) is not int or v.__class__ is bool for v in clo + chi):
-        raise Malformed("claims.inputs: codes must be integers")
-    if any(a > b for a, b in zip(clo, lo)) or any(a < b for a, b in zip(chi, hi)):
-        raise Invalid("inputs", "the claimed input codes do not contain the quantized domain")
+    input_steps = steps_of(get_list(content, "input_steps", "network.content"), n_in, "input_steps")
+    clo, chi = input_codes(input_steps, domain, get(claims, "inputs", "claims", dict), "claims.inputs")
     log.append(("inputs", f"{n_in} input codes contain the quantized domain box"))
-    lo, hi = clo, chi
-    sym = Symbolic(layers, clo, chi, budget)  # the symbolic rule, for layers whose claims carry lines
     cl = get_list(claims, "layers", "claims", len(layers))
-    for L, (layer, c, width) in enumerate(zip(layers, cl, widths)):
-        name = f"layer {L + 1}"
-        w, b = layer["weights"], layer["bias"]
-        n_out = len(w)
-        if any(not isinstance(row, list) or len(row) != len(lo) for row in w) or not isinstance(b, list) or len(b) != n_out:
-            raise Malformed(f"{name}: weights must be {n_out} rows of {len(lo)} integers")
-        for row in w:
-            integers(row, f"{name}: weights")
-        integers(b, f"{name}: bias")
-        keys = ("prefix_lo", "prefix_hi", "final_lo", "final_hi")
-        pl, ph, fl, fh = (get_list(c, k, f"claims.layers[{L}]", n_out) for k in keys)
-        lines = sym.lines(L, c, f"claims.layers[{L}]") if "lines" in c else None
-        rows = sym.rows
-        for j in range(n_out):
-            mn, mx, run_lo, run_hi = held_range(orders[L], w[j], b[j], lo, hi)
-            if lines is not None and (pl[j] > mn or ph[j] < mx or fl[j] > run_lo or fh[j] < run_hi):
-                sym.neuron(L, orders[L], w[j], b[j], lo, hi, (pl[j], ph[j], fl[j], fh[j]), lines, name, j)
-                continue
-            if pl[j] > mn or ph[j] < mx:
-                raise Invalid(f"{name} partial sums", f"neuron {j}: partial sums reach [{mn}, {mx}], "
-                              f"outside the claimed [{pl[j]}, {ph[j]}]")
-            if fl[j] > run_lo or fh[j] < run_hi:
-                raise Invalid(f"{name} partial sums", f"neuron {j}: the final sum reaches [{run_lo}, {run_hi}], "
-                              f"outside the claimed [{fl[j]}, {fh[j]}]")
-        log.append((f"{name} partial sums", f"{n_out} neurons: every partial sum ({orders[L]} order) within its claim"
-                    + ("" if lines is None else f" (symbolic rule: lines of {L} earlier layers checked; {sym.rows - rows} "
-                                                "rows back-substituted to the input codes)")))
-        if width is not None:
-            amin, amax = -(1 << (width - 1)), (1 << (width - 1)) - 1
-            bad = [j for j in range(n_out) if pl[j] < amin or ph[j] > amax]
-            if bad:
-                raise Invalid(f"{name} accumulator", f"neuron {bad[0]}: [{pl[bad[0]]}, {ph[bad[0]]}] does not fit "
-                              f"{width} bits")
-            log.append((f"{name} accumulator", f"every partial sum fits {width} bits"))
-        sym.finals.append((fl, fh))
-        lo, hi = list(fl), list(fh)
-        for s in _steps(layer["steps"], n_out, f"{name} steps"):
-            lo = [apply(s, j, v) for j, v in enumerate(lo)]
-            hi = [apply(s, j, v) for j, v in enumerate(hi)]
+    if "leaves" in claims:
+        log += check_leaves(layers, input_steps, domain, claims, orders, budget)
+        for L, (c, width) in enumerate(zip(cl, widths)):
+            pl, ph = claim_lists(c, L, len(layers[L]["weights"]))[:2]
+            log += fits(width, pl, ph, f"layer {L + 1}")
+    else:
+        log += check_layers(layers, cl, clo, chi, orders, widths, Symbolic(layers, clo, chi, budget))
     verdict = get(cert, "verdict", "certificate", dict)
     if verdict.get("overflow_free") is not True:
         raise Invalid("verdict", "the certificate does not claim overflow-freedom")

@@ -119,22 +119,26 @@ class Symbolic:
             if f(hi) - f(lo) > MAX_PIECES:
                 raise Invalid(where, f"layer {p + 1} neuron {j}: the steps change more than {MAX_PIECES} times over "
                               f"[{lo}, {hi}]: its lines are not checked")
-            su, iu, sl, il = us[j], ui[j], ls[j], li[j]
+            line = (us[j], ui[j], ls[j], li[j])
+            d = lcm(*(v.denominator for v in line))  # the lines times d, in integers
+            su, iu, sl, il = (v.numerator * (d // v.denominator) for v in line)
             todo = [(lo, hi)]
             while todo:  # on [a, b]: f(a) <= f <= f(b); split until that proves both lines, or a, b are adjacent
                 a, b = todo.pop()
                 fa, fb = f(a), f(b)
-                if fb + max(-su * a, -su * b) <= iu and fa + min(-sl * a, -sl * b) >= il:
+                if fb * d - min(su * a, su * b) <= iu and fa * d - max(sl * a, sl * b) >= il:
                     continue
                 if b - a > 1:
                     m = (a + b) // 2
                     todo += [(a, m), (m, b)]
                     continue
                 for c, v in ((a, fa), (b, fb)):
-                    if v > su * c + iu:
+                    if v * d > su * c + iu:
+                        su, iu = line[:2]
                         raise Invalid(where, f"layer {p + 1} neuron {j}: the code {v} at final sum {c} is above the "
                                       f"upper line {su} c + {iu}")
-                    if v < sl * c + il:
+                    if v * d < sl * c + il:
+                        sl, il = line[2:]
                         raise Invalid(where, f"layer {p + 1} neuron {j}: the code {v} at final sum {c} is below the "
                                       f"lower line {sl} c + {il}")
 

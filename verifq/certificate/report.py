@@ -34,7 +34,7 @@ from .measure import Simulation, recorded_simulation, simulate_certificate
 ROLES = checker.ROLES
 PART_NAMES = ("propagated", "weight quantization", "bias quantization", "product rounding", "output rounding", "activation")
 CHECKER_FILES = ("checker.py", "checker_core.py", "checker_tight.py", "checker_diff.py", "checker_integer.py",
-                 "checker_integer_rules.py", "checker_integer_symbolic.py", "checker_split.py")
+                 "checker_integer_rules.py", "checker_integer_symbolic.py", "checker_integer_box.py", "checker_split.py")
 
 
 def fmt_num(q: Fraction) -> str:

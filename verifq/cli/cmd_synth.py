@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..certificate.accumulators import synth_quantized
+from ..certificate.accumulators import SYNTH_SPLIT_HELP, synth_quantized
 from ..outputs import write_json_output
 from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
 
@@ -56,6 +56,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write the formats file (JSON, readable by `prove --formats`)")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-' for stdout)")
     p.add_argument("--cert", metavar="FILE", help="write a certificate of the synthesized design (re-checkable with `verifq check`)")
+    p.add_argument("--split", type=int, default=1, metavar="N", help=SYNTH_SPLIT_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     p.set_defaults(func=run)
 
@@ -71,12 +72,8 @@ def run(args) -> int:
     if problem.quantized is not None:  # an already-quantized (QONNX) network
         return synth_quantized(args, problem)
     check_outputs([(args.output, "-o"), (args.json, "--json"), (args.cert, "--cert")], input_files(problem))
-    if args.time_limit is not None and not 0 < args.time_limit < 1e9:
-        raise UserError(f"--time-limit must be a positive number of seconds, not {args.time_limit}")
-    if args.node_limit is not None and args.node_limit < 1:
-        raise UserError("--node-limit must be at least 1")
-    if not 0 <= args.gap < 1:  # (NaN fails this too)
-        raise UserError("--gap must be in [0, 1)")
+    if args.split != 1:
+        raise UserError("synth --split applies to QONNX integer networks", hint="prove --split bisects a float network's box")
     from ..progress import say as progress
     opts = SynthOptions.from_spec(
         problem.synthesis, method=args.method, granularity=args.granularity, cost=args.cost, solver=args.solver,

@@ -77,6 +77,16 @@ class SynthOptions:
 
     @staticmethod
     def from_spec(spec: SynthesisOptions, **overrides) -> "SynthOptions":
+        """The spec's synthesis block with the command line's overrides (None: not given), checked."""
+        from ..errors import UserError
+
+        limit, nodes, gap = overrides.get("time_limit"), overrides.get("node_limit"), overrides.get("mip_gap")
+        if limit is not None and not 0 < limit < 1e9:
+            raise UserError(f"--time-limit must be a positive number of seconds, not {limit}")
+        if nodes is not None and nodes < 1:
+            raise UserError("--node-limit must be at least 1")
+        if gap is not None and not 0 <= gap < 1:  # (NaN fails this too)
+            raise UserError("--gap must be in [0, 1)")
         opts = SynthOptions(granularity=spec.granularity, cost=spec.cost, solver=spec.solver, time_limit=spec.time_limit)
         return replace(opts, **{k: v for k, v in overrides.items() if v is not None})
 
