@@ -75,8 +75,12 @@ def _acc3_spec(tmp_path, width: int | None = None) -> Path:
     return p
 
 
+EXAMPLE = Path(__file__).parent.parent / "examples" / "04_qonnx_accumulators" / "acc3.nnspec"
+
+
 def test_split_narrows_the_real_controllers_accumulators_and_the_checker_re_derives_every_box(tmp_path, capsys):
-    spec = _acc3_spec(tmp_path)
+    """The example's commands (examples/04_qonnx_accumulators/README.md)."""
+    spec = EXAMPLE
     whole = tmp_path / "whole.json"
     assert run(capsys, "synth", spec, "--json", whole)[0] == 0
     code, out, _ = run(capsys, "synth", spec, "--split", 16, "--json", tmp_path / "split.json",

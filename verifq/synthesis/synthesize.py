@@ -38,6 +38,7 @@ from ..fixedpoint.design import Design
 from ..problem import SMOOTH, CostModel, Granularity, Problem, SynthesisOptions, TableKind
 from . import baselines
 from .context import Context
+from .trim import trim
 from .repair import repair
 from .tables import shrink_tables
 from .cost import COST_LABELS, Costs
@@ -74,6 +75,7 @@ class SynthOptions:
     # the differential rule and no lookup tables, else 0)
     seeds_replace_layer: bool = False  # per-neuron: use the given seeds instead of running the per-layer MILP first
     refine: bool = False  # re-solve calibrated on the exact analysis (slopes, per-output scale)
+    trim: bool = True  # narrow the chosen MILP design while the exact analysis proves it (trim.py)
 
     @staticmethod
     def from_spec(spec: SynthesisOptions, **overrides) -> "SynthOptions":
@@ -495,6 +497,14 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
     scored = [(ctx.costs(at.design), at) for at in proved]
     scored.sort(key=lambda ca: (ca[0].get(cost_model), ca[0].total_bits, _rank(ca[1], primary)))
     costs, best = scored[0]
+    if options.trim and method == "milp" and gran in ("layer", "neuron") and all(lf.table is None for lf in best.design.layers):
+        design, analysis, used = trim(ctx, best.design, best.analysis, cost_model, gran)
+        if design is not best.design:
+            messages.append(f"trimmed: {COST_LABELS[cost_model]} {costs.get(cost_model)} -> "
+                            f"{ctx.costs(design).get(cost_model)} by narrowing formats while the exact analysis proves "
+                            f"the design ({used} analyses)")
+            ctx.say(messages[-1])
+            best.design, best.analysis, costs = design, analysis, ctx.costs(design)
     if any(lf.table is not None for lf in best.design.layers):
         design, analysis = shrink_tables(ctx, best.design, best.analysis)
         if design is not best.design:
