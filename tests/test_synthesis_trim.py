@@ -53,4 +53,21 @@ def test_narrowing_keeps_integer_bits_allowed_widths_and_no_negative_fractions()
 
 
 def test_the_budget_counts_analyses_not_seconds():
-    assert analyses_budget(1949) == 300 and analyses_budget(400_906) == 9 and analyses_budget(10**9) == 1
+    assert analyses_budget(1949) == 300 and analyses_budget(13_305) == 75 and analyses_budget(400_906) == 2
+    assert analyses_budget(10**9) == 1
+
+
+def test_the_descent_stops_after_16_failed_steps_in_a_row_and_keeps_the_proved_design():
+    from verifq.synthesis.context import Context
+    from verifq.synthesis.trim import FAILURES_IN_A_ROW, trim
+
+    p = problem("aster_ACC3NN")
+    r = _synth(p, "neuron", False)
+    ctx = Context.create(p)
+
+    class NotProved:
+        proved = False
+
+    ctx.analyse = lambda design: NotProved()
+    design, analysis, used = trim(ctx, r.design, r.analysis, r.cost_model, "neuron")
+    assert used == FAILURES_IN_A_ROW == 16 and design is r.design and analysis is r.analysis

@@ -13,8 +13,9 @@ weights. Each round tries the moves by the cost they save (largest first, then l
 neuron) and keeps the first that proves; a move that fails is not tried again (narrowing more
 formats rarely lowers an error bound). Integer bits are kept (so are the ranges), widths stay
 among the implementation's allowed widths, and a format with fractional bits keeps at least
-none. The budget is a count of analyses (and of analyses x parameters on large networks), never
-a clock: the same design on every machine.
+none. The budget is a count of analyses (and of analyses x parameters on large networks; the
+descent also stops after 16 failed steps in a row), never a clock: the same design on every
+machine.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from ..fixedpoint.format import FixedFormat
 from ..problem import CostModel
 
 TRIM_ANALYSES = 300  # at most this many exact analyses ...
-TRIM_WORK = 4_000_000  # ... and analyses x network parameters (MNIST 256x4, 400,906 parameters: 9)
+TRIM_WORK = 1_000_000  # ... and analyses x network parameters (ACAS Xu, 13,305 parameters: 75; MNIST 256x4: 2)
+FAILURES_IN_A_ROW = 16  # stop after this many failed steps in a row (a design without slack left)
 
 
 @dataclass(frozen=True, order=True)
@@ -69,8 +71,8 @@ def trim(ctx, design: Design, analysis, cost_model: CostModel, granularity: str)
     cost = ctx.costs(design).get(cost_model)
     failed: set[Move] = set()
     saving: dict[Move, int] = {}  # cached: a move's saving changes only with its own or a neighbour layer's formats
-    used = 0
-    while used < budget:
+    used = fails = 0
+    while used < budget and fails < FAILURES_IN_A_ROW:
         candidates = []
         for move in moves_of(design, granularity):
             if move in failed:
@@ -84,16 +86,17 @@ def trim(ctx, design: Design, analysis, cost_model: CostModel, granularity: str)
             candidates.append((-saving[move], move))
         candidates.sort()
         for _, move in candidates:
-            if used >= budget:
+            if used >= budget or fails >= FAILURES_IN_A_ROW:
                 break
             used += 1
             new = narrowed(design, move, allowed)
             a = ctx.analyse(new)
             if a.proved:
-                design, analysis, cost = new, a, ctx.costs(new).get(cost_model)
+                design, analysis, cost, fails = new, a, ctx.costs(new).get(cost_model), 0
                 saving = {m: v for m, v in saving.items() if abs(m.layer - move.layer) > 1}
                 break
             failed.add(move)
+            fails += 1
         else:
             break
     return design, analysis, used
