@@ -27,7 +27,7 @@ from ..fixedpoint.format import FixedFormat
 from ..problem import CostModel
 
 TRIM_ANALYSES = 300  # at most this many exact analyses ...
-TRIM_WORK = 1_000_000  # ... and analyses x network parameters (ACAS Xu, 13,305 parameters: 75; MNIST 256x4: 2)
+TRIM_WORK = 500_000  # ... and analyses x network parameters (ACAS Xu, 13,305 parameters: 37; MNIST 256x4: 1)
 FAILURES_IN_A_ROW = 16  # stop after this many failed steps in a row (a design without slack left)
 
 
