@@ -126,6 +126,17 @@ def test_prove_split_certifies_widths_only_the_split_proves(tmp_path, capsys):
     assert run(capsys, "check", cert)[0] == 0
 
 
+def test_split_boxes_on_two_processes_give_the_same_result_bit_for_bit(tmp_path, capsys):
+    spec = EXAMPLE
+    for jobs in (1, 2):
+        code, _, _ = run(capsys, "prove", spec, "--split", 8, "--jobs", jobs, "--json", tmp_path / f"j{jobs}.json",
+                         "--cert", tmp_path / f"c{jobs}.json")
+        assert code == 0
+    assert (tmp_path / "j1.json").read_text() == (tmp_path / "j2.json").read_text()
+    strip = lambda p: {k: v for k, v in json.loads(p.read_text()).items() if k != "created"}  # noqa: E731
+    assert strip(tmp_path / "c1.json") == strip(tmp_path / "c2.json")
+
+
 def test_a_split_past_the_check_budget_falls_back_to_the_whole_box(tmp_path):
     from verifq.analysis.quantized_prove import analyse_quantized
     from verifq.certificate.accumulators import certified_analysis

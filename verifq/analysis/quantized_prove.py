@@ -91,29 +91,45 @@ def layer_settings(problem: Problem) -> tuple[list[int | None], list[str], list[
     return [a.width for a in accs], [a.mode.value for a in accs], [a.order for a in accs]
 
 
+def _box_bounds(shared, box) -> tuple:
+    """One box's (interval bounds, symbolic bounds and lines or None): a task of `analyse_quantized`
+    (module level, so that a process pool or Ray can run it)."""
+    qnet, widths, orders, symbolic = shared
+    interval = analyse_bounds(qnet, box, widths, 1, orders)
+    if not symbolic:
+        return interval, None, None
+    lines = []
+    return interval, symbolic_bounds(qnet, box, orders=orders, lines_out=lines), tuple(lines)
+
+
 def analyse_quantized(problem: Problem, split: int = 1, widths: list[int | None] | None = None,
-                      method: str = "interval", orders: list[str] | None = None) -> QuantizedAnalysis:
-    """method "interval" or "symbolic" (interval bounds tightened by back-substitution; with
-    one box, the relaxation lines go into `lines` for the certificate, whose checker re-derives
-    the bounds). Widths and orders default to the spec's, per layer."""
+                      method: str = "interval", orders: list[str] | None = None, engine=None) -> QuantizedAnalysis:
+    """method "interval" or "symbolic" (interval bounds tightened by back-substitution; the
+    relaxation lines go into `lines` (one box) or the leaves (a split) for the certificate, whose
+    checker re-derives the bounds). Widths and orders default to the spec's, per layer. The boxes
+    of a split run on `engine` (engine.py; default this process), their results taken in order."""
+    from ..engine import SerialEngine
+
     qnet = problem.quantized
     assert qnet is not None
     spec_widths, modes, spec_orders = layer_settings(problem)
     widths = spec_widths if widths is None else widths
     orders = spec_orders if orders is None else orders
     boxes = split_boxes(problem.domain, split) if split > 1 else [problem.domain]
-    per_box = [analyse_bounds(qnet, b, widths, 1, orders) for b in boxes]
+    engine = engine or SerialEngine()
+    symbolic = method == "symbolic" and len(qnet.layers) > 1
+    results = engine.map(_box_bounds, engine.share((qnet, list(widths), list(orders), symbolic)), boxes)
+    per_box = [r[0] for r in results]
     per_lines = [()] * len(boxes)
     bounds = union_bounds(per_box)
     overflows = overflow_checks(bounds, widths)
-    if method == "symbolic" and len(qnet.layers) > 1:
+    if symbolic:
         # (only when no layer may overflow: the relaxations assume exact sums; a layer that may
         # overflow keeps the interval bounds, which pass on its whole accumulator range)
-        found = [[] for _ in boxes]
-        sym_box = [symbolic_bounds(qnet, b, orders=orders, lines_out=f) for b, f in zip(boxes, found)]
+        sym_box = [r[1] for r in results]
         sym = union_bounds(sym_box)
         if not overflow_checks(sym, widths):
-            bounds, overflows, per_box, per_lines = sym, [], sym_box, [tuple(f) for f in found]
+            bounds, overflows, per_box, per_lines = sym, [], sym_box, [r[2] for r in results]
     errors = error_bounds(qnet, problem.domain, bounds)
     leaves = tuple(Leaf(b, tuple(bb), ln) for b, bb, ln in zip(boxes, per_box, per_lines)) if split > 1 and not overflows else ()
     return QuantizedAnalysis(qnet, problem.domain, tuple(widths), tuple(modes), tuple(bounds), tuple(overflows),

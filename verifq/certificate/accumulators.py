@@ -240,13 +240,15 @@ def _certify(path: Path, analysis, problem, human) -> None:
 
 def prove_quantized(args, problem) -> int:
     from ..analysis.quantized_prove import analyse_quantized, report_lines, search_witnesses
+    from ..engine import make_engine
     from ..progress import say
 
     check_outputs([(args.json, "--json"), (args.cert, "--cert")], input_files(problem))
     split = _check_split(args)
     say(f"analysing the integer network {problem.quantized.name}: accumulator bounds"
         + (f" over {split} boxes" if split > 1 else ""))
-    analysis = analyse_quantized(problem, split, method=_method(args))
+    with make_engine(getattr(args, "jobs", 1), getattr(args, "ray", None)) as engine:
+        analysis = analyse_quantized(problem, split, method=_method(args), engine=engine)
     if analysis.overflows and not args.no_search:
         say(f"{len(analysis.overflows)} partial sums may overflow; searching witnesses")
         analysis = search_witnesses(analysis, samples=min(args.samples, 20000), seed=args.seed)
