@@ -23,6 +23,10 @@ except ImportError:  # run as a script next to checker_core.py
     from checker_integer_rules import MODES, apply, held_range
     from checker_integer_symbolic import Symbolic
 
+MAX_LEAVES = 1 << 16
+MAX_CELLS = 1 << 22  # cells of the leaves' grid that the coverage check may visit
+
+
 def integers(values, where: str) -> list:
     """JSON integers only: a bool, float or string (e.g. "3") is malformed, never coerced."""
     if not isinstance(values, list) or any(type(v) is not int for v in values):
@@ -51,10 +55,6 @@ def steps_of(steps, n: int, where: str) -> list[dict]:
             if type(s.get("offset")) is not int:
                 raise Malformed(f"{where}: thresholds need an integer offset")
     return steps
-
-
-MAX_LEAVES = 1 << 16
-MAX_CELLS = 1 << 22  # cells of the leaves' grid that the coverage check may visit
 
 
 def input_codes(input_steps: list, box, cin: dict, where: str) -> tuple[list, list]:
