@@ -176,7 +176,8 @@ def _lines_json(analysis, box, bounds, lines) -> list[dict]:
 
 
 def _check_split(args) -> int:
-    split = getattr(args, "split", 1) or 1
+    split = getattr(args, "split", None)
+    split = 1 if split is None else split
     if not 1 <= split <= 1 << 16:
         raise UserError(f"--split needs a number of boxes from 1 to 65536, not {split}")
     return split
