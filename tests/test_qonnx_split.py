@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from verifq.certificate.checker_core import Malformed
 from verifq.certificate.checker_integer import check_integer
 from verifq.fixedpoint.integer_net import simulate
 
@@ -66,6 +68,20 @@ def test_tampered_split_certificates_are_invalid(tamper, message):
     tamper(cert)
     verdict = _verdict(cert)
     assert verdict.startswith("INVALID") and message in verdict, verdict
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda c: c["claims"]["leaves"].append(copy.deepcopy(c["claims"]["leaves"][0])), "overlaps an earlier leaf"),
+    (lambda c: c["claims"]["layers"][1].__setitem__("lines", "garbage"), "carry no lines"),
+    (lambda c: c["claims"]["leaves"][0]["layers"][0].__setitem__("final_hi", ["2", 2]), "expected a list of integers"),
+    (lambda c: c.__setitem__("domain", [["0"]]), "expected [lo, hi]"),
+])
+def test_malformed_split_certificates_are_refused_cleanly(tamper, message):
+    """Duplicate leaves would multiply the checker's work; top-level lines would go unchecked."""
+    cert = _split_golden()
+    tamper(cert)
+    with pytest.raises(Malformed, match=re.escape(message)):
+        check_integer(cert)
 
 
 def _acc3_spec(tmp_path, width: int | None = None) -> Path:

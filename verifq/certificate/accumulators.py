@@ -274,6 +274,7 @@ def synth_quantized(args, problem) -> int:
     and, for comparison, per layer under every order."""
     from dataclasses import replace
 
+    from ..analysis.accumulators import overflow_checks
     from ..analysis.quantized_prove import analyse_quantized, layer_settings, reference_bounds
     from ..fixedpoint.integer_net import ORDERS
 
@@ -287,7 +288,7 @@ def synth_quantized(args, problem) -> int:
     minimal = analysis.minimal_widths()
     widths = [max(m) for m in minimal]
     proved = replace(analysis, widths=tuple(widths))  # the chosen widths hold every bound: no overflow
-    assert not proved.overflows
+    assert not overflow_checks(proved.bounds, widths)
     neuron_by_order = {o: [list(m) for m in analyse_quantized(problem, 1, none, "symbolic", [o] * len(none)).minimal_widths()]
                        for o in ORDERS}
     by_order = {o: [max(m) for m in ms] for o, ms in neuron_by_order.items()}

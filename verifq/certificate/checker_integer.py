@@ -72,7 +72,10 @@ def check_integer(cert: dict, budget: int | None = None) -> list[tuple[str, str]
     log.append(("network hash", "the integer network content matches its sha256"))
     layers = get_list(content, "layers", "network.content")
     n_in = len(layers[0]["weights"][0])
-    domain = [(rat(p[0], "domain"), rat(p[1], "domain")) for p in get_list(cert, "domain", "certificate", n_in)]
+    domain = get_list(cert, "domain", "certificate", n_in)
+    if any(not isinstance(p, list) or len(p) != 2 for p in domain):
+        raise Malformed("domain: expected [lo, hi] per input")
+    domain = [(rat(p[0], "domain"), rat(p[1], "domain")) for p in domain]
     impl = get(cert, "implementation", "certificate", dict)
     orders = _orders(impl, len(layers))
     widths = get_list(impl, "widths", "implementation", len(layers))

@@ -126,7 +126,7 @@ def check_layers(layers: list, cl: list, lo: list, hi: list, orders: list, width
         log += fits(width, pl, ph, name)
         sym.finals.append((fl, fh))
         lo, hi = list(fl), list(fh)
-        for s in steps_of(layer["steps"], n_out, f"{name} steps"):
+        for s in steps_of(get_list(layer, "steps", name), n_out, f"{name} steps"):
             lo = [apply(s, j, v) for j, v in enumerate(lo)]
             hi = [apply(s, j, v) for j, v in enumerate(hi)]
     return log
@@ -139,8 +139,10 @@ def check_leaves(layers: list, input_steps: list, domain, claims: dict, orders: 
     leaves = get_list(claims, "leaves", "claims")
     if not 1 <= len(leaves) <= MAX_LEAVES:
         raise Malformed(f"claims.leaves: expected 1 to {MAX_LEAVES} leaves")
+    if any("lines" in c for c in get_list(claims, "layers", "claims", len(layers)) if isinstance(c, dict)):
+        raise Malformed("claims.layers: with leaves the combined claims carry no lines (each leaf carries its own)")
     boxes, layer_claims, rows, work = [], [], 0, 0
-    for k, leaf in enumerate(leaves):
+    for k, leaf in enumerate(leaves):  # first the boxes: they must cover the domain before any is re-derived
         where = f"claims.leaves[{k}]"
         if not isinstance(leaf, dict):
             raise Malformed(f"{where}: expected an object")
@@ -153,6 +155,9 @@ def check_leaves(layers: list, input_steps: list, domain, claims: dict, orders: 
                 raise Invalid("leaves", f"leaf {k}: input {i}'s interval [{a}, {b}] is empty or leaves the domain")
             box.append((a, b))
         boxes.append(box)
+    _covers(domain, boxes)
+    for k, (leaf, box) in enumerate(zip(leaves, boxes)):
+        where = f"claims.leaves[{k}]"
         clo, chi = input_codes(input_steps, box, get(leaf, "inputs", where, dict), f"{where}.inputs")
         cl = get_list(leaf, "layers", where, len(layers))
         sym = Symbolic(layers, clo, chi, None if budget is None else budget - work)
@@ -162,7 +167,6 @@ def check_leaves(layers: list, input_steps: list, domain, claims: dict, orders: 
             raise Invalid(f"leaf {k} {exc.step}", exc.message) from None
         work, rows = work + sym.work, rows + sym.rows
         layer_claims.append([claim_lists(c, L, len(layers[L]["weights"]), f"{where}.layers") for L, c in enumerate(cl)])
-    _covers(domain, boxes)
     log = [("leaves", f"{len(leaves)} boxes cover the domain; each one's claims re-derived on its box"
             + (f" (symbolic rule: {rows} rows back-substituted)" if rows else ""))]
     for L, c in enumerate(get_list(claims, "layers", "claims", len(layers))):
@@ -181,20 +185,20 @@ def check_leaves(layers: list, input_steps: list, domain, claims: dict, orders: 
 def _covers(domain, boxes) -> None:
     """Every point of the domain lies in some box: cut each input at every box's ends, and every
     cell of that grid (between consecutive cuts) must lie in a box (a box either contains a cell or
-    meets it on its boundary only, as the cuts include its ends)."""
+    meets it on its boundary only, as the cuts include its ends). Boxes may share boundaries but
+    not overlap, so the leaves' re-derivation costs one pass per cell at most."""
     cuts = [sorted({lo, hi} | {b[i][0] for b in boxes} | {b[i][1] for b in boxes}) for i, (lo, hi) in enumerate(domain)]
     cells = 1
     for c in cuts:
         cells *= max(len(c) - 1, 1)
     if cells > MAX_CELLS:
         raise Malformed(f"claims.leaves: the leaves' grid has {cells} cells, more than {MAX_CELLS}")
-    covered, visited = set(), 0
-    for b in boxes:
+    covered = set()
+    for k, b in enumerate(boxes):
         spans = [range(1) if len(c) == 1 else range(bisect_left(c, lo), bisect_left(c, hi)) for c, (lo, hi) in zip(cuts, b)]
         for cell in product(*spans):
-            visited += 1
-            if visited > MAX_CELLS:
-                raise Malformed(f"claims.leaves: the leaves overlap on more than {MAX_CELLS} cells")
+            if cell in covered:  # (a writer's grid never overlaps; overlaps would only multiply the work)
+                raise Malformed(f"claims.leaves: leaf {k} overlaps an earlier leaf")
             covered.add(cell)
     if len(covered) != cells:
         missing = next(cell for cell in product(*[range(max(len(c) - 1, 1)) for c in cuts]) if cell not in covered)
