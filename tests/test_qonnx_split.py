@@ -54,12 +54,32 @@ def test_golden_split_certificate_proves_what_the_whole_box_cannot():
     assert _verdict(cert).startswith("INVALID layer 2 partial sums")
 
 
+def test_combined_claims_may_be_the_leaves_hull_within_the_whole_box_claims():
+    """One leaf (the whole domain, interval rule: final sum in [-2, 2]) and the whole box's own
+    claims with the symbolic lines ([-1, 1]): the combined [-1, 1] holds by both, and is VALID only
+    with `whole_box`, whose claims are re-derived too."""
+    cert = _golden()
+    whole = copy.deepcopy({"inputs": cert["claims"]["inputs"], "layers": cert["claims"]["layers"]})
+    for c in cert["claims"]["layers"]:
+        c.pop("lines", None)
+    one = {"prefix_lo": [0, 0], "prefix_hi": [4, 4], "final_lo": [0, 0], "final_hi": [4, 4]}
+    cert["claims"]["leaves"] = [{"domain": [["0", "4"]], "inputs": {"code_lo": [0], "code_hi": [4]},
+                                 "layers": [one, {"prefix_lo": [-2], "prefix_hi": [2], "final_lo": [-2], "final_hi": [2]}]}]
+    cert["claims"]["whole_box"] = whole
+    assert _verdict(cert) == "VALID"
+    tampered = copy.deepcopy(cert)
+    tampered["claims"]["whole_box"]["layers"][1]["final_hi"] = [0]
+    assert _verdict(tampered).startswith("INVALID whole box layer 2 partial sums")
+    del cert["claims"]["whole_box"]
+    assert "prefix_lo -1 is tighter than the leaves give (-2)" in _verdict(cert)
+
+
 @pytest.mark.parametrize("tamper, message", [
     (lambda c: c["claims"]["leaves"].pop(), "no leaf covers the box [2, 4]"),
     (lambda c: c["claims"]["leaves"][1]["domain"].__setitem__(0, ["3", "4"]), "no leaf covers the box [2, 3]"),
     (lambda c: c["claims"]["leaves"][1]["domain"].__setitem__(0, ["2", "5"]), "leaves the domain"),
     (lambda c: c["claims"]["leaves"][0]["domain"].__setitem__(0, ["1", "0"]), "is empty"),
-    (lambda c: c["claims"]["layers"][1]["final_hi"].__setitem__(0, 0), "does not contain leaf 0's 1"),
+    (lambda c: c["claims"]["layers"][1]["final_hi"].__setitem__(0, 0), "tighter than the leaves give (1)"),
     (lambda c: c["claims"]["leaves"][0]["layers"][1]["final_hi"].__setitem__(0, 0), "leaf 0 layer 2 partial sums"),
     (lambda c: c["claims"]["leaves"][1]["inputs"]["code_lo"].__setitem__(0, 3), "do not contain the quantized box"),
 ])
@@ -109,6 +129,9 @@ def test_split_narrows_the_real_controllers_accumulators_and_the_checker_re_deri
     assert w16["certified_per_layer"] == w16["per_layer"]
     cert = json.loads((tmp_path / "split.cert.json").read_text())
     assert len(cert["claims"]["leaves"]) == 16 and cert["implementation"]["widths"] == w16["per_layer"]
+    for combined, whole in zip(cert["claims"]["layers"], cert["claims"]["whole_box"]["layers"]):  # never looser
+        assert all(a >= b for a, b in zip(combined["prefix_lo"], whole["prefix_lo"]))
+        assert all(a <= b for a, b in zip(combined["prefix_hi"], whole["prefix_hi"]))
     code, out, _ = run(capsys, "check", tmp_path / "split.cert.json")
     assert code == 0 and "VALID" in out
     # soundness: each sampled input's partial sums lie within the bounds of a box that holds it

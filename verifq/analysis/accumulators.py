@@ -157,6 +157,21 @@ def union_bounds(per_box: list[list[LayerBounds]]) -> list[LayerBounds]:
     return out
 
 
+def intersect_bounds(a: list[LayerBounds], b: list[LayerBounds]) -> list[LayerBounds]:
+    """Per layer and neuron the tighter end of two sound bounds of the same sums (e.g. a split's
+    union and the whole box's); each extreme's prefix length from the bound that gave it."""
+    out = []
+    for x, y in zip(a, b):
+        lo_y = [p <= q for p, q in zip(x.prefix_lo, y.prefix_lo)]  # y's lower end is at least as tight
+        hi_y = [p >= q for p, q in zip(x.prefix_hi, y.prefix_hi)]
+        out.append(LayerBounds(tuple(map(max, x.code_lo, y.code_lo)), tuple(map(min, x.code_hi, y.code_hi)),
+                               tuple(map(max, x.prefix_lo, y.prefix_lo)), tuple(map(min, x.prefix_hi, y.prefix_hi)),
+                               tuple(ky if t else kx for t, kx, ky in zip(lo_y, x.k_lo, y.k_lo)),
+                               tuple(ky if t else kx for t, kx, ky in zip(hi_y, x.k_hi, y.k_hi)),
+                               tuple(map(max, x.final_lo, y.final_lo)), tuple(map(min, x.final_hi, y.final_hi))))
+    return out
+
+
 def _bounds_one_box(qnet: QuantizedNetwork, box: Box, widths, orders=None) -> list[LayerBounds]:
     lo, hi = input_code_bounds(qnet, box)
     out = []

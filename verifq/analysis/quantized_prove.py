@@ -15,7 +15,8 @@ from ..fixedpoint.integer_net import accumulator_range, simulate
 from ..network.quantized import QuantizedNetwork
 from ..problem import Problem
 from .accumulators_symbolic import symbolic_bounds
-from .accumulators import held_sum, interval_layer, split_boxes, LayerBounds, Overflow, analyse_bounds, find_witness, overflow_checks, signed_width, union_bounds
+from .accumulators import (held_sum, interval_layer, intersect_bounds, split_boxes, LayerBounds, Overflow, analyse_bounds,
+                           find_witness, overflow_checks, signed_width, union_bounds)
 from .integer_error import error_bounds
 
 ORDER_TEXT = {"sequential": "bias first, then the products in weight order (as hls4ml and FINN accumulate)",
@@ -58,7 +59,8 @@ class QuantizedAnalysis:
     witnesses: tuple[Witness, ...] = field(default_factory=tuple)
     orders: tuple[str, ...] = ()  # per layer: the partial-sum order (empty: every layer sequential)
     lines: tuple = ()  # symbolic, one box: per layer the relaxation lines its bounds used (symbolic_bounds)
-    leaves: tuple[Leaf, ...] = ()  # split, proved: each box's own bounds (`bounds` is their union)
+    leaves: tuple[Leaf, ...] = ()  # split, proved: each box's own bounds (`bounds`: their union within `whole`'s)
+    whole: Leaf | None = None  # split, proved: the whole domain's own bounds
 
     def order(self, layer: int) -> str:
         return self.orders[layer] if self.orders else "sequential"
@@ -115,26 +117,33 @@ def analyse_quantized(problem: Problem, split: int = 1, widths: list[int | None]
     spec_widths, modes, spec_orders = layer_settings(problem)
     widths = spec_widths if widths is None else widths
     orders = spec_orders if orders is None else orders
-    boxes = split_boxes(problem.domain, split) if split > 1 else [problem.domain]
+    # a split: its boxes, then the whole domain (the union of the boxes' bounds is taken within the
+    # whole box's, so a split is never looser than the whole box)
+    boxes = split_boxes(problem.domain, split) + [problem.domain] if split > 1 else [problem.domain]
     engine = engine or SerialEngine()
     symbolic = method == "symbolic" and len(qnet.layers) > 1
     results = engine.map(_box_bounds, engine.share((qnet, list(widths), list(orders), symbolic)), boxes)
+
+    def combined(per_box: list) -> list[LayerBounds]:
+        return per_box[0] if len(per_box) == 1 else intersect_bounds(union_bounds(per_box[:-1]), per_box[-1])
     per_box = [r[0] for r in results]
     per_lines = [()] * len(boxes)
-    bounds = union_bounds(per_box)
+    bounds = combined(per_box)
     overflows = overflow_checks(bounds, widths)
     if symbolic:
         # (only when no layer may overflow: the relaxations assume exact sums; a layer that may
         # overflow keeps the interval bounds, which pass on its whole accumulator range)
         sym_box = [r[1] for r in results]
-        sym = union_bounds(sym_box)
+        sym = combined(sym_box)
         if not overflow_checks(sym, widths):
             bounds, overflows, per_box, per_lines = sym, [], sym_box, [r[2] for r in results]
     errors = error_bounds(qnet, problem.domain, bounds)
-    leaves = tuple(Leaf(b, tuple(bb), ln) for b, bb, ln in zip(boxes, per_box, per_lines)) if split > 1 and not overflows else ()
+    boxes_of = [Leaf(b, tuple(bb), ln) for b, bb, ln in zip(boxes, per_box, per_lines)]
+    split_ok = split > 1 and not overflows
     return QuantizedAnalysis(qnet, problem.domain, tuple(widths), tuple(modes), tuple(bounds), tuple(overflows),
                              tuple(errors), problem.max_error, split, method, orders=tuple(orders),
-                             lines=per_lines[0] if split == 1 else (), leaves=leaves)
+                             lines=per_lines[0] if split == 1 else (), leaves=tuple(boxes_of[:-1]) if split_ok else (),
+                             whole=boxes_of[-1] if split_ok else None)
 
 
 def interval_from(analysis: QuantizedAnalysis, start: int) -> QuantizedAnalysis:

@@ -138,6 +138,9 @@ def accumulator_certificate(analysis) -> dict:
     if analysis.leaves:  # the split: each box's claims, re-derived on its own; `layers` holds their union
         doc["claims"]["leaves"] = [{"domain": [[str(lo), str(hi)] for lo, hi in leaf.box],
                                     **_box_claims(analysis, leaf.box, leaf.bounds, leaf.lines)} for leaf in analysis.leaves]
+        if analysis.whole is not None:  # (within the whole box's claims)
+            whole = analysis.whole
+            doc["claims"]["whole_box"] = _box_claims(analysis, whole.box, whole.bounds, whole.lines)
     if len(analysis.errors) == qnet.n_outputs and not analysis.error_violations:
         doc["claims"]["errors"] = [str(e) for e in analysis.errors]
         doc["requirements"] = {"max_error": [None if b is None else str(b) for b in analysis.max_error]}

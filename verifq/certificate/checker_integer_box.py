@@ -134,14 +134,15 @@ def check_layers(layers: list, cl: list, lo: list, hi: list, orders: list, width
 
 def check_leaves(layers: list, input_steps: list, domain, claims: dict, orders: list, budget) -> list[tuple[str, str]]:
     """A split: the leaves' boxes cover the domain, each leaf's claims hold on its box (checked
-    like a whole certificate's, from its own input codes), and each layer's claims contain every
-    leaf's (so they hold on the union, the domain)."""
+    like a whole certificate's, from its own input codes), and each layer's claims contain the
+    leaves' hull (so they hold on the union, the domain), intersected with the whole box's own
+    claims (`whole_box`, re-derived the same way) when the certificate has them."""
     leaves = get_list(claims, "leaves", "claims")
     if not 1 <= len(leaves) <= MAX_LEAVES:
         raise Malformed(f"claims.leaves: expected 1 to {MAX_LEAVES} leaves")
     if any("lines" in c for c in get_list(claims, "layers", "claims", len(layers)) if isinstance(c, dict)):
         raise Malformed("claims.layers: with leaves the combined claims carry no lines (each leaf carries its own)")
-    boxes, layer_claims, rows, work = [], [], 0, 0
+    boxes = []
     for k, leaf in enumerate(leaves):  # first the boxes: they must cover the domain before any is re-derived
         where = f"claims.leaves[{k}]"
         if not isinstance(leaf, dict):
@@ -156,29 +157,39 @@ def check_leaves(layers: list, input_steps: list, domain, claims: dict, orders: 
             box.append((a, b))
         boxes.append(box)
     _covers(domain, boxes)
-    for k, (leaf, box) in enumerate(zip(leaves, boxes)):
-        where = f"claims.leaves[{k}]"
-        clo, chi = input_codes(input_steps, box, get(leaf, "inputs", where, dict), f"{where}.inputs")
-        cl = get_list(leaf, "layers", where, len(layers))
+    work = rows = 0
+
+    def derive(label: str, box, doc, where: str) -> list:
+        """One box's claims re-derived on it (its own input codes, lines); per layer its four lists."""
+        nonlocal work, rows
+        if not isinstance(doc, dict):
+            raise Malformed(f"{where}: expected an object")
+        clo, chi = input_codes(input_steps, box, get(doc, "inputs", where, dict), f"{where}.inputs")
+        cl = get_list(doc, "layers", where, len(layers))
         sym = Symbolic(layers, clo, chi, None if budget is None else budget - work)
         try:
             check_layers(layers, cl, clo, chi, orders, [None] * len(layers), sym, f"{where}.layers")
         except Invalid as exc:
-            raise Invalid(f"leaf {k} {exc.step}", exc.message) from None
+            raise Invalid(f"{label} {exc.step}", exc.message) from None
         work, rows = work + sym.work, rows + sym.rows
-        layer_claims.append([claim_lists(c, L, len(layers[L]["weights"]), f"{where}.layers") for L, c in enumerate(cl)])
+        return [claim_lists(c, L, len(layers[L]["weights"]), f"{where}.layers") for L, c in enumerate(cl)]
+    parts = [derive(f"leaf {k}", box, leaf, f"claims.leaves[{k}]") for k, (leaf, box) in enumerate(zip(leaves, boxes))]
+    whole = derive("whole box", domain, claims["whole_box"], "claims.whole_box") if "whole_box" in claims else None
     log = [("leaves", f"{len(leaves)} boxes cover the domain; each one's claims re-derived on its box"
-            + (f" (symbolic rule: {rows} rows back-substituted)" if rows else ""))]
+            + (" (and the whole box's)" if whole else "") + (f"; symbolic rule: {rows} rows back-substituted" if rows else ""))]
     for L, c in enumerate(get_list(claims, "layers", "claims", len(layers))):
         top = claim_lists(c, L, len(layers[L]["weights"]))
-        for k, leaf in enumerate(layer_claims):
-            for key, mine, theirs, lower in zip(("prefix_lo", "prefix_hi", "final_lo", "final_hi"), top, leaf[L],
-                                                (True, False, True, False)):
-                bad = [j for j, (a, b) in enumerate(zip(mine, theirs)) if (a > b if lower else a < b)]
-                if bad:
-                    raise Invalid(f"layer {L + 1} partial sums", f"neuron {bad[0]}: the claimed {key} {mine[bad[0]]} "
-                                  f"does not contain leaf {k}'s {theirs[bad[0]]}")
-        log.append((f"layer {L + 1} partial sums", f"{len(top[0])} neurons: the claims contain every leaf's"))
+        for i, (key, mine) in enumerate(zip(("prefix_lo", "prefix_hi", "final_lo", "final_hi"), top)):
+            lower = i % 2 == 0  # the leaves' hull, within the whole box's claims: both hold on every input
+            need = [(min if lower else max)(p[L][i][j] for p in parts) for j in range(len(mine))]
+            if whole is not None:
+                need = [(max if lower else min)(v, w) for v, w in zip(need, whole[L][i])]
+            bad = [j for j, (a, b) in enumerate(zip(mine, need)) if (a > b if lower else a < b)]
+            if bad:
+                raise Invalid(f"layer {L + 1} partial sums", f"neuron {bad[0]}: the claimed {key} {mine[bad[0]]} is "
+                              f"tighter than the leaves give ({need[bad[0]]})")
+        log.append((f"layer {L + 1} partial sums", f"{len(top[0])} neurons: the claims contain the leaves' hull"
+                    + (" within the whole box's claims" if whole else "")))
     return log
 
 
