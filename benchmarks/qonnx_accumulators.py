@@ -45,8 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from verifq.analysis.accumulators import analyse_bounds  # noqa: E402
 from verifq.analysis.accumulators_symbolic import symbolic_bounds  # noqa: E402
-from verifq.analysis.accumulators import intersect_bounds, split_boxes, union_bounds  # noqa: E402
-from verifq.analysis.quantized_prove import Leaf, QuantizedAnalysis, reference_bounds  # noqa: E402
+from verifq.analysis.quantized_prove import QuantizedAnalysis, analyse_integer, reference_bounds  # noqa: E402
 from verifq.certificate.accumulators import certified_analysis, write_accumulator_certificate  # noqa: E402
 from verifq.certificate.checker import check_file  # noqa: E402
 from verifq.fixedpoint.integer_net import simulate  # noqa: E402
@@ -228,14 +227,11 @@ def split_pass(path: Path, box, boxes: int, samples: int, workdir: Path) -> dict
     t0 = time.time()
     qnet = parse_qonnx(path.read_bytes(), path)
     n = len(qnet.layers)
-    parts = split_boxes(box, boxes) + [tuple(box)]  # the boxes, then the whole domain (as analyse_quantized)
-    found = [[] for _ in parts]
-    per_box = [symbolic_bounds(qnet, b, lines_out=f) for b, f in zip(parts, found)]
-    bounds = intersect_bounds(union_bounds(per_box[:-1]), per_box[-1])
+    analysis = analyse_integer(qnet, tuple(box), [None] * n, ["wrap"] * n, ["sequential"] * n, (None,) * qnet.n_outputs,
+                               boxes, "symbolic")  # the boxes of `verifq prove/synth --split`, within the whole box's
+    analysis = replace(analysis, errors=())  # overflow-freedom only (no error claims), as the whole-box certificates
+    bounds = analysis.bounds
     t_sym = time.time() - t0
-    leaves = [Leaf(b, tuple(pb), tuple(f)) for b, pb, f in zip(parts, per_box, found)]
-    analysis = QuantizedAnalysis(qnet, tuple(box), (None,) * n, ("wrap",) * n, tuple(bounds), (), (), (None,) * qnet.n_outputs,
-                                 split=len(parts) - 1, method="symbolic", leaves=tuple(leaves[:-1]), whole=leaves[-1])
     widths = [max(b.widths()) for b in analysis.bounds]
     cert = workdir / f"{path.stem}.split.cert.json"
     write_accumulator_certificate(cert, replace(analysis, widths=tuple(widths)))
@@ -253,7 +249,7 @@ def split_pass(path: Path, box, boxes: int, samples: int, workdir: Path) -> dict
         pmax = np.asarray(sim.prefix_max[l], dtype=object).max(axis=0)
         pmin = np.asarray(sim.prefix_min[l], dtype=object).min(axis=0)
         violations += sum(int(pmax[j]) > bd.prefix_hi[j] or int(pmin[j]) < bd.prefix_lo[j] for j in range(layer.n_out))
-    return {"boxes": len(parts) - 1, "valid": checked, "violations": violations,
+    return {"boxes": len(analysis.leaves), "valid": checked, "violations": violations,
             "symbolic_seconds": round(t_sym, 2), "check_seconds": round(t_check, 2),
             "proven": [max(b.widths()) for b in bounds], "certified": widths,
             "products": [max(_width(lo - bj, hi - bj) for lo, hi, bj in zip(b.prefix_lo, b.prefix_hi, layer.bias))

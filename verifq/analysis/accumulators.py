@@ -128,15 +128,6 @@ def split_boxes(box: Box, n: int) -> list[Box]:
     return [tuple((c[j], c[j + 1]) for c, j in zip(cuts, idx)) for idx in cartesian(*[range(p) for p in parts])]
 
 
-def analyse_bounds(qnet: QuantizedNetwork, box: Box, widths: list[int | None] | None = None,
-                   split: int = 1, orders: list[str] | None = None) -> list[LayerBounds]:
-    """Sound partial-sum bounds of every layer over the box. With `widths`, a layer whose
-    bounds exceed its width passes on the whole accumulator range (its sums may wrap or
-    saturate), so later layers stay sound."""
-    boxes = split_boxes(box, split) if split > 1 else [box]
-    return union_bounds([_bounds_one_box(qnet, b, widths, orders) for b in boxes])
-
-
 def union_bounds(per_box: list[list[LayerBounds]]) -> list[LayerBounds]:
     """The bounds over a union of boxes (each box's bounds of every layer)."""
     if len(per_box) == 1:
@@ -172,7 +163,11 @@ def intersect_bounds(a: list[LayerBounds], b: list[LayerBounds]) -> list[LayerBo
     return out
 
 
-def _bounds_one_box(qnet: QuantizedNetwork, box: Box, widths, orders=None) -> list[LayerBounds]:
+def analyse_bounds(qnet: QuantizedNetwork, box: Box, widths: list[int | None] | None = None,
+                   orders: list[str] | None = None) -> list[LayerBounds]:
+    """Sound partial-sum bounds of every layer over the box (the interval rule; a split is
+    `analyse_quantized`'s). With `widths`, a layer whose bounds exceed its width passes on the
+    whole accumulator range (its sums may wrap or saturate), so later layers stay sound."""
     lo, hi = input_code_bounds(qnet, box)
     out = []
     for index, layer in enumerate(qnet.layers):

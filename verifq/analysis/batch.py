@@ -27,6 +27,13 @@ MAX_SAMPLES = 10**7  # inputs of the counterexample search
 MAX_ALPHA_ITERS = 100_000  # optimization steps of the lower ReLU slopes
 
 
+def check_split(split: int) -> int:
+    """`--split N`, a number of boxes from 1 to MAX_SPLIT (float and integer networks alike)."""
+    if not 1 <= split <= MAX_SPLIT:
+        raise UserError(f"--split needs a number of boxes from 1 to {MAX_SPLIT}, not {split}", hint="e.g. --split 64")
+    return split
+
+
 @dataclass(frozen=True)
 class ProveOptions:
     """The options of `verifq prove` that decide what is proved and reported (same for every spec)."""
@@ -44,9 +51,7 @@ class ProveOptions:
     alpha_iters: int | None = None  # optimized lower ReLU slopes (None: the default of analysis/alpha.py)
 
     def check(self) -> None:
-        if not 1 <= self.split <= MAX_SPLIT:
-            raise UserError(f"--split needs a number of boxes from 1 to {MAX_SPLIT}, not {self.split}",
-                            hint="e.g. --split 64")
+        check_split(self.split)
         if not 1 <= self.samples <= MAX_SAMPLES:
             raise UserError(f"--samples needs a number of inputs from 1 to {MAX_SAMPLES}, not {self.samples}")
         if not 0 <= self.seed < 2**32:

@@ -97,7 +97,7 @@ def _box_bounds(shared, box) -> tuple:
     """One box's (interval bounds, symbolic bounds and lines or None): a task of `analyse_quantized`
     (module level, so that a process pool or Ray can run it)."""
     qnet, widths, orders, symbolic = shared
-    interval = analyse_bounds(qnet, box, widths, 1, orders)
+    interval = analyse_bounds(qnet, box, widths, orders)
     if not symbolic:
         return interval, None, None
     lines = []
@@ -106,20 +106,26 @@ def _box_bounds(shared, box) -> tuple:
 
 def analyse_quantized(problem: Problem, split: int = 1, widths: list[int | None] | None = None,
                       method: str = "interval", orders: list[str] | None = None, engine=None) -> QuantizedAnalysis:
+    """`analyse_integer` on the spec's network and domain; widths and orders default to the
+    spec's, per layer."""
+    assert problem.quantized is not None
+    spec_widths, modes, spec_orders = layer_settings(problem)
+    return analyse_integer(problem.quantized, problem.domain, spec_widths if widths is None else widths, modes,
+                           spec_orders if orders is None else orders, problem.max_error, split, method, engine)
+
+
+def analyse_integer(qnet: QuantizedNetwork, domain, widths: list[int | None], modes: list[str], orders: list[str],
+                    max_error: tuple, split: int = 1, method: str = "interval", engine=None) -> QuantizedAnalysis:
     """method "interval" or "symbolic" (interval bounds tightened by back-substitution; the
     relaxation lines go into `lines` (one box) or the leaves (a split) for the certificate, whose
-    checker re-derives the bounds). Widths and orders default to the spec's, per layer. The boxes
-    of a split run on `engine` (engine.py; default this process), their results taken in order."""
+    checker re-derives the bounds); per layer the accumulator width (None: unlimited), mode and
+    partial-sum order. The boxes of a split run on `engine` (engine.py; default this process),
+    their results taken in order."""
     from ..engine import SerialEngine
 
-    qnet = problem.quantized
-    assert qnet is not None
-    spec_widths, modes, spec_orders = layer_settings(problem)
-    widths = spec_widths if widths is None else widths
-    orders = spec_orders if orders is None else orders
     # a split: its boxes, then the whole domain (the union of the boxes' bounds is taken within the
     # whole box's, so a split is never looser than the whole box)
-    boxes = split_boxes(problem.domain, split) + [problem.domain] if split > 1 else [problem.domain]
+    boxes = split_boxes(domain, split) + [tuple(domain)] if split > 1 else [tuple(domain)]
     engine = engine or SerialEngine()
     symbolic = method == "symbolic" and len(qnet.layers) > 1
     results = engine.map(_box_bounds, engine.share((qnet, list(widths), list(orders), symbolic)), boxes)
@@ -137,11 +143,11 @@ def analyse_quantized(problem: Problem, split: int = 1, widths: list[int | None]
         sym = combined(sym_box)
         if not overflow_checks(sym, widths):
             bounds, overflows, per_box, per_lines = sym, [], sym_box, [r[2] for r in results]
-    errors = error_bounds(qnet, problem.domain, bounds)
+    errors = error_bounds(qnet, domain, bounds)
     boxes_of = [Leaf(b, tuple(bb), ln) for b, bb, ln in zip(boxes, per_box, per_lines)]
     split_ok = split > 1 and not overflows
-    return QuantizedAnalysis(qnet, problem.domain, tuple(widths), tuple(modes), tuple(bounds), tuple(overflows),
-                             tuple(errors), problem.max_error, split, method, orders=tuple(orders),
+    return QuantizedAnalysis(qnet, tuple(domain), tuple(widths), tuple(modes), tuple(bounds), tuple(overflows),
+                             tuple(errors), tuple(max_error), split, method, orders=tuple(orders),
                              lines=per_lines[0] if split == 1 else (), leaves=tuple(boxes_of[:-1]) if split_ok else (),
                              whole=boxes_of[-1] if split_ok else None)
 

@@ -179,11 +179,10 @@ def _lines_json(analysis, box, bounds, lines) -> list[dict]:
 
 
 def _check_split(args) -> int:
+    from ..analysis.batch import check_split
+
     split = getattr(args, "split", None)
-    split = 1 if split is None else split
-    if not 1 <= split <= 1 << 16:
-        raise UserError(f"--split needs a number of boxes from 1 to 65536, not {split}")
-    return split
+    return check_split(1 if split is None else split)
 
 
 def _emit_json(args, doc: dict) -> None:

@@ -500,11 +500,11 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
     if options.trim and method == "milp" and gran in ("layer", "neuron") and all(lf.table is None for lf in best.design.layers):
         design, analysis, used = trim(ctx, best.design, best.analysis, cost_model, gran)
         if design is not best.design:
-            messages.append(f"trimmed: {COST_LABELS[cost_model]} {costs.get(cost_model)} -> "
-                            f"{ctx.costs(design).get(cost_model)} by narrowing formats while the exact analysis proves "
-                            f"the design ({used} analyses)")
+            trimmed = ctx.costs(design)
+            messages.append(f"trimmed: {COST_LABELS[cost_model]} {costs.get(cost_model)} -> {trimmed.get(cost_model)} by "
+                            f"narrowing formats while the exact analysis proves the design ({used} analyses)")
             ctx.say(messages[-1])
-            best.design, best.analysis, costs = design, analysis, ctx.costs(design)
+            best.design, best.analysis, costs = design, analysis, trimmed
     if any(lf.table is not None for lf in best.design.layers):
         design, analysis = shrink_tables(ctx, best.design, best.analysis)
         if design is not best.design:

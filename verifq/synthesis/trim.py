@@ -92,7 +92,7 @@ def trim(ctx, design: Design, analysis, cost_model: CostModel, granularity: str)
             new = narrowed(design, move, allowed)
             a = ctx.analyse(new)
             if a.proved:
-                design, analysis, cost, fails = new, a, ctx.costs(new).get(cost_model), 0
+                design, analysis, cost, fails = new, a, cost - saving[move], 0
                 saving = {m: v for m, v in saving.items() if abs(m.layer - move.layer) > 1}
                 break
             failed.add(move)
