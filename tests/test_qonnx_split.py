@@ -192,9 +192,3 @@ def test_a_split_past_the_check_budget_falls_back_to_the_whole_box(tmp_path):
 def test_a_split_outside_1_to_65536_boxes_is_a_clear_error(split, capsys):
     code, _, err = run(capsys, "synth", EXAMPLE, "--split", split)
     assert code == 2 and "--split needs a number of boxes from 1 to 65536" in err
-
-
-def test_synth_split_is_refused_for_float_networks(tmp_path, capsys):
-    spec = Path(__file__).parent.parent / "examples" / "02_onnx_pendulum" / "pendulum.nnspec"
-    code, _, err = run(capsys, "synth", spec, "--split", 4)
-    assert code == 2 and "QONNX integer networks" in err

@@ -265,8 +265,9 @@ def prove_quantized(args, problem) -> int:
     return EXIT_PROVED if analysis.proved else EXIT_VIOLATED
 
 
-SYNTH_SPLIT_HELP = ("QONNX networks: bound the accumulators on N boxes of the domain (a grid; about N times slower; the "
-                    "certificate lists every box)")
+SYNTH_SPLIT_HELP = ("prove every design on at most N boxes of the domain (float networks: the branch and bound of "
+                    "`prove --split`, up to N times slower per analysis; QONNX networks: accumulators bounded on a grid "
+                    "of N boxes); the certificate lists every box")
 
 
 def synth_quantized(args, problem) -> int:
@@ -277,6 +278,7 @@ def synth_quantized(args, problem) -> int:
     from dataclasses import replace
 
     from ..analysis.accumulators import overflow_checks
+    from ..engine import make_engine
     from ..analysis.quantized_prove import analyse_quantized, layer_settings, reference_bounds
     from ..fixedpoint.integer_net import ORDERS
 
@@ -284,7 +286,8 @@ def synth_quantized(args, problem) -> int:
     none = [None] * len(problem.quantized.layers)
     caps, _, orders = layer_settings(problem)
     split = _check_split(args)
-    analysis = analyse_quantized(problem, split, none, "symbolic")
+    with make_engine(args.jobs) as engine:  # the boxes of the split, taken in order: the same widths on any engine
+        analysis = analyse_quantized(problem, split, none, "symbolic", engine=engine)
     certifiable, note = certified_analysis(analysis, unsplit=lambda: analyse_quantized(problem, 1, none, "symbolic"))
     certified = [max(m) for m in certifiable.minimal_widths()]
     minimal = analysis.minimal_widths()

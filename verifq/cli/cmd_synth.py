@@ -12,9 +12,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..analysis.batch import check_split
 from ..certificate.accumulators import SYNTH_SPLIT_HELP, synth_quantized
 from ..outputs import write_json_output
-from ..errors import EXIT_PROVED, EXIT_VIOLATED, UserError
+from ..errors import EXIT_PROVED, EXIT_VIOLATED
 
 
 def register(sub) -> None:
@@ -57,6 +58,7 @@ def register(sub) -> None:
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-' for stdout)")
     p.add_argument("--cert", metavar="FILE", help="write a certificate of the synthesized design (re-checkable with `verifq check`)")
     p.add_argument("--split", type=int, default=1, metavar="N", help=SYNTH_SPLIT_HELP)
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="analyse the boxes of --split on N processes")
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     p.set_defaults(func=run)
 
@@ -72,13 +74,11 @@ def run(args) -> int:
     if problem.quantized is not None:  # an already-quantized (QONNX) network
         return synth_quantized(args, problem)
     check_outputs([(args.output, "-o"), (args.json, "--json"), (args.cert, "--cert")], input_files(problem))
-    if args.split != 1:
-        raise UserError("synth --split applies to QONNX integer networks", hint="prove --split bisects a float network's box")
     from ..progress import say as progress
     opts = SynthOptions.from_spec(
         problem.synthesis, method=args.method, granularity=args.granularity, cost=args.cost, solver=args.solver,
         time_limit=args.time_limit, node_limit=args.node_limit, mip_gap=args.gap, exact_ranges=args.exact, error_method=args.errors,
-        progress=progress,
+        progress=progress, split=check_split(args.split), jobs=args.jobs,
     )
     if problem.design is not None:
         progress("the spec gives formats; synth ignores them and chooses its own")
@@ -91,10 +91,11 @@ def run(args) -> int:
             "note": "informative only; `verifq prove --formats` re-derives every bound",
             "method": result.method, "granularity": result.granularity, "costs": result.costs.as_dict(),
             "certified_errors": [str(e) for e in result.analysis.output_errors],
-            "range_method": "milp" if args.exact else "default", "error_method": args.errors,
+            "range_method": "milp" if args.exact else "default", "error_method": args.errors, "split": args.split,
         }}
         save_design(args.output, result.design, problem.network, extra)
-        print(f"formats written to {args.output}", file=human)
+        print(f"formats written to {args.output}" + (f" (proved with --split {args.split}: pass it to `verifq prove "
+              "--formats` too)" if args.split > 1 else ""), file=human)
     if args.cert:
         from ..certificate.writer import no_certificate_line, write_certificate
         if result.feasible:

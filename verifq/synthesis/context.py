@@ -52,26 +52,36 @@ class Context:
     reference: tuple[Design, Analysis] | None = None
     uniform_best: Analysis | None = None
     tables: tuple = ()  # per layer: the working lookup table of a tanh/sigmoid layer (tables.py)
+    split: int = 1  # > 1: every design is analysed by branch and bound on at most this many input boxes
+    engine: object = None  # where the boxes of a split are analysed (verifq/engine.py; None: this process)
+    boxes: int = 0  # box analyses run (= analyses without a split)
 
     @staticmethod
     def create(problem: Problem, range_method: str | None = None, progress=None,
-               error_method: str | None = None) -> "Context":
+               error_method: str | None = None, split: int = 1, engine=None) -> "Context":
         """The real ranges come from the exact analysis itself (they do not depend on the
         formats); with range_method="milp" every analysis uses the rigorous MILP ranges.
-        error_method: the error rule of every exact (re-)analysis (None: the default)."""
+        error_method: the error rule of every exact (re-)analysis (None: the default).
+        split > 1: every design is proved (and repaired) by `prove --split`'s branch and bound, which
+        deep networks need (their whole-box bounds are far looser); the MILP still models the whole
+        box, and the re-solves calibrated on the exact analysis close the gap."""
         kw = {} if range_method is None else {"range_method": range_method}
         probe = analyse(problem, probe_design(problem), **kw, error_method=ErrorMethod.L1_LOCAL)  # ranges only
         ranges = [la.ranges for la in probe.layers]
         return Context(problem, ranges, probe.input_lo, probe.input_hi, nonzero_masks(problem.network),
-                       range_method, error_method, progress, probe.box, tables=working_tables(problem))
+                       range_method, error_method, progress, probe.box, tables=working_tables(problem),
+                       split=split, engine=engine)
 
     def analyse(self, design: Design) -> Analysis:
         t = time.perf_counter()
         kw = {} if self.range_method is None else {"range_method": self.range_method}
         if self.error_method is not None:
             kw["error_method"] = self.error_method
+        if self.split > 1:
+            kw.update(split=self.split, engine=self.engine)
         a = analyse(self.problem, design, **kw)
         self.analyses += 1
+        self.boxes += a.split_info["analyses"] if a.split_info else 1
         self.analysis_seconds += time.perf_counter() - t
         return a
 

@@ -121,6 +121,10 @@ def text_report(result) -> list[str]:
     used = [float(e / b) for e, b in zip(errs, req) if b]
     out.append("certified " + ", ".join(f"out{j} {float(e):.4g}" for j, e in enumerate(errs))
                + (f"  (bound used: max {100 * max(used):.1f}%)" if used else ""))
+    info = result.analysis.split_info
+    if info:
+        out.append(f"split     proved on {len(result.analysis.leaves)} input boxes (branch and bound, at most "
+                   f"{info['max_leaves']}); `verifq prove --formats` needs the same --split")
     if result.solver:
         g = "" if result.gap is None else f", gap {100 * result.gap:.2f}%"
         out.append(f"solver    {result.solver}: {result.solver_status}{g}; design from: {result.source}")
@@ -158,6 +162,8 @@ def result_json(result, include_design: bool = True) -> dict:
         doc["certified_errors"] = [str(e) for e in result.analysis.output_errors]
         doc["certified_errors_float"] = [float(e) for e in result.analysis.output_errors]
         doc["layers"] = layer_rows(result)
+        info = result.analysis.split_info
+        doc["split"] = {"boxes": len(result.analysis.leaves), "max_boxes": info["max_leaves"]} if info else None
         if include_design:
             doc["formats"] = design_to_json(result.design, p.network)
     else:

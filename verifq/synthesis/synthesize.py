@@ -34,6 +34,7 @@ import numpy as np
 
 from ..analysis.methods import DEFAULT_ERROR_METHOD, ErrorMethod
 from ..analysis.prove import Analysis
+from ..engine import make_engine
 from ..fixedpoint.design import Design
 from ..problem import SMOOTH, CostModel, Granularity, Problem, SynthesisOptions, TableKind
 from . import baselines
@@ -76,6 +77,8 @@ class SynthOptions:
     seeds_replace_layer: bool = False  # per-neuron: use the given seeds instead of running the per-layer MILP first
     refine: bool = False  # re-solve calibrated on the exact analysis (slopes, per-output scale)
     trim: bool = True  # narrow the chosen MILP design while the exact analysis proves it (trim.py)
+    split: int = 1  # > 1: prove every design on at most this many input boxes (branch and bound, `prove --split`)
+    jobs: int = 1  # processes analysing the boxes of a split (the result does not depend on it)
 
     @staticmethod
     def from_spec(spec: SynthesisOptions, **overrides) -> "SynthOptions":
@@ -407,11 +410,16 @@ def _fits_granularity(design: Design, gran: str) -> bool:
 
 
 def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None = None) -> SynthesisResult:
-    t_start = time.perf_counter()
     if options is None:
         options = SynthOptions.from_spec(problem.synthesis)
     elif isinstance(options, SynthesisOptions):
         options = SynthOptions.from_spec(options)
+    with make_engine(options.jobs) as engine:  # (a pool starts its processes only when a split submits boxes)
+        return _synthesize(problem, options, engine)
+
+
+def _synthesize(problem: Problem, options: SynthOptions, engine) -> SynthesisResult:
+    t_start = time.perf_counter()
     spec = problem.synthesis
     method = options.method
     if method not in METHODS:
@@ -426,7 +434,8 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
         gran = "layer"
 
     range_report = None
-    ctx = Context.create(problem, "milp" if options.exact_ranges else None, options.progress, options.error_method)
+    ctx = Context.create(problem, "milp" if options.exact_ranges else None, options.progress, options.error_method,
+                         options.split, engine)
     if options.exact_ranges:
         range_report = ctx.range_report()
         for row in range_report["layers"]:

@@ -13,7 +13,7 @@ weights. Each round tries the moves by the cost they save (largest first, then l
 neuron) and keeps the first that proves; a move that fails is not tried again (narrowing more
 formats rarely lowers an error bound). Integer bits are kept (so are the ranges), widths stay
 among the implementation's allowed widths, and a format with fractional bits keeps at least
-none. The budget is a count of analyses (and of analyses x parameters on large networks; the
+none. The budget is a count of analyses (and of analyses x parameters x `--split` boxes; the
 descent also stops after 16 failed steps in a row), never a clock: the same design on every
 machine.
 """
@@ -67,7 +67,7 @@ def moves_of(design: Design, granularity: str) -> list[Move]:
 def trim(ctx, design: Design, analysis, cost_model: CostModel, granularity: str):
     """(design, analysis, analyses used): the cheapest design the descent reaches from a proved one."""
     allowed = ctx.problem.implementation.allowed_widths
-    budget = analyses_budget(ctx.problem.network.parameter_count)
+    budget = analyses_budget(ctx.problem.network.parameter_count * ctx.split)  # a split analysis: up to split boxes
     cost = ctx.costs(design).get(cost_model)
     failed: set[Move] = set()
     saving: dict[Move, int] = {}  # cached: a move's saving changes only with its own or a neighbour layer's formats
