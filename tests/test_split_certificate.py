@@ -224,6 +224,48 @@ def test_the_whole_box_claims_are_rederived_and_needed_where_they_tighten_the_hu
     assert code == 1 and line.startswith("INVALID: split hull:")
 
 
+def _integer_bits(lo: Fraction, hi: Fraction, frac: int) -> int:
+    """The fewest integer bits of a signed format with `frac` fractional bits holding [lo, hi]."""
+    i = -frac
+    while not (-Fraction(2) ** (i - 1) <= lo and hi <= Fraction(2) ** (i - 1) - Fraction(1, 2 ** frac)):
+        i += 1
+    return i
+
+
+def test_only_the_combined_claims_must_fit_the_formats_not_the_whole_boxs_own(tmp_path):
+    """An accumulator narrowed to the integer bits the combined claims need, fewer than the whole
+    box's own (looser) range needs: the split proves the design, the whole box alone does not, and
+    the certificate, which records the whole box's claims, is VALID. The boxes' own claims assume no
+    overflow; the combined claims fitting proves that, layer by layer (checker_split.py).
+    (`synth --split` met this: the checker refused a design `prove --split` had proved.)"""
+    from dataclasses import replace
+
+    from verifq.fixedpoint.format import FixedFormat
+    from verifq.numeric import scaled
+
+    a, s, cert = _split(alpha_iters=0)
+    assert "whole_box" in cert["split"]
+    root = s.split_info["root"]
+    design = None
+    for L, (own, combined) in enumerate(zip(root.layers, s.layers)):
+        for j, f in enumerate(a.design.layers[L].accum):
+            need = [_integer_bits(scaled.to_fraction(la.errors.acc_lo[j]), scaled.to_fraction(la.errors.acc_hi[j]),
+                                  f.frac_bits) for la in (own, combined)]
+            if need[0] > need[1] and design is None:
+                narrow = FixedFormat(f.width - f.integer_bits + need[1], need[1], f.signed)  # fractional bits kept
+                accum = a.design.layers[L].accum[:j] + (narrow,) + a.design.layers[L].accum[j + 1:]
+                layers = list(a.design.layers)
+                layers[L] = replace(layers[L], accum=accum)
+                design = replace(a.design, layers=tuple(layers))
+    assert design is not None
+    split = analyse_split(a.problem, design, 12, goal="tighten", alpha_iters=0)
+    assert split.proved
+    assert any(v.kind == "overflow" for v in split.split_info["root"].violations)  # the whole box alone: no proof
+    cert = build_certificate(split)
+    assert "whole_box" in cert["split"]
+    assert _check(cert, tmp_path) == (0, "VALID")
+
+
 def test_a_node_reached_twice_is_rejected(tmp_path):
     cert = copy.deepcopy(_split()[2])
     tree = cert["split"]["tree"]

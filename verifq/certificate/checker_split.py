@@ -14,13 +14,17 @@ checker
                  the replay gives. So every input of the domain (every
                  representable one, for fixed-point inputs) lies in some leaf.
   split leaf k   re-derives leaf k's claims with the single-box steps (inputs,
-                 layer L constants / ranges / errors / accumulator / overflow) on
-                 its box, each from the leaf's own claims of the layer before
+                 layer L constants / ranges / errors / accumulator) on its box,
+                 each from the leaf's own claims of the layer before
   split whole    (when recorded) the whole box's own claims, the same way
   split hull     every combined claim (the certificate's `claims`) contains the
                  hull of the leaves' ranges and the maximum of their error bounds
                  (intersected with the whole box's claims when recorded: both hold
-                 on every input); the formats contain the combined ranges
+                 on every input); the formats contain the combined ranges. Only
+                 these must fit the formats, not each box's own: every box's
+                 claims of layer L assume no overflow up to layer L, and the
+                 combined ranges fitting proves that, layer by layer, for every
+                 input (a box's own range may be wider than the whole box's)
 
 and the requirements and verdict are then checked on the combined claims as
 for one box. Standard library only, no verifq import (see checker.py).
@@ -110,6 +114,7 @@ def _check_box(ch, k, dom, claims_doc, where):
     sub.log, sub.details = [], []
     sub.tight_state = {key: ch.tight_state.setdefault(key, {}) for key in ("ints", "act_bounds")}  # per network
     label = f"split leaf {k}" if k != "whole" else "split whole"
+    sub.formats_must_fit = False  # the combined claims must fit (split hull), each box's own need not
     try:
         sub.in_rules, sub.in_claims, sub.claims, sub.rules = sub.parse_claims(claims_doc, f"{where}.claims")
         if any(r["range_rule"] == "split" or r["error_rule"] == "split" for r in sub.rules):
