@@ -13,13 +13,16 @@ weights. Each round tries the moves by the cost they save (largest first, then l
 neuron) and keeps the first that proves; a move that fails is not tried again (narrowing more
 formats rarely lowers an error bound). Integer bits are kept (so are the ranges), widths stay
 among the implementation's allowed widths, and a format with fractional bits keeps at least
-none. The budget is a count of analyses (and of analyses x parameters x `--split` boxes; the
+none. The budget is a count of box analyses (an analysis of `synth --split N` counts every box it
+analysed, and the budget is sqrt(N) times a whole-box run's), and of box analyses x parameters on
+large networks (the
 descent also stops after 16 failed steps in a row), never a clock: the same design on every
 machine.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from ..fixedpoint.design import ROLES, Design
@@ -67,12 +70,13 @@ def moves_of(design: Design, granularity: str) -> list[Move]:
 def trim(ctx, design: Design, analysis, cost_model: CostModel, granularity: str):
     """(design, analysis, analyses used): the cheapest design the descent reaches from a proved one."""
     allowed = ctx.problem.implementation.allowed_widths
-    budget = analyses_budget(ctx.problem.network.parameter_count * ctx.split)  # a split analysis: up to split boxes
+    # box analyses (a split analysis counts each box; with --split N, sqrt(N) times a whole-box run's budget)
+    budget = analyses_budget(ctx.problem.network.parameter_count) * math.isqrt(ctx.split)
     cost = ctx.costs(design).get(cost_model)
     failed: set[Move] = set()
     saving: dict[Move, int] = {}  # cached: a move's saving changes only with its own or a neighbour layer's formats
-    used = fails = 0
-    while used < budget and fails < FAILURES_IN_A_ROW:
+    used = work = fails = 0  # analyses run; box analyses they took
+    while work < budget and fails < FAILURES_IN_A_ROW:
         candidates = []
         for move in moves_of(design, granularity):
             if move in failed:
@@ -86,11 +90,13 @@ def trim(ctx, design: Design, analysis, cost_model: CostModel, granularity: str)
             candidates.append((-saving[move], move))
         candidates.sort()
         for _, move in candidates:
-            if used >= budget or fails >= FAILURES_IN_A_ROW:
+            if work >= budget or fails >= FAILURES_IN_A_ROW:
                 break
             used += 1
             new = narrowed(design, move, allowed)
+            boxes = ctx.boxes
             a = ctx.analyse(new)
+            work += max(1, ctx.boxes - boxes)
             if a.proved:
                 design, analysis, cost, fails = new, a, cost - saving[move], 0
                 saving = {m: v for m, v in saving.items() if abs(m.layer - move.layer) > 1}
