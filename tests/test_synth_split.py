@@ -52,6 +52,8 @@ def test_synth_split_writes_what_prove_split_proves_and_the_checker_accepts(tmp_
     assert result["split"]["max_boxes"] == 4 and 1 < result["split"]["boxes"] <= 4
     assert json.loads(formats.read_text())["synthesis"]["split"] == 4
     assert run(capsys, "prove", spec, "--formats", formats, "--split", 4)[0] == 0
+    code, out, _ = run(capsys, "prove", spec, "--formats", formats)  # the whole box alone does not prove it
+    assert code == 1 and "pass --split 4 to prove it" in out
     assert checker.check_file(cert, out=open("/dev/null", "w"), err=open("/dev/null", "w")) == 0
     # the same design on two processes (the boxes are taken in order)
     formats2 = tmp_path / "f2.json"
@@ -64,3 +66,11 @@ def test_synth_split_writes_what_prove_split_proves_and_the_checker_accepts(tmp_
 def test_a_bad_split_on_a_float_spec_is_a_clear_error(split, capsys):
     code, _, err = run(capsys, "synth", ROOT / "examples" / "02_onnx_pendulum" / "pendulum.nnspec", "--split", split)
     assert code == 2 and "--split needs a number of boxes from 1 to 65536" in err
+
+
+def test_a_design_the_whole_box_proves_records_no_split(tmp_path, capsys):
+    formats = tmp_path / "f.json"
+    code, out, _ = run(capsys, "synth", ROOT / "examples" / "02_onnx_pendulum" / "pendulum.nnspec", "--split", 4,
+                       "-o", formats)
+    assert code == 0 and "--split" not in out  # the pendulum proves on one box: nothing to pass on
+    assert json.loads(formats.read_text())["synthesis"]["split"] == 1

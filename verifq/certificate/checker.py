@@ -262,7 +262,7 @@ class Checker:
         self.notes: list[str] = []
         self.details: list[dict] = []  # per layer: derived error parts (used by the report)
         self.tight_state: dict = {}  # what the tight rules keep between layers (checker_tight.py)
-        self.formats_must_fit = True  # False for a split's whole-box claims (checker_split.py)
+        self.formats_must_fit = True  # False for a split's boxes: only its combined claims must fit
 
     def ok(self, step: str, detail: str) -> None:
         self.log.append((step, detail))

@@ -86,21 +86,22 @@ def run(args) -> int:
     human = sys.stderr if args.json == "-" else sys.stdout  # `--json -`: stdout carries the JSON alone
     print("\n".join(text_report(result)), file=human)
     progress(f"done in {result.seconds:.2f} s ({result.analyses} exact analyses)")
+    split = args.split if result.feasible and result.analysis.split_info else 1  # 1: the whole box proved it
     if result.feasible and args.output:
         extra = {"synthesis": {
             "note": "informative only; `verifq prove --formats` re-derives every bound",
             "method": result.method, "granularity": result.granularity, "costs": result.costs.as_dict(),
             "certified_errors": [str(e) for e in result.analysis.output_errors],
-            "range_method": "milp" if args.exact else "default", "error_method": args.errors, "split": args.split,
+            "range_method": "milp" if args.exact else "default", "error_method": args.errors, "split": split,
         }}
         save_design(args.output, result.design, problem.network, extra)
-        print(f"formats written to {args.output}" + (f" (proved with --split {args.split}: pass it to `verifq prove "
-              "--formats` too)" if args.split > 1 else ""), file=human)
+        print(f"formats written to {args.output}" + (f" (proved with --split {split}: pass it to `verifq prove "
+              "--formats` too)" if split > 1 else ""), file=human)
     if args.cert:
         from ..certificate.writer import no_certificate_line, write_certificate
-        if result.feasible:
-            write_certificate(Path(args.cert), result.analysis, synthesized=True)
-        print(f"certificate written to {args.cert}" if result.feasible else
+        doc = write_certificate(Path(args.cert), result.analysis, synthesized=True) if result.feasible else None
+        note = doc["analysis"].get("note") if doc else None  # e.g. MILP ranges (--exact): not re-derivable
+        print(f"certificate written to {args.cert}" + (f"\n  note: {note}" if note else "") if doc else
               no_certificate_line(args.cert, "no design meets the requirements"), file=human)
     write_json_output(args.json, result_json(result))
     return EXIT_PROVED if result.feasible else EXIT_VIOLATED

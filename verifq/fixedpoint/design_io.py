@@ -186,6 +186,15 @@ def save_design(path: str | Path, design: Design, network: Network | None = None
     write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
 
 
+def recorded_split(path: str | Path) -> int:
+    """The `--split` a formats file written by `synth --split` was proved with (1: none recorded)."""
+    try:
+        split = json.loads(Path(path).read_text(encoding="utf-8")).get("synthesis", {}).get("split", 1)
+    except (OSError, ValueError, AttributeError):
+        return 1
+    return split if isinstance(split, int) and split > 1 else 1
+
+
 def load_design(path: str | Path, network: Network, implementation=None) -> Design:
     path = Path(path)
     text = read_text(path, kind="formats file")
