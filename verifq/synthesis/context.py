@@ -62,9 +62,10 @@ class Context:
         """The real ranges come from the exact analysis itself (they do not depend on the
         formats); with range_method="milp" every analysis uses the rigorous MILP ranges.
         error_method: the error rule of every exact (re-)analysis (None: the default).
-        split > 1: every design is proved (and repaired) by `prove --split`'s branch and bound, which
-        deep networks need (their whole-box bounds are far looser); the MILP still models the whole
-        box, and the re-solves calibrated on the exact analysis close the gap."""
+        split > 1: every design is proved (and repaired, and trimmed) by `prove --split`'s branch and
+        bound, which deep networks need (their whole-box bounds are far looser). The MILP still
+        models the whole box, so there it is often infeasible: the max-precision fallback and the
+        trim then choose the design (benchmarks/results/synth_split.md)."""
         kw = {} if range_method is None else {"range_method": range_method}
         probe = analyse(problem, probe_design(problem), **kw, error_method=ErrorMethod.L1_LOCAL)  # ranges only
         ranges = [la.ranges for la in probe.layers]
