@@ -417,6 +417,12 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
     elif isinstance(options, SynthesisOptions):
         options = SynthOptions.from_spec(options)
     with make_engine(options.jobs) as engine:  # (a pool starts its processes only when a split submits boxes)
+        if options.split > 1 and not options.seeds:
+            # the whole box's design first (seconds, next to a split run's minutes): a design the whole box
+            # proves, every split proves too, so as a seed it keeps --split from ever choosing a costlier one
+            whole = _synthesize(problem, replace(options, split=1), engine)
+            if whole.feasible:
+                options = replace(options, seeds=(whole.design,))
         return _synthesize(problem, options, engine)
 
 
