@@ -69,7 +69,8 @@ def markdown(rows: list[dict], jobs: int, note: str) -> str:
            f"The specs in specs/ (bound 1e-3 on every output, words <= 32, truncation, wrap, total bits), per layer and "
            f"per neuron, `--jobs {jobs}`. **whole** = `verifq synth` (one box); **split** = `verifq synth --split N`: every "
            "design tried, repaired and trimmed is proved by `prove --split N`'s branch and bound (goal prove: it stops "
-           "bisecting once every box proves), the MILP still models the whole box. infeasible (x): x is the smallest "
+           "bisecting once every box proves), the MILP still models the whole box, and the whole box's design seeds the "
+           "run (so split is never costlier; its time includes that run). infeasible (x): x is the smallest "
            "bound the most precise formats certify. Every split design: its certificate re-checked by `verifq check "
            "--spec` (**check**) and simulated bit-exactly (**obs/cert** = largest observed / certified, <= 1). " + note,
            "", "| network | granularity | N | bits whole | bits split | change | certified whole | certified split | "
@@ -100,8 +101,12 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--samples", type=int, default=10000)
     ap.add_argument("--note", default="")
+    ap.add_argument("--report-only", action="store_true", help="only rewrite synth_split.md from synth_split.csv")
     args = ap.parse_args()
     path = OUT / "synth_split.csv"
+    if args.report_only:
+        (OUT / "synth_split.md").write_text(markdown(list(csv.DictReader(open(path))), args.jobs, args.note))
+        return 0
     rows = [r for r in csv.DictReader(open(path)) if r["network"] not in args.only] if path.exists() else []
     for name in args.only:
         rows += run(name, args.split or SPLITS.get(name, 64), args.jobs, args.samples)

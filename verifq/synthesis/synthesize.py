@@ -422,7 +422,9 @@ def synthesize(problem: Problem, options: SynthOptions | SynthesisOptions | None
             # proves, every split proves too, so as a seed it keeps --split from ever choosing a costlier one
             whole = _synthesize(problem, replace(options, split=1), engine)
             if whole.feasible:
-                options = replace(options, seeds=(whole.design,))
+                result = _synthesize(problem, replace(options, seeds=(whole.design,)), engine)
+                result.seconds, result.analyses = result.seconds + whole.seconds, result.analyses + whole.analyses
+                return result
         return _synthesize(problem, options, engine)
 
 
