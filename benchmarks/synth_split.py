@@ -70,7 +70,8 @@ def markdown(rows: list[dict], jobs: int, note: str) -> str:
            f"per neuron, `--jobs {jobs}`. **whole** = `verifq synth` (one box); **split** = `verifq synth --split N`: every "
            "design tried, repaired and trimmed is proved by `prove --split N`'s branch and bound (goal prove: it stops "
            "bisecting once every box proves), the MILP still models the whole box, and the whole box's design seeds the "
-           "run (so split is never costlier; its time includes that run). infeasible (x): x is the smallest "
+           "run (so split is never costlier; its time includes that run; design from \"seed 1\": that design, "
+           "then trimmed under the split). infeasible (x): x is the smallest "
            "bound the most precise formats certify. Every split design: its certificate re-checked by `verifq check "
            "--spec` (**check**) and simulated bit-exactly (**obs/cert** = largest observed / certified, <= 1). " + note,
            "", "| network | granularity | N | bits whole | bits split | change | certified whole | certified split | "
