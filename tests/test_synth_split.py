@@ -74,3 +74,11 @@ def test_a_design_the_whole_box_proves_records_no_split(tmp_path, capsys):
                        "-o", formats)
     assert code == 0 and "--split" not in out  # the pendulum proves on one box: nothing to pass on
     assert json.loads(formats.read_text())["synthesis"]["split"] == 1
+
+
+def test_a_bad_jobs_count_is_refused_before_any_work_and_writes_nothing(tmp_path, capsys):
+    formats = tmp_path / "f.json"
+    code, out, err = run(capsys, "synth", ROOT / "examples" / "02_onnx_pendulum" / "pendulum.nnspec", "--split", 4,
+                         "--jobs", -1, "-o", formats)
+    assert code == 2 and "--jobs needs a number of processes" in err and not formats.exists()
+    assert "synth ignores them" not in err  # refused before the synthesis starts

@@ -250,12 +250,18 @@ def _unreachable(address: str, seconds: float = 10.0) -> str | None:
     return None
 
 
-def make_engine(jobs: int = 1, ray: str | None = None) -> Engine:
-    """The engine the options ask for: Ray when `ray` names an address, else a pool of `jobs`
-    processes (jobs 0: one per core), else (jobs 1) this process."""
+def check_jobs(jobs: int) -> int:
+    """`--jobs N`: 0 (one per core) to MAX_JOBS processes."""
     if not 0 <= jobs <= MAX_JOBS:
         raise UserError(f"--jobs needs a number of processes from 0 (one per core) to {MAX_JOBS}, not {jobs}",
                         hint="e.g. --jobs 2")
+    return jobs
+
+
+def make_engine(jobs: int = 1, ray: str | None = None) -> Engine:
+    """The engine the options ask for: Ray when `ray` names an address, else a pool of `jobs`
+    processes (jobs 0: one per core), else (jobs 1) this process."""
+    check_jobs(jobs)
     if ray is not None:
         return RayEngine(ray, jobs if jobs > 1 else None)
     if jobs == 0:
@@ -263,4 +269,4 @@ def make_engine(jobs: int = 1, ray: str | None = None) -> Engine:
     return SerialEngine() if jobs == 1 else PoolEngine(jobs)
 
 
-__all__ = ["Engine", "SerialEngine", "PoolEngine", "RayEngine", "Shared", "make_engine", "MAX_JOBS"]
+__all__ = ["Engine", "SerialEngine", "PoolEngine", "RayEngine", "Shared", "make_engine", "check_jobs", "MAX_JOBS"]

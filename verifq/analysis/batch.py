@@ -108,9 +108,9 @@ def prove_spec(options: ProveOptions, spec: str, load, engine: Engine | None = N
         say("bracketing the true worst-case error with Z3")
         exact = exact_error_bracket(a, int(options.exact_error * 1_000_000))
     text = prove_text(a, cex, options.search, exact)
-    if not a.proved and options.formats and recorded_split(options.formats) > options.split:
-        text.append(f"hint: {options.formats} was proved by `synth --split {recorded_split(options.formats)}`: "
-                    f"pass --split {recorded_split(options.formats)} to prove it")
+    needed = recorded_split(options.formats) if options.formats and not a.proved else 1
+    if needed > options.split:
+        text.append(f"hint: {options.formats} was proved by `synth --split {needed}`: pass --split {needed} to prove it")
     first = next(i for i, line in enumerate(text) if line.startswith(("PROVED", "VIOLATED")))
     return Outcome(spec, EXIT_PROVED if a.proved else EXIT_VIOLATED, text, [f"{spec}: {text[first]}"] + text[first + 1:],
                    prove_json(spec, a, cex, exact), analysis=a)

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..analysis.methods import DEFAULT_ERROR_METHOD, ErrorMethod
 from ..analysis.prove import Analysis
-from ..engine import make_engine
+from ..engine import check_jobs, make_engine
 from ..fixedpoint.design import Design
 from ..problem import SMOOTH, CostModel, Granularity, Problem, SynthesisOptions, TableKind
 from . import baselines
@@ -92,6 +92,8 @@ class SynthOptions:
             raise UserError("--node-limit must be at least 1")
         if gap is not None and not 0 <= gap < 1:  # (NaN fails this too)
             raise UserError("--gap must be in [0, 1)")
+        if overrides.get("jobs") is not None:
+            check_jobs(overrides["jobs"])
         opts = SynthOptions(granularity=spec.granularity, cost=spec.cost, solver=spec.solver, time_limit=spec.time_limit)
         return replace(opts, **{k: v for k, v in overrides.items() if v is not None})
 

@@ -13,11 +13,10 @@ weights. Each round tries the moves by the cost they save (largest first, then l
 neuron) and keeps the first that proves; a move that fails is not tried again (narrowing more
 formats rarely lowers an error bound). Integer bits are kept (so are the ranges), widths stay
 among the implementation's allowed widths, and a format with fractional bits keeps at least
-none. The budget is a count of box analyses (an analysis of `synth --split N` counts every box it
-analysed, and the budget is sqrt(N) times a whole-box run's), and of box analyses x parameters on
-large networks (the
-descent also stops after 16 failed steps in a row), never a clock: the same design on every
-machine.
+none. The budget is a count of box analyses, never a clock: the same design on every machine. It
+is at most 300, fewer on large networks (box analyses x parameters), and sqrt(N) times that with
+`synth --split N`, whose analyses count every box they analysed. The descent also stops after 16
+failed steps in a row.
 """
 
 from __future__ import annotations
